@@ -1,0 +1,1 @@
+"""isseimail composer: Campaign drafts, attachments, render-once templates, frozen snapshots."""

@@ -1,0 +1,1 @@
+"""isseimail dispatcher: Accepted campaigns to delivered mail: batches, SMTP workers, retries."""

@@ -1,0 +1,1 @@
+"""isseimail gateway: Web UI and JSON API in front of the other services."""

@@ -1,0 +1,1 @@
+"""isseimail list-validator: Recipient CSVs and proof that every address exists."""

@@ -1,0 +1,1 @@
+"""isseimail notifier: System mails and the bounce listener."""

@@ -1,0 +1,1 @@
+"""isseimail pass-service: 1DayPass: applications, passes, administrators, logins, consumption."""

@@ -1,0 +1,30 @@
+"""The pass-service app: its spec (schema, migrations, start-up) and its routes."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from isseimail_shared.app import create_app as create_service_app
+from isseimail_shared.runtime import Runtime, ServiceSpec
+
+from isseimail_pass.admins import ensure_first_admin
+from isseimail_pass.settings import PassSettings
+
+
+async def bootstrap_admin(runtime: Runtime) -> None:
+    settings = runtime.settings
+    assert isinstance(settings, PassSettings)
+    if settings.admin_email and settings.admin_password:
+        async with runtime.pool.acquire() as conn:
+            await ensure_first_admin(conn, settings.admin_email, settings.admin_password.get_secret_value())
+
+
+SPEC = ServiceSpec(
+    name="pass-service",
+    schema="pass",
+    migrations="isseimail_pass.migrations",
+    on_start=[bootstrap_admin],
+)
+
+
+def create_app(settings: PassSettings | None = None) -> FastAPI:
+    return create_service_app(SPEC, settings or PassSettings())

@@ -1,0 +1,1 @@
+"""What every isseimail service needs: settings, events, messaging, outbox, database, observability."""

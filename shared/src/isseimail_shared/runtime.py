@@ -1,0 +1,188 @@
+"""A service's runtime: it owns the pool, the broker, the outbox relay, consumers and background tasks.
+
+Started and stopped by the FastAPI lifespan (see `app.py`), closed in reverse order on SIGTERM:
+stop consuming, let in-flight handlers finish, stop background tasks, flush the outbox once, close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from isseimail_shared.db import create_pool, migrate
+from isseimail_shared.events import Event
+from isseimail_shared.inbox import EventHandler, event_handler
+from isseimail_shared.messaging import Broker, Consumer, MessageHandler
+from isseimail_shared.metrics import READY
+from isseimail_shared.outbox import OutboxRelay
+from isseimail_shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    queue: str
+    handler: MessageHandler
+    bindings: Sequence[str] = ()
+    prefetch: int | None = None
+
+
+@dataclass
+class ServiceSpec:
+    """What makes one service: its name and schema, migrations, consumers and background tasks."""
+
+    name: str
+    schema: str
+    migrations: str | None
+    uses_database: bool = True
+    uses_broker: bool = True
+    consumers: Callable[[Runtime], Sequence[ConsumerSpec]] = lambda _rt: ()
+    background: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    on_start: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    readiness: Sequence[Callable[[Runtime], Awaitable[bool]]] = ()
+
+
+@dataclass
+class Runtime:
+    spec: ServiceSpec
+    settings: ServiceSettings
+    pool_: asyncpg.Pool | None = None
+    broker_: Broker | None = None
+    relay: OutboxRelay | None = None
+    consumers: list[Consumer] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self.pool_ is None:
+            raise RuntimeError(f"{self.spec.name} has no database")
+        return self.pool_
+
+    @property
+    def broker(self) -> Broker:
+        if self.broker_ is None:
+            raise RuntimeError(f"{self.spec.name} has no broker")
+        return self.broker_
+
+    def event_consumer(
+        self, queue: str, handlers: Mapping[type[Event], EventHandler], prefetch: int | None = None
+    ) -> ConsumerSpec:
+        """A consumer queue bound to the handlers' event types, idempotent on event_id."""
+        return ConsumerSpec(
+            queue=queue,
+            handler=event_handler(self.pool, service=self.spec.name, queue=queue, handlers=handlers),
+            bindings=[cls.event_type for cls in handlers],
+            prefetch=prefetch,
+        )
+
+    async def start(self) -> None:
+        s = self.settings
+        if self.spec.uses_database:
+            self.pool_ = await _retry(
+                "database",
+                lambda: create_pool(s.database_url.get_secret_value(), self.spec.schema, max_size=s.db_pool_size),
+            )
+            packages = ["isseimail_shared.sql"] + ([self.spec.migrations] if self.spec.migrations else [])
+            await migrate(self.pool_, self.spec.schema, packages)
+        if self.spec.uses_broker:
+            broker = Broker(s.amqp_url.get_secret_value(), name=self.spec.name, delivery_limit=s.delivery_limit)
+            await _retry("broker", broker.connect)
+            self.broker_ = broker
+            if self.pool_ is not None:
+                self.relay = OutboxRelay(
+                    self.pool_,
+                    broker,
+                    service=self.spec.name,
+                    schema=self.spec.schema,
+                    poll=s.outbox_poll_seconds,
+                )
+                self._spawn(self.relay.run(), "outbox-relay")
+        for hook in self.spec.on_start:
+            await hook(self)
+        for spec in self.spec.consumers(self):
+            consumer = await self.broker.consumer(
+                spec.queue, spec.handler, bindings=spec.bindings, prefetch=spec.prefetch or s.prefetch
+            )
+            await consumer.start()
+            self.consumers.append(consumer)
+        for job in self.spec.background:
+            self._spawn(job(self), job.__name__)
+        log.info("%s started", self.spec.name)
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        async def guarded() -> None:
+            try:
+                await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background task %s died", name)
+                raise
+
+        self.tasks.append(asyncio.create_task(guarded(), name=f"{self.spec.name}:{name}"))
+
+    async def stop(self) -> None:
+        grace = self.settings.shutdown_grace_seconds
+        for consumer in self.consumers:
+            await consumer.stop(grace)
+        self.consumers.clear()
+        for task in reversed(self.tasks):
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.tasks.clear()
+        if self.relay is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.relay.publish_pending(), timeout=5)
+            await self.relay.close()
+        if self.broker_ is not None:
+            await self.broker_.close()
+        if self.pool_ is not None:
+            await self.pool_.close()
+        log.info("%s stopped", self.spec.name)
+
+    async def ready(self) -> dict[str, bool]:
+        checks: dict[str, bool] = {}
+        if self.spec.uses_database:
+            checks["database"] = await _ping_database(self.pool_)
+        if self.spec.uses_broker:
+            checks["broker"] = self.broker_ is not None and self.broker_.is_connected()
+        for extra in self.spec.readiness:
+            try:
+                checks[extra.__name__] = await asyncio.wait_for(extra(self), timeout=2)
+            except Exception:
+                checks[extra.__name__] = False
+        READY.labels(self.spec.name).set(1 if all(checks.values()) else 0)
+        return checks
+
+
+async def _ping_database(pool: asyncpg.Pool | None) -> bool:
+    if pool is None:
+        return False
+    try:
+        return bool(await asyncio.wait_for(pool.fetchval("SELECT 1"), timeout=2))
+    except Exception:
+        return False
+
+
+async def _retry(what: str, connect: Callable[[], Awaitable[Any]], attempts: int = 15) -> Any:
+    """Connect with backoff: services started together must not die because a dependency is slow."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await connect()
+        except Exception as exc:
+            if attempt == attempts:
+                raise
+            delay = min(0.5 * attempt, 3.0)
+            log.warning("%s not reachable (%s); retrying in %.1fs", what, exc.__class__.__name__, delay)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")

@@ -1,0 +1,67 @@
+"""pytest plugin with the fixtures every service's tests use (registered in the root conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+
+from isseimail_shared.settings import ServiceSettings, SmtpRelay
+from isseimail_shared.testing.dns import DnsServer
+from isseimail_shared.testing.infra import create_database, create_vhost, delete_vhost, drop_database
+from isseimail_shared.testing.smtp import CaptureServer
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+@pytest.fixture
+async def database_url() -> AsyncIterator[str]:
+    """A database of its own for this test, dropped afterwards."""
+    url = await create_database()
+    yield url
+    await drop_database(url)
+
+
+@pytest.fixture
+def amqp_url() -> Iterator[str]:
+    """A RabbitMQ vhost of its own for this test, deleted afterwards."""
+    vhost, url = create_vhost()
+    yield url
+    delete_vhost(vhost)
+
+
+@pytest.fixture
+async def smtp_server() -> AsyncIterator[CaptureServer]:
+    """A real SMTP server on a loopback port that captures every message."""
+    server = CaptureServer()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def dns_server() -> Iterator[DnsServer]:
+    """A real DNS server on a loopback port; undeclared names answer NXDOMAIN."""
+    server = DnsServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_settings(database_url: str, amqp_url: str, smtp_server: CaptureServer) -> Callable[..., Any]:
+    """Build a service's settings pointed at this test's database, vhost and SMTP server."""
+
+    def build(cls: type[S], **overrides: Any) -> S:
+        values: dict[str, Any] = {
+            "database_url": database_url,
+            "amqp_url": amqp_url,
+            "smtp_relay": SmtpRelay(host="127.0.0.1", port=smtp_server.port),
+            "outbox_poll_seconds": 0.2,
+            "shutdown_grace_seconds": 5,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    return build
