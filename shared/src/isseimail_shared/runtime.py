@@ -46,6 +46,7 @@ class ServiceSpec:
     consumers: Callable[[Runtime], Sequence[ConsumerSpec]] = lambda _rt: ()
     background: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
     on_start: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    on_stop: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
     readiness: Sequence[Callable[[Runtime], Awaitable[bool]]] = ()
 
 
@@ -140,6 +141,11 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.tasks.clear()
+        for hook in self.spec.on_stop:
+            try:
+                await hook(self)
+            except Exception:
+                log.exception("stop hook %s failed", hook.__name__)
         if self.relay is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.relay.publish_pending(), timeout=5)

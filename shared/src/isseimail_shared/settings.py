@@ -97,6 +97,14 @@ class ServiceSettings(BaseSettings):
         description="Client networks allowed to use the web UI and API.",
     )
     timezone: str = Field(default="Asia/Tokyo", description="Time zone that defines a pass's day of use.")
+    bounce_domain: str = Field(
+        default="bounce.isseimail.localhost",
+        description="Domain of the VERP envelope senders; its MX must point at the notifier's bounce listener.",
+    )
+    verp_secret: SecretStr = Field(
+        default=SecretStr("change-me-verp-secret"),
+        description="HMAC key that authenticates VERP bounce addresses (dispatcher and notifier share it).",
+    )
     log_level: str = Field(default="INFO", description="Python log level name.")
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to.")
     db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections per service process.")

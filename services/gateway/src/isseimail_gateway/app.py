@@ -1,21 +1,41 @@
-"""The gateway app: its spec (schema, migrations, consumers) and its routes."""
+"""The gateway app: the web UI and the JSON API in front of the other services; intranet only."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from isseimail_shared.app import create_app as create_service_app
-from isseimail_shared.runtime import ServiceSpec
+from isseimail_shared.runtime import Runtime, ServiceSpec
 
+from isseimail_gateway import errors
+from isseimail_gateway.api import ROUTERS
+from isseimail_gateway.intranet import IntranetOnly
 from isseimail_gateway.settings import GatewaySettings
+from isseimail_gateway.upstream import Upstreams
+
+
+async def open_upstreams(runtime: Runtime) -> None:
+    assert isinstance(runtime.settings, GatewaySettings)
+    runtime.state["upstreams"] = Upstreams(runtime.settings)
+
+
+async def close_upstreams(runtime: Runtime) -> None:
+    await runtime.state["upstreams"].close()
+
 
 SPEC = ServiceSpec(
     name="gateway",
     schema="gateway",
     migrations=None,
-    uses_database=False,
-    uses_broker=False,
+    uses_database=False,  # sessions live in signed cookies; the gateway owns no table
+    uses_broker=False,  # it changes state only by calling the services that own it
+    on_start=[open_upstreams],
+    on_stop=[close_upstreams],
 )
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
-    return create_service_app(SPEC, settings or GatewaySettings())
+    settings = settings or GatewaySettings()
+    app = create_service_app(SPEC, settings, ROUTERS, openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs")
+    errors.install(app)
+    app.add_middleware(IntranetOnly, allowed=settings.intranet_cidrs, trusted=settings.trusted_proxies)
+    return app
