@@ -1,0 +1,25 @@
+# The two commands a new user runs: `make run` (the whole system, mail caught locally) and `make test`.
+.PHONY: run test lint typecheck pytest bootstrap-run bootstrap-test
+
+PYTEST_ARGS ?=
+
+run: bootstrap-run
+	uv run python scripts/run.py
+
+test: bootstrap-test lint typecheck pytest
+
+bootstrap-run:
+	@scripts/bootstrap.sh run
+
+bootstrap-test:
+	@scripts/bootstrap.sh test
+
+lint:
+	uv run ruff check .
+	uv run ruff format --check .
+
+typecheck:
+	uv run mypy
+
+pytest:
+	uv run pytest $(PYTEST_ARGS)
