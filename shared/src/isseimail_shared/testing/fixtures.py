@@ -14,6 +14,8 @@ from isseimail_shared.testing.smtp import CaptureServer
 
 S = TypeVar("S", bound=ServiceSettings)
 
+CREDENTIALS_KEY = "pZ4mY0a8mJv1m0m1eJ6bK0pXq3b9l0QmKxRk2cZpW1E="  # a Fernet key for tests only
+
 
 @pytest.fixture
 async def database_url() -> AsyncIterator[str]:
@@ -60,6 +62,10 @@ def make_settings(database_url: str, amqp_url: str, smtp_server: CaptureServer) 
             "smtp_relay": SmtpRelay(host="127.0.0.1", port=smtp_server.port),
             "outbox_poll_seconds": 0.2,
             "shutdown_grace_seconds": 5,
+            # Shared secrets as every service of one test must agree on them; services that do not
+            # know a field ignore it (settings use extra="ignore").
+            "credentials_key": CREDENTIALS_KEY,
+            "verp_secret": "test-verp-secret",
         }
         values.update(overrides)
         return cls(**values)

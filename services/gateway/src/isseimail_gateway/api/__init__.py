@@ -2,6 +2,6 @@
 
 from fastapi import APIRouter
 
-from isseimail_gateway.api import admin, campaigns, lists, passes
+from isseimail_gateway.api import admin, campaigns, lists, passes, progress
 
-ROUTERS: list[APIRouter] = [passes.router, admin.router, lists.router, campaigns.router]
+ROUTERS: list[APIRouter] = [passes.router, admin.router, lists.router, campaigns.router, progress.router]
