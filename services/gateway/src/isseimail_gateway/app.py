@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from isseimail_shared.app import create_app as create_service_app
 from isseimail_shared.runtime import Runtime, ServiceSpec
 
-from isseimail_gateway import errors
+from isseimail_gateway import errors, web
 from isseimail_gateway.api import ROUTERS
 from isseimail_gateway.intranet import IntranetOnly
 from isseimail_gateway.settings import GatewaySettings
@@ -35,7 +35,9 @@ SPEC = ServiceSpec(
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
-    app = create_service_app(SPEC, settings, ROUTERS, openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs")
+    app = create_service_app(
+        SPEC, settings, [*ROUTERS, web.router], openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs"
+    )
     errors.install(app)
     app.add_middleware(IntranetOnly, allowed=settings.intranet_cidrs, trusted=settings.trusted_proxies)
     return app
