@@ -3,7 +3,7 @@
     b-<campaign uuid hex>-<delivery id>-<mac>@<bounce domain>
 
 Only lower-case hex and digits, because some MTAs lower-case local parts; 57 characters at most, under
-the 64 that RFC 5321 allows. The MAC (HMAC-SHA256, 48 bits) stops a forged bounce from failing
+the 64 that RFC 5321 allows (delivery ids below 10^16). The MAC (HMAC-SHA256, 48 bits, over campaign, delivery and domain) stops a forged bounce from failing
 arbitrary recipients: without ISSEIMAIL_VERP_SECRET nobody can make a valid address.
 """
 
@@ -15,7 +15,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-_PATTERN = re.compile(r"^b-([0-9a-f]{32})-(\d{1,18})-([0-9a-f]{12})$")
+_PATTERN = re.compile(r"^b-([0-9a-f]{32})-(\d{1,16})-([0-9a-f]{12})$")
 
 
 @dataclass(frozen=True)
@@ -24,12 +24,15 @@ class VerpTag:
     delivery_id: int
 
 
-def _mac(secret: bytes, campaign_id: uuid.UUID, delivery_id: int) -> str:
-    return hmac.new(secret, f"{campaign_id.hex}:{delivery_id}".encode(), hashlib.sha256).hexdigest()[:12]
+def _mac(secret: bytes, domain: str, campaign_id: uuid.UUID, delivery_id: int) -> str:
+    data = f"{campaign_id.hex}:{delivery_id}@{domain.lower()}".encode()
+    return hmac.new(secret, data, hashlib.sha256).hexdigest()[:12]
 
 
 def bounce_address(secret: bytes, domain: str, campaign_id: uuid.UUID, delivery_id: int) -> str:
-    return f"b-{campaign_id.hex}-{delivery_id}-{_mac(secret, campaign_id, delivery_id)}@{domain}"
+    if not 0 <= delivery_id < 10**16:
+        raise ValueError("delivery id out of range for a VERP address")
+    return f"b-{campaign_id.hex}-{delivery_id}-{_mac(secret, domain, campaign_id, delivery_id)}@{domain}"
 
 
 def parse_bounce_address(secret: bytes, domain: str, address: str) -> VerpTag | None:
@@ -41,6 +44,6 @@ def parse_bounce_address(secret: bytes, domain: str, address: str) -> VerpTag | 
     if match is None:
         return None
     campaign_id, delivery_id = uuid.UUID(match[1]), int(match[2])
-    if not hmac.compare_digest(match[3], _mac(secret, campaign_id, delivery_id)):
+    if not hmac.compare_digest(match[3], _mac(secret, domain, campaign_id, delivery_id)):
         return None
     return VerpTag(campaign_id, delivery_id)
