@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import uuid
@@ -75,7 +76,5 @@ def test_invalid_messages(body: bytes, reason: str) -> None:
 @given(st.binary(max_size=2000))
 def test_arbitrary_bytes_never_crash(body: bytes) -> None:
     """Whatever arrives, decode either returns an event or raises InvalidEvent."""
-    try:
+    with contextlib.suppress(InvalidEvent):
         decode(body)
-    except InvalidEvent:
-        pass

@@ -33,7 +33,8 @@ def test_environment_values_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.smtp_relay.security == "starttls"
     assert s.smtp_relay.port == 587
     assert s.smtp_relay.username == "mailer"
-    assert s.smtp_relay.password is not None and s.smtp_relay.password.get_secret_value() == "p@ss"
+    assert s.smtp_relay.password is not None
+    assert s.smtp_relay.password.get_secret_value() == "p@ss"
     assert s.nameserver_strings() == ["127.0.0.1:5353", "10.0.0.1:53"]
     assert [str(n) for n in s.intranet_cidrs] == ["10.1.0.0/16", "fd00::/8"]
 

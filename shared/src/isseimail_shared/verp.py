@@ -2,9 +2,10 @@
 
     b-<campaign uuid hex>-<delivery id>-<mac>@<bounce domain>
 
-Only lower-case hex and digits, because some MTAs lower-case local parts; 57 characters at most, under
-the 64 that RFC 5321 allows (delivery ids below 10^16). The MAC (HMAC-SHA256, 48 bits, over campaign, delivery and domain) stops a forged bounce from failing
-arbitrary recipients: without ISSEIMAIL_VERP_SECRET nobody can make a valid address.
+Only lower-case hex and digits, because some MTAs lower-case local parts; at most 64 characters, as
+RFC 5321 allows (delivery ids below 10^16). The MAC (HMAC-SHA256, 48 bits, over campaign, delivery and
+domain) stops a forged bounce from failing arbitrary recipients: without ISSEIMAIL_VERP_SECRET nobody
+can make a valid address.
 """
 
 from __future__ import annotations
