@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from isseimail_shared import scrape
 from isseimail_shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from isseimail_shared.runtime import Runtime, ServiceSpec
 from isseimail_shared.settings import ServiceSettings
@@ -54,7 +55,8 @@ def health_router() -> APIRouter:
         return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, 200 if ok else 503)
 
     @router.get("/metrics")
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        await scrape.refresh(request.app.state.runtime)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

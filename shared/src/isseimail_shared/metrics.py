@@ -21,3 +21,8 @@ EVENTS_CONSUMED = Counter(
 )
 OUTBOX_BACKLOG = Gauge("isseimail_outbox_backlog", "Outbox events not yet published.", ["service"])
 READY = Gauge("isseimail_ready", "1 when the service's database and broker answer.", ["service"])
+QUEUE_MESSAGES = Gauge(
+    "isseimail_queue_messages",
+    "Messages waiting in a queue this service consumes, or in its dead-letter queue (name ends in .dlq).",
+    ["service", "queue"],
+)

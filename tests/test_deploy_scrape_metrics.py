@@ -1,0 +1,35 @@
+"""Scrape-time gauges: /metrics itself reports readiness and the depth of the service's queues and DLQs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from isseimail_notifier.app import create_app as notifier_app
+from isseimail_notifier.settings import NotifierSettings
+from isseimail_shared.testing.process import running_app
+
+
+def _samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    found: dict[tuple[tuple[str, str], ...], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                found[tuple(sorted(sample.labels.items()))] = sample.value
+    return found
+
+
+async def test_metrics_scrape_reports_ready_and_queue_depths(make_settings: Callable[..., Any]) -> None:
+    """Without any /readyz call, a scrape shows the service ready and a depth for each queue and its DLQ."""
+    app = notifier_app(make_settings(NotifierSettings, bounce_listen_port=0))
+    async with running_app(app) as client:
+        queues = [c.queue.name for c in app.state.runtime.consumers]
+        text = (await client.get("/metrics")).text
+    assert queues, "the notifier consumes at least one queue"
+    assert _samples(text, "isseimail_ready")[(("service", "notifier"),)] == 1.0
+    depths = {dict(k)["queue"]: v for k, v in _samples(text, "isseimail_queue_messages").items()}
+    for queue in queues:
+        assert depths[queue] >= 0
+        assert depths[f"{queue}.dlq"] == 0
