@@ -1,0 +1,82 @@
+"""The service skeleton: health, readiness, metrics, and a graceful stop that finishes in-flight work."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit, urlunsplit
+
+from isseimail_shared.app import create_app
+from isseimail_shared.db import Conn
+from isseimail_shared.events import AdminCreated, Envelope, envelope_for
+from isseimail_shared.runtime import Runtime, ServiceSpec
+from isseimail_shared.settings import ServiceSettings
+from isseimail_shared.testing.process import running_app
+from isseimail_shared.testing.tcpproxy import TcpProxy
+
+
+def spec(consumers=None) -> ServiceSpec:  # type: ignore[no-untyped-def]
+    return ServiceSpec(name="probe", schema="probe", migrations=None, **({"consumers": consumers} if consumers else {}))
+
+
+async def test_health_ready_and_metrics(database_url: str, amqp_url: str) -> None:
+    """A started service is alive, ready (database and broker answer) and exports isseimail_ metrics."""
+    settings = ServiceSettings(database_url=database_url, amqp_url=amqp_url)
+    async with running_app(create_app(spec(), settings)) as client:
+        assert (await client.get("/healthz")).json() == {"status": "alive"}
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["checks"] == {"database": True, "broker": True}
+        metrics = (await client.get("/metrics")).text
+        assert 'isseimail_ready{service="probe"} 1.0' in metrics
+        assert "isseimail_outbox_backlog" in metrics
+
+
+async def test_not_ready_when_database_unreachable(database_url: str, amqp_url: str) -> None:
+    """When PostgreSQL stops answering, /readyz says 503 and names the database; it recovers by itself."""
+    target = urlsplit(database_url)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
+    await proxy.start()
+    proxied = urlunsplit(target._replace(netloc=f"postgres@127.0.0.1:{proxy.port}"))
+    settings = ServiceSettings(database_url=proxied, amqp_url=amqp_url)
+    try:
+        async with running_app(create_app(spec(), settings)) as client:
+            assert (await client.get("/readyz")).status_code == 200
+            proxy.cut()
+            down = await client.get("/readyz")
+            assert down.status_code == 503
+            assert down.json()["checks"]["database"] is False
+            proxy.restore()
+            for _ in range(50):
+                if (await client.get("/readyz")).status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert (await client.get("/readyz")).status_code == 200
+    finally:
+        await proxy.stop()
+
+
+async def test_stop_waits_for_in_flight_handler(database_url: str, amqp_url: str) -> None:
+    """On shutdown the consumer stops taking messages but the handler already running completes and acks."""
+    started, finished = asyncio.Event(), asyncio.Event()
+
+    async def slow(conn: Conn, envelope: Envelope, event: AdminCreated) -> None:
+        started.set()
+        await asyncio.sleep(0.5)
+        finished.set()
+
+    def consumers(rt: Runtime):  # type: ignore[no-untyped-def]
+        return [rt.event_consumer("probe.events", {AdminCreated: slow})]
+
+    settings = ServiceSettings(database_url=database_url, amqp_url=amqp_url)
+    app = create_app(spec(consumers), settings)
+    async with running_app(app):
+        runtime: Runtime = app.state.runtime
+        await runtime.broker.publish_event(envelope_for(AdminCreated(admin_id=1, email="a@example.jp")))
+        await asyncio.wait_for(started.wait(), 10)
+    assert finished.is_set()
+    # The message was acked: a new consumer on the queue gets nothing.
+    async with running_app(create_app(spec(consumers), settings)) as client:
+        assert (await client.get("/readyz")).status_code == 200
+        started.clear()
+        await asyncio.sleep(0.5)
+        assert not started.is_set()
