@@ -95,10 +95,14 @@ async def test_outbox_event_arrives_once(pool: asyncpg.Pool, broker: Broker) -> 
 async def test_rolled_back_state_change_sends_nothing(pool: asyncpg.Pool, broker: Broker) -> None:
     """If the transaction fails, its event is never published."""
     relay = OutboxRelay(pool, broker, service="test", schema="t", poll=5)
-    with pytest.raises(RuntimeError, match="boom"):
+
+    async def failing_change() -> None:
         async with pool.acquire() as conn, conn.transaction():
             await add_event(conn, AdminCreated(admin_id=1, email="a@example.jp"))
             raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await failing_change()
     assert await relay.publish_pending() == 0
 
 
