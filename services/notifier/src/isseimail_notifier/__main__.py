@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from isseimail_shared.cli import serve
-
 from isseimail_notifier.app import create_app
 from isseimail_notifier.settings import NotifierSettings
+from isseimail_shared.cli import serve
 
 
 def main() -> None:

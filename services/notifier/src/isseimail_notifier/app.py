@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fastapi import FastAPI
-from isseimail_shared.app import create_app as create_service_app
-from isseimail_shared.events import AdminCreated
-from isseimail_shared.runtime import ConsumerSpec, Runtime, ServiceSpec
 
-from isseimail_notifier import handlers
+from isseimail_notifier import handlers, routes
 from isseimail_notifier.mail_queue import MailSender
+from isseimail_notifier.secrets_box import CredentialsBox
 from isseimail_notifier.settings import NotifierSettings
+from isseimail_shared.app import create_app as create_service_app
+from isseimail_shared.events import AdminCreated, ApplicationRejected, PassIssued
+from isseimail_shared.runtime import ConsumerSpec, Runtime, ServiceSpec
 
 EVENTS_QUEUE = "notifier.events"
 
@@ -23,12 +24,23 @@ def _settings(runtime: Runtime) -> NotifierSettings:
 
 def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
     settings = _settings(runtime)
-    return [runtime.event_consumer(EVENTS_QUEUE, {AdminCreated: handlers.admin_created(settings)})]
+    box = CredentialsBox(settings.credentials_key)
+    return [
+        runtime.event_consumer(
+            EVENTS_QUEUE,
+            {
+                AdminCreated: handlers.admin_created(settings),
+                PassIssued: handlers.pass_issued(settings, box),
+                ApplicationRejected: handlers.application_rejected(settings),
+            },
+        )
+    ]
 
 
 async def mail_sender(runtime: Runtime) -> None:
     s = _settings(runtime)
-    await MailSender(runtime.pool, s.smtp_relay, str(s.system_from), s.mail_retry_seconds).run()
+    box = CredentialsBox(s.credentials_key)
+    await MailSender(runtime.pool, s.smtp_relay, str(s.system_from), s.mail_retry_seconds, box).run()
 
 
 SPEC = ServiceSpec(
@@ -41,4 +53,6 @@ SPEC = ServiceSpec(
 
 
 def create_app(settings: NotifierSettings | None = None) -> FastAPI:
-    return create_service_app(SPEC, settings or NotifierSettings())
+    app = create_service_app(SPEC, settings or NotifierSettings(), [routes.router])
+    routes.install_errors(app)
+    return app

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from isseimail_shared.db import Conn
-from isseimail_shared.events import AdminCreated, Envelope
+from collections.abc import Awaitable, Callable
 
+from isseimail_notifier import texts
 from isseimail_notifier.mail_queue import mail_domain, queue_mail
+from isseimail_notifier.secrets_box import CredentialsBox
 from isseimail_notifier.settings import NotifierSettings
+from isseimail_shared.db import Conn
+from isseimail_shared.events import AdminCreated, ApplicationRejected, Envelope, PassIssued
 
 
-def admin_created(settings: NotifierSettings):  # type: ignore[no-untyped-def]
+def admin_created(settings: NotifierSettings) -> Callable[[Conn, Envelope, AdminCreated], Awaitable[None]]:
     async def handle(conn: Conn, envelope: Envelope, event: AdminCreated) -> None:
         body = (
             "isseimail 一斉メールの管理者アカウントが作成されました。\n\n"
@@ -24,6 +27,49 @@ def admin_created(settings: NotifierSettings):  # type: ignore[no-untyped-def]
             recipient=str(event.email),
             subject="【一斉メール】管理者アカウント作成のお知らせ",
             body=body,
+            domain=mail_domain(str(settings.system_from)),
+        )
+
+    return handle
+
+
+def pass_issued(
+    settings: NotifierSettings, box: CredentialsBox
+) -> Callable[[Conn, Envelope, PassIssued], Awaitable[None]]:
+    """Credentials to the applicant and the administrator; the stored bodies are encrypted."""
+
+    async def handle(conn: Conn, envelope: Envelope, event: PassIssued) -> None:
+        # A token that does not decrypt raises: the event is retried and then dead-lettered, so an
+        # operator sees it; a credential mail without its password would be worse than none.
+        password = box.decrypt(event.encrypted_password)
+        pass_id = str(event.pass_id)  # one issuance = one pass: a re-published event mails nothing new
+        for recipient, for_admin in ((str(event.applicant_email), False), (str(event.admin_email), True)):
+            body = texts.credentials_body(event, password, for_admin=for_admin)
+            await queue_mail(
+                conn,
+                kind="pass.issued",
+                cause=f"pass:{pass_id}",
+                recipient=recipient.lower(),
+                subject=texts.CREDENTIALS_SUBJECT,
+                body=box.encrypt(body),
+                domain=mail_domain(str(settings.system_from)),
+                encrypted=True,
+            )
+
+    return handle
+
+
+def application_rejected(
+    settings: NotifierSettings,
+) -> Callable[[Conn, Envelope, ApplicationRejected], Awaitable[None]]:
+    async def handle(conn: Conn, envelope: Envelope, event: ApplicationRejected) -> None:
+        await queue_mail(
+            conn,
+            kind="application.rejected",
+            cause=f"application:{event.application_id}",
+            recipient=str(event.applicant_email).lower(),
+            subject=texts.REJECTION_SUBJECT,
+            body=texts.rejection_body(event),
             domain=mail_domain(str(settings.system_from)),
         )
 

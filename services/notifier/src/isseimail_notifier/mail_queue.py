@@ -15,6 +15,8 @@ from email.utils import format_datetime, localtime
 
 import aiosmtplib
 import asyncpg
+
+from isseimail_notifier.secrets_box import CredentialsBox
 from isseimail_shared.db import Conn, Wakeup
 from isseimail_shared.settings import SmtpRelay
 
@@ -24,25 +26,42 @@ NOTIFY = "isseimail_notifier_mail"
 
 
 async def queue_mail(
-    conn: Conn, *, kind: str, cause: str, recipient: str, subject: str, body: str, domain: str
+    conn: Conn,
+    *,
+    kind: str,
+    cause: str,
+    recipient: str,
+    subject: str,
+    body: str,
+    domain: str,
+    encrypted: bool = False,
+    attachment: tuple[str, bytes] | None = None,
 ) -> bool:
-    """Record a system mail to send; False if this cause already queued it for this recipient."""
+    """Record a system mail to send; False if this cause already queued it for this recipient.
+
+    `encrypted`: `body` is a CredentialsBox token, decrypted only by the sender at send time.
+    `attachment`: (file name, CSV bytes) attached as text/csv.
+    """
     message_id = f"<{uuid.uuid4().hex}.{kind}@{domain}>"
     inserted = await conn.fetchval(
-        "INSERT INTO mail_log (kind, cause, recipient, subject, body, message_id) "
-        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (cause, kind, recipient) DO NOTHING RETURNING true",
+        "INSERT INTO mail_log (kind, cause, recipient, subject, body, message_id, encrypted, "
+        "attachment_name, attachment) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+        "ON CONFLICT (cause, kind, recipient) DO NOTHING RETURNING true",
         kind,
         cause,
         recipient,
         subject,
         body,
         message_id,
+        encrypted,
+        attachment[0] if attachment else None,
+        attachment[1] if attachment else None,
     )
     await conn.execute("SELECT pg_notify($1, '')", NOTIFY)
     return bool(inserted)
 
 
-def build_message(row: asyncpg.Record, sender: str) -> EmailMessage:
+def build_message(row: asyncpg.Record, sender: str, box: CredentialsBox | None = None) -> EmailMessage:
     if any(c in row["subject"] or c in row["recipient"] for c in "\r\n"):
         raise ValueError("line break in a header field")
     msg = EmailMessage()
@@ -52,12 +71,29 @@ def build_message(row: asyncpg.Record, sender: str) -> EmailMessage:
     msg["Date"] = format_datetime(localtime())
     msg["Message-ID"] = row["message_id"]
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to system mail
-    msg.set_content(row["body"], charset="utf-8")
+    body = row["body"]
+    if row["encrypted"]:
+        if box is None:
+            raise ValueError("encrypted system mail but no credentials key")
+        body = box.decrypt(body)
+    msg.set_content(body, charset="utf-8")
+    if row["attachment"] is not None:
+        msg.add_attachment(
+            bytes(row["attachment"]), maintype="text", subtype="csv", filename=row["attachment_name"] or "list.csv"
+        )
     return msg
 
 
 class MailSender:
-    def __init__(self, pool: asyncpg.Pool, relay: SmtpRelay, sender: str, retry_seconds: float) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        relay: SmtpRelay,
+        sender: str,
+        retry_seconds: float,
+        box: CredentialsBox | None = None,
+    ) -> None:
+        self._box = box
         self._pool = pool
         self._relay = relay
         self._sender = sender
@@ -74,7 +110,7 @@ class MailSender:
                 if row is None:
                     return sent
                 try:
-                    await self._send(build_message(row, self._sender))
+                    await self._send(build_message(row, self._sender, self._box))
                 except (aiosmtplib.SMTPException, OSError, ValueError) as exc:
                     log.warning("system mail %d not sent: %s", row["id"], exc.__class__.__name__)
                     await conn.execute(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from pydantic import AliasChoices, EmailStr, Field, SecretStr
+
 from isseimail_shared.settings import ServiceSettings
-from pydantic import AliasChoices, EmailStr, Field
 
 
 class NotifierSettings(ServiceSettings):
@@ -19,3 +20,39 @@ class NotifierSettings(ServiceSettings):
     )
     public_url: str = Field(default="http://127.0.0.1:8080", description="The gateway's URL as users reach it.")
     mail_retry_seconds: float = Field(default=30.0, gt=0, description="Wait before retrying a system mail.")
+    credentials_key: SecretStr = Field(
+        description="Fernet key shared with the pass service: decrypts pass.issued passwords, encrypts stored "
+        "credential mails. Required."
+    )
+    failure_digest_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        le=86_400,
+        description="Failure reports for one campaign within this window are gathered into one digest mail.",
+    )
+    completion_csv_threshold: int = Field(
+        default=50,
+        ge=1,
+        le=100_000,
+        description="Completion mails list failures inline up to this many; "
+        "beyond it the full list is attached as CSV.",
+    )
+    bounce_listen_host: str = Field(default="127.0.0.1", description="Address the bounce SMTP listener binds to.")
+    bounce_listen_port: int = Field(
+        default=2525, ge=0, le=65535, description="Port of the bounce SMTP listener (0 = any free port)."
+    )
+    bounce_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        le=100 * 1024 * 1024,
+        description="Largest bounce message the listener accepts; bigger ones are refused with 552.",
+    )
+    bounce_max_recipients: int = Field(
+        default=100, ge=1, le=10_000, description="RCPT TO commands the bounce listener accepts per message."
+    )
+    soft_bounce_limit: int = Field(
+        default=3,
+        ge=1,
+        le=1000,
+        description="Soft bounces (mailbox full, ...) of one address before it is suppressed.",
+    )

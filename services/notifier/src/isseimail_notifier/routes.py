@@ -1,0 +1,117 @@
+"""Internal HTTP routes (docs/internal-api.md): suppression check for the list validator, admin pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from isseimail_notifier import suppressions
+from isseimail_shared.app import Db
+
+MAX_CHECK = 50_000
+INVALID_INPUT = "入力内容に誤りがあります。"
+
+router = APIRouter(prefix="/internal/suppressions", tags=["suppressions"])
+
+Address = Annotated[str, Field(min_length=1, max_length=320)]
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class CheckRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    addresses: list[Address] = Field(max_length=MAX_CHECK)
+
+
+class CheckResponse(BaseModel):
+    suppressed: dict[str, str]
+
+
+class Suppression(BaseModel):
+    address: str
+    reason: str
+    hard: bool
+    bounces: int
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    source_campaign: uuid.UUID | None
+
+
+class SuppressionPage(BaseModel):
+    total: int
+    items: list[Suppression]
+
+
+class DeleteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Text
+    actor: Text
+
+
+@router.post("/check")
+async def check(body: CheckRequest, pool: Db) -> CheckResponse:
+    return CheckResponse(suppressed=await suppressions.check(pool, body.addresses))
+
+
+@router.get("")
+async def list_suppressions(
+    pool: Db,
+    q: Annotated[str, Query(max_length=320)] = "",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> SuppressionPage:
+    total, rows = await suppressions.search(pool, q, limit, offset)
+    return SuppressionPage(total=total, items=[Suppression(**dict(r)) for r in rows])
+
+
+@router.delete("/{address}")
+async def delete_suppression(
+    address: Annotated[str, Path(min_length=1, max_length=320)], body: DeleteRequest, pool: Db
+) -> JSONResponse:
+    if not await suppressions.remove(pool, address, body.reason, body.actor):
+        return JSONResponse({"detail": "この送信先は配信停止リストに登録されていません。"}, status_code=404)
+    return JSONResponse({"deleted": address.strip().lower()})
+
+
+_HTTP_MESSAGES = {
+    400: "リクエストの形式が正しくありません。",
+    404: "見つかりません。",
+    405: "この操作はできません。",
+}
+
+
+def _message(error: dict[str, object]) -> str:
+    kind = str(error.get("type", ""))
+    if kind == "missing":
+        return "必須項目です。"
+    if "too_long" in kind:
+        return "長すぎます（件数または文字数が上限を超えています）。"
+    if "too_short" in kind:
+        return "短すぎます。"
+    if kind in {"json_invalid", "model_attributes_type", "dict_type", "list_type"}:
+        return "リクエストの形式が正しくありません。"
+    return "値が正しくありません。"
+
+
+def install_errors(app: FastAPI) -> None:
+    """Validation errors answer 422 in Japanese, per field (the contract's error body)."""
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors: dict[str, str] = {}
+        for error in exc.errors():
+            loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+            errors.setdefault(".".join(loc) or "request", _message(error))
+        return JSONResponse({"detail": INVALID_INPUT, "errors": errors}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own errors (unparsable body, unknown route) are English; callers get Japanese.
+        detail = _HTTP_MESSAGES.get(exc.status_code, "リクエストを処理できませんでした。")
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)

@@ -1,0 +1,52 @@
+"""Fixtures for the notifier's tests: publish events on the real broker, read the notifier's schema."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+
+from isseimail_shared.events import Envelope, Event, envelope_for
+from isseimail_shared.messaging import Broker
+
+Publish = Callable[..., Awaitable[Envelope]]
+
+
+@pytest.fixture
+async def publish(amqp_url: str) -> AsyncIterator[Publish]:
+    """Publish an event (optionally with a fixed envelope) on this test's vhost, with confirms."""
+    broker = Broker(amqp_url, name="test-publisher")
+    await broker.connect()
+
+    async def send(event: Event, envelope: Envelope | None = None) -> Envelope:
+        env = envelope or envelope_for(event)
+        await broker.publish_event(env)
+        return env
+
+    yield send
+    await broker.close()
+
+
+@pytest.fixture
+async def notifier_db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to this test's database with the notifier's schema on the search path."""
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": "notifier"})
+    yield conn
+    await conn.close()
+
+
+async def wait_until(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
+    """Poll an async check until it returns something truthy."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(0.05)

@@ -1,0 +1,99 @@
+"""Credential and rejection mails: sent once per issuance, password never stored in clear."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+from cryptography.fernet import Fernet
+
+from isseimail_notifier.app import create_app
+from isseimail_notifier.settings import NotifierSettings
+from isseimail_shared.events import ApplicationRejected, PassIssued
+from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
+from isseimail_shared.testing.process import running_app
+from isseimail_shared.testing.smtp import CaptureServer
+
+PASSWORD = "Kx7mP2qR9t"
+
+
+def _issued(**overrides: Any) -> PassIssued:
+    values: dict[str, Any] = {
+        "pass_id": 41,
+        "application_id": 7,
+        "user_id": "123456",
+        "use_date": dt.date(2026, 11, 30),
+        "applicant_name": "山田 太郎",
+        "applicant_email": "taro@example.jp",
+        "admin_email": "admin@example.jp",
+        "encrypted_password": Fernet(CREDENTIALS_KEY.encode()).encrypt(PASSWORD.encode()).decode(),
+        "login_url": "https://isseimail.example.jp/login",
+    }
+    values.update(overrides)
+    return PassIssued(**values)
+
+
+async def test_credentials_mailed_once_to_applicant_and_admin(
+    make_settings: Callable[..., Any],
+    smtp_server: CaptureServer,
+    publish: Callable[..., Any],
+    notifier_db: asyncpg.Connection,
+) -> None:
+    """pass.issued mails the exact credential lines to both, once, even when delivered twice or re-emitted."""
+    app = create_app(make_settings(NotifierSettings))
+    async with running_app(app):
+        event = _issued()
+        envelope = await publish(event)
+        await publish(event, envelope)  # the same delivery again
+        await publish(event)  # the same pass re-published under a new event id
+        await smtp_server.wait_for(1, rcpt="taro@example.jp")
+        await smtp_server.wait_for(1, rcpt="admin@example.jp")
+        bodies = await notifier_db.fetch("SELECT body, encrypted FROM mail_log WHERE kind = 'pass.issued'")
+    assert len(smtp_server.to("taro@example.jp")) == 1
+    assert len(smtp_server.to("admin@example.jp")) == 1
+    for captured in smtp_server.messages:
+        msg = captured.message()
+        assert msg["Subject"] == "【一斉メール】1DayPass 発行のお知らせ"
+        text = msg.get_content()
+        lines = text.splitlines()
+        assert "ユーザーID は [123456] です。" in lines
+        assert f"パスワード は [{PASSWORD}] です。" in lines
+        assert "https://isseimail.example.jp/login" in text
+        assert "2026年11月30日" in text
+        assert "無効になります" in text
+    assert len(bodies) == 2
+    for row in bodies:
+        assert row["encrypted"]
+        assert PASSWORD not in row["body"]
+        assert "123456" not in row["body"]
+
+
+async def test_undecryptable_password_mails_nothing(
+    make_settings: Callable[..., Any],
+    smtp_server: CaptureServer,
+    publish: Callable[..., Any],
+    notifier_db: asyncpg.Connection,
+) -> None:
+    """A pass.issued whose password was encrypted with another key queues no mail (it dead-letters)."""
+    app = create_app(make_settings(NotifierSettings, delivery_limit=1))
+    foreign = Fernet(Fernet.generate_key()).encrypt(b"whatever12").decode()
+    async with running_app(app):
+        await publish(_issued(pass_id=99, encrypted_password=foreign))
+        await publish(
+            ApplicationRejected(
+                application_id=8,
+                applicant_name="佐藤 花子",
+                applicant_email="hanako@example.jp",
+                use_date=dt.date(2026, 12, 1),
+                reason="利用目的が不明確です。\n詳細を記入してください。",
+                admin_email="admin@example.jp",
+            )
+        )
+        mails = await smtp_server.wait_for(1, rcpt="hanako@example.jp")
+    assert await notifier_db.fetchval("SELECT count(*) FROM mail_log WHERE kind = 'pass.issued'") == 0
+    assert smtp_server.to("taro@example.jp") == []
+    msg = mails[0].message()
+    assert msg["Subject"] == "【一斉メール】1DayPass 申請却下のお知らせ"
+    assert "利用目的が不明確です。 詳細を記入してください。" in msg.get_content()

@@ -1,0 +1,88 @@
+"""The suppression routes of docs/internal-api.md: check, list, audited delete, Japanese 4xx."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+
+from isseimail_notifier.app import create_app
+from isseimail_notifier.settings import NotifierSettings
+from isseimail_notifier.suppressions import record_failure
+from isseimail_shared.testing.process import running_app
+
+
+async def test_hard_and_repeated_soft_failures_suppress(
+    make_settings: Callable[..., Any], notifier_db: asyncpg.Connection
+) -> None:
+    """A hard failure suppresses at once; soft ones only at the configured repeat; check ignores case."""
+    campaign = uuid.uuid4()
+    async with running_app(create_app(make_settings(NotifierSettings))) as client:
+        hard = await record_failure(
+            notifier_db, address="Gone@Example.JP", reason="userunknown", hard=True, campaign_id=campaign, soft_limit=3
+        )
+        assert hard.active
+        for expected in (False, False, True):
+            soft = await record_failure(
+                notifier_db, address="full@example.jp", reason="mailboxfull", hard=False, campaign_id=None, soft_limit=3
+            )
+            assert soft.active is expected
+        r = await client.post(
+            "/internal/suppressions/check",
+            json={"addresses": ["gone@example.jp", "GONE@example.jp", "full@example.jp", "ok@example.jp"]},
+        )
+        assert r.status_code == 200
+        assert r.json() == {
+            "suppressed": {
+                "gone@example.jp": "userunknown",
+                "GONE@example.jp": "userunknown",
+                "full@example.jp": "mailboxfull",
+            }
+        }
+        page = (await client.get("/internal/suppressions", params={"q": "gone"})).json()
+        assert page["total"] == 1
+        assert page["items"][0]["address"] == "gone@example.jp"
+        assert page["items"][0]["source_campaign"] == str(campaign)
+
+        r = await client.request(
+            "DELETE",
+            "/internal/suppressions/GONE@example.jp",
+            json={"reason": "本人確認済み", "actor": "admin@example.jp"},
+        )
+        assert r.status_code == 200
+        r = await client.request(
+            "DELETE", "/internal/suppressions/gone@example.jp", json={"reason": "再実行", "actor": "admin@example.jp"}
+        )
+        assert r.status_code == 404
+        assert "配信停止リスト" in r.json()["detail"]
+        checked = await client.post("/internal/suppressions/check", json={"addresses": ["gone@example.jp"]})
+        assert checked.json() == {"suppressed": {}}
+    audit = await notifier_db.fetch("SELECT address, action, reason, actor FROM suppression_audit")
+    assert [tuple(r) for r in audit] == [("gone@example.jp", "delete", "本人確認済み", "admin@example.jp")]
+
+
+async def test_bad_requests_get_japanese_422(make_settings: Callable[..., Any]) -> None:
+    """Oversized, malformed and incomplete requests answer 422 with a Japanese message, never 500."""
+    async with running_app(create_app(make_settings(NotifierSettings))) as client:
+        too_many = await client.post("/internal/suppressions/check", json={"addresses": ["a@b.jp"] * 50_001})
+        assert too_many.status_code == 422
+        assert too_many.json()["detail"] == "入力内容に誤りがあります。"
+        assert "addresses" in too_many.json()["errors"]
+        garbage = await client.post(
+            "/internal/suppressions/check", content=b"\xff{", headers={"content-type": "application/json"}
+        )
+        assert garbage.status_code == 400
+        assert garbage.json()["detail"] == "リクエストの形式が正しくありません。"
+        wrong_type = await client.post("/internal/suppressions/check", json={"addresses": "a@b.jp"})
+        assert wrong_type.status_code == 422
+        long_one = await client.post("/internal/suppressions/check", json={"addresses": ["x" * 400]})
+        assert long_one.status_code == 422
+        no_actor = await client.request("DELETE", "/internal/suppressions/a@b.jp", json={"reason": "x"})
+        assert no_actor.status_code == 422
+        assert no_actor.json()["errors"] == {"actor": "必須項目です。"}
+        bad_limit = await client.get("/internal/suppressions", params={"limit": "-1"})
+        assert bad_limit.status_code == 422
+        ok = await client.post("/internal/suppressions/check", json={"addresses": []})
+        assert ok.json() == {"suppressed": {}}
