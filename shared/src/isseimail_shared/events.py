@@ -195,6 +195,19 @@ class CampaignCompleted(Event):
     finished_at: AwareDatetime
 
 
+class CampaignPaused(Event):
+    """Dispatch stopped because too many recipients failed hard; the sender is told why."""
+
+    event_type: ClassVar[str] = "campaign.paused"
+    campaign_id: uuid.UUID
+    sender_email: EmailStr
+    subject: str
+    total: int = Field(ge=0)
+    sent: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    failure_rate: float = Field(ge=0, le=1)
+
+
 class DeliveryBounced(Event):
     """A bounce (DSN or non-standard) received after the message was accepted by the next hop."""
 
