@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from argon2 import PasswordHasher
+
 from isseimail_shared.db import Conn
 from isseimail_shared.events import AdminCreated
 from isseimail_shared.outbox import add_event
@@ -20,6 +21,9 @@ async def create_admin(conn: Conn, email: str, password: str) -> int | None:
     if len(password) < MIN_PASSWORD:
         raise ValueError(f"administrator password must have at least {MIN_PASSWORD} characters")
     email = email.strip().lower()
+    local, _, domain = email.partition("@")
+    if not local or "." not in domain or len(email) > 254 or any(c.isspace() or ord(c) < 32 for c in email):
+        raise ValueError(f"not an e-mail address: {email!r}")
     async with conn.transaction():
         admin_id: int | None = await conn.fetchval(
             "INSERT INTO admins (email, password_hash) VALUES ($1, $2) ON CONFLICT (email) DO NOTHING RETURNING id",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+
+from isseimail_pass import api, errors
+from isseimail_pass.admins import ensure_first_admin
+from isseimail_pass.clock import Clock, system_clock
+from isseimail_pass.settings import PassSettings
 from isseimail_shared.app import create_app as create_service_app
 from isseimail_shared.runtime import Runtime, ServiceSpec
-
-from isseimail_pass.admins import ensure_first_admin
-from isseimail_pass.settings import PassSettings
 
 
 async def bootstrap_admin(runtime: Runtime) -> None:
@@ -26,5 +28,9 @@ SPEC = ServiceSpec(
 )
 
 
-def create_app(settings: PassSettings | None = None) -> FastAPI:
-    return create_service_app(SPEC, settings or PassSettings())
+def create_app(settings: PassSettings | None = None, *, clock: Clock = system_clock) -> FastAPI:
+    """The app; `clock` decides what "today" is (tests pass their own instead of patching datetime)."""
+    app = create_service_app(SPEC, settings or PassSettings(), [api.router])
+    app.state.runtime.state["clock"] = clock
+    errors.install(app)
+    return app

@@ -1,0 +1,175 @@
+"""The pass-service's internal HTTP API (reached only by the gateway inside the cluster)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+
+from isseimail_pass import applications, logins, passes
+from isseimail_pass.clock import Clock, system_clock
+from isseimail_pass.clock import today as today_in
+from isseimail_pass.errors import FieldError
+from isseimail_pass.models import (
+    AdminLoginIn,
+    AdminOut,
+    ApplicationIn,
+    ApplicationList,
+    ApplicationOut,
+    ConsumeIn,
+    ConsumeOut,
+    Decision,
+    IssuedOut,
+    PassLoginIn,
+    PassOut,
+    Rejection,
+)
+from isseimail_pass.settings import PassSettings
+from isseimail_shared.app import Db, RuntimeDep
+
+router = APIRouter(prefix="/internal", tags=["internal"])
+
+PASS_NOT_FOUND = "1DayPassが見つかりません。"  # noqa: S105 - a message, not a secret
+
+
+def get_settings(runtime: RuntimeDep) -> PassSettings:
+    assert isinstance(runtime.settings, PassSettings)
+    return runtime.settings
+
+
+def get_today(request: Request, settings: Annotated[PassSettings, Depends(get_settings)]) -> dt.date:
+    clock: Clock = request.app.state.runtime.state.get("clock", system_clock)
+    return today_in(clock, settings.timezone)
+
+
+Settings = Annotated[PassSettings, Depends(get_settings)]
+Today = Annotated[dt.date, Depends(get_today)]
+Id = Annotated[int, Path(ge=1, le=2**62)]
+
+
+def _policy(settings: PassSettings) -> logins.LockoutPolicy:
+    return logins.LockoutPolicy(
+        window_seconds=settings.lockout_window_seconds,
+        per_subject=settings.lockout_per_user,
+        per_client=settings.lockout_per_client,
+    )
+
+
+def _ip(value: object | None) -> str | None:
+    return str(value) if value is not None else None
+
+
+# --- applications ----------------------------------------------------------------------------------
+
+
+@router.post("/applications", status_code=201)
+async def submit_application(body: ApplicationIn, db: Db, settings: Settings, today: Today) -> ApplicationOut:
+    if body.use_date < today:
+        raise FieldError("use_date", "利用日に過去の日付は指定できません。")
+    if body.use_date > today + dt.timedelta(days=settings.max_days_ahead):
+        raise FieldError("use_date", f"利用日は本日から{settings.max_days_ahead}日以内で指定してください。")
+    async with db.acquire() as conn:
+        application_id = await applications.submit(conn, body)
+        found = await applications.get_application(conn, application_id)
+    assert found is not None
+    return found
+
+
+@router.get("/applications")
+async def list_applications(
+    db: Db,
+    state: Literal["pending", "approved", "rejected"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> ApplicationList:
+    async with db.acquire() as conn:
+        items, total = await applications.list_applications(conn, state, limit, offset)
+    return ApplicationList(items=items, total=total)
+
+
+@router.get("/applications/{application_id}")
+async def get_application(application_id: Id, db: Db) -> ApplicationOut:
+    async with db.acquire() as conn:
+        found = await applications.get_application(conn, application_id)
+    if found is None:
+        raise HTTPException(404, applications.NOT_FOUND)
+    return found
+
+
+@router.post("/applications/{application_id}/approve", status_code=201)
+async def approve_application(
+    application_id: Id, body: Decision, db: Db, settings: Settings, today: Today
+) -> IssuedOut:
+    try:
+        async with db.acquire() as conn:
+            return await applications.approve(
+                conn,
+                application_id,
+                admin_id=body.admin_id,
+                today=today,
+                credentials_key=settings.credentials_key.get_secret_value(),
+                password_length=settings.password_length,
+                login_url=settings.login_url,
+                client_ip=_ip(body.client_ip),
+            )
+    except applications.DecisionRefused as exc:
+        raise HTTPException(exc.status, exc.message) from None
+
+
+@router.post("/applications/{application_id}/reject")
+async def reject_application(application_id: Id, body: Rejection, db: Db) -> ApplicationOut:
+    try:
+        async with db.acquire() as conn:
+            await applications.reject(
+                conn, application_id, admin_id=body.admin_id, reason=body.reason, client_ip=_ip(body.client_ip)
+            )
+            found = await applications.get_application(conn, application_id)
+    except applications.DecisionRefused as exc:
+        raise HTTPException(exc.status, exc.message) from None
+    assert found is not None
+    return found
+
+
+# --- logins ----------------------------------------------------------------------------------------
+
+
+@router.post("/login")
+async def pass_login(body: PassLoginIn, db: Db, settings: Settings, today: Today) -> PassOut:
+    try:
+        async with db.acquire() as conn:
+            return await logins.pass_login(conn, body, today, _policy(settings))
+    except logins.LoginRefused as exc:
+        raise HTTPException(exc.status, exc.message) from None
+
+
+@router.post("/admin/login")
+async def admin_login(body: AdminLoginIn, db: Db, settings: Settings) -> AdminOut:
+    try:
+        async with db.acquire() as conn:
+            return await logins.admin_login(conn, body, _policy(settings))
+    except logins.LoginRefused as exc:
+        raise HTTPException(exc.status, exc.message) from None
+
+
+# --- passes ----------------------------------------------------------------------------------------
+
+
+@router.get("/passes/{pass_id}")
+async def get_pass(pass_id: Id, db: Db, today: Today) -> PassOut:
+    async with db.acquire() as conn:
+        found = await passes.get_pass(conn, pass_id, today)
+    if found is None:
+        raise HTTPException(404, PASS_NOT_FOUND)
+    return found
+
+
+@router.post("/passes/{pass_id}/consume", responses={409: {"description": "not consumable (失効)"}})
+async def consume_pass(pass_id: Id, body: ConsumeIn, db: Db, today: Today) -> ConsumeOut:
+    async with db.acquire() as conn:
+        if not await conn.fetchval("SELECT true FROM passes WHERE id = $1", pass_id):
+            raise HTTPException(404, PASS_NOT_FOUND)
+        won = await passes.consume(conn, pass_id, body.campaign_id, today)
+    if not won:
+        raise HTTPException(409, passes.EXPIRED)
+    return ConsumeOut(won=True)

@@ -1,0 +1,152 @@
+"""Request and response bodies of the pass-service's internal API, validated at the edge.
+
+Text that may reach a mail header (names, department) is one line without control characters; free
+text (purpose, rejection reason) may span lines but carries no other control characters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, IPvAnyAddress
+
+# Cc control (CR, LF, NUL...), Cf format (bidi overrides), Zl/Zp line separators, Co private use (外字), Cs surrogates.
+_FORBIDDEN_SINGLE = {"Cc", "Cf", "Zl", "Zp", "Co", "Cs"}
+
+
+def _single_line(value: str) -> str:
+    if any(unicodedata.category(c) in _FORBIDDEN_SINGLE for c in value):
+        raise ValueError("改行や制御文字、外字は使用できません。")
+    value = value.strip()
+    if not value:
+        raise ValueError("入力してください。")
+    return value
+
+
+def _multi_line(value: str) -> str:
+    value = value.replace("\r\n", "\n").strip()
+    if any(c not in "\n\t" and unicodedata.category(c) in _FORBIDDEN_SINGLE for c in value):
+        raise ValueError("制御文字や外字は使用できません。")
+    if not value:
+        raise ValueError("入力してください。")
+    return value
+
+
+def _no_line_break(value: str) -> str:
+    if any(unicodedata.category(c) in _FORBIDDEN_SINGLE for c in value):
+        raise ValueError("改行や制御文字は使用できません。")
+    return value
+
+
+def _iso_day(value: object) -> object:
+    """Only "YYYY-MM-DD": no timestamps, datetimes or other formats that lax parsing would take."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or len(value) != 10 or value[4] != "-" or value[7] != "-":
+        raise ValueError("日付は YYYY-MM-DD の形式で入力してください。")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("存在しない日付です。") from None
+
+
+Name = Annotated[str, Field(max_length=100), AfterValidator(_single_line)]
+FreeText = Annotated[str, Field(max_length=1000), AfterValidator(_multi_line)]
+Reason = Annotated[str, Field(max_length=500), AfterValidator(_multi_line)]
+Email = Annotated[EmailStr, Field(max_length=254)]
+Day = Annotated[dt.date, BeforeValidator(_iso_day)]
+
+
+def _six_digits(value: str) -> str:
+    if len(value) != 6 or not all(c in "0123456789" for c in value):
+        raise ValueError("ユーザーIDは6桁の数字で入力してください。")
+    return value
+
+
+UserId = Annotated[str, AfterValidator(_six_digits)]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=5000)
+
+
+class ApplicationIn(_Input):
+    applicant_name: Name
+    applicant_email: Email
+    department: Name
+    use_date: Day
+    purpose: FreeText
+    client_ip: IPvAnyAddress | None = None
+
+
+class ApplicationOut(BaseModel):
+    application_id: int
+    applicant_name: str
+    applicant_email: str
+    department: str
+    use_date: dt.date
+    purpose: str
+    state: Literal["pending", "approved", "rejected"]
+    created_at: dt.datetime
+    decided_at: dt.datetime | None = None
+    decided_by: str | None = None
+    reject_reason: str | None = None
+    pass_id: int | None = None
+    user_id: str | None = None
+
+
+class ApplicationList(BaseModel):
+    items: list[ApplicationOut]
+    total: int
+
+
+class Decision(_Input):
+    admin_id: int = Field(ge=1)
+    client_ip: IPvAnyAddress | None = None
+
+
+class Rejection(Decision):
+    reason: Reason
+
+
+class IssuedOut(BaseModel):
+    application_id: int
+    pass_id: int
+    user_id: str
+    use_date: dt.date
+
+
+class PassLoginIn(_Input):
+    user_id: UserId
+    password: Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_no_line_break)]
+    use_date: Day
+    client_ip: IPvAnyAddress | None = None
+
+
+class PassOut(BaseModel):
+    pass_id: int
+    user_id: str
+    use_date: dt.date
+    state: Literal["active", "consumed", "expired", "scheduled"]
+
+
+class AdminLoginIn(_Input):
+    email: Annotated[str, Field(min_length=1, max_length=254), AfterValidator(_single_line)]
+    password: Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_no_line_break)]
+    client_ip: IPvAnyAddress | None = None
+
+
+class AdminOut(BaseModel):
+    admin_id: int
+    email: str
+
+
+class ConsumeIn(_Input):
+    campaign_id: uuid.UUID
+
+
+class ConsumeOut(BaseModel):
+    won: bool

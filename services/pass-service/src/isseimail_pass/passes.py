@@ -1,0 +1,64 @@
+"""Passes: their state as of today, and the one-time consumption when sending is accepted."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+
+import asyncpg
+
+from isseimail_pass.audit import audit
+from isseimail_pass.models import PassOut
+from isseimail_shared.db import Conn
+from isseimail_shared.events import PassConsumed
+from isseimail_shared.outbox import add_event
+
+log = logging.getLogger(__name__)
+
+EXPIRED = "この1DayPassは失効しています。再度申請してください。"
+
+
+def state_of(row: asyncpg.Record, today: dt.date) -> str:
+    if row["state"] == "consumed":
+        return "consumed"
+    if row["use_date"] < today:
+        return "expired"
+    if row["use_date"] > today:
+        return "scheduled"
+    return "active"
+
+
+async def get_pass(conn: Conn, pass_id: int, today: dt.date) -> PassOut | None:
+    row = await conn.fetchrow("SELECT id, user_id, use_date, state FROM passes WHERE id = $1", pass_id)
+    if row is None:
+        return None
+    return PassOut(pass_id=row["id"], user_id=row["user_id"], use_date=row["use_date"], state=state_of(row, today))
+
+
+async def consume(conn: Conn, pass_id: int, campaign_id: uuid.UUID, today: dt.date) -> bool:
+    """Flip the pass to consumed if it is still valid today; True only for the one call that did it.
+
+    The UPDATE's WHERE re-checks the state after taking the row lock, so of any number of concurrent
+    calls exactly one matches; pass.consumed goes to the outbox in the same transaction.
+    """
+    async with conn.transaction():
+        user_id: str | None = await conn.fetchval(
+            "UPDATE passes SET state = 'consumed', consumed_at = now(), campaign_id = $2 "
+            "WHERE id = $1 AND state = 'active' AND use_date = $3 RETURNING user_id",
+            pass_id,
+            campaign_id,
+            today,
+        )
+        if user_id is None:
+            return False
+        await audit(
+            conn,
+            actor=user_id,
+            action="pass.consumed",
+            subject=str(pass_id),
+            detail={"campaign_id": str(campaign_id)},
+        )
+        await add_event(conn, PassConsumed(pass_id=pass_id, campaign_id=campaign_id, user_id=user_id))
+    log.info("pass %d consumed by campaign %s", pass_id, campaign_id)
+    return True
