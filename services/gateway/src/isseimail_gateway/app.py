@@ -40,4 +40,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(IntranetOnly, allowed=settings.intranet_cidrs, trusted=settings.trusted_proxies)
+    web.install(app)  # after the guard, so its security headers wrap every answer, the guard's 403 included
     return app

@@ -1,0 +1,46 @@
+"""Jinja2 rendering for the web UI: autoescaped templates, the CSRF token in every page, HTML errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from isseimail_gateway.web import csrf
+from isseimail_gateway.web.failure import WebError
+
+__all__ = ["WebError", "error_page", "redirect", "render"]
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+
+# autoescape for every template: user data (a contact name "<script>") is always shown as text.
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("errors", {})
+    context.setdefault("values", {})
+    html = _env.get_template(template).render(
+        request=request, path=request.url.path, csrf_field=csrf.CSRF_FIELD, csrf_token=csrf.token(request), **context
+    )
+    response = HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+    csrf.set_cookie_if_new(request, response)
+    return response
+
+
+def redirect(url: str) -> RedirectResponse:
+    """After a successful POST: 303 so that reloading the next page does not repeat the action."""
+    return RedirectResponse(url, status_code=303)
+
+
+def error_page(request: Request, exc: WebError) -> HTMLResponse:
+    return render(request, "error.html", exc.status_code, message=exc.message, back=exc.back)

@@ -1,0 +1,117 @@
+"""The web UI's own guarantees that need no other service: headers, CSRF, escaping, the static assets."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from isseimail_gateway.app import create_app
+from isseimail_gateway.settings import GatewaySettings
+from isseimail_gateway.web.security import CSP
+from isseimail_shared.testing.process import free_port, running_app
+
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def settings() -> GatewaySettings:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: any upstream call fails fast
+    return GatewaySettings(
+        session_secret="web-test-secret",
+        pass_url=dead,
+        list_validator_url=dead,
+        composer_url=dead,
+        dispatcher_url=dead,
+        notifier_url=dead,
+    )
+
+
+def csrf_token(page: httpx.Response) -> str:
+    match = TOKEN.search(page.text)
+    assert match, "the form carries a CSRF token"
+    return match.group(1)
+
+
+async def test_every_page_sends_the_security_headers() -> None:
+    """Pages, static files and errors all carry the CSP without inline script, no framing, nosniff, no referrer."""
+    async with running_app(create_app(settings())) as client:
+        for path in ("/", "/apply", "/login", "/admin/login", "/static/style.css", "/static/app.js", "/nowhere"):
+            response = await client.get(path)
+            assert response.headers["content-security-policy"] == CSP, path
+            assert "frame-ancestors 'none'" in CSP
+            assert "'unsafe-inline'" not in CSP
+            assert response.headers["x-content-type-options"] == "nosniff", path
+            assert response.headers["referrer-policy"] == "no-referrer", path
+
+
+async def test_refused_outsider_gets_the_headers_too() -> None:
+    """The intranet guard's 403 is wrapped by the security headers as well."""
+    async with running_app(create_app(settings()), client_ip="203.0.113.9") as client:
+        response = await client.get("/apply")
+    assert response.status_code == 403
+    assert response.headers["content-security-policy"] == CSP
+
+
+async def test_pages_are_japanese_html_without_inline_script() -> None:
+    """Every applicant and admin page is lang=ja HTML whose only script is the external /static/app.js."""
+    async with running_app(create_app(settings())) as client:
+        for path in ("/", "/apply", "/login", "/admin/login"):
+            response = await client.get(path)
+            assert response.status_code == 200, path
+            assert response.headers["content-type"].startswith("text/html")
+            assert '<html lang="ja">' in response.text
+            scripts = re.findall(r"<script([^>]*)>", response.text)
+            assert scripts == [' src="/static/app.js" defer'], path
+            assert " style=" not in response.text and "onclick" not in response.text
+
+
+async def test_post_without_csrf_token_is_refused_before_any_service_is_called() -> None:
+    """A form post with a missing or forged token gets a Japanese 403 page; the upstream is never asked."""
+    async with running_app(create_app(settings())) as client:
+        await client.get("/apply")  # sets the CSRF cookie
+        missing = await client.post("/apply", data={"applicant_name": "x"})
+        forged = await client.post("/apply", data={"csrf_token": "abc.def", "applicant_name": "x"})
+    for response in (missing, forged):
+        assert response.status_code == 403
+        assert "画面の有効期限が切れました" in response.text
+        assert response.headers["content-type"].startswith("text/html")
+
+
+async def test_token_from_another_browser_is_refused() -> None:
+    """A token is bound to its own browser's cookie: another browser's valid token does not work."""
+    app = create_app(settings())
+    async with running_app(app) as alice, running_app(app) as mallory:
+        token = csrf_token(await mallory.get("/login"))
+        await alice.get("/login")
+        response = await alice.post("/login", data={"csrf_token": token, "user_id": "123456"})
+    assert response.status_code == 403
+
+
+async def test_valid_token_reaches_the_api_and_an_outage_is_a_japanese_page() -> None:
+    """With a valid token the form goes on to the API; a service that is down shows a 503 page, not a 500."""
+    async with running_app(create_app(settings())) as client:
+        token = csrf_token(await client.get("/login"))
+        response = await client.post(
+            "/login", data={"csrf_token": token, "user_id": "123456", "password": "x", "use_date": "2026-11-27"}
+        )
+    assert response.status_code in (401, 422, 503)
+    assert "text/html" in response.headers["content-type"]
+    assert "ただいま処理できません" in response.text or "ログイン" in response.text
+
+
+async def test_malformed_ids_in_urls_are_404_pages() -> None:
+    """Ids in page URLs that are neither UUIDs nor numbers are refused as 404 pages before any call."""
+    async with running_app(create_app(settings())) as client:
+        for path in ("/lists/..%2F..%2Fetc", "/lists/<script>", "/campaigns/abc/confirm", "/campaigns/1%0d%0a/accepted"):
+            response = await client.get(path)
+            assert response.status_code == 404, path
+            assert "<script>" not in response.text
+
+
+async def test_sample_csv_has_the_documented_columns() -> None:
+    """The sample CSV linked from step 3 has the five columns in the manual's order, as UTF-8 with BOM."""
+    async with running_app(create_app(settings())) as client:
+        response = await client.get("/static/sample.csv")
+    assert response.status_code == 200
+    assert response.content.startswith(b"\xef\xbb\xbf")
+    header = response.content.decode("utf-8-sig").splitlines()[0]
+    assert header == "メールアドレス,会社名,部署名1,部署名2,ご担当者名"
