@@ -77,7 +77,8 @@ async def test_approval_issues_one_pass_and_replay_changes_nothing(
 ) -> None:
     """Approving issues a 6-digit user ID and pass.issued; a replayed or concurrent approval is a 409."""
     issued = await issue(client, db)
-    assert len(issued.user_id) == 6 and issued.user_id.isdigit()
+    assert len(issued.user_id) == 6
+    assert issued.user_id.isdigit()
     assert len(issued.password) >= 10
     admin = await admin_id(client)
     replays = await asyncio.gather(
@@ -95,7 +96,8 @@ async def test_approval_issues_one_pass_and_replay_changes_nothing(
     assert await db.fetchval("SELECT count(*) FROM passes") == 1
     assert await db.fetchval("SELECT count(*) FROM outbox WHERE routing_key = 'pass.issued'") == 1
     stored = await db.fetchval("SELECT password_hash FROM passes")
-    assert stored.startswith("$argon2") and issued.password not in stored
+    assert stored.startswith("$argon2")
+    assert issued.password not in stored
     # The plaintext exists only encrypted in the event: no API answer and no table holds it.
     listing = await client.get("/internal/applications")
     assert issued.password not in listing.text

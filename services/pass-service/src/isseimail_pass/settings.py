@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from cryptography.fernet import Fernet
 from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from isseimail_shared.settings import ServiceSettings
 
 
 class PassSettings(ServiceSettings):
+    # Merged with the shared config; a rejected value may be a secret, so errors never echo input.
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
+
     port: int = Field(
         default=8081,
         ge=1,

@@ -1,0 +1,60 @@
+"""`isseimail-pass create-admin EMAIL`: the administrator is created from stdin or the environment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import asyncpg
+from argon2 import PasswordHasher
+
+from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
+
+
+def _run(
+    database_url: str, *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ISSEIMAIL_")}
+    environ.update(ISSEIMAIL_DATABASE_URL=database_url, ISSEIMAIL_CREDENTIALS_KEY=CREDENTIALS_KEY, **(env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "isseimail_pass", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_create_admin_from_stdin_then_env_then_duplicate(database_url: str) -> None:
+    """stdin and ISSEIMAIL_ADMIN_PASSWORD both work; the password is hashed, never printed; duplicates fail."""
+    first = await asyncio.to_thread(
+        _run, database_url, "create-admin", "Chief@Example.JP", stdin="stdin-password-123\n"
+    )
+    assert first.returncode == 0, first.stderr
+    assert "chief@example.jp" in first.stdout
+    second = await asyncio.to_thread(
+        _run, database_url, "create-admin", "deputy@example.jp", env={"ISSEIMAIL_ADMIN_PASSWORD": "env-password-4567"}
+    )
+    assert second.returncode == 0, second.stderr
+    again = await asyncio.to_thread(
+        _run, database_url, "create-admin", "chief@example.jp", stdin="another-password-1\n"
+    )
+    assert again.returncode == 1
+    short = await asyncio.to_thread(_run, database_url, "create-admin", "x@example.jp", stdin="short\n")
+    assert short.returncode == 2
+    for done in (first, second, again, short):
+        assert "stdin-password-123" not in done.stdout + done.stderr
+        assert "env-password-4567" not in done.stdout + done.stderr
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": "pass"})
+    try:
+        rows = {r["email"]: r["password_hash"] for r in await conn.fetch("SELECT email, password_hash FROM admins")}
+        assert set(rows) == {"chief@example.jp", "deputy@example.jp"}
+        assert PasswordHasher().verify(rows["chief@example.jp"], "stdin-password-123")
+        assert PasswordHasher().verify(rows["deputy@example.jp"], "env-password-4567")
+        assert await conn.fetchval("SELECT count(*) FROM outbox WHERE routing_key = 'admin.created'") == 2
+    finally:
+        await conn.close()

@@ -1,0 +1,135 @@
+"""Pass and admin login: the day of use, one generic answer, the 失効 answer, lockout, audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+
+import asyncpg
+import httpx
+import pytest
+
+from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD, DAY, FakeClock, issue
+
+GENERIC = "ユーザーID、パスワードまたは利用日が正しくありません。"
+EXPIRED = "この1DayPassは失効しています。再度申請してください。"
+
+
+def login(user_id: str, password: str, day: dt.date = DAY, ip: str = "10.1.2.3") -> dict[str, str]:
+    return {"user_id": user_id, "password": password, "use_date": day.isoformat(), "client_ip": ip}
+
+
+async def test_login_works_only_on_the_day_with_the_right_credentials(
+    client: httpx.AsyncClient, db: asyncpg.Connection, clock: FakeClock
+) -> None:
+    """On its day the pass logs in; before it, with a wrong day, password or ID the answer is one generic 401."""
+    issued = await issue(client, db)
+    r = await client.post("/internal/login", json=login(issued.user_id, issued.password))
+    assert r.status_code == 401  # the clock says 12-01, the pass is for 12-03
+    assert r.json()["detail"] == GENERIC
+    clock.at(DAY, hour=0, minute=0)  # 00:00 JST on the day
+    r = await client.post("/internal/login", json=login(issued.user_id, issued.password))
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "pass_id": issued.pass_id,
+        "user_id": issued.user_id,
+        "use_date": DAY.isoformat(),
+        "state": "active",
+    }
+    other_id = "000000" if issued.user_id != "000000" else "000001"
+    for attempt in (
+        login(issued.user_id, issued.password + "x", ip="10.0.0.7"),
+        login(other_id, issued.password, ip="10.0.0.8"),
+        login(issued.user_id, issued.password, day=DAY + dt.timedelta(days=1), ip="10.0.0.9"),
+    ):
+        r = await client.post("/internal/login", json=attempt)
+        assert r.status_code == 401
+        assert r.json()["detail"] == GENERIC
+    state = await client.get(f"/internal/passes/{issued.pass_id}")
+    assert state.json()["state"] == "active"
+
+
+async def test_consumed_and_past_passes_get_the_expired_answer(
+    client: httpx.AsyncClient, db: asyncpg.Connection, clock: FakeClock
+) -> None:
+    """After consumption, or once its day has ended (24:00 JST), the right password gets the 失効 answer."""
+    first = await issue(client, db)
+    second = await issue(client, db, applicant_email="hanako@example.jp")
+    clock.at(DAY, hour=23, minute=59)
+    r = await client.post(f"/internal/passes/{first.pass_id}/consume", json={"campaign_id": str(uuid.uuid4())})
+    assert r.status_code == 200
+    r = await client.post("/internal/login", json=login(first.user_id, first.password))
+    assert r.status_code == 403
+    assert r.json()["detail"] == EXPIRED
+    assert (await client.get(f"/internal/passes/{first.pass_id}")).json()["state"] == "consumed"
+    clock.at(DAY + dt.timedelta(days=1), hour=0, minute=0)  # the day has ended in Asia/Tokyo
+    assert (await client.get(f"/internal/passes/{second.pass_id}")).json()["state"] == "expired"
+    r = await client.post("/internal/login", json=login(second.user_id, second.password))
+    assert r.status_code == 403
+    assert r.json()["detail"] == EXPIRED
+    # Someone without the password learns nothing about the pass's state.
+    r = await client.post("/internal/login", json=login(second.user_id, "wrong-password"))
+    assert r.json()["detail"] == GENERIC
+
+
+async def test_failed_logins_lock_the_user_id_and_the_client(
+    client: httpx.AsyncClient, db: asyncpg.Connection, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Three failures lock the user ID (even for the right password); six from one address lock that address."""
+    issued = await issue(client, db)
+    clock.at(DAY)
+    caplog.set_level(logging.INFO)
+    for _ in range(3):
+        r = await client.post("/internal/login", json=login(issued.user_id, "guess-password", ip="10.9.9.9"))
+        assert r.status_code == 401
+    r = await client.post("/internal/login", json=login(issued.user_id, issued.password, ip="10.5.5.5"))
+    assert r.status_code == 429
+    assert "しばらくログインできません" in r.json()["detail"]
+    # Per client: failures spread over many IDs from one address.
+    for n in range(6):
+        r = await client.post("/internal/login", json=login(f"{n:06d}", "guess-password", ip="192.168.7.7"))
+        assert r.status_code in (401, 429)
+    r = await client.post("/internal/login", json=login("123456", "guess-password", ip="192.168.7.7"))
+    assert r.status_code == 429
+    failures = await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'login.failed'")
+    assert failures >= 10
+    assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'login.succeeded'") == 0
+    logged = "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records)
+    assert "guess-password" not in logged
+    assert issued.password not in logged
+
+
+async def test_bad_login_input_is_a_japanese_422(client: httpx.AsyncClient) -> None:
+    """Non-numeric or short user IDs, a bad day, a missing password: 422 with a per-field Japanese message."""
+    cases = [
+        ({"user_id": "12345a"}, "user_id"),
+        ({"user_id": "1' OR '1'='1"}, "user_id"),
+        ({"user_id": "１２３４５６"}, "user_id"),  # full-width digits
+        ({"use_date": "2026-02-30"}, "use_date"),
+        ({"password": ""}, "password"),
+        ({"password": "x" * 129}, "password"),
+    ]
+    for overrides, field in cases:
+        body = {**login("123456", "some-password"), **overrides}
+        r = await client.post("/internal/login", json=body)
+        assert r.status_code == 422, (overrides, r.text)
+        assert field in r.json()["errors"]
+    r = await client.post("/internal/login", json={**login("123456", "pw"), "user_id": "12345a"})
+    assert r.json()["errors"]["user_id"] == "ユーザーIDは6桁の数字で入力してください。"
+
+
+async def test_admin_login_generic_failure_and_lockout(client: httpx.AsyncClient, db: asyncpg.Connection) -> None:
+    """The administrator logs in with e-mail (any case) and password; failures are generic, then locked."""
+    r = await client.post("/internal/admin/login", json={"email": ADMIN_EMAIL.upper(), "password": ADMIN_PASSWORD})
+    assert r.status_code == 200
+    assert r.json()["email"] == ADMIN_EMAIL
+    for email in ("nobody@example.jp", ADMIN_EMAIL, ADMIN_EMAIL):
+        r = await client.post("/internal/admin/login", json={"email": email, "password": "wrong password"})
+        assert r.status_code == 401
+        assert r.json()["detail"] == "メールアドレスまたはパスワードが正しくありません。"
+    r = await client.post("/internal/admin/login", json={"email": ADMIN_EMAIL, "password": "wrong password"})
+    assert r.status_code == 401  # third failure for this e-mail
+    r = await client.post("/internal/admin/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    assert r.status_code == 429
+    assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'admin.login.failed'") == 5
