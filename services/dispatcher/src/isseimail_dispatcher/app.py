@@ -1,21 +1,92 @@
-"""The dispatcher app: its spec (schema, migrations, consumers) and its routes."""
+"""The dispatcher apps: `serve` (campaign.accepted, scheduler, progress API) and `worker` (SMTP sending)."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from isseimail_shared.app import create_app as create_service_app
-from isseimail_shared.runtime import ServiceSpec
+from collections.abc import Sequence
 
+import httpx
+from fastapi import FastAPI
+
+from isseimail_dispatcher import progress
+from isseimail_dispatcher.accept import campaign_accepted
+from isseimail_dispatcher.bounces import delivery_bounced
+from isseimail_dispatcher.scheduler import BATCH_QUEUE, run_scheduler
 from isseimail_dispatcher.settings import DispatcherSettings
+from isseimail_dispatcher.worker import BatchWorker
+from isseimail_shared.app import create_app as create_service_app
+from isseimail_shared.events import CampaignAccepted, DeliveryBounced, Event
+from isseimail_shared.inbox import EventHandler
+from isseimail_shared.runtime import ConsumerSpec, Runtime, ServiceSpec
+
+EVENTS_QUEUE = "dispatcher.events"
+SNAPSHOT_TIMEOUT = httpx.Timeout(120.0, connect=5.0)
+
+
+def _settings(runtime: Runtime) -> DispatcherSettings:
+    assert isinstance(runtime.settings, DispatcherSettings)
+    return runtime.settings
+
+
+async def open_composer(runtime: Runtime) -> None:
+    runtime.state["composer"] = httpx.AsyncClient(base_url=_settings(runtime).composer_url, timeout=SNAPSHOT_TIMEOUT)
+
+
+async def close_composer(runtime: Runtime) -> None:
+    await runtime.state["composer"].aclose()
+
+
+def serve_consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
+    handlers: dict[type[Event], EventHandler] = {
+        CampaignAccepted: campaign_accepted(_settings(runtime), runtime.state["composer"]),
+        DeliveryBounced: delivery_bounced,
+    }
+    return [runtime.event_consumer(EVENTS_QUEUE, handlers, prefetch=4)]
+
+
+async def scheduler(runtime: Runtime) -> None:
+    s = _settings(runtime)
+    await run_scheduler(runtime.pool, runtime.broker, s.batch_size, s.scheduler_seconds)
+
 
 SPEC = ServiceSpec(
     name="dispatcher",
     schema="dispatcher",
     migrations="isseimail_dispatcher.migrations",
-    uses_database=True,
-    uses_broker=True,
+    consumers=serve_consumers,
+    background=[scheduler],
+    on_start=[open_composer],
+    on_stop=[close_composer],
+)
+
+
+async def open_worker(runtime: Runtime) -> None:
+    s = _settings(runtime)
+    runtime.state["worker"] = BatchWorker(runtime.pool, s, claim_ttl=s.claim_seconds)
+
+
+async def close_worker(runtime: Runtime) -> None:
+    await runtime.state["worker"].close()
+
+
+def worker_consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
+    worker: BatchWorker = runtime.state["worker"]
+    return [ConsumerSpec(BATCH_QUEUE, worker.on_message, prefetch=_settings(runtime).worker_prefetch)]
+
+
+WORKER_SPEC = ServiceSpec(
+    name="dispatcher-worker",
+    schema="dispatcher",
+    migrations="isseimail_dispatcher.migrations",
+    consumers=worker_consumers,
+    on_start=[open_worker],
+    on_stop=[close_worker],
 )
 
 
 def create_app(settings: DispatcherSettings | None = None) -> FastAPI:
-    return create_service_app(SPEC, settings or DispatcherSettings())
+    return create_service_app(SPEC, settings or DispatcherSettings(), [progress.router])
+
+
+def create_worker_app(settings: DispatcherSettings | None = None) -> FastAPI:
+    """A worker process: the batch consumer, plus /healthz, /readyz and /metrics on worker_port."""
+    return create_service_app(WORKER_SPEC, settings or DispatcherSettings())

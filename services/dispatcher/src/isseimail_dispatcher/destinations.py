@@ -1,0 +1,132 @@
+"""Where a recipient domain's mail goes (the relay, or its MX hosts) and reusable connections there."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+import aiodns
+
+from isseimail_dispatcher.settings import DispatcherSettings
+from isseimail_dispatcher.smtp_client import Reply, SmtpConnection, SmtpError
+
+log = logging.getLogger(__name__)
+
+MX_CACHE_SECONDS = 300.0
+IDLE_PER_HOST = 16
+
+
+class NoRoute(SmtpError):
+    """The domain accepts no mail (null MX, no such domain): permanent for every recipient there."""
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    port: int
+
+
+class Router:
+    def __init__(self, settings: DispatcherSettings) -> None:
+        self._settings = settings
+        self._resolver: aiodns.DNSResolver | None = None
+        self._cache: dict[str, tuple[float, list[Host]]] = {}
+
+    async def hosts(self, domain: str) -> list[Host]:
+        s = self._settings
+        if s.delivery_mode == "relay":
+            return [Host(s.smtp_relay.host, s.smtp_relay.port)]
+        cached = self._cache.get(domain)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        hosts = await self._resolve(domain)
+        self._cache[domain] = (time.monotonic() + MX_CACHE_SECONDS, hosts)
+        return hosts
+
+    async def _resolve(self, domain: str) -> list[Host]:
+        if self._resolver is None:
+            servers = self._settings.nameserver_strings()
+            self._resolver = aiodns.DNSResolver(nameservers=servers or None, timeout=5, tries=2)
+        port = self._settings.mx_port
+        try:
+            answers = await self._resolver.query(domain, "MX")
+        except aiodns.error.DNSError as exc:
+            code = exc.args[0] if exc.args else None
+            if code == aiodns.error.ARES_ENOTFOUND:
+                raise NoRoute("domain does not exist", Reply(550, ("5.1.2 domain does not exist",))) from None
+            if code == aiodns.error.ARES_ENODATA:
+                # No MX: the domain's own address is the implicit MX (RFC 5321 5.1).
+                return [Host(address, port) for address in await self._addresses(domain)]
+            raise SmtpError(f"MX lookup failed for {domain}") from None
+        records = sorted(answers, key=lambda r: r.priority)
+        if any(r.host in ("", ".") for r in records):
+            raise NoRoute("null MX", Reply(556, ("5.1.10 domain accepts no mail (null MX)",)))
+        hosts: list[Host] = []
+        for record in records:
+            # Addresses from the configured resolver too: the system resolver may not know the zone.
+            hosts.extend(Host(address, port) for address in await self._addresses(record.host.rstrip(".")))
+        if not hosts:
+            raise SmtpError(f"no address for the MX hosts of {domain}")
+        return hosts
+
+    async def _addresses(self, name: str) -> list[str]:
+        assert self._resolver is not None
+        try:
+            return [a.host for a in await self._resolver.query(name, "A")]
+        except aiodns.error.DNSError:
+            return []
+
+
+class ConnectionPool:
+    """Idle connections per host, reused by the next batch that goes there."""
+
+    def __init__(self, settings: DispatcherSettings, router: Router) -> None:
+        self._settings = settings
+        self._router = router
+        self._idle: dict[Host, list[SmtpConnection]] = {}
+
+    async def connect(self, domain: str) -> tuple[Host, SmtpConnection]:
+        """A connection for the domain: an idle one, or a new one to the first host that answers."""
+        hosts = await self._router.hosts(domain)
+        for host in hosts:
+            idle = self._idle.get(host)
+            while idle:
+                conn = idle.pop()
+                if not conn.broken:
+                    return host, conn
+        s = self._settings
+        relay = s.smtp_relay if s.delivery_mode == "relay" else None
+        last: SmtpError | None = None
+        for host in hosts:
+            try:
+                conn = await SmtpConnection.open(
+                    host.name,
+                    host.port,
+                    helo=s.helo_name,
+                    timeout=s.smtp_timeout,
+                    security=relay.security if relay else "none",
+                    username=relay.username if relay else None,
+                    password=relay.password.get_secret_value() if relay and relay.password else None,
+                )
+            except SmtpError as exc:
+                log.info("cannot use %s:%d for %s: %s", host.name, host.port, domain, exc)
+                last = exc
+                continue
+            return host, conn
+        raise last or SmtpError(f"no host for {domain}")
+
+    async def release(self, host: Host, conn: SmtpConnection) -> None:
+        idle = self._idle.setdefault(host, [])
+        if conn.broken or len(idle) >= IDLE_PER_HOST:
+            await conn.quit()
+        else:
+            idle.append(conn)
+
+    async def close(self) -> None:
+        for conns in self._idle.values():
+            for conn in conns:
+                with contextlib.suppress(Exception):
+                    await conn.quit()
+        self._idle.clear()

@@ -1,0 +1,27 @@
+"""The dispatcher's Prometheus metrics (names prefixed isseimail_dispatch_)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+MESSAGES = Counter(
+    "isseimail_dispatch_messages_total",
+    "Recipients handled by the SMTP workers, by outcome (sent, retry, failed) and reply class (2xx, 4xx, 5xx, net).",
+    ["outcome", "reply_class"],
+)
+BYTES_SENT = Counter("isseimail_dispatch_bytes_sent_total", "Message bytes accepted by the next hop.")
+TRANSACTION_SECONDS = Histogram(
+    "isseimail_dispatch_smtp_transaction_seconds",
+    "One SMTP transaction (MAIL to the end of DATA).",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+ACTIVE_CONNECTIONS = Gauge(
+    "isseimail_dispatch_active_connections", "SMTP connections in use by this worker, per domain.", ["domain"]
+)
+BATCHES_IN_FLIGHT = Gauge("isseimail_dispatch_batches_in_flight", "Batches this worker is sending now.")
+RETRY_BACKLOG = Gauge("isseimail_dispatch_retry_backlog", "Recipients waiting for a retry (whole fleet).")
+INVALID_BATCHES = Counter("isseimail_dispatch_invalid_batches_total", "Batch messages sent to the DLQ unparsed.")
+
+
+def reply_class(code: int | None) -> str:
+    return "net" if code is None else f"{code // 100}xx"

@@ -1,0 +1,228 @@
+"""A lean SMTP client on an asyncio stream: one connection, many transactions, pipelined when offered.
+
+Why not aiosmtplib's `sendmail` for the data path: it sends MAIL, RCPT and DATA one round trip at a
+time and dot-stuffs the whole message with a regex per send. Here the envelope commands go out in one
+write when the server offers PIPELINING, and the message (already dot-stuffed, see `prepare_data`)
+goes out with one `writelines`. STARTTLS, implicit TLS and AUTH PLAIN/LOGIN are supported for relays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import re
+import ssl
+from dataclasses import dataclass
+
+_ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\s*")
+MAX_LINE = 8192
+
+
+@dataclass(frozen=True)
+class Reply:
+    code: int
+    lines: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.lines)[:1000]
+
+    @property
+    def enhanced(self) -> str | None:
+        match = _ENHANCED.match(self.lines[0]) if self.lines else None
+        return match[1] if match else None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.code < 400
+
+
+class SmtpError(Exception):
+    """A failure of one transaction or of the connection; `reply` is None for network errors."""
+
+    def __init__(self, message: str, reply: Reply | None = None, *, connection_lost: bool = False) -> None:
+        super().__init__(message)
+        self.reply = reply
+        self.connection_lost = connection_lost or reply is None or (reply is not None and reply.code == 421)
+
+    @property
+    def permanent(self) -> bool:
+        return self.reply is not None and 500 <= self.reply.code < 600
+
+
+def prepare_data(message: bytes) -> bytes:
+    """RFC 5321 transparency: a leading dot doubled on every line, CRLF at the end (no copy when clean)."""
+    if message.startswith(b"."):
+        message = b"." + message
+    if b"\n." in message:
+        message = message.replace(b"\r\n.", b"\r\n..")
+    if not message.endswith(b"\r\n"):
+        message += b"\r\n"
+    return message
+
+
+class SmtpConnection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout: float) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._timeout = timeout
+        self.extensions: dict[str, str] = {}
+        self.broken = False
+        self.transactions = 0
+
+    @classmethod
+    async def open(
+        cls,
+        host: str,
+        port: int,
+        *,
+        helo: str,
+        timeout: float,
+        security: str = "none",
+        username: str | None = None,
+        password: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> SmtpConnection:
+        context = ssl_context or ssl.create_default_context()
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(
+                    host, port, ssl=context if security == "tls" else None, limit=MAX_LINE * 4
+                )
+        except (OSError, TimeoutError) as exc:
+            raise SmtpError(f"cannot connect to {host}:{port}: {exc.__class__.__name__}") from exc
+        conn = cls(reader, writer, timeout)
+        try:
+            await conn._expect(await conn._read_reply(), "greeting")
+            await conn._ehlo(helo)
+            if security == "starttls":
+                if "STARTTLS" not in conn.extensions:
+                    raise SmtpError("relay does not offer STARTTLS")
+                await conn._expect(await conn._command(b"STARTTLS\r\n"), "STARTTLS")
+                await writer.start_tls(context, server_hostname=host)
+                await conn._ehlo(helo)
+            if username is not None:
+                await conn._auth(username, password or "")
+        except BaseException:
+            conn.abort()
+            raise
+        return conn
+
+    async def _ehlo(self, helo: str) -> None:
+        reply = await self._command(f"EHLO {helo}\r\n".encode())
+        if reply.code != 250:
+            await self._expect(await self._command(f"HELO {helo}\r\n".encode()), "HELO")
+            return
+        self.extensions = {}
+        for line in reply.lines[1:]:
+            keyword, _, params = line.partition(" ")
+            self.extensions[keyword.upper()] = params
+
+    async def _auth(self, username: str, password: str) -> None:
+        methods = self.extensions.get("AUTH", "").upper().split()
+        if "PLAIN" in methods or not methods:
+            token = base64.b64encode(f"\0{username}\0{password}".encode()).decode()
+            await self._expect(await self._command(f"AUTH PLAIN {token}\r\n".encode()), "AUTH")
+            return
+        await self._expect(await self._command(b"AUTH LOGIN\r\n"), "AUTH")
+        await self._expect(await self._command(base64.b64encode(username.encode()) + b"\r\n"), "AUTH")
+        await self._expect(await self._command(base64.b64encode(password.encode()) + b"\r\n"), "AUTH")
+
+    @property
+    def pipelining(self) -> bool:
+        return "PIPELINING" in self.extensions
+
+    async def _read_reply(self) -> Reply:
+        lines: list[str] = []
+        try:
+            async with asyncio.timeout(self._timeout):
+                while True:
+                    raw = await self._reader.readline()
+                    if not raw:
+                        raise SmtpError("connection closed by server")
+                    line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                    if len(line) < 3 or not line[:3].isdigit():
+                        raise SmtpError(f"malformed reply {line[:80]!r}")
+                    lines.append(line[4:])
+                    if len(line) == 3 or line[3] != "-":
+                        return Reply(int(line[:3]), tuple(lines))
+        except SmtpError:
+            self.broken = True
+            raise
+        except (OSError, TimeoutError, asyncio.LimitOverrunError, ValueError) as exc:
+            self.broken = True
+            raise SmtpError(f"no reply: {exc.__class__.__name__}") from exc
+
+    async def _write(self, *chunks: bytes) -> None:
+        try:
+            self._writer.writelines(chunks)
+            async with asyncio.timeout(self._timeout):
+                await self._writer.drain()
+        except (OSError, TimeoutError) as exc:
+            self.broken = True
+            raise SmtpError(f"write failed: {exc.__class__.__name__}") from exc
+
+    async def _command(self, line: bytes) -> Reply:
+        await self._write(line)
+        return await self._read_reply()
+
+    async def _expect(self, reply: Reply, what: str) -> Reply:
+        if not reply.ok:
+            if reply.code == 421:
+                self.broken = True
+            raise SmtpError(f"{what} refused", reply)
+        return reply
+
+    async def send(self, mail_from: str, rcpt: str, data: bytes) -> Reply:
+        """One transaction for one recipient; `data` from `prepare_data`. Raises SmtpError on refusal."""
+        if self.broken:
+            raise SmtpError("connection is broken")
+        envelope = [f"MAIL FROM:<{mail_from}>\r\n".encode(), f"RCPT TO:<{rcpt}>\r\n".encode(), b"DATA\r\n"]
+        if self.pipelining:
+            await self._write(*envelope)
+            replies = [await self._read_reply() for _ in envelope]
+        else:
+            replies = []
+            for line in envelope:
+                reply = await self._command(line)
+                replies.append(reply)
+                if not reply.ok:
+                    break
+        mail, rcpt_reply, data_reply = [*replies, None, None][:3]
+        assert mail is not None
+        failed = next((r for r in (mail, rcpt_reply) if r is not None and not r.ok), None)
+        if failed is not None or data_reply is None or data_reply.code != 354:
+            if data_reply is not None and data_reply.code == 354:
+                # The server wants data although the envelope failed: end it empty, then reset.
+                await self._write(b".\r\n")
+                await self._read_reply()
+            reason = failed or data_reply or mail
+            if reason.code != 421:
+                await self.reset()
+            else:
+                self.broken = True
+            raise SmtpError("envelope refused", reason)
+        await self._write(data, b".\r\n")
+        final = await self._read_reply()
+        self.transactions += 1
+        if not final.ok:
+            if final.code == 421:
+                self.broken = True
+            raise SmtpError("message refused", final)
+        return final
+
+    async def reset(self) -> None:
+        with contextlib.suppress(SmtpError):
+            await self._command(b"RSET\r\n")
+
+    async def quit(self) -> None:
+        if not self.broken:
+            with contextlib.suppress(SmtpError):
+                await self._command(b"QUIT\r\n")
+        self.abort()
+
+    def abort(self) -> None:
+        self.broken = True
+        with contextlib.suppress(Exception):
+            self._writer.close()

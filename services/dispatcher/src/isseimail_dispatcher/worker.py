@@ -1,0 +1,323 @@
+"""The SMTP worker: takes a batch from the work queue and sends it over one reused connection.
+
+Exactly-once, as far as SMTP allows: a worker claims the batch row (renewing the claim while it
+works), so a batch redelivered to a second worker while the first still sends is skipped; each
+recipient's outcome commits before the next recipient is sent, so a SIGKILL repeats at most the one
+message in flight. When the database goes away the worker holds its place and waits for it: nothing
+is resent, the batch message stays unacked, and the work resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+from aio_pika.abc import AbstractIncomingMessage
+
+from isseimail_dispatcher import limits, outcomes
+from isseimail_dispatcher.destinations import ConnectionPool, Host, Router
+from isseimail_dispatcher.dkim_signing import DkimSigner
+from isseimail_dispatcher.metrics import (
+    ACTIVE_CONNECTIONS,
+    BATCHES_IN_FLIGHT,
+    BYTES_SENT,
+    INVALID_BATCHES,
+    MESSAGES,
+    TRANSACTION_SECONDS,
+    reply_class,
+)
+from isseimail_dispatcher.outcomes import CampaignInfo, Outcome
+from isseimail_dispatcher.scheduler import parse_batch_message
+from isseimail_dispatcher.settings import DispatcherSettings
+from isseimail_dispatcher.smtp_client import SmtpConnection, SmtpError, prepare_data
+from isseimail_shared.mailmerge import CampaignTemplate, Recipient
+from isseimail_shared.verp import bounce_address
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+DB_ERRORS = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
+TOKEN_CHUNK = 20
+STATUS_CHECK_SECONDS = 1.0
+TEMPLATE_CACHE = 4
+
+
+class Campaign:
+    def __init__(self, info: CampaignInfo, template: CampaignTemplate) -> None:
+        self.info = info
+        self.template = template
+        self.sender_domain = info.sender_email.rpartition("@")[2] or "localhost"
+
+
+class BatchWorker:
+    def __init__(self, pool: asyncpg.Pool, settings: DispatcherSettings, claim_ttl: float = 30.0) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.holder = uuid.uuid4()
+        self.claim_ttl = claim_ttl
+        self.connections = ConnectionPool(settings, Router(settings))
+        self.dkim = DkimSigner.from_settings(settings)
+        self._campaigns: OrderedDict[uuid.UUID, Campaign] = OrderedDict()
+        self._secret = settings.verp_secret.get_secret_value().encode()
+
+    # --- the message handler ----------------------------------------------------------------------
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        try:
+            batch_id = parse_batch_message(message.body)
+        except ValueError as exc:
+            log.error("batch message %s rejected to the DLQ: %s", message.message_id, exc)
+            INVALID_BATCHES.inc()
+            await message.reject(requeue=False)
+            return
+        BATCHES_IN_FLIGHT.inc()
+        try:
+            await self.process(batch_id)
+        except Exception:
+            log.exception("batch %d failed; requeueing", batch_id)
+            await asyncio.sleep(1.0)
+            with contextlib.suppress(Exception):
+                await message.nack(requeue=True)
+            return
+        finally:
+            BATCHES_IN_FLIGHT.dec()
+        # After a broker outage the channel this message came on is gone: the broker hands the batch
+        # out again and the claim (done_at) makes that a no-op.
+        with contextlib.suppress(Exception):
+            await message.ack()
+
+    async def _db(self, op: Callable[[], Awaitable[T]]) -> T:
+        """Run a database operation, waiting out an outage instead of giving up the batch."""
+        delay = 0.2
+        while True:
+            try:
+                return await op()
+            except DB_ERRORS as exc:
+                log.warning("database unreachable (%s); worker paused", exc.__class__.__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    # --- one batch --------------------------------------------------------------------------------
+
+    async def process(self, batch_id: int) -> None:
+        claimed = await self._db(lambda: self._claim(batch_id))
+        if claimed is None:
+            return
+        campaign, domain, rows, status = claimed
+        if status == "paused":
+            await self._db(lambda: self._release(batch_id, done=False))
+            return
+        heartbeat = asyncio.create_task(self._heartbeat(batch_id))
+        try:
+            await self._send_rows(campaign, domain, rows)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        left = await self._db(lambda: self._release(batch_id, done=True))
+        if not left:
+            await self._db(
+                lambda: outcomes.check_campaign(
+                    self.pool,
+                    campaign.info,
+                    pause_rate=self.settings.pause_on_failure_rate,
+                    pause_min=self.settings.pause_min_attempts,
+                )
+            )
+
+    async def _claim(self, batch_id: int) -> tuple[Campaign, str, list[asyncpg.Record], str] | None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            batch = await conn.fetchrow(
+                "UPDATE batches SET claimed_by = $2, claimed_until = now() + make_interval(secs => $3) "
+                "WHERE id = $1 AND done_at IS NULL "
+                "AND (claimed_by IS NULL OR claimed_by = $2 OR claimed_until < now()) RETURNING campaign_id, domain",
+                batch_id,
+                self.holder,
+                self.claim_ttl,
+            )
+            if batch is None:
+                return None  # done, unknown, or a live worker has it
+            status = await conn.fetchval(
+                "UPDATE campaigns SET status = 'dispatching', started_at = coalesce(started_at, now()) "
+                "WHERE campaign_id = $1 AND status = 'accepted' RETURNING status",
+                batch["campaign_id"],
+            ) or await conn.fetchval("SELECT status FROM campaigns WHERE campaign_id = $1", batch["campaign_id"])
+            campaign = await self._campaign(conn, batch["campaign_id"])
+            if status == "paused":
+                return campaign, batch["domain"], [], status
+            # 'sending' rows are what a dead worker left: at most one of them actually went out.
+            rows = await conn.fetch(
+                "UPDATE deliveries SET state = 'sending' WHERE batch_id = $1 "
+                "AND state IN ('pending', 'retrying', 'sending') "
+                "RETURNING id, row_number, email, recipient, attempts",
+                batch_id,
+            )
+        return campaign, batch["domain"], sorted(rows, key=lambda r: r["id"]), str(status)
+
+    async def _campaign(self, conn: asyncpg.pool.PoolConnectionProxy, campaign_id: uuid.UUID) -> Campaign:
+        cached = self._campaigns.get(campaign_id)
+        if cached is not None:
+            self._campaigns.move_to_end(campaign_id)
+            return cached
+        row = await conn.fetchrow(
+            "SELECT sender_email, subject, template FROM campaigns WHERE campaign_id = $1", campaign_id
+        )
+        assert row is not None
+        campaign = Campaign(
+            CampaignInfo(campaign_id, row["sender_email"], row["subject"]),
+            CampaignTemplate.model_validate_json(row["template"]),
+        )
+        self._campaigns[campaign_id] = campaign
+        while len(self._campaigns) > TEMPLATE_CACHE:
+            self._campaigns.popitem(last=False)
+        return campaign
+
+    async def _release(self, batch_id: int, *, done: bool) -> int:
+        """Give the batch up (done or paused); returns how many of its recipients are still open."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE deliveries SET state = 'pending' WHERE batch_id = $1 AND state = 'sending'", batch_id
+            )
+            left: int = await conn.fetchval(
+                "SELECT count(*) FROM deliveries WHERE batch_id = $1 AND state = 'pending'", batch_id
+            )
+            await conn.execute(
+                "UPDATE batches SET claimed_by = NULL, claimed_until = NULL, "
+                "done_at = CASE WHEN $2 AND $3 = 0 THEN now() END WHERE id = $1 AND claimed_by = $4",
+                batch_id,
+                done,
+                left,
+                self.holder,
+            )
+        return left
+
+    async def _heartbeat(self, batch_id: int) -> None:
+        while True:
+            await asyncio.sleep(self.claim_ttl / 3)
+            with contextlib.suppress(*DB_ERRORS):
+                await self.pool.execute(
+                    "UPDATE batches SET claimed_until = now() + make_interval(secs => $3) "
+                    "WHERE id = $1 AND claimed_by = $2",
+                    batch_id,
+                    self.holder,
+                    self.claim_ttl,
+                )
+                await limits.renew_leases(self.pool, self.holder, self.claim_ttl)
+
+    async def _campaign_status(self, campaign_id: uuid.UUID) -> str:
+        status: str = await self._db(
+            lambda: self.pool.fetchval("SELECT status FROM campaigns WHERE campaign_id = $1", campaign_id)
+        )
+        return status
+
+    async def _send_rows(self, campaign: Campaign, domain: str, rows: list[asyncpg.Record]) -> None:
+        if not rows:
+            return
+        limit = self.settings.limit_for(domain)
+        lease = await self._db(lambda: limits.wait_for_lease(self.pool, domain, limit, self.holder, self.claim_ttl))
+        ACTIVE_CONNECTIONS.labels(domain).inc()
+        host: Host | None = None
+        conn: SmtpConnection | None = None
+        tokens = 0
+        next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
+        try:
+            for index, row in enumerate(rows):
+                if time.monotonic() > next_status_check:
+                    next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
+                    if await self._campaign_status(campaign.info.campaign_id) == "paused":
+                        return  # _release puts the rest back to pending
+                while tokens == 0:
+                    want = min(TOKEN_CHUNK, len(rows) - index)
+                    tokens, wait = await self._db(lambda w=want: limits.take_tokens(self.pool, domain, limit, w))  # type: ignore[misc]
+                    if tokens == 0:
+                        await asyncio.sleep(wait)
+                tokens -= 1
+                if conn is None or conn.broken:
+                    if conn is not None and host is not None:
+                        await self.connections.release(host, conn)
+                    conn = None
+                    try:
+                        host, conn = await self.connections.connect(domain)
+                    except SmtpError as exc:
+                        # No connection: every recipient left in the batch shares the outcome.
+                        for rest in rows[index:]:
+                            await self._outcome(campaign, rest, exc)
+                        return
+                await self._send_one(campaign, conn, row)
+        finally:
+            if conn is not None and host is not None:
+                await self.connections.release(host, conn)
+            ACTIVE_CONNECTIONS.labels(domain).dec()
+            with contextlib.suppress(*DB_ERRORS):
+                await limits.release_lease(self.pool, lease, self.holder)
+
+    async def _send_one(self, campaign: Campaign, conn: SmtpConnection, row: asyncpg.Record) -> None:
+        delivery_id: int = row["id"]
+        recipient = Recipient.model_validate_json(row["recipient"])
+        verp = bounce_address(self._secret, self.settings.bounce_domain, campaign.info.campaign_id, delivery_id)
+        try:
+            message = campaign.template.stamp(
+                recipient,
+                message_id=f"<{campaign.info.campaign_id.hex}.{delivery_id}@{campaign.sender_domain}>",
+                bounce_address=verp,
+            )
+        except ValueError as exc:
+            await self._outcome(campaign, row, SmtpError(str(exc), None), permanent_text=str(exc))
+            return
+        if self.dkim is not None:
+            message = await self.dkim.sign(message, campaign.sender_domain)
+        data = prepare_data(message)
+        started = time.perf_counter()
+        try:
+            reply = await conn.send(verp, row["email"], data)
+        except SmtpError as exc:
+            await self._outcome(campaign, row, exc)
+            return
+        TRANSACTION_SECONDS.observe(time.perf_counter() - started)
+        BYTES_SENT.inc(len(data))
+        MESSAGES.labels("sent", reply_class(reply.code)).inc()
+        outcome = Outcome(reply.code, reply.enhanced, reply.text)
+        await self._db(lambda: outcomes.record_sent(self.pool, campaign.info, delivery_id, row["email"], outcome))
+
+    async def _outcome(
+        self, campaign: Campaign, row: asyncpg.Record, exc: SmtpError, permanent_text: str | None = None
+    ) -> None:
+        reply = exc.reply
+        if permanent_text is not None:
+            outcome = Outcome(None, None, permanent_text)
+        elif reply is not None:
+            outcome = Outcome(reply.code, reply.enhanced, reply.text)
+        else:
+            outcome = Outcome(None, None, str(exc))
+        code = reply.code if reply else None
+        if exc.permanent or permanent_text is not None:
+            MESSAGES.labels("failed", reply_class(code)).inc()
+            await self._db(
+                lambda: outcomes.record_failed(
+                    self.pool, campaign.info, row["id"], row["email"], row["row_number"], outcome
+                )
+            )
+            return
+        MESSAGES.labels("retry", reply_class(code)).inc()
+        await self._db(
+            lambda: outcomes.record_temporary(
+                self.pool,
+                campaign.info,
+                row["id"],
+                row["email"],
+                row["row_number"],
+                outcome,
+                base=self.settings.retry_base_seconds,
+                max_age=self.settings.retry_max_age,
+            )
+        )
+
+    async def close(self) -> None:
+        await self.connections.close()

@@ -1,0 +1,56 @@
+"""A campaign end to end inside the dispatcher: accepted event -> batches -> SMTP worker -> events."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from isseimail_dispatcher.app import create_app, create_worker_app
+from isseimail_dispatcher.settings import DispatcherSettings
+from isseimail_shared.testing.process import running_app
+from isseimail_shared.testing.smtp import CaptureServer
+from isseimail_shared.verp import parse_bounce_address
+
+
+async def test_campaign_is_delivered_once_to_every_recipient(
+    make_settings: Callable[..., Any],
+    smtp_server: CaptureServer,
+    snapshot_peer: Any,
+    watch: Any,
+    make_recipients: Any,
+    accept_campaign: Any,
+) -> None:
+    """Every recipient plus the sender's copy gets one stamped message; campaign.completed comes once."""
+    rows = make_recipients(30, "example.jp") + make_recipients(12, "other.jp", start=31)
+    campaign_id = snapshot_peer.add(rows)
+    settings = make_settings(DispatcherSettings, composer_url=snapshot_peer.url, batch_size=10)
+    async with running_app(create_app(settings)) as api, running_app(create_worker_app(settings)):
+        event_id = uuid.uuid4()
+        await accept_campaign(campaign_id, len(rows), event_id)
+        await accept_campaign(campaign_id, len(rows), event_id)  # redelivered event
+        await accept_campaign(campaign_id, len(rows))  # a second event for the same campaign
+        completed = await watch.wait_for("campaign.completed")
+        progress = (await api.get(f"/internal/campaigns/{campaign_id}/progress")).json()
+    assert len(completed) == 1
+    assert (completed[0].total, completed[0].sent, completed[0].failed) == (43, 43, 0)
+    assert progress["status"] == "completed"
+    assert (progress["total"], progress["sent"], progress["pending"]) == (43, 43, 0)
+    messages = smtp_server.messages
+    assert len(messages) == 43
+    by_rcpt = {m.rcpt_tos[0]: m for m in messages}
+    assert len(by_rcpt) == 43
+    assert len(watch.of("delivery.succeeded")) == 43
+    for row in rows:
+        captured = by_rcpt[row.email]
+        tag = parse_bounce_address(b"test-verp-secret", settings.bounce_domain, captured.mail_from)
+        assert tag is not None
+        assert tag.campaign_id == campaign_id
+        msg = captured.message()
+        assert msg["To"] == row.email
+        body = msg.get_body(("plain",))
+        assert body is not None
+        text = body.get_content()
+        assert f"担当 {row.row} 様" in text
+        assert ".先頭のドット" in text  # dot-stuffing undone by the server, not lost
+    assert "sender@corp.example.jp" in by_rcpt
