@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from isseimail_shared.cli import serve
-
 from isseimail_list_validator.app import create_app
 from isseimail_list_validator.settings import ListValidatorSettings
+from isseimail_shared.cli import serve
 
 
 def main() -> None:

@@ -1,12 +1,70 @@
-"""The list-validator app: its spec (schema, migrations, consumers) and its routes."""
+"""The list-validator app: its spec (schema, migrations, the domain-check work queue) and its routes."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from isseimail_shared.app import create_app as create_service_app
-from isseimail_shared.runtime import ServiceSpec
+import asyncio
+import logging
+from collections.abc import Sequence
 
+from fastapi import FastAPI
+
+from isseimail_list_validator import errors
+from isseimail_list_validator.address_check import AddressChecker
+from isseimail_list_validator.domain_check import DomainChecker
+from isseimail_list_validator.routes import router
 from isseimail_list_validator.settings import ListValidatorSettings
+from isseimail_list_validator.smtp_probe import SmtpProber
+from isseimail_list_validator.worker import DOMAIN_QUEUE, ResultWriter, domain_handler, redispatch_stale
+from isseimail_shared.app import create_app as create_service_app
+from isseimail_shared.runtime import ConsumerSpec, Runtime, ServiceSpec
+
+log = logging.getLogger(__name__)
+
+
+def _settings(runtime: Runtime) -> ListValidatorSettings:
+    assert isinstance(runtime.settings, ListValidatorSettings)
+    return runtime.settings
+
+
+async def open_checkers(runtime: Runtime) -> None:
+    s = _settings(runtime)
+    runtime.state["address_checker"] = AddressChecker(s.legacy_carrier_domains, smtputf8=s.smtputf8)
+    checker = DomainChecker(s.nameserver_strings(), timeout=s.dns_timeout_seconds, attempts=s.dns_attempts)
+    runtime.state["domain_checker"] = checker
+    runtime.state["result_writer"] = ResultWriter(runtime.pool, s.result_flush_seconds)
+    if s.smtp_probe:
+        runtime.state["prober"] = SmtpProber(runtime.pool, checker, s)
+
+
+async def close_checkers(runtime: Runtime) -> None:
+    checker: DomainChecker | None = runtime.state.get("domain_checker")
+    if checker is not None:
+        await checker.close()
+
+
+def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
+    s = _settings(runtime)
+    handler = domain_handler(
+        runtime.state["domain_checker"], runtime.state["result_writer"], runtime.state.get("prober")
+    )
+    return [ConsumerSpec(DOMAIN_QUEUE, handler, prefetch=s.domain_check_concurrency)]
+
+
+async def result_writer(runtime: Runtime) -> None:
+    writer: ResultWriter = runtime.state["result_writer"]
+    await writer.run()
+
+
+async def stale_list_sweeper(runtime: Runtime) -> None:
+    s = _settings(runtime)
+    interval = min(s.redispatch_after_seconds, 60.0)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await redispatch_stale(runtime.pool, runtime.broker, s.redispatch_after_seconds)
+        except Exception:
+            log.exception("stale list sweep failed")
+
 
 SPEC = ServiceSpec(
     name="list-validator",
@@ -14,8 +72,14 @@ SPEC = ServiceSpec(
     migrations="isseimail_list_validator.migrations",
     uses_database=True,
     uses_broker=True,
+    consumers=consumers,
+    background=[result_writer, stale_list_sweeper],
+    on_start=[open_checkers],
+    on_stop=[close_checkers],
 )
 
 
 def create_app(settings: ListValidatorSettings | None = None) -> FastAPI:
-    return create_service_app(SPEC, settings or ListValidatorSettings())
+    app = create_service_app(SPEC, settings or ListValidatorSettings(), [router])
+    errors.install(app)
+    return app

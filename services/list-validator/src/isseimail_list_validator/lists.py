@@ -1,0 +1,222 @@
+"""Lists in the database: creation, per-domain results, finalisation (with list.validated via the outbox)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from isseimail_list_validator.rows import ROW_COLUMNS, PreparedRow
+from isseimail_shared.db import Conn
+from isseimail_shared.events import ListValidated
+from isseimail_shared.outbox import add_event
+
+
+@dataclass(frozen=True)
+class NewList:
+    list_id: uuid.UUID
+    pass_id: int
+    user_id: str
+    filename: str
+    encoding: str
+    has_header: bool
+    unverified_policy: str
+
+
+@dataclass(frozen=True)
+class DomainOutcome:
+    list_id: uuid.UUID
+    domain: str
+    code: str
+    detail: str = ""
+    probes: Sequence[tuple[int, str]] = ()  # (row, probe code) when the SMTP probe ran
+
+
+async def create_list(pool: asyncpg.Pool, new: NewList, rows: list[PreparedRow]) -> list[str]:
+    """Store the list and its rows in one transaction; returns the distinct domains still to check."""
+    domains = sorted({r.domain for r in rows if r.status == "pending" and r.domain})
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO lists (list_id, pass_id, user_id, filename, encoding, has_header, status, row_count,"
+            " domain_count, domains_pending, unverified_policy) VALUES ($1, $2, $3, $4, $5, $6, 'validating',"
+            " $7, $8, $8, $9)",
+            new.list_id,
+            new.pass_id,
+            new.user_id,
+            new.filename,
+            new.encoding,
+            new.has_header,
+            len(rows),
+            len(domains),
+            new.unverified_policy,
+        )
+        await conn.copy_records_to_table(
+            "list_rows", records=[(new.list_id, *r.record()) for r in rows], columns=["list_id", *ROW_COLUMNS]
+        )
+        if domains:
+            await conn.copy_records_to_table(
+                "list_domains", records=[(new.list_id, d) for d in domains], columns=["list_id", "domain"]
+            )
+        else:
+            await finalise(conn, new.list_id)
+    return domains
+
+
+async def record_outcomes(pool: asyncpg.Pool, outcomes: Sequence[DomainOutcome]) -> list[uuid.UUID]:
+    """Write a batch of domain results in one transaction; finalise lists whose last domain this was."""
+    finished: list[uuid.UUID] = []
+    async with pool.acquire() as conn, conn.transaction():
+        updated = await conn.fetch(
+            "UPDATE list_domains d SET status = r.status, detail = r.detail, checked_at = now()"
+            " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS r(list_id, domain, status, detail)"
+            " WHERE d.list_id = r.list_id AND d.domain = r.domain AND d.status = 'pending'"
+            " RETURNING d.list_id, d.domain",
+            [o.list_id for o in outcomes],
+            [o.domain for o in outcomes],
+            [o.code for o in outcomes],
+            [o.detail[:500] for o in outcomes],
+        )
+        fresh = {(r["list_id"], r["domain"]) for r in updated}
+        probes = [(o.list_id, row, code) for o in outcomes if (o.list_id, o.domain) in fresh for row, code in o.probes]
+        if probes:
+            await conn.executemany(
+                "INSERT INTO list_probes (list_id, row_no, code) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", probes
+            )
+        per_list = Counter(r["list_id"] for r in updated)
+        for list_id in sorted(per_list):  # a fixed lock order: no deadlock between workers
+            left = await conn.fetchval(
+                "UPDATE lists SET domains_pending = domains_pending - $2 WHERE list_id = $1 AND status = 'validating'"
+                " RETURNING domains_pending",
+                list_id,
+                per_list[list_id],
+            )
+            if left == 0:
+                await finalise(conn, list_id)
+                finished.append(list_id)
+    return finished
+
+
+async def finalise(conn: Conn, list_id: uuid.UUID) -> None:
+    """Every domain answered: give each pending row its final status, decide the list, emit list.validated."""
+    await conn.execute(
+        "UPDATE list_rows r SET"
+        " status = CASE WHEN d.status = 'ok' THEN"
+        "   CASE WHEN r.reason = 'suppression_unavailable' THEN 'unverified' ELSE 'ok' END"
+        "  WHEN d.status = 'dns_unverified' THEN 'unverified' ELSE 'invalid' END,"
+        " reason = CASE WHEN d.status = 'ok' THEN r.reason ELSE d.status END"
+        " FROM list_domains d"
+        " WHERE r.list_id = $1 AND d.list_id = $1 AND d.domain = r.domain AND r.status = 'pending'",
+        list_id,
+    )
+    # SMTP probe answers refine rows whose domain was fine.
+    await conn.execute(
+        "UPDATE list_rows r SET"
+        " status = CASE p.code WHEN 'mailbox_not_found' THEN 'invalid' WHEN 'smtp_unverified' THEN 'unverified'"
+        "  ELSE r.status END,"
+        " reason = CASE WHEN p.code = 'ok_catch_all' AND r.reason <> 'ok' THEN r.reason ELSE p.code END"
+        " FROM list_probes p"
+        " WHERE r.list_id = $1 AND p.list_id = $1 AND p.row_no = r.row_no AND r.status = 'ok' AND p.code <> 'ok'",
+        list_id,
+    )
+    counts = await conn.fetchrow(
+        "SELECT count(*) AS rows, count(*) FILTER (WHERE status = 'ok') AS ok,"
+        " count(*) FILTER (WHERE status = 'invalid') AS invalid,"
+        " count(*) FILTER (WHERE status = 'unverified') AS unverified"
+        " FROM list_rows WHERE list_id = $1",
+        list_id,
+    )
+    assert counts is not None
+    policy = await conn.fetchval("SELECT unverified_policy FROM lists WHERE list_id = $1", list_id)
+    blocked = counts["invalid"] > 0 or (counts["unverified"] > 0 and policy == "block")
+    status = "invalid" if blocked else "valid"
+    await conn.execute(
+        "UPDATE lists SET status = $2, domains_pending = 0, finished_at = now() WHERE list_id = $1", list_id, status
+    )
+    await add_event(
+        conn,
+        ListValidated(
+            list_id=list_id,
+            status=status,
+            rows=counts["rows"],
+            ok=counts["ok"],
+            invalid=counts["invalid"],
+            unverified=counts["unverified"],
+        ),
+    )
+
+
+async def summary(pool: asyncpg.Pool, list_id: uuid.UUID) -> dict[str, Any] | None:
+    head = await pool.fetchrow(
+        "SELECT list_id, pass_id, user_id, filename, encoding, has_header, status, row_count, domain_count,"
+        " domains_pending, created_at, finished_at FROM lists WHERE list_id = $1",
+        list_id,
+    )
+    if head is None:
+        return None
+    counts = await pool.fetchrow(
+        "SELECT count(*) FILTER (WHERE status <> 'pending') AS checked,"
+        " count(*) FILTER (WHERE status = 'ok') AS ok,"
+        " count(*) FILTER (WHERE status = 'invalid') AS invalid,"
+        " count(*) FILTER (WHERE status = 'unverified') AS unverified"
+        " FROM list_rows WHERE list_id = $1",
+        list_id,
+    )
+    assert counts is not None
+    return {
+        "list_id": str(head["list_id"]),
+        "pass_id": head["pass_id"],
+        "status": head["status"],
+        "filename": head["filename"],
+        "encoding": head["encoding"],
+        "has_header": head["has_header"],
+        "rows": head["row_count"],
+        "checked": counts["checked"],
+        "ok": counts["ok"],
+        "invalid": counts["invalid"],
+        "unverified": counts["unverified"],
+        "domains": head["domain_count"],
+        "domains_pending": head["domains_pending"],
+        "created_at": head["created_at"].isoformat(),
+        "finished_at": head["finished_at"].isoformat() if head["finished_at"] else None,
+    }
+
+
+BAD_ROWS_SQL = (
+    "SELECT row_no, address, status, reason, duplicate_of FROM list_rows"
+    " WHERE list_id = $1 AND status IN ('invalid', 'unverified') ORDER BY row_no"
+)
+OK_ROWS_SQL = (
+    "SELECT row_no, email, company, department1, department2, contact FROM list_rows"
+    " WHERE list_id = $1 AND status IN ('ok', 'unverified') ORDER BY row_no"
+)
+
+
+async def stale_lists(pool: asyncpg.Pool, older_than_seconds: float) -> list[tuple[uuid.UUID, list[str]]]:
+    """Lists still validating long after their checks went out, with their unanswered domains."""
+    async with pool.acquire() as conn, conn.transaction():
+        ids = await conn.fetch(
+            "UPDATE lists SET dispatched_at = now() WHERE list_id IN (SELECT list_id FROM lists"
+            " WHERE status = 'validating' AND dispatched_at < now() - make_interval(secs => $1)"
+            " ORDER BY dispatched_at LIMIT 20 FOR UPDATE SKIP LOCKED) RETURNING list_id",
+            older_than_seconds,
+        )
+        result = []
+        for r in ids:
+            domains = await conn.fetch(
+                "SELECT domain FROM list_domains WHERE list_id = $1 AND status = 'pending'", r["list_id"]
+            )
+            result.append((r["list_id"], [d["domain"] for d in domains]))
+    return result
+
+
+async def pending_rows_for_domain(pool: asyncpg.Pool, list_id: uuid.UUID, domain: str) -> list[tuple[int, str]]:
+    rows = await pool.fetch(
+        "SELECT row_no, email FROM list_rows WHERE list_id = $1 AND domain = $2 AND status = 'pending'",
+        list_id,
+        domain,
+    )
+    return [(r["row_no"], r["email"]) for r in rows]

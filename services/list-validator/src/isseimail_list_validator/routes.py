@@ -1,0 +1,186 @@
+"""The list-validator's internal HTTP API (docs/internal-api.md): upload, status, bad rows, recipient rows."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+from urllib.parse import unquote
+
+import asyncpg
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+
+from isseimail_list_validator import lists, reasons
+from isseimail_list_validator.address_check import AddressChecker
+from isseimail_list_validator.csv_reader import CsvRefused, read_csv
+from isseimail_list_validator.rows import apply_suppressions, prepare_rows
+from isseimail_list_validator.settings import ListValidatorSettings
+from isseimail_list_validator.suppression import check_suppressed
+from isseimail_list_validator.worker import publish_tasks
+from isseimail_shared.app import Db, RuntimeDep
+from isseimail_shared.runtime import Runtime
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/internal/lists", tags=["lists"])
+
+NOT_FOUND = "送信先リストが見つかりません。"
+TOO_LARGE = "ファイルが大きすぎます（最大{mb:g}MB）。"
+NOT_READY = "送信先リストの確認が完了していないか、誤りのある行があります。"
+
+
+def _settings(runtime: Runtime) -> ListValidatorSettings:
+    assert isinstance(runtime.settings, ListValidatorSettings)
+    return runtime.settings
+
+
+def _too_large(settings: ListValidatorSettings) -> HTTPException:
+    return HTTPException(413, TOO_LARGE.format(mb=settings.list_max_bytes / 1024 / 1024))
+
+
+async def read_limited(request: Request, limit: int, too_large: HTTPException) -> bytes:
+    """The request body, refused as soon as it passes `limit` (a 1 GB stream is never read whole)."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
+@router.get("/limits")
+async def limits(runtime: RuntimeDep) -> dict[str, int]:
+    """What the gateway enforces while it streams an upload here."""
+    s = _settings(runtime)
+    return {"max_bytes": s.list_max_bytes, "max_rows": s.list_max_rows}
+
+
+@router.post("", status_code=202)
+async def upload(
+    request: Request,
+    runtime: RuntimeDep,
+    x_isseimail_pass_id: Annotated[int, Header(ge=1)],
+    x_isseimail_user_id: Annotated[str, Header(max_length=64)] = "",
+    x_isseimail_filename: Annotated[str, Header(max_length=2000)] = "",
+) -> dict[str, Any]:
+    """The CSV as the raw request body; 202 with the list id once its rows are stored and checks published."""
+    s = _settings(runtime)
+    data = await read_limited(request, s.list_max_bytes, _too_large(s))
+    checker: AddressChecker = runtime.state["address_checker"]
+    try:
+        parsed = await asyncio.to_thread(read_csv, data, max_rows=s.list_max_rows, max_columns=s.list_max_columns)
+    except CsvRefused as exc:
+        raise HTTPException(422, {"detail": exc.message, "code": exc.code, "errors": {"file": exc.message}}) from None
+    del data
+    rows = await asyncio.to_thread(prepare_rows, parsed.rows, checker, max_cell_chars=s.list_max_cell_chars)
+    addresses = [r.email for r in rows if r.status == "pending" and r.email]
+    suppressed = (
+        await check_suppressed(s.notifier_url, addresses, timeout=s.suppression_timeout_seconds) if addresses else {}
+    )
+    apply_suppressions(rows, suppressed)
+    new = lists.NewList(
+        list_id=uuid.uuid4(),
+        pass_id=x_isseimail_pass_id,
+        user_id=x_isseimail_user_id,
+        filename=unquote(x_isseimail_filename)[:255],
+        encoding=parsed.encoding,
+        has_header=parsed.has_header,
+        unverified_policy=s.unverified_policy,
+    )
+    domains = await lists.create_list(runtime.pool, new, rows)
+    try:
+        await publish_tasks(runtime.broker, new.list_id, domains)
+    except Exception:  # the stale-list sweeper republishes them
+        log.exception("publishing domain checks of list %s failed", new.list_id)
+    return {
+        "list_id": str(new.list_id),
+        "status": "validating" if domains else (await lists.summary(runtime.pool, new.list_id) or {})["status"],
+        "encoding": parsed.encoding,
+        "has_header": parsed.has_header,
+        "rows": len(rows),
+        "domains": len(domains),
+    }
+
+
+async def _owned(pool: asyncpg.Pool, list_id: uuid.UUID, pass_id: int | None) -> dict[str, Any]:
+    found = await lists.summary(pool, list_id)
+    if found is None or (pass_id is not None and found["pass_id"] != pass_id):
+        raise HTTPException(404, NOT_FOUND)
+    return found
+
+
+def _bad_row(record: asyncpg.Record) -> dict[str, Any]:
+    code = record["reason"]
+    return {
+        "row": record["row_no"],
+        "address": record["address"],
+        "status": record["status"],
+        "code": code,
+        "message": reasons.message(code, duplicate_of=record["duplicate_of"]),
+    }
+
+
+@router.get("/{list_id}")
+async def get_list(
+    list_id: uuid.UUID,
+    pool: Db,
+    x_isseimail_pass_id: Annotated[int | None, Header()] = None,
+    bad_rows: Annotated[int, Query(ge=0, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    """Status and counts; for a finished list the first `bad_rows` bad rows (all of them: /errors)."""
+    found = await _owned(pool, list_id, x_isseimail_pass_id)
+    if found["status"] != "validating" and bad_rows:
+        records = await pool.fetch(f"{lists.BAD_ROWS_SQL} LIMIT $2", list_id, bad_rows)
+        found["bad_rows"] = [_bad_row(r) for r in records]
+    else:
+        found["bad_rows"] = []
+    return found
+
+
+async def _ndjson(pool: asyncpg.Pool, sql: str, list_id: uuid.UUID, shape: Any) -> AsyncIterator[bytes]:
+    async with pool.acquire() as conn, conn.transaction():
+        lines: list[str] = []
+        async for record in conn.cursor(sql, list_id, prefetch=2000):
+            lines.append(json.dumps(shape(record), ensure_ascii=False))
+            if len(lines) >= 1000:
+                yield ("\n".join(lines) + "\n").encode()
+                lines.clear()
+        if lines:
+            yield ("\n".join(lines) + "\n").encode()
+
+
+@router.get("/{list_id}/errors")
+async def list_errors(
+    list_id: uuid.UUID, pool: Db, x_isseimail_pass_id: Annotated[int | None, Header()] = None
+) -> StreamingResponse:
+    """Every invalid or unverified row, NDJSON in row order."""
+    await _owned(pool, list_id, x_isseimail_pass_id)
+    return StreamingResponse(_ndjson(pool, lists.BAD_ROWS_SQL, list_id, _bad_row), media_type="application/x-ndjson")
+
+
+def _recipient(record: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "row": record["row_no"],
+        "email": record["email"],
+        "company": record["company"],
+        "department1": record["department1"],
+        "department2": record["department2"],
+        "contact": record["contact"],
+    }
+
+
+@router.get("/{list_id}/rows")
+async def list_rows(
+    list_id: uuid.UUID, pool: Db, x_isseimail_pass_id: Annotated[int | None, Header()] = None
+) -> StreamingResponse:
+    """The recipients of a valid list, NDJSON in CSV order; 409 while validating or when invalid."""
+    found = await _owned(pool, list_id, x_isseimail_pass_id)
+    if found["status"] != "valid":
+        raise HTTPException(409, NOT_READY)
+    return StreamingResponse(_ndjson(pool, lists.OK_ROWS_SQL, list_id, _recipient), media_type="application/x-ndjson")

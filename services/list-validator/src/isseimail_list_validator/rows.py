@@ -1,0 +1,87 @@
+"""From parsed CSV rows to rows ready to store: address checks, required cells, duplicates."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from isseimail_list_validator.address_check import AddressChecker
+from isseimail_list_validator.csv_reader import CsvRow
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
+
+
+@dataclass(slots=True)
+class PreparedRow:
+    row: int
+    address: str
+    email: str | None
+    domain: str | None
+    company: str
+    department1: str
+    department2: str
+    contact: str
+    status: str  # "pending" (waits for its domain) or "invalid"
+    reason: str
+    duplicate_of: int | None = None
+
+    def record(self) -> tuple[object, ...]:
+        return (
+            self.row, self.address[:512], self.email, self.domain, self.company, self.department1,
+            self.department2, self.contact, self.status, self.reason, self.duplicate_of,
+        )  # fmt: skip
+
+
+ROW_COLUMNS = [
+    "row_no", "address", "email", "domain", "company", "department1", "department2", "contact", "status",
+    "reason", "duplicate_of",
+]  # fmt: skip
+
+
+def prepare_rows(rows: list[CsvRow], checker: AddressChecker, *, max_cell_chars: int) -> list[PreparedRow]:
+    """Check every row; pending rows still need their domain (and the suppression list)."""
+    seen: dict[str, int] = {}
+    prepared: list[PreparedRow] = []
+    for r in rows:
+        result = checker.check(r.email)
+        others = (r.company, r.department1, r.department2, r.contact)
+        status, reason, duplicate_of = "pending", result.code, None
+        if not result.ok:
+            status = "invalid"
+        elif not r.contact:
+            status, reason = "invalid", "missing_contact"
+        elif any(len(c) > max_cell_chars for c in others):
+            status, reason = "invalid", "cell_too_long"
+        elif any(_CONTROL.search(c) for c in others):
+            status, reason = "invalid", "control_chars"
+        elif result.key in seen:
+            status, reason, duplicate_of = "invalid", "duplicate", seen[result.key]
+        elif result.key is not None:
+            seen[result.key] = r.row
+        prepared.append(
+            PreparedRow(
+                r.row,
+                r.email,
+                result.email,
+                result.domain,
+                r.company[: max_cell_chars * 2],
+                r.department1[: max_cell_chars * 2],
+                r.department2[: max_cell_chars * 2],
+                r.contact[: max_cell_chars * 2],
+                status,
+                reason,
+                duplicate_of,
+            )
+        )
+    return prepared
+
+
+def apply_suppressions(rows: list[PreparedRow], suppressed: dict[str, str] | None) -> None:
+    """Suppressed addresses become invalid; when the list could not be read, pending rows are unverifiable."""
+    for row in rows:
+        if row.status != "pending" or row.email is None:
+            continue
+        if suppressed is None:
+            row.reason = "suppression_unavailable"
+        elif row.email.lower() in suppressed:
+            row.status, row.reason = "invalid", "suppressed"

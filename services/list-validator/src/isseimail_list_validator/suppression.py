@@ -1,0 +1,33 @@
+"""The notifier's suppression list (hard bounces of earlier campaigns), read over its internal API."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+CHUNK = 50_000  # the notifier's documented maximum per request
+
+
+async def check_suppressed(base_url: str, addresses: list[str], *, timeout: float) -> dict[str, str] | None:
+    """{lower-cased address: reason} for suppressed addresses; None when the list cannot be read."""
+    found: dict[str, str] = {}
+    try:
+        async with httpx.AsyncClient(base_url=base_url, timeout=timeout) as client:
+            for start in range(0, len(addresses), CHUNK):
+                response = await client.post(
+                    "/internal/suppressions/check", json={"addresses": addresses[start : start + CHUNK]}
+                )
+                if response.status_code != 200:
+                    log.warning("suppression check answered %d", response.status_code)
+                    return None
+                data = response.json().get("suppressed", {})
+                if not isinstance(data, dict):
+                    return None
+                found.update({str(k).lower(): str(v) for k, v in data.items()})
+    except (httpx.HTTPError, ValueError) as exc:
+        log.warning("suppression list unavailable: %s", exc.__class__.__name__)
+        return None
+    return found
