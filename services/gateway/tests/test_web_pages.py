@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import httpx
+
 from isseimail_gateway.app import create_app
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_gateway.web.security import CSP
@@ -61,7 +62,8 @@ async def test_pages_are_japanese_html_without_inline_script() -> None:
             assert '<html lang="ja">' in response.text
             scripts = re.findall(r"<script([^>]*)>", response.text)
             assert scripts == [' src="/static/app.js" defer'], path
-            assert " style=" not in response.text and "onclick" not in response.text
+            assert " style=" not in response.text
+            assert "onclick" not in response.text
 
 
 async def test_post_without_csrf_token_is_refused_before_any_service_is_called() -> None:
@@ -101,7 +103,12 @@ async def test_valid_token_reaches_the_api_and_an_outage_is_a_japanese_page() ->
 async def test_malformed_ids_in_urls_are_404_pages() -> None:
     """Ids in page URLs that are neither UUIDs nor numbers are refused as 404 pages before any call."""
     async with running_app(create_app(settings())) as client:
-        for path in ("/lists/..%2F..%2Fetc", "/lists/<script>", "/campaigns/abc/confirm", "/campaigns/1%0d%0a/accepted"):
+        for path in (
+            "/lists/..%2F..%2Fetc",
+            "/lists/<script>",
+            "/campaigns/abc/confirm",
+            "/campaigns/1%0d%0a/accepted",
+        ):
             response = await client.get(path)
             assert response.status_code == 404, path
             assert "<script>" not in response.text

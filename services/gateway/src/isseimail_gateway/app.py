@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from isseimail_shared.app import create_app as create_service_app
-from isseimail_shared.runtime import Runtime, ServiceSpec
 
 from isseimail_gateway import errors, web
 from isseimail_gateway.api import ROUTERS
 from isseimail_gateway.intranet import IntranetOnly
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_gateway.upstream import Upstreams
+from isseimail_shared.app import create_app as create_service_app
+from isseimail_shared.runtime import Runtime, ServiceSpec
 
 
 async def open_upstreams(runtime: Runtime) -> None:

@@ -1,0 +1,115 @@
+"""Browser tests: serve apps on real loopback sockets and drive Debian's chromium with Playwright.
+
+    async with serve_app(create_app(settings)) as base_url, browser() as b:
+        page = await new_page(b, watch)  # watch collects JS errors and CSP violations
+
+Never `playwright install`: the browser is the distribution's /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from isseimail_shared.testing.process import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--lang=ja-JP"]
+SCREENSHOTS = Path(__file__).resolve().parents[4] / "var" / "screenshots"
+
+# Runs before any page script (not subject to the page's CSP): records every CSP violation.
+_CSP_WATCH = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__cspViolations.push(e.violatedDirective + " " + (e.blockedURI || "inline"));
+});
+"""
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app: FastAPI, port: int | None = None, timeout: float = 30.0) -> AsyncIterator[str]:
+    """Run an app (lifespan included) under uvicorn in this event loop; yield its base URL."""
+    port = port or free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("server exited before it started")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            raise TimeoutError(f"app on port {port} not started after {timeout}s")
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@dataclass
+class PageWatch:
+    """What went wrong in the pages of one test: uncaught JS errors, console errors, CSP violations."""
+
+    errors: list[str] = field(default_factory=list)
+
+    def attach(self, page: Any) -> None:
+        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        page.on("console", self._console)
+        page.on("response", self._response)
+
+    def _console(self, message: Any) -> None:
+        # A document answered with a 4xx (a refused login, a validation error) is logged as a failed
+        # load; that is the page working as designed. Sub-resources are checked in _response instead.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            self.errors.append(f"console: {message.text}")
+
+    def _response(self, response: Any) -> None:
+        if response.request.resource_type in ("stylesheet", "script", "image", "font") and response.status >= 400:
+            self.errors.append(f"asset {response.url} answered {response.status}")
+
+    async def check(self, page: Any) -> None:
+        """Fail if the current page recorded a CSP violation, or any page had a JS/asset error."""
+        with contextlib.suppress(Exception):  # a page in the middle of navigating has no window yet
+            violations = await page.evaluate("window.__cspViolations || []")
+            self.errors.extend(f"CSP violation: {v}" for v in violations)
+        assert not self.errors, self.errors
+
+
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
+    """Headless Debian chromium driven by Playwright."""
+    from playwright.async_api import async_playwright  # imported here: only browser tests need it
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def new_page(browser: Any, watch: PageWatch, **context_options: Any) -> Any:
+    context = await browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo", **context_options)
+    await context.add_init_script(_CSP_WATCH)
+    page = await context.new_page()
+    watch.attach(page)
+    return page
+
+
+async def screenshot(page: Any, name: str) -> Path:
+    """Save a full-page screenshot under var/screenshots/ (test artifacts, not committed)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    return path
