@@ -1,0 +1,229 @@
+"""Writes alerts_test.yml, the promtool unit tests of every alert, from the cases below.
+
+promtool compares annotations verbatim, so the expected annotations are rendered here from the rules file
+itself ({{ $labels.x }} from the expected labels, {{ $value ... }} from the case's `value`, written the way
+Prometheus formats it). A case's summary is thus checked, and the long runbooks are written only once.
+Run `uv run python deploy/prometheus/tests/render_alert_tests.py`; tests/test_deploy_prometheus.py fails
+when the checked-in file is stale, and runs `promtool test rules` on it.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+RULES = sorted((HERE.parent / "rules").glob("*.yml"))
+OUTPUT = HERE / "alerts_test.yml"
+
+
+@dataclass
+class Case:
+    alert: str
+    series: dict[str, str]
+    eval_time: str
+    fires: list[dict[str, str]] = field(default_factory=list)  # expected labels of each firing alert
+    value: str = ""  # {{ $value }} as Prometheus renders it (with the filter applied)
+    note: str = ""
+
+
+DLQ = 'isseimail_queue_messages{service="notifier",queue="isseimail_notifier_events.dlq"}'
+WORK = 'isseimail_queue_messages{service="dispatcher",queue="isseimail_dispatcher_batches"}'
+SENT = 'isseimail_dispatch_messages_total{service="dispatcher",domain="example.jp",outcome="sent"}'
+PERM = 'isseimail_dispatch_messages_total{service="dispatcher",domain="example.jp",outcome="failed"}'
+HARD = 'isseimail_notifier_bounces_total{service="notifier",kind="hard",reason="user_unknown"}'
+IN_FLIGHT = 'isseimail_dispatch_campaigns_in_flight{service="dispatcher"}'
+LATENCY = "isseimail_dispatch_smtp_transaction_seconds_bucket"
+LOGINS = 'isseimail_pass_login_attempts_total{service="pass-service",outcome="failure"}'
+UP = 'up{job="isseimail",component="composer",instance="composer:8083"}'
+READY = 'isseimail_ready{job="isseimail",component="dispatcher",instance="dispatcher:8084",service="dispatcher"}'
+
+CASES = [
+    Case(
+        "IsseimailDeadLetterQueueNotEmpty",
+        {DLQ: "0 0 3x10", WORK: "500x12"},
+        "5m",
+        [{"queue": "isseimail_notifier_events.dlq", "severity": "warning"}],
+        "3",
+        "a DLQ with messages fires; a busy work queue does not",
+    ),
+    Case("IsseimailDeadLetterQueueNotEmpty", {DLQ: "0 0 3x10"}, "2m", note="not before it has lasted 1m"),
+    Case("IsseimailDeadLetterQueueNotEmpty", {DLQ: "0x10", WORK: "5000x10"}, "8m", note="empty DLQ: quiet"),
+    Case(
+        "IsseimailOutboxBacklogGrowing",
+        {'isseimail_outbox_backlog{service="composer"}': "0+10x30"},
+        "25m",
+        [{"service": "composer", "severity": "warning"}],
+        "250",
+    ),
+    Case(
+        "IsseimailOutboxBacklogGrowing",
+        {'isseimail_outbox_backlog{service="composer"}': "80x30"},
+        "25m",
+        note="a steady backlog that does not grow is not this alert",
+    ),
+    Case(
+        "IsseimailNoMailSent",
+        {IN_FLIGHT: "1x30", SENT: "0+100x5 500x25"},
+        "20m",
+        [{"severity": "critical"}],
+        note="sending stopped for 10 minutes while a campaign is dispatching",
+    ),
+    Case(
+        "IsseimailNoMailSent",
+        {IN_FLIGHT: "1x30"},
+        "15m",
+        [{"severity": "critical"}],
+        note="nothing was ever sent (the counter does not even exist yet)",
+    ),
+    Case("IsseimailNoMailSent", {IN_FLIGHT: "1x30", SENT: "0+100x30"}, "20m", note="sending: quiet"),
+    Case("IsseimailNoMailSent", {IN_FLIGHT: "0x30", SENT: "500x30"}, "20m", note="no campaign: quiet"),
+    Case(
+        "IsseimailHardBounceRateHigh",
+        {SENT: "0+100x40", PERM: "0+2x40", HARD: "0+5x40"},
+        "40m",
+        [{"severity": "warning"}],
+        "6.863%",
+    ),
+    Case(
+        "IsseimailHardBounceRateHigh",
+        {SENT: "0+100x40", HARD: "0+1x40"},
+        "40m",
+        note="1% hard bounces: quiet",
+    ),
+    Case(
+        "IsseimailHardBounceRateHigh",
+        {SENT: "0+1x40", HARD: "0+1x40"},
+        "40m",
+        note="a high rate on a handful of messages is noise: quiet",
+    ),
+    Case(
+        "IsseimailRetryBacklogGrowing",
+        {'isseimail_dispatch_retry_backlog{service="dispatcher"}': "0+20x40"},
+        "35m",
+        [{"severity": "warning"}],
+        "700",
+    ),
+    Case(
+        "IsseimailRetryBacklogGrowing",
+        {'isseimail_dispatch_retry_backlog{service="dispatcher"}': "500x40"},
+        "35m",
+        note="a large but shrinking or flat backlog: quiet",
+    ),
+    Case(
+        "IsseimailServiceNotReady",
+        {UP: "1 1 0x10", READY: "1x12"},
+        "6m",
+        [{"job": "isseimail", "component": "composer", "instance": "composer:8083", "severity": "critical"}],
+        note="a target that cannot be scraped",
+    ),
+    Case(
+        "IsseimailServiceNotReady",
+        {READY: "0x12"},
+        "6m",
+        [
+            {
+                "job": "isseimail",
+                "component": "dispatcher",
+                "instance": "dispatcher:8084",
+                "service": "dispatcher",
+                "severity": "critical",
+            }
+        ],
+        note="scraped, but its database or broker does not answer",
+    ),
+    Case("IsseimailServiceNotReady", {UP: "1 0 1x10", READY: "1x12"}, "6m", note="a one-scrape blip: quiet"),
+    Case(
+        "IsseimailSmtpLatencyHigh",
+        {
+            f'{LATENCY}{{service="dispatcher",le="1"}}': "0+10x30",
+            f'{LATENCY}{{service="dispatcher",le="5"}}': "0+10x30",
+            f'{LATENCY}{{service="dispatcher",le="10"}}': "0+100x30",
+            f'{LATENCY}{{service="dispatcher",le="+Inf"}}': "0+100x30",
+        },
+        "20m",
+        [{"severity": "warning"}],
+        "9.722s",
+    ),
+    Case(
+        "IsseimailSmtpLatencyHigh",
+        {
+            f'{LATENCY}{{service="dispatcher",le="1"}}': "0+100x30",
+            f'{LATENCY}{{service="dispatcher",le="+Inf"}}': "0+100x30",
+        },
+        "20m",
+        note="fast SMTP: quiet",
+    ),
+    Case(
+        "IsseimailFailedLoginsSpiking",
+        {LOGINS: "0+20x20"},
+        "10m",
+        [{"severity": "warning"}],
+        "100",
+    ),
+    Case("IsseimailFailedLoginsSpiking", {LOGINS: "0+2x20"}, "10m", note="a few typos: quiet"),
+]
+
+
+def alert_rules() -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for path in RULES:
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    found[rule["alert"]] = rule
+    return found
+
+
+def render_annotation(text: str, labels: dict[str, str], value: str) -> str:
+    text = re.sub(r"\{\{ \$value( \| \w+)? \}\}", value, text)
+    return re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels.get(m.group(1), ""), text)
+
+
+def build() -> dict[str, Any]:
+    rules = alert_rules()
+    tests = []
+    for case in CASES:
+        rule = rules[case.alert]
+        expected = [
+            {
+                "exp_labels": labels,
+                "exp_annotations": {
+                    k: render_annotation(v, labels, case.value) for k, v in rule.get("annotations", {}).items()
+                },
+            }
+            for labels in case.fires
+        ]
+        tests.append(
+            {
+                "name": f"{case.alert}: {case.note or ('fires' if case.fires else 'quiet')}",
+                "interval": "1m",
+                "input_series": [{"series": s, "values": v} for s, v in case.series.items()],
+                "alert_rule_test": [{"eval_time": case.eval_time, "alertname": case.alert, "exp_alerts": expected}],
+            }
+        )
+    return {
+        "rule_files": [f"../rules/{p.name}" for p in RULES],
+        "evaluation_interval": "1m",
+        "tests": tests,
+    }
+
+
+def render() -> str:
+    header = "# GENERATED by render_alert_tests.py: edit the cases there. Run: promtool test rules alerts_test.yml\n"
+    return header + yaml.safe_dump(build(), allow_unicode=True, sort_keys=False, width=100)
+
+
+def main() -> int:
+    OUTPUT.write_text(render(), encoding="utf-8")
+    print(f"wrote {OUTPUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
