@@ -6,6 +6,7 @@ import pytest
 from email_validator import EmailNotValidError, validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from isseimail_list_validator.address_check import AddressChecker
 from isseimail_list_validator.settings import DEFAULT_LEGACY_CARRIER_DOMAINS
 
