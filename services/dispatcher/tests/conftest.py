@@ -13,6 +13,7 @@ import aio_pika
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
+
 from isseimail_shared.events import CampaignAccepted, Envelope, decode, envelope_for
 from isseimail_shared.mailmerge import CampaignTemplate, Recipient, render_campaign
 from isseimail_shared.messaging import EVENTS_EXCHANGE, Broker
@@ -97,7 +98,7 @@ class EventWatch:
 
     async def wait_for(self, event_type: str, count: int = 1, timeout: float = 30.0) -> list[Any]:
         async with asyncio.timeout(timeout):
-            while len(self.of(event_type)) < count:
+            while len(self.of(event_type)) < count:  # noqa: ASYNC110 - polling a list filled by a consumer
                 await asyncio.sleep(0.05)
         return self.of(event_type)
 
@@ -129,7 +130,9 @@ async def watch(broker: Broker) -> AsyncIterator[EventWatch]:
 
 
 async def accept(broker: Broker, campaign_id: uuid.UUID, count: int, *, event_id: uuid.UUID | None = None) -> None:
-    event = CampaignAccepted(campaign_id=campaign_id, pass_id=1, recipient_count=count, sender_email=SENDER, subject="x")
+    event = CampaignAccepted(
+        campaign_id=campaign_id, pass_id=1, recipient_count=count, sender_email=SENDER, subject="x"
+    )
     await broker.publish_event(envelope_for(event, event_id=event_id))
 
 

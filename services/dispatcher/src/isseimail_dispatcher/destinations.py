@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 import aiodns
+import pycares
 
 from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_dispatcher.smtp_client import Reply, SmtpConnection, SmtpError
@@ -51,7 +52,7 @@ class Router:
             self._resolver = aiodns.DNSResolver(nameservers=servers or None, timeout=5, tries=2)
         port = self._settings.mx_port
         try:
-            answers = await self._resolver.query(domain, "MX")
+            result = await self._resolver.query_dns(domain, "MX")
         except aiodns.error.DNSError as exc:
             code = exc.args[0] if exc.args else None
             if code == aiodns.error.ARES_ENOTFOUND:
@@ -60,13 +61,17 @@ class Router:
                 # No MX: the domain's own address is the implicit MX (RFC 5321 5.1).
                 return [Host(address, port) for address in await self._addresses(domain)]
             raise SmtpError(f"MX lookup failed for {domain}") from None
-        records = sorted(answers, key=lambda r: r.priority)
-        if any(r.host in ("", ".") for r in records):
+        exchanges = sorted(
+            (r.data.priority, str(r.data.exchange).rstrip("."))
+            for r in result.answer
+            if isinstance(r.data, pycares.MXRecordData)
+        )
+        if any(not name for _, name in exchanges):
             raise NoRoute("null MX", Reply(556, ("5.1.10 domain accepts no mail (null MX)",)))
         hosts: list[Host] = []
-        for record in records:
+        for _, name in exchanges:
             # Addresses from the configured resolver too: the system resolver may not know the zone.
-            hosts.extend(Host(address, port) for address in await self._addresses(record.host.rstrip(".")))
+            hosts.extend(Host(address, port) for address in await self._addresses(name))
         if not hosts:
             raise SmtpError(f"no address for the MX hosts of {domain}")
         return hosts
@@ -74,9 +79,10 @@ class Router:
     async def _addresses(self, name: str) -> list[str]:
         assert self._resolver is not None
         try:
-            return [a.host for a in await self._resolver.query(name, "A")]
+            result = await self._resolver.query_dns(name, "A")
         except aiodns.error.DNSError:
             return []
+        return [str(r.data.addr) for r in result.answer if isinstance(r.data, pycares.ARecordData)]
 
 
 class ConnectionPool:

@@ -43,7 +43,13 @@ from isseimail_shared.verp import bounce_address
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-DB_ERRORS = (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
+DB_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+)
 TOKEN_CHUNK = 20
 STATUS_CHECK_SECONDS = 1.0
 TEMPLATE_CACHE = 4
@@ -66,6 +72,7 @@ class BatchWorker:
         self.dkim = DkimSigner.from_settings(settings)
         self._campaigns: OrderedDict[uuid.UUID, Campaign] = OrderedDict()
         self._secret = settings.verp_secret.get_secret_value().encode()
+        self._active: set[int] = set()  # batches this process is sending now
 
     # --- the message handler ----------------------------------------------------------------------
 
@@ -77,6 +84,12 @@ class BatchWorker:
             INVALID_BATCHES.inc()
             await message.reject(requeue=False)
             return
+        if batch_id in self._active:
+            # Redelivered (the broker lost our channel) while this process still sends it.
+            with contextlib.suppress(Exception):
+                await message.ack()
+            return
+        self._active.add(batch_id)
         BATCHES_IN_FLIGHT.inc()
         try:
             await self.process(batch_id)
@@ -88,6 +101,7 @@ class BatchWorker:
             return
         finally:
             BATCHES_IN_FLIGHT.dec()
+            self._active.discard(batch_id)
         # After a broker outage the channel this message came on is gone: the broker hands the batch
         # out again and the claim (done_at) makes that a no-op.
         with contextlib.suppress(Exception):
