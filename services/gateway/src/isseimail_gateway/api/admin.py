@@ -1,7 +1,120 @@
-"""Gateway JSON API: admin (under /api/v1)."""
+"""Gateway JSON API for administrators (under /api/v1/admin): session, applications to decide.
+
+Every route but the login needs the signed admin cookie. The suppression-list routes of the notifier
+join this router later.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any, Literal
 
-router = APIRouter(prefix="/api/v1", tags=["admin"])
+from fastapi import APIRouter, Body, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from isseimail_gateway.api.passes import relay_error
+from isseimail_gateway.session import ADMIN_COOKIE, AdminSessionDep, UpstreamsDep, set_cookie
+from isseimail_gateway.upstream import client_ip
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+ApplicationId = Annotated[int, Path(ge=1, le=2**62, description="申請ID")]
+
+
+class AdminLoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Annotated[str, Field(max_length=254, description="管理者メールアドレス")]
+    password: Annotated[str, Field(max_length=256, description="パスワード")]
+
+
+class AdminInfo(BaseModel):
+    admin_id: int
+    email: str
+
+
+class RejectRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, Field(max_length=500, description="却下理由 (申請者にメールで通知されます)")]
+
+
+@router.post("/session", response_model=AdminInfo, responses={401: {"description": "認証失敗"}, 429: {}})
+async def admin_login(body: AdminLoginRequest, request: Request, upstreams: UpstreamsDep) -> Any:
+    """Administrator login (intranet only); sets the signed admin cookie."""
+    response = await upstreams.call(
+        "pass", "POST", "/internal/admin/login", json={**body.model_dump(), "client_ip": client_ip(request)}
+    )
+    if response.status_code != 200:
+        return relay_error(response)
+    found = response.json()
+    info = AdminInfo(admin_id=found["admin_id"], email=found["email"])
+    answer = JSONResponse(info.model_dump())
+    set_cookie(request, answer, ADMIN_COOKIE, info.model_dump())
+    return answer
+
+
+@router.get("/session", response_model=AdminInfo)
+async def admin_session(admin: AdminSessionDep) -> AdminInfo:
+    return AdminInfo(admin_id=admin.admin_id, email=admin.email)
+
+
+@router.delete("/session")
+async def admin_logout() -> Response:
+    answer = JSONResponse({"detail": "ログアウトしました。"})
+    answer.delete_cookie(ADMIN_COOKIE, path="/", httponly=True, samesite="strict")
+    return answer
+
+
+@router.get("/applications")
+async def list_applications(
+    admin: AdminSessionDep,
+    upstreams: UpstreamsDep,
+    state: Literal["pending", "approved", "rejected"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Any:
+    """Applications, newest first: `{"items": [...], "total": n}`; approved ones carry their user ID."""
+    params: dict[str, str | int] = {"limit": limit, "offset": offset}
+    if state:
+        params["state"] = state
+    response = await upstreams.call("pass", "GET", "/internal/applications", params=params)
+    if response.status_code != 200:
+        return relay_error(response)
+    return response.json()
+
+
+@router.post("/applications/{application_id}/approve", status_code=201)
+async def approve(
+    application_id: ApplicationId, admin: AdminSessionDep, request: Request, upstreams: UpstreamsDep
+) -> Any:
+    """Approve: the pass is issued once and its credentials are mailed to the applicant and to you."""
+    response = await upstreams.call(
+        "pass",
+        "POST",
+        f"/internal/applications/{application_id}/approve",
+        json={"admin_id": admin.admin_id, "client_ip": client_ip(request)},
+    )
+    if response.status_code != 201:
+        return relay_error(response)
+    return response.json()
+
+
+@router.post("/applications/{application_id}/reject")
+async def reject(
+    application_id: ApplicationId,
+    body: Annotated[RejectRequest, Body()],
+    admin: AdminSessionDep,
+    request: Request,
+    upstreams: UpstreamsDep,
+) -> Any:
+    """Reject with a reason; the applicant is told by mail."""
+    response = await upstreams.call(
+        "pass",
+        "POST",
+        f"/internal/applications/{application_id}/reject",
+        json={"admin_id": admin.admin_id, "reason": body.reason, "client_ip": client_ip(request)},
+    )
+    if response.status_code != 200:
+        return relay_error(response)
+    return response.json()

@@ -1,0 +1,267 @@
+"""Gateway JSON API of issue 3 in front of the real pass-service (over HTTP): apply, admin, login, session."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+from isseimail_gateway.app import create_app as gateway_app
+from isseimail_gateway.session import ADMIN_COOKIE, PASS_COOKIE
+from isseimail_gateway.settings import GatewaySettings
+from isseimail_pass.app import create_app as pass_app
+from isseimail_pass.settings import PassSettings
+from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
+from isseimail_shared.testing.http import serving
+from isseimail_shared.testing.process import running_app
+
+JST = ZoneInfo("Asia/Tokyo")
+DAY = dt.date(2026, 12, 3)
+ADMIN = {"email": "admin@example.jp", "password": "admin-password-long-enough"}
+SECRET = "gateway-test-session-secret"
+EXPIRED = "この1DayPassは失効しています。再度申請してください。"
+OUTSIDE = "一斉メールは社内ネットワークからのみ利用できます。"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.when = dt.datetime(2026, 12, 1, 10, 0, tzinfo=JST)
+
+    def __call__(self) -> dt.datetime:
+        return self.when
+
+    def at(self, day: dt.date, hour: int = 10) -> None:
+        self.when = dt.datetime(day.year, day.month, day.day, hour, tzinfo=JST)
+
+
+@dataclass
+class Stack:
+    clock: Clock
+    pass_url: str
+    pass_client: httpx.AsyncClient
+    db: asyncpg.Connection
+    gateway: Callable[..., Any]  # (client_ip=..., **settings) -> async context manager of a client
+
+
+@pytest.fixture
+async def stack(make_settings: Callable[..., Any], database_url: str) -> AsyncIterator[Stack]:
+    clock = Clock()
+    settings = make_settings(
+        PassSettings, admin_email=ADMIN["email"], admin_password=ADMIN["password"], lockout_per_client=50
+    )
+    app = pass_app(settings, clock=clock)
+    async with AsyncExitStack() as stack:
+        pass_client = await stack.enter_async_context(running_app(app))
+        pass_url = await stack.enter_async_context(serving(app))
+        db = await asyncpg.connect(database_url, server_settings={"search_path": "pass"})
+        stack.push_async_callback(db.close)
+
+        def gateway(client_ip: str = "10.20.30.40", **overrides: Any) -> Any:
+            values = {"pass_url": pass_url, "session_secret": SECRET, **overrides}
+            return running_app(gateway_app(make_settings(GatewaySettings, **values)), client_ip=client_ip)
+
+        yield Stack(clock, pass_url, pass_client, db, gateway)
+
+
+def application(**overrides: Any) -> dict[str, Any]:
+    return {
+        "applicant_name": "山田 太郎",
+        "applicant_email": "taro@example.jp",
+        "department": "総務部",
+        "use_date": DAY.isoformat(),
+        "purpose": "年末のご挨拶",
+        **overrides,
+    }
+
+
+async def password_of(db: asyncpg.Connection, pass_id: int) -> str:
+    for row in await db.fetch("SELECT body FROM outbox WHERE routing_key = 'pass.issued'"):
+        payload = json.loads(bytes(row["body"]))["payload"]
+        if payload["pass_id"] == pass_id:
+            return Fernet(CREDENTIALS_KEY.encode()).decrypt(payload["encrypted_password"].encode()).decode()
+    raise AssertionError("no pass.issued event")
+
+
+async def approved_pass(gw: httpx.AsyncClient, db: asyncpg.Connection) -> tuple[dict[str, Any], str]:
+    r = await gw.post("/api/v1/applications", json=application())
+    assert r.status_code == 201, r.text
+    assert (await gw.post("/api/v1/admin/session", json=ADMIN)).status_code == 200
+    r = await gw.post(f"/api/v1/admin/applications/{r.json()['application_id']}/approve")
+    assert r.status_code == 201, r.text
+    issued = r.json()
+    gw.cookies.delete(ADMIN_COOKIE)
+    return issued, await password_of(db, issued["pass_id"])
+
+
+async def test_whole_pass_flow_through_the_gateway(stack: Stack) -> None:
+    """Apply, admin login, list, approve; login on the day; the session ends when the pass is consumed."""
+    async with stack.gateway(cookie_secure=True) as secure:
+        r = await secure.post("/api/v1/admin/session", json=ADMIN)
+        assert r.status_code == 200
+        cookie = r.headers["set-cookie"].lower()
+        assert "httponly" in cookie
+        assert "samesite=strict" in cookie
+        assert "secure" in cookie
+    async with stack.gateway() as gw:
+        r = await gw.post("/api/v1/applications", json=application())
+        assert r.status_code == 201
+        assert r.json()["state"] == "pending"
+        application_id = r.json()["application_id"]
+
+        assert (await gw.get("/api/v1/admin/applications")).status_code == 401
+        r = await gw.post("/api/v1/admin/session", json=ADMIN)
+        assert r.status_code == 200
+        assert "secure" not in r.headers["set-cookie"].lower()
+        listing = (await gw.get("/api/v1/admin/applications", params={"state": "pending"})).json()
+        assert [a["application_id"] for a in listing["items"]] == [application_id]
+        r = await gw.post(f"/api/v1/admin/applications/{application_id}/approve")
+        assert r.status_code == 201
+        issued = r.json()
+        assert set(issued) == {"application_id", "pass_id", "user_id", "use_date"}  # never a password
+        replay = await gw.post(f"/api/v1/admin/applications/{application_id}/approve")
+        assert replay.status_code == 409
+        assert replay.json()["detail"] == "この申請はすでに処理されています。"
+        password = await password_of(stack.db, issued["pass_id"])
+
+        stack.clock.at(DAY)
+        login = {"user_id": issued["user_id"], "password": password, "use_date": DAY.isoformat()}
+        r = await gw.post("/api/v1/session", json=login)
+        assert r.status_code == 200, r.text
+        assert password not in r.text
+        assert "samesite=strict" in r.headers["set-cookie"].lower()
+        me = await gw.get("/api/v1/session")
+        assert me.status_code == 200
+        assert me.json()["user_id"] == issued["user_id"]
+
+        won = await stack.pass_client.post(
+            f"/internal/passes/{issued['pass_id']}/consume", json={"campaign_id": str(uuid.uuid4())}
+        )
+        assert won.status_code == 200
+        r = await gw.get("/api/v1/session")
+        assert r.status_code == 401
+        assert r.json()["detail"] == EXPIRED
+        r = await gw.post("/api/v1/session", json=login)
+        assert r.status_code == 403
+        assert r.json()["detail"] == EXPIRED
+
+
+async def test_session_ends_with_the_day_and_logout_clears_it(stack: Stack) -> None:
+    """A session valid on the day stops at 24:00 JST; DELETE /session removes the cookie."""
+    async with stack.gateway() as gw:
+        issued, password = await approved_pass(gw, stack.db)
+        stack.clock.at(DAY, hour=23)
+        login = {"user_id": issued["user_id"], "password": password, "use_date": DAY.isoformat()}
+        assert (await gw.post("/api/v1/session", json=login)).status_code == 200
+        assert (await gw.get("/api/v1/session")).status_code == 200
+        stack.clock.at(DAY + dt.timedelta(days=1), hour=0)
+        r = await gw.get("/api/v1/session")
+        assert r.status_code == 401
+        assert r.json()["detail"] == EXPIRED
+        stack.clock.at(DAY, hour=12)
+        r = await gw.delete("/api/v1/session")
+        assert r.status_code == 200
+        assert PASS_COOKIE not in gw.cookies
+        assert (await gw.get("/api/v1/session")).json()["detail"] == "ログインしてください。"
+
+
+async def test_forged_tampered_and_expired_cookies_are_refused(stack: Stack) -> None:
+    """A cookie signed with another key, edited, too old, or an admin cookie made from a pass one: 401."""
+    async with stack.gateway() as gw:
+        issued, _ = await approved_pass(gw, stack.db)
+        stack.clock.at(DAY)
+        data = {"pass_id": issued["pass_id"], "user_id": issued["user_id"], "use_date": DAY.isoformat()}
+        forged = URLSafeTimedSerializer("not-the-secret", salt=PASS_COOKIE).dumps(data)
+        good = URLSafeTimedSerializer(SECRET, salt=PASS_COOKIE).dumps(data)
+
+        class OldSigner(TimestampSigner):
+            def get_timestamp(self) -> int:
+                return int(time.time()) - 2 * 24 * 3600  # signed two days ago: past the cookie's max age
+
+        old = URLSafeTimedSerializer(SECRET, salt=PASS_COOKIE, signer=OldSigner).dumps(data)
+        wrong_user = URLSafeTimedSerializer(SECRET, salt=PASS_COOKIE).dumps({**data, "user_id": "999999"})
+        as_admin = URLSafeTimedSerializer(SECRET, salt=PASS_COOKIE).dumps({"admin_id": 1, "email": ADMIN["email"]})
+        for value, expected in (
+            (forged, 401),
+            (good[:-2] + ("AA" if not good.endswith("AA") else "BB"), 401),
+            (old, 401),
+            (wrong_user, 401),
+            ("x" * 5000, 401),
+        ):
+            gw.cookies.set(PASS_COOKIE, value)
+            r = await gw.get("/api/v1/session")
+            assert r.status_code == expected, value[:40]
+            assert r.json()["detail"] in ("ログインしてください。", EXPIRED)
+        gw.cookies.set(PASS_COOKIE, good)
+        assert (await gw.get("/api/v1/session")).status_code == 200  # the control: a good cookie works
+        gw.cookies.clear()
+        gw.cookies.set(ADMIN_COOKIE, as_admin)  # signed with the pass cookie's salt
+        assert (await gw.get("/api/v1/admin/applications")).status_code == 401
+
+
+async def test_bad_input_gets_japanese_4xx_and_changes_nothing(stack: Stack) -> None:
+    """Oversized, malformed and injecting input, non-numeric IDs and bad paths: Japanese 4xx, nothing stored."""
+    async with stack.gateway() as gw:
+        cases = [
+            application(applicant_name="x\r\nBcc: victim@example.com"),
+            application(use_date="2020-01-01"),
+            application(use_date="2036-01-01"),
+            application(purpose="x" * 5000),
+            application(applicant_email="a@b@c"),
+            {"applicant_name": "only"},
+        ]
+        for body in cases:
+            r = await gw.post("/api/v1/applications", json=body)
+            assert r.status_code == 422, body
+            assert r.json()["errors"], body
+            assert any(ord(c) > 0x3000 for c in r.json()["detail"])
+        r = await gw.post(
+            "/api/v1/applications", content=b"\xff\xfe garbage", headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 422
+        r = await gw.post("/api/v1/session", json={"user_id": "abcdef", "password": "p", "use_date": DAY.isoformat()})
+        assert r.status_code == 422
+        assert r.json()["errors"]["user_id"] == "ユーザーIDは6桁の数字で入力してください。"
+        assert (await gw.post("/api/v1/admin/session", json=ADMIN)).status_code == 200
+        assert (await gw.post("/api/v1/admin/applications/abc/approve")).status_code == 422
+        assert (await gw.post("/api/v1/admin/applications/0/approve")).status_code == 422
+        assert (await gw.post("/api/v1/admin/applications/77/approve")).status_code == 404
+        r = await gw.post("/api/v1/admin/applications/77/reject", json={"reason": "x" * 501})
+        assert r.status_code == 422
+        r = await gw.get("/api/v1/admin/applications", params={"state": "'; DROP TABLE applications; --"})
+        assert r.status_code == 422
+    assert await stack.db.fetchval("SELECT count(*) FROM applications") == 0
+
+
+async def test_outside_the_intranet_everything_is_403(stack: Stack) -> None:
+    """From 203.0.113.5 (directly, or behind a trusted proxy) apply and login get 403 and nothing happens."""
+    async with stack.gateway(client_ip="203.0.113.5") as gw:
+        r = await gw.post("/api/v1/applications", json=application())
+        assert r.status_code == 403
+        assert r.json()["detail"] == OUTSIDE
+        assert (await gw.post("/api/v1/admin/session", json=ADMIN)).status_code == 403
+        r = await gw.post("/api/v1/session", json={"user_id": "123456", "password": "p", "use_date": DAY.isoformat()})
+        assert r.status_code == 403
+    async with stack.gateway(client_ip="10.0.0.1", trusted_proxies="10.0.0.1/32") as gw:
+        r = await gw.post("/api/v1/admin/session", json=ADMIN, headers={"X-Forwarded-For": "203.0.113.5"})
+        assert r.status_code == 403
+        r = await gw.post("/api/v1/admin/session", json=ADMIN, headers={"X-Forwarded-For": "203.0.113.5, 10.9.8.7"})
+        assert r.status_code == 200  # the right-most untrusted hop is the intranet client
+    async with stack.gateway(client_ip="203.0.113.5") as gw:
+        # An outside peer cannot claim an intranet address: its header is not believed.
+        r = await gw.post("/api/v1/admin/session", json=ADMIN, headers={"X-Forwarded-For": "10.1.1.1"})
+        assert r.status_code == 403
+    assert await stack.db.fetchval("SELECT count(*) FROM applications") == 0
+    ips = await stack.db.fetch("SELECT DISTINCT host(client_ip) AS ip FROM login_attempts")
+    assert [r["ip"] for r in ips] == ["10.9.8.7"]  # the client address reached the pass-service's audit
