@@ -1,0 +1,111 @@
+"""Pure logic of the dispatcher: batch messages, SMTP transparency, batching, backoff, settings."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from isseimail_dispatcher.accept import cut_batches, domain_of
+from isseimail_dispatcher.outcomes import MAX_BACKOFF, backoff
+from isseimail_dispatcher.scheduler import batch_message, parse_batch_message
+from isseimail_dispatcher.settings import DispatcherSettings, DomainLimit
+from isseimail_dispatcher.smtp_client import Reply, prepare_data
+from isseimail_shared.mailmerge import Recipient
+
+
+@given(st.integers(min_value=1, max_value=2**63 - 1))
+def test_batch_message_round_trips(batch_id: int) -> None:
+    """What the scheduler publishes, the worker parses back to the same id."""
+    assert parse_batch_message(batch_message(batch_id)) == batch_id
+
+
+@given(st.binary(max_size=2000))
+def test_any_bytes_parse_or_raise_value_error(body: bytes) -> None:
+    """Garbage never escapes as another exception type (which would requeue instead of dead-lettering)."""
+    with contextlib.suppress(ValueError):
+        assert parse_batch_message(body) > 0
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(), lambda c: st.lists(c) | st.dictionaries(st.text(), c)
+    )
+)
+def test_any_json_parses_or_raises_value_error(value: object) -> None:
+    """Well-formed JSON of the wrong shape is refused with ValueError, never accepted by accident."""
+    body = json.dumps({"batch_id": value}).encode()
+    with contextlib.suppress(ValueError):
+        assert parse_batch_message(body) == value
+
+
+def unstuff(data: bytes) -> bytes:
+    lines = data.split(b"\r\n")
+    return b"\r\n".join(line[1:] if line.startswith(b".") else line for line in lines)
+
+
+lines = st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")), max_size=20)
+
+
+@given(lines)
+def test_prepare_data_is_transparent(parts: list[bytes]) -> None:
+    """No data line is a lone dot; the receiver's unstuffing gives back the message, CRLF-terminated."""
+    message = b"\r\n".join(parts)
+    data = prepare_data(message)
+    assert data.endswith(b"\r\n")
+    assert b"\r\n.\r\n" not in b"\r\n" + data
+    expected = message if message.endswith(b"\r\n") else message + b"\r\n"
+    assert unstuff(data) == expected
+
+
+def test_prepare_data_keeps_a_clean_message_as_is() -> None:
+    """A message without dots at line starts is passed through without a copy."""
+    message = b"Subject: x\r\n\r\nbody\r\n"
+    assert prepare_data(message) is message
+
+
+@given(
+    st.lists(st.sampled_from(["a.jp", "b.jp", "C.jp", "d.example"]), max_size=60),
+    st.integers(min_value=1, max_value=7),
+)
+def test_batches_group_by_domain_and_respect_the_size(domains: list[str], size: int) -> None:
+    """Every recipient lands in exactly one batch; a batch holds one domain and at most `size` recipients."""
+    rows = [Recipient(row=i + 1, email=f"u{i}@{d}") for i, d in enumerate(domains)]
+    batches = cut_batches(rows, size)
+    seen = [r.row for _, group in batches for r in group]
+    assert sorted(seen) == [r.row for r in rows]
+    for domain, group in batches:
+        assert 1 <= len(group) <= size
+        assert {domain_of(r.email) for r in group} == {domain}
+
+
+@given(st.integers(min_value=1, max_value=100), st.floats(min_value=0.01, max_value=600))
+def test_backoff_grows_with_jitter_and_is_capped(attempts: int, base: float) -> None:
+    """Each retry waits between half and one and a half of base*2^(n-1), never past 1.5 hours."""
+    delay = backoff(attempts, base)
+    step = min(MAX_BACKOFF, base * 2 ** (attempts - 1))
+    assert 0.5 * step <= delay <= 1.5 * step
+
+
+@pytest.mark.parametrize(
+    ("first", "code", "enhanced"),
+    [("5.1.1 <a@b>: user unknown", 550, "5.1.1"), ("OK", 250, None), ("4.7.1 greylisted", 451, "4.7.1")],
+)
+def test_reply_extracts_the_enhanced_status(first: str, code: int, enhanced: str | None) -> None:
+    """The enhanced status code is read from the start of the first reply line."""
+    reply = Reply(code, (first, "second line"))
+    assert reply.enhanced == enhanced
+    assert reply.text.startswith(first)
+
+
+def test_domain_limits_from_json_override_the_default() -> None:
+    """ISSEIMAIL_DOMAIN_LIMITS JSON overrides one domain; others get the default limit."""
+    s = DispatcherSettings(domain_limits='{"Example.JP": {"connections": 2, "per_minute": 30}}', domain_connections=3)
+    assert s.limit_for("example.jp") == DomainLimit(connections=2, per_minute=30)
+    assert s.limit_for("other.jp").connections == 3
+    assert s.limit_for("gmail.com").connections == 10
+    with pytest.raises(ValueError, match="JSON object"):
+        DispatcherSettings(domain_limits="[1]")
