@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 
+from isseimail_gateway.session import NOT_LOGGED_IN, AdminSession, require_admin_session
+from isseimail_gateway.upstream import Upstreams, get_upstreams
 from isseimail_gateway.web import apiclient
 from isseimail_gateway.web.applicant import parse_id
 from isseimail_gateway.web.forms import pick, read_form, text
@@ -66,12 +69,14 @@ async def logout(request: Request) -> Response:
 
 @router.get("")
 async def applications(request: Request) -> Response:
-    result = await _admin_get(request, "/admin/applications")
+    result = await _admin_get(request, "/admin/applications", params={"state": "pending", "limit": 200})
     if isinstance(result, Response):
         return result
-    items = _items(result.body, "applications")
-    pending = [a for a in items if str(a.get("status", a.get("state", "pending"))) == "pending"]
-    done = [a for a in items if a not in pending]
+    pending = _items(result.body, "applications")
+    recent = await _admin_get(request, "/admin/applications", params={"limit": 30})
+    if isinstance(recent, Response):
+        return recent
+    done = [a for a in _items(recent.body, "applications") if a.get("state", a.get("status")) != "pending"]
     return render(request, "admin/applications.html", pending=pending, done=done, nav="applications")
 
 
@@ -104,12 +109,30 @@ async def reject(request: Request, application_id: str) -> Response:
     return redirect("/admin?done=rejected")
 
 
+def _admin(request: Request) -> AdminSession | None:
+    """The signed admin cookie, or None (the page then shows the admin login)."""
+    try:
+        return require_admin_session(request)
+    except HTTPException:
+        return None
+
+
+async def _pass_state(upstreams: Upstreams, pass_id: object) -> str:
+    response = await upstreams.call("pass", "GET", f"/internal/passes/{int(str(pass_id))}")
+    return str(response.json().get("state", "")) if response.status_code == 200 else ""
+
+
 @router.get("/passes")
 async def passes(request: Request) -> Response:
-    result = await _admin_get(request, "/admin/passes")
+    """Issued passes: the approved applications (they carry the user ID), each with its pass's state."""
+    result = await _admin_get(request, "/admin/applications", params={"state": "approved", "limit": 100})
     if isinstance(result, Response):
         return result
-    return render(request, "admin/passes.html", passes=_items(result.body, "passes"), nav="passes")
+    approved = [a for a in _items(result.body, "applications") if a.get("pass_id")]
+    upstreams = get_upstreams(request)
+    states = await asyncio.gather(*(_pass_state(upstreams, a["pass_id"]) for a in approved))
+    rows = [{**a, "state": state} for a, state in zip(approved, states, strict=True)]
+    return render(request, "admin/passes.html", passes=rows, nav="passes")
 
 
 @router.get("/campaigns")
@@ -122,14 +145,20 @@ async def campaigns(request: Request) -> Response:
 
 @router.get("/suppressions")
 async def suppressions(request: Request, q: str = "") -> Response:
+    """The notifier's suppression list, searched by address (read over its internal API)."""
+    if _admin(request) is None:
+        return render(request, "admin/login.html", 401, message=NOT_LOGGED_IN)
     q = q.strip()[:MAX_QUERY]
-    result = await _admin_get(request, "/admin/suppressions", params={"q": q, "limit": 100})
-    if isinstance(result, Response):
-        return result
+    response = await get_upstreams(request).call(
+        "notifier", "GET", "/internal/suppressions", params={"q": q, "limit": 100}
+    )
+    if response.status_code != 200:
+        raise WebError(response.status_code, apiclient.UNAVAILABLE, back="/admin")
     return render(
         request,
         "admin/suppressions.html",
-        entries=_items(result.body, "suppressions", "entries"),
+        entries=_items(response.json(), "suppressions"),
+        total=response.json().get("total", 0),
         q=q,
         nav="suppressions",
     )
@@ -137,16 +166,24 @@ async def suppressions(request: Request, q: str = "") -> Response:
 
 @router.post("/suppressions/remove")
 async def remove_suppression(request: Request) -> Response:
+    """Remove an address with a reason; the notifier audits who removed it and why."""
     form = await read_form(request, max_files=0)
+    admin = _admin(request)
+    if admin is None:
+        return render(request, "admin/login.html", 401, message=NOT_LOGGED_IN)
     address = text(form, "address").strip()[:MAX_QUERY]
-    reason = text(form, "reason").strip()
+    reason = text(form, "reason").strip()[:500]
     if not reason:
         raise WebError(422, REASON_REQUIRED, back="/admin/suppressions")
-    result = await apiclient.call(
-        request, "DELETE", f"/admin/suppressions/{quote(address, safe='@')}", json={"reason": reason}
+    if not address:
+        raise WebError(422, "メールアドレスを指定してください。", back="/admin/suppressions")
+    response = await get_upstreams(request).call(
+        "notifier",
+        "DELETE",
+        f"/internal/suppressions/{quote(address, safe='@')}",
+        json={"reason": reason, "actor": admin.email},
     )
-    if result.status == 401:
-        return render(request, "admin/login.html", 401, message=result.detail)
-    if not result.ok:
-        raise WebError(result.status, result.detail, back="/admin/suppressions")
+    if response.status_code != 200:
+        detail = response.json().get("detail") if "json" in response.headers.get("content-type", "") else None
+        raise WebError(response.status_code, str(detail or apiclient.UNAVAILABLE), back="/admin/suppressions")
     return redirect("/admin/suppressions?done=removed")

@@ -1,0 +1,361 @@
+"""The whole product in a real browser against the real services (PostgreSQL, RabbitMQ, SMTP, DNS).
+
+Applicant: application → the administrator approves in the admin pages → the credential mail (read
+from the capture server) gives the password → login → CSV upload and check → compose → confirm →
+一斉送信 → acceptance page with live progress until completion. Also: the bad-CSV path and the
+compose form's per-field errors. Every page is checked for JS errors and CSP violations, and each
+step is saved as a screenshot under var/screenshots/.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from isseimail_composer.app import create_app as composer_app
+from isseimail_composer.settings import ComposerSettings
+from isseimail_dispatcher.app import create_app as dispatcher_app
+from isseimail_dispatcher.app import create_worker_app
+from isseimail_dispatcher.settings import DispatcherSettings
+from isseimail_gateway.app import create_app as gateway_app
+from isseimail_gateway.settings import GatewaySettings
+from isseimail_list_validator.app import create_app as validator_app
+from isseimail_list_validator.settings import ListValidatorSettings
+from isseimail_notifier.app import create_app as notifier_app
+from isseimail_notifier.settings import NotifierSettings
+from isseimail_pass.app import create_app as pass_app
+from isseimail_pass.settings import PassSettings
+from isseimail_shared.testing.browser import PageWatch, chromium, new_page, screenshot, serve_app
+from isseimail_shared.testing.dns import DnsServer
+from isseimail_shared.testing.process import free_port, running_app
+from isseimail_shared.testing.smtp import CaptureServer
+
+pytestmark = pytest.mark.timeout(180)
+
+ADMIN_EMAIL = "admin@corp.example.jp"
+ADMIN_PASSWORD = "admin-password-for-tests"
+APPLICANT_EMAIL = "hanako.sato@corp.example.jp"
+USER_ID = re.compile(r"ユーザーID は \[(\d{6})\] です。")
+PASSWORD = re.compile(r"パスワード は \[([^\]\s]+)\] です。")
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+@dataclass
+class System:
+    url: str
+    smtp: CaptureServer
+    dns: DnsServer
+
+
+@pytest.fixture
+async def system(
+    make_settings: Callable[..., Any], smtp_server: CaptureServer, dns_server: DnsServer
+) -> AsyncIterator[System]:
+    """All six services (and a dispatcher worker) on loopback ports, sharing this test's DB, vhost and SMTP."""
+    ports = {name: free_port() for name in ("gateway", "pass", "validator", "composer", "dispatcher", "notifier")}
+    url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    dns_server.zone("corp.example.jp", mx=[(10, "mx.corp.example.jp")])
+    dns_server.zone("example.co.jp", mx=[(10, "mx.example.co.jp")])
+    dns_server.zone("slow.example.jp", mx=[(10, "mx.slow.example.jp")], delay=1.0)
+    dns_server.zone("a-only.example.jp", a=["192.0.2.10"])
+    dns_server.zone("nullmx.example.jp", null_mx=True)
+    nameservers = f"127.0.0.1:{dns_server.port}"
+    apps = [
+        (
+            "notifier",
+            notifier_app(make_settings(NotifierSettings, public_url=url["gateway"], bounce_listen_port=free_port())),
+        ),
+        (
+            "pass",
+            pass_app(
+                make_settings(
+                    PassSettings,
+                    admin_email=ADMIN_EMAIL,
+                    admin_password=ADMIN_PASSWORD,
+                    login_url=url["gateway"] + "/login",
+                )
+            ),
+        ),
+        (
+            "validator",
+            validator_app(
+                make_settings(ListValidatorSettings, dns_nameservers=nameservers, notifier_url=url["notifier"])
+            ),
+        ),
+        ("composer", composer_app(make_settings(ComposerSettings, list_validator_url=url["validator"]))),
+        (
+            "dispatcher",
+            dispatcher_app(make_settings(DispatcherSettings, composer_url=url["composer"], retry_base_seconds=0.2)),
+        ),
+    ]
+    gateway_settings = make_settings(
+        GatewaySettings,
+        session_secret="browser-flow-secret",
+        pass_url=url["pass"],
+        list_validator_url=url["validator"],
+        composer_url=url["composer"],
+        dispatcher_url=url["dispatcher"],
+        notifier_url=url["notifier"],
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        for name, app in apps:
+            await stack.enter_async_context(serve_app(app, port=ports[name]))
+        worker_settings = make_settings(DispatcherSettings, composer_url=url["composer"], worker_port=free_port())
+        await stack.enter_async_context(running_app(create_worker_app(worker_settings)))
+        await stack.enter_async_context(serve_app(gateway_app(gateway_settings), port=ports["gateway"]))
+        yield System(url=url["gateway"], smtp=smtp_server, dns=dns_server)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    async with chromium() as b:
+        yield b
+
+
+def today() -> str:
+    return dt.datetime.now(ZoneInfo("Asia/Tokyo")).date().isoformat()
+
+
+def accept_confirmations(page: Any, watch: PageWatch, seen: list[str]) -> None:
+    """Our own confirm() dialogs are accepted; any other dialog (an alert from injected script) is an error."""
+
+    async def handle(dialog: Any) -> None:
+        if dialog.type == "confirm":
+            seen.append(dialog.message)
+            await dialog.accept()
+        else:
+            watch.errors.append(f"unexpected {dialog.type} dialog: {dialog.message}")
+            await dialog.dismiss()
+
+    page.on("dialog", handle)
+
+
+async def credentials_from_mail(system: System, address: str) -> tuple[str, str]:
+    mails = await system.smtp.wait_for(1, rcpt=address, timeout=30)
+    text = mails[-1].message().get_content()
+    user_id, password = USER_ID.search(text), PASSWORD.search(text)
+    assert user_id, text
+    assert password, text
+    return user_id.group(1), password.group(1)
+
+
+async def issue_pass_via_api(system: System, name: str, email: str) -> tuple[str, str]:
+    """A pass for today, applied for and approved over the JSON API (the browser part is elsewhere)."""
+    async with httpx.AsyncClient(base_url=system.url) as http:
+        applied = await http.post(
+            "/api/v1/applications",
+            json={
+                "applicant_name": name,
+                "applicant_email": email,
+                "department": "営業部",
+                "use_date": today(),
+                "purpose": "テスト送信",
+            },
+        )
+        assert applied.status_code == 201, applied.text
+        login = await http.post("/api/v1/admin/session", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+        assert login.status_code == 200, login.text
+        approved = await http.post(f"/api/v1/admin/applications/{applied.json()['application_id']}/approve")
+        assert approved.status_code == 201, approved.text
+    return await credentials_from_mail(system, email)
+
+
+async def login(page: Any, system: System, user_id: str, password: str, shot: str | None = None) -> None:
+    await page.goto(system.url + "/login")
+    await page.fill("#f-user_id", user_id)
+    await page.fill("#f-password", password)
+    assert await page.input_value("#f-use_date") == today()
+    if shot:
+        await screenshot(page, shot)
+    await page.click("main button[type=submit]")
+    await page.wait_for_url("**/lists/new")
+
+
+async def upload(page: Any, csv: bytes) -> None:
+    await page.set_input_files("#f-file", files=[{"name": "送信先.csv", "mimeType": "text/csv", "buffer": csv}])
+    await page.click("main button[type=submit]")
+
+
+def cp932_csv(rows: list[list[str]]) -> bytes:
+    """What Excel writes: Shift_JIS (CP932), CRLF, a header row."""
+    lines = [["メールアドレス", "会社名", "部署名1", "部署名2", "ご担当者名"], *rows]
+    return "".join(",".join(cells) + "\r\n" for cells in lines).encode("cp932")
+
+
+async def test_whole_applicant_path_in_the_browser(system: System, browser: Any) -> None:
+    """From the application form to the completion page: every step works, escapes user data, logs no error."""
+    watch = PageWatch()
+    seen: list[str] = []
+    applicant = await new_page(browser, watch, viewport={"width": 1100, "height": 900})
+    accept_confirmations(applicant, watch, seen)
+
+    # 1. application
+    await applicant.goto(system.url + "/apply")
+    await applicant.fill("#f-applicant_name", "佐藤 花子")
+    await applicant.fill("#f-applicant_email", APPLICANT_EMAIL)
+    await applicant.fill("#f-department", "営業本部 第一営業部")
+    await applicant.fill("#f-purpose", "展示会ご来場のお礼メールの送信")
+    assert await applicant.input_value("#f-use_date") == today()
+    await screenshot(applicant, "step1-application")
+    await applicant.click("main button[type=submit]")
+    await applicant.wait_for_selector("text=申請を受け付けました。")
+    await screenshot(applicant, "step1-receipt")
+    await watch.check(applicant)
+
+    # the administrator approves it in the admin pages
+    admin = await new_page(browser, watch, viewport={"width": 1100, "height": 800})
+    accept_confirmations(admin, watch, seen)
+    await admin.goto(system.url + "/admin")
+    assert "管理者ログイン" in await admin.inner_text("h1")
+    await admin.fill("#f-email", ADMIN_EMAIL)
+    await admin.fill("#f-password", ADMIN_PASSWORD)
+    await admin.click("main button[type=submit]")
+    await admin.wait_for_selector("text=承認待ち（1 件）")
+    await screenshot(admin, "admin-applications")
+    await admin.click("main .application button:has-text('承認')")
+    await admin.wait_for_selector("text=承認しました。")
+    assert any("佐藤 花子" in message for message in seen)
+    await watch.check(admin)
+
+    # 2. login with the credentials from the mail
+    user_id, password = await credentials_from_mail(system, APPLICANT_EMAIL)
+    await login(applicant, system, user_id, password, shot="step2-login")
+
+    # 3. CSV upload; 4. checking (one slow domain keeps the progress page up); 5. result
+    await screenshot(applicant, "step3-csv")
+    csv = cp932_csv(
+        [
+            ["yamada@example.co.jp", "株式会社<b>サンプル</b>", "営業本部", "第一営業部", "<script>alert(1)</script>"],
+            ["tanaka@slow.example.jp", "テスト商事株式会社", "総務部", "", "田中 一郎"],
+            ["info@a-only.example.jp", "一般社団法人テスト協会", "", "", "各位"],
+        ]
+    )
+    await upload(applicant, csv)
+    await applicant.wait_for_selector("#list-progress", timeout=10_000)
+    await screenshot(applicant, "step4-checking")
+    await applicant.wait_for_selector("text=送信先のメールアドレスが正常であることを確認しました。", timeout=30_000)
+    await screenshot(applicant, "step5-result")
+    await watch.check(applicant)
+
+    # 6. compose
+    await applicant.click("text=一斉メール発行画面へ")
+    await applicant.wait_for_selector("#compose-form")
+    await applicant.fill("#f-sender_email", APPLICANT_EMAIL)
+    await applicant.fill("#f-sender_name", "株式会社コーポ 営業本部 佐藤 花子")
+    await applicant.fill("#f-subject", "展示会ご来場のお礼")
+    body = "先日は弊社ブースにお立ち寄りいただき、誠にありがとうございました。\n資料を添付いたします。"
+    await applicant.fill("#f-body", body)
+    assert await applicant.inner_text("#f-body-count .counter__n") == str(len(body))
+    await applicant.set_input_files(
+        "#f-attachments", files=[{"name": "ご案内資料.pdf", "mimeType": "application/pdf", "buffer": PDF}]
+    )
+    await screenshot(applicant, "step6-compose")
+    await applicant.click("main button:has-text('確認画面へ')")
+
+    # 7. confirmation: the first recipient's view, user data shown as text
+    await applicant.wait_for_selector(".mail__body")
+    mail_text = await applicant.inner_text(".mail__body")
+    assert "<script>alert(1)</script> 様" in mail_text
+    assert "株式会社<b>サンプル</b>" in mail_text
+    assert "展示会ご来場のお礼" in await applicant.inner_text(".mail__subject")
+    assert "ご案内資料.pdf" in await applicant.inner_text(".mail__attachments")
+    await screenshot(applicant, "step7-confirm")
+    await watch.check(applicant)
+
+    # 8. 一斉送信 (confirmed once more), then live progress until completion
+    await applicant.click("main button:has-text('一斉送信')")
+    await applicant.wait_for_selector("text=一斉メールの送信処理を受け付けました。")
+    assert any("失効" in message for message in seen)
+    await applicant.wait_for_selector("[data-field=status_label]:has-text('送信完了')", timeout=60_000)
+    assert await applicant.inner_text("[data-field=sent]") == "4"  # three recipients and the sender's copy
+    await screenshot(applicant, "step8-accepted")
+    await watch.check(applicant)
+
+    for address in ("yamada@example.co.jp", "tanaka@slow.example.jp", "info@a-only.example.jp"):
+        assert len(system.smtp.to(address)) == 1, address
+
+    # the pass is spent: logging in again gets the 失効 message
+    await applicant.goto(system.url + "/login")
+    await applicant.fill("#f-user_id", user_id)
+    await applicant.fill("#f-password", password)
+    await applicant.click("main button[type=submit]")
+    await applicant.wait_for_selector("#error-summary")
+    assert "失効" in await applicant.inner_text("#error-summary")
+    await watch.check(applicant)
+
+
+async def test_bad_csv_shows_the_bad_rows_and_the_way_back(system: System, browser: Any) -> None:
+    """A list with a non-existent domain and a null-MX domain stops at step 5 with those rows and reasons."""
+    user_id, password = await issue_pass_via_api(system, "鈴木 次郎", "jiro@corp.example.jp")
+    watch = PageWatch()
+    page = await new_page(browser, watch)
+    await login(page, system, user_id, password)
+    csv = cp932_csv(
+        [
+            ["ok@example.co.jp", "株式会社A", "", "", "皆様"],
+            ["nobody@gone.example.jp", "株式会社B", "", "", "山本 様"],
+            ["x@nullmx.example.jp", "株式会社C", "", "", "<img src=x onerror=alert(1)>"],
+        ]
+    )
+    await upload(page, csv)
+    await page.wait_for_selector("text=送信できないメールアドレスがあります", timeout=30_000)
+    rows = await page.eval_on_selector_all("main table tbody tr", "trs => trs.map(tr => tr.innerText)")
+    assert len(rows) == 2, rows
+    assert rows[0].startswith("3\tnobody@gone.example.jp"), rows  # row numbers as Excel shows them
+    assert rows[1].startswith("4\tx@nullmx.example.jp"), rows
+    await screenshot(page, "step5-bad-rows")
+    errors_csv = await page.get_attribute("a:has-text('エラー一覧')", "href")
+    async with httpx.AsyncClient(base_url=system.url, cookies=await _cookies(page)) as http:
+        download = await http.get(str(errors_csv))
+    assert download.status_code == 200
+    assert "nobody@gone.example.jp" in download.content.decode("utf-8-sig", errors="replace")
+    await page.click("text=CSVファイルを選び直す")
+    await page.wait_for_url("**/lists/new")
+    await watch.check(page)
+
+
+async def test_compose_form_shows_every_error_next_to_its_field(system: System, browser: Any) -> None:
+    """A bad compose submit comes back with each field's own Japanese error, announced and linked."""
+    user_id, password = await issue_pass_via_api(system, "高橋 三郎", "saburo@corp.example.jp")
+    watch = PageWatch()
+    page = await new_page(browser, watch, viewport={"width": 390, "height": 844})
+    await login(page, system, user_id, password)
+    await upload(page, cp932_csv([["ok@example.co.jp", "株式会社A", "", "", "各位"]]))
+    await page.click("text=一斉メール発行画面へ", timeout=30_000)
+    await page.fill("#f-sender_email", "not-an-address")
+    await page.fill("#f-sender_name", "名" * 51)
+    await page.fill("#f-subject", "")
+    await page.fill("#f-body", "外字\ue000を含む本文")
+    assert "is-over" in (await page.get_attribute("#f-sender_name-count", "class") or "")
+    await page.set_input_files(
+        "#f-attachments", files=[{"name": "偽物.pdf", "mimeType": "application/pdf", "buffer": b"not a pdf"}]
+    )
+    await page.click("main button:has-text('確認画面へ')")
+    await page.wait_for_selector("#error-summary")
+    assert await page.get_attribute("#error-summary", "role") == "alert"
+    for name in ("sender_email", "sender_name", "subject", "body", "attachments"):
+        message = (await page.inner_text(f"#f-{name}-error")).strip()
+        assert message, f"no error shown for {name}"
+    assert await page.get_attribute("#f-sender_name", "aria-invalid") == "true"
+    assert await page.input_value("#f-sender_name") == "名" * 51  # what the user typed is kept
+    await screenshot(page, "step6-errors-narrow")
+
+    seen: list[str] = []
+    accept_confirmations(page, watch, seen)
+    await page.click("main button:has-text('入力欄をリセット')")
+    await page.wait_for_selector("#compose-form")
+    assert seen
+    assert await page.input_value("#f-sender_name") == ""
+    await watch.check(page)
+
+
+async def _cookies(page: Any) -> dict[str, str]:
+    return {c["name"]: c["value"] for c in await page.context.cookies()}
