@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from isseimail_shared.cli import serve
-
 from isseimail_composer.app import create_app
 from isseimail_composer.settings import ComposerSettings
+from isseimail_shared.cli import serve
 
 
 def main() -> None:

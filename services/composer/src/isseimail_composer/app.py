@@ -1,21 +1,53 @@
-"""The composer app: its spec (schema, migrations, consumers) and its routes."""
+"""The composer app: its spec (schema, migrations, the pass.consumed consumer) and its routes."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from isseimail_shared.app import create_app as create_service_app
-from isseimail_shared.runtime import ServiceSpec
+from collections.abc import Sequence
 
+from fastapi import FastAPI
+
+from isseimail_composer import errors, routes
+from isseimail_composer.freeze import on_pass_consumed
+from isseimail_composer.lists_client import ListsClient
 from isseimail_composer.settings import ComposerSettings
+from isseimail_shared.app import create_app as create_service_app
+from isseimail_shared.events import PassConsumed
+from isseimail_shared.runtime import ConsumerSpec, Runtime, ServiceSpec
+
+EVENTS_QUEUE = "composer.events"
+
+
+def _settings(runtime: Runtime) -> ComposerSettings:
+    assert isinstance(runtime.settings, ComposerSettings)
+    return runtime.settings
+
+
+async def open_lists(runtime: Runtime) -> None:
+    s = _settings(runtime)
+    runtime.state["lists"] = ListsClient(s.list_validator_url, s.upstream_timeout_seconds)
+
+
+async def close_lists(runtime: Runtime) -> None:
+    client = runtime.state.pop("lists", None)
+    if client is not None:
+        await client.close()
+
+
+def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
+    return [runtime.event_consumer(EVENTS_QUEUE, {PassConsumed: on_pass_consumed(runtime.state["lists"])})]
+
 
 SPEC = ServiceSpec(
     name="composer",
     schema="composer",
     migrations="isseimail_composer.migrations",
-    uses_database=True,
-    uses_broker=True,
+    consumers=consumers,
+    on_start=[open_lists],
+    on_stop=[close_lists],
 )
 
 
 def create_app(settings: ComposerSettings | None = None) -> FastAPI:
-    return create_service_app(SPEC, settings or ComposerSettings())
+    app = create_service_app(SPEC, settings or ComposerSettings(), [routes.router])
+    errors.install(app)
+    return app

@@ -1,0 +1,60 @@
+"""Reads from the list-validator (docs/internal-api.md): a list's status and its rows as NDJSON."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from isseimail_shared.mailmerge import Recipient
+
+MAX_LINE = 64 * 1024  # one CSV row as JSON; a longer line is not a row
+
+
+class ListsUnavailable(Exception):
+    """The list-validator did not answer properly; the caller retries or reports a 503."""
+
+
+class ListsClient:
+    def __init__(self, base_url: str, timeout: float) -> None:
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout, connect=5.0))
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def get_list(self, list_id: uuid.UUID) -> dict[str, Any] | None:
+        """The list's status record, or None when the list-validator does not know it."""
+        try:
+            response = await self._client.get(f"/internal/lists/{list_id}")
+        except httpx.HTTPError as exc:
+            raise ListsUnavailable(str(exc.__class__.__name__)) from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise ListsUnavailable(f"list-validator answered {response.status_code}")
+        data = response.json()
+        if not isinstance(data, dict):
+            raise ListsUnavailable("list-validator answered something that is not an object")
+        return data
+
+    async def rows(self, list_id: uuid.UUID, limit: int | None = None) -> AsyncIterator[Recipient]:
+        """The recipient rows in CSV order, streamed (one request however many rows)."""
+        try:
+            async with self._client.stream("GET", f"/internal/lists/{list_id}/rows") as response:
+                if response.status_code != 200:
+                    raise ListsUnavailable(f"list-validator answered {response.status_code} for rows")
+                count = 0
+                async for line in response.aiter_lines():
+                    if not line.strip():
+                        continue
+                    if len(line) > MAX_LINE:
+                        raise ListsUnavailable("row line too long")
+                    yield Recipient.model_validate(json.loads(line))
+                    count += 1
+                    if limit is not None and count >= limit:
+                        return
+        except httpx.HTTPError as exc:
+            raise ListsUnavailable(str(exc.__class__.__name__)) from exc

@@ -1,0 +1,252 @@
+"""Internal HTTP routes of the composer (docs/internal-api.md): drafts, preview, ready-check, snapshot.
+
+Draft routes act for the pass named by the gateway's X-Isseimail-Pass-Id / X-Isseimail-User-Id
+headers; a draft of another pass is "not found". The snapshot is for the dispatcher.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
+
+from isseimail_composer import drafts
+from isseimail_composer.errors import FROZEN, INVALID_INPUT, NO_PASS, NOT_FOUND, ApiError
+from isseimail_composer.form import MAX_ATTACHMENT_BYTES, check_draft
+from isseimail_composer.freeze import sender_copy
+from isseimail_composer.lists_client import ListsClient, ListsUnavailable
+from isseimail_composer.settings import ComposerSettings
+from isseimail_composer.snapshot import snapshot_lines
+from isseimail_composer.upload import read_draft_form
+from isseimail_shared.app import Db, RuntimeDep
+from isseimail_shared.mailmerge import Recipient
+
+router = APIRouter(prefix="/internal/campaigns", tags=["campaigns"])
+
+UNAVAILABLE = "ただいま処理できません。しばらくしてから再度お試しください。"
+LIST_NOT_FOUND = "送信先リストが見つかりません。CSVをアップロードし直してください。"
+LIST_PENDING = "送信先リストの確認が終わっていません。確認の完了をお待ちください。"
+LIST_INVALID = "送信先リストに送信できないアドレスがあります。CSVを修正して再度アップロードしてください。"
+LIST_EMPTY = "送信先リストに送信先がありません。"
+
+
+class PassContext(BaseModel):
+    pass_id: int
+    user_id: str
+
+
+def pass_context(
+    x_isseimail_pass_id: Annotated[str | None, Header()] = None,
+    x_isseimail_user_id: Annotated[str | None, Header()] = None,
+) -> PassContext:
+    if not x_isseimail_pass_id or not x_isseimail_pass_id.isdigit() or not x_isseimail_user_id:
+        raise ApiError(401, NO_PASS)
+    return PassContext(pass_id=int(x_isseimail_pass_id), user_id=x_isseimail_user_id[:20])
+
+
+PassDep = Annotated[PassContext, Depends(pass_context)]
+
+
+def _settings(runtime: RuntimeDep) -> ComposerSettings:
+    assert isinstance(runtime.settings, ComposerSettings)
+    return runtime.settings
+
+
+def _lists(runtime: RuntimeDep) -> ListsClient:
+    client: ListsClient = runtime.state["lists"]
+    return client
+
+
+SettingsDep = Annotated[ComposerSettings, Depends(_settings)]
+ListsDep = Annotated[ListsClient, Depends(_lists)]
+
+DRAFT_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "list_id": {"type": "string", "format": "uuid"},
+                        "sender_email": {"type": "string", "maxLength": 50},
+                        "sender_name": {"type": "string", "maxLength": 50},
+                        "subject": {"type": "string", "maxLength": 100},
+                        "body": {"type": "string", "maxLength": 5000},
+                        "charset": {"type": "string", "enum": ["utf-8", "iso-2022-jp"], "default": "utf-8"},
+                        "attachments": {
+                            "type": "array",
+                            "maxItems": 5,
+                            "items": {"type": "string", "format": "binary"},
+                        },
+                        "clear_attachments": {"type": "boolean", "description": "PUT: remove the stored files"},
+                    },
+                    "required": ["list_id", "sender_email", "sender_name", "subject", "body"],
+                }
+            }
+        },
+    }
+}
+
+
+def _campaign_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise ApiError(404, NOT_FOUND) from None
+
+
+@router.post("", status_code=201, openapi_extra=DRAFT_FORM)
+async def create_draft(request: Request, who: PassDep, pool: Db, settings: SettingsDep) -> JSONResponse:
+    """Check every field (all errors at once) and store the draft."""
+    form = await read_draft_form(request)
+    draft, errors = check_draft(form.values, form.files, allowed_domains=settings.sender_domains)
+    if draft is None:
+        raise ApiError(422, INVALID_INPUT, errors)
+    async with pool.acquire() as conn:
+        campaign_id = await drafts.create(conn, who.pass_id, who.user_id, draft)
+    return JSONResponse({"campaign_id": str(campaign_id)}, status_code=201)
+
+
+@router.put("/{campaign_id}", openapi_extra=DRAFT_FORM)
+async def replace_draft(
+    campaign_id: str, request: Request, who: PassDep, pool: Db, settings: SettingsDep
+) -> dict[str, str]:
+    """Replace the draft; stored attachments are kept unless files are sent or clear_attachments is set."""
+    cid = _campaign_id(campaign_id)
+    form = await read_draft_form(request)
+    files = form.files
+    async with pool.acquire() as conn:
+        stored = await drafts.load(conn, cid, who.pass_id)
+        if stored is None:
+            raise ApiError(404, NOT_FOUND)
+        if stored.state != "draft":
+            raise ApiError(409, FROZEN)
+        clear = form.values.get("clear_attachments", "").strip().lower() in ("1", "true", "on", "yes")
+        if not files and not clear:
+            files = [(a.filename, a.data) for a in stored.draft.attachments]
+        draft, errors = check_draft(form.values, files, allowed_domains=settings.sender_domains)
+        if draft is None:
+            raise ApiError(422, INVALID_INPUT, errors)
+        await drafts.replace(conn, cid, who.pass_id, draft)
+    return {"campaign_id": str(cid)}
+
+
+@router.delete("/{campaign_id}")
+async def reset_draft(campaign_id: str, who: PassDep, pool: Db) -> dict[str, Any]:
+    """The form's reset: the draft and its attachments are deleted."""
+    cid = _campaign_id(campaign_id)
+    async with pool.acquire() as conn:
+        await drafts.delete(conn, cid, who.pass_id)
+    return {"campaign_id": str(cid), "deleted": True}
+
+
+@router.get("/{campaign_id}")
+async def get_draft(campaign_id: str, who: PassDep, pool: Db) -> dict[str, Any]:
+    """The draft's fields, to fill the form again."""
+    async with pool.acquire() as conn:
+        stored = await drafts.load(conn, _campaign_id(campaign_id), who.pass_id)
+    if stored is None:
+        raise ApiError(404, NOT_FOUND)
+    d = stored.draft
+    return {
+        "campaign_id": str(stored.campaign_id),
+        "state": stored.state,
+        "list_id": str(d.list_id),
+        "sender_email": d.sender_email,
+        "sender_name": d.sender_name,
+        "subject": d.subject,
+        "body": d.body,
+        "charset": d.charset,
+        "attachments": [{"name": a.filename, "size": len(a.data)} for a in d.attachments],
+    }
+
+
+async def _first_recipient(lists: ListsClient, list_id: uuid.UUID) -> Recipient | None:
+    try:
+        async for recipient in lists.rows(list_id, limit=1):
+            return recipient
+    except ListsUnavailable:
+        return None
+    return None
+
+
+@router.get("/{campaign_id}/preview")
+async def preview(campaign_id: str, who: PassDep, pool: Db, lists: ListsDep) -> dict[str, Any]:
+    """The mail exactly as the first recipient will see it: From, To, Subject, the full text, attachments."""
+    async with pool.acquire() as conn:
+        stored = await drafts.load(conn, _campaign_id(campaign_id), who.pass_id)
+    if stored is None:
+        raise ApiError(404, NOT_FOUND)
+    d = stored.draft
+    first = await _first_recipient(lists, d.list_id)
+    recipient = first or sender_copy(d.sender_email, d.sender_name)
+    template = stored.template()
+    return {
+        "campaign_id": str(stored.campaign_id),
+        "state": stored.state,
+        "from": f"{d.sender_name} <{d.sender_email}>",
+        "reply_to": f"{d.sender_name} <{d.sender_email}>",
+        "sender_name": d.sender_name,
+        "sender_email": d.sender_email,
+        "to": recipient.email,
+        "recipient": recipient.model_dump(),
+        "recipient_is_sender": first is None,
+        "subject": d.subject,
+        "charset": d.charset,
+        "text": template.text_for(recipient),
+        "attachments": [{"name": a.filename, "size": len(a.data)} for a in d.attachments],
+        "attachments_total": sum(len(a.data) for a in d.attachments),
+        "attachments_limit": MAX_ATTACHMENT_BYTES,
+    }
+
+
+@router.post("/{campaign_id}/ready")
+async def ready(campaign_id: str, who: PassDep, pool: Db, lists: ListsDep, settings: SettingsDep) -> dict[str, Any]:
+    """200 when the draft is complete and its list is valid and this pass's; 422 with the reasons otherwise."""
+    async with pool.acquire() as conn:
+        stored = await drafts.load(conn, _campaign_id(campaign_id), who.pass_id)
+    if stored is None:
+        raise ApiError(404, NOT_FOUND)
+    if stored.state != "draft":
+        raise ApiError(409, FROZEN)
+    d = stored.draft
+    values = {
+        "list_id": str(d.list_id),
+        "sender_email": d.sender_email,
+        "sender_name": d.sender_name,
+        "subject": d.subject,
+        "body": d.body,
+        "charset": d.charset,
+    }
+    _, errors = check_draft(
+        values, [(a.filename, a.data) for a in d.attachments], allowed_domains=settings.sender_domains
+    )
+    try:
+        info = await lists.get_list(d.list_id)
+    except ListsUnavailable:
+        raise ApiError(503, UNAVAILABLE) from None
+    if info is None or str(info.get("pass_id")) != str(who.pass_id):
+        errors["list_id"] = LIST_NOT_FOUND
+    elif info.get("status") == "validating":
+        errors["list_id"] = LIST_PENDING
+    elif info.get("status") != "valid":
+        errors["list_id"] = LIST_INVALID
+    elif not info.get("rows"):
+        errors["list_id"] = LIST_EMPTY
+    if errors:
+        raise ApiError(422, "送信できません。各項目のメッセージを確認してください。", errors)
+    rows = int(info["rows"]) if info else 0
+    return {"ready": True, "campaign_id": str(stored.campaign_id), "recipient_count": rows + 1}
+
+
+@router.get("/{campaign_id}/snapshot", response_class=StreamingResponse)
+async def snapshot(campaign_id: str, pool: Db) -> StreamingResponse:
+    """The frozen campaign as NDJSON (for the dispatcher): header line, rows, the sender's copy (row 0)."""
+    lines = await snapshot_lines(pool, _campaign_id(campaign_id))
+    if lines is None:
+        raise ApiError(404, "この一斉メールはまだ送信を受け付けていません。")
+    return StreamingResponse(lines, media_type="application/x-ndjson")

@@ -1,0 +1,139 @@
+"""Composer test fixtures: a stand-in list-validator on a real port serving the rows contract.
+
+The real list-validator is being built in parallel; this tiny app serves exactly the two routes of
+docs/internal-api.md that the composer reads (status and NDJSON rows), over real HTTP via uvicorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from isseimail_composer.app import create_app
+from isseimail_composer.settings import ComposerSettings
+from isseimail_shared.testing.process import free_port, running_app
+
+PASS_ID = 41
+USER_ID = "123456"
+HEADERS = {"X-Isseimail-Pass-Id": str(PASS_ID), "X-Isseimail-User-Id": USER_ID}
+
+
+@dataclass
+class FakeLists:
+    url: str
+    lists: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
+    rows: dict[uuid.UUID, list[dict[str, Any]]] = field(default_factory=dict)
+    row_requests: int = 0
+
+    def add(self, rows: list[dict[str, Any]], *, status: str = "valid", pass_id: int = PASS_ID) -> uuid.UUID:
+        list_id = uuid.uuid4()
+        self.lists[list_id] = {
+            "list_id": str(list_id),
+            "status": status,
+            "rows": len(rows),
+            "checked": len(rows),
+            "ok": len(rows),
+            "invalid": 0,
+            "unverified": 0,
+            "pass_id": pass_id,
+        }
+        self.rows[list_id] = rows
+        return list_id
+
+
+def sample_rows(n: int) -> list[dict[str, Any]]:
+    rows = [
+        {
+            "row": 1,
+            "email": "hanako@example.com",
+            "company": "株式会社テスト",
+            "department1": "営業部",
+            "department2": "第一課",
+            "contact": "佐藤花子",
+        },
+        {
+            "row": 2,
+            "email": "all@example.net",
+            "company": "サンプル商事",
+            "department1": "",
+            "department2": "",
+            "contact": "各位",
+        },
+    ]
+    for i in range(3, n + 1):
+        rows.append(
+            {
+                "row": i,
+                "email": f"user{i}@example.org",
+                "company": f"会社{i}",
+                "department1": "",
+                "department2": "",
+                "contact": f"担当{i}",
+            }
+        )
+    return rows[:n]
+
+
+def fake_list_app(state: FakeLists) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/internal/lists/{list_id}")
+    async def get_list(list_id: uuid.UUID) -> JSONResponse:
+        if list_id not in state.lists:
+            return JSONResponse({"detail": "送信先リストが見つかりません。"}, status_code=404)
+        return JSONResponse(state.lists[list_id])
+
+    @app.get("/internal/lists/{list_id}/rows")
+    async def rows(list_id: uuid.UUID) -> StreamingResponse:
+        state.row_requests += 1
+        data = state.rows.get(list_id, [])
+
+        async def lines() -> AsyncIterator[bytes]:
+            for start in range(0, len(data), 1000):
+                chunk = data[start : start + 1000]
+                yield "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chunk).encode()
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    return app
+
+
+@pytest.fixture
+async def fake_lists() -> AsyncIterator[FakeLists]:
+    """The list-validator's read contract on a real loopback port."""
+    port = free_port()
+    state = FakeLists(url=f"http://127.0.0.1:{port}")
+    server = uvicorn.Server(uvicorn.Config(fake_list_app(state), port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    yield state
+    server.should_exit = True
+    await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+def composer_settings(make_settings: Callable[..., Any], fake_lists: FakeLists) -> Callable[..., ComposerSettings]:
+    def build(**overrides: Any) -> ComposerSettings:
+        settings: ComposerSettings = make_settings(ComposerSettings, list_validator_url=fake_lists.url, **overrides)
+        return settings
+
+    return build
+
+
+@pytest.fixture
+async def composer(composer_settings: Callable[..., ComposerSettings]) -> AsyncIterator[Any]:
+    """The composer app running against this test's database, vhost and stand-in list-validator."""
+    async with running_app(create_app(composer_settings())) as client:
+        yield client
