@@ -1,0 +1,196 @@
+"""The administrator's pages and the application form over the real pass-service and notifier."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+import pytest
+
+from isseimail_gateway.app import create_app
+from isseimail_gateway.settings import GatewaySettings
+from isseimail_notifier.app import create_app as notifier_app
+from isseimail_notifier.settings import NotifierSettings
+from isseimail_notifier.suppressions import record_failure
+from isseimail_pass.app import create_app as pass_app
+from isseimail_pass.settings import PassSettings
+from isseimail_shared.testing.browser import serve_app
+from isseimail_shared.testing.process import free_port, running_app
+from isseimail_shared.testing.smtp import CaptureServer
+
+ADMIN_EMAIL = "admin@corp.example.jp"
+ADMIN_PASSWORD = "admin-password-for-tests"
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+HOSTILE = "<script>alert(1)</script>"
+
+
+def today() -> str:
+    return dt.datetime.now(ZoneInfo("Asia/Tokyo")).date().isoformat()
+
+
+def token(page: httpx.Response) -> str:
+    match = TOKEN.search(page.text)
+    assert match
+    return match.group(1)
+
+
+@pytest.fixture
+async def gateway(make_settings: Callable[..., Any]) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway (in-process client) in front of a real pass-service and notifier on loopback ports."""
+    pass_port, notifier_port = free_port(), free_port()
+    pass_settings = make_settings(PassSettings, admin_email=ADMIN_EMAIL, admin_password=ADMIN_PASSWORD)
+    notifier_settings = make_settings(NotifierSettings, bounce_listen_port=free_port())
+    settings = make_settings(
+        GatewaySettings,
+        session_secret="web-admin-secret",
+        pass_url=f"http://127.0.0.1:{pass_port}",
+        notifier_url=f"http://127.0.0.1:{notifier_port}",
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(serve_app(notifier_app(notifier_settings), port=notifier_port))
+        await stack.enter_async_context(serve_app(pass_app(pass_settings), port=pass_port))
+        yield await stack.enter_async_context(running_app(create_app(settings)))
+
+
+async def admin_login(client: httpx.AsyncClient) -> None:
+    page = await client.get("/admin/login")
+    response = await client.post(
+        "/admin/login", data={"csrf_token": token(page), "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/admin"
+
+
+async def apply(client: httpx.AsyncClient, name: str, email: str) -> httpx.Response:
+    page = await client.get("/apply")
+    return await client.post(
+        "/apply",
+        data={
+            "csrf_token": token(page),
+            "applicant_name": name,
+            "applicant_email": email,
+            "department": "営業部",
+            "use_date": today(),
+            "purpose": f"目的 {HOSTILE}",
+        },
+    )
+
+
+async def test_admin_pages_need_the_admin_login(gateway: httpx.AsyncClient) -> None:
+    """Without the admin cookie every admin page shows the admin login (401), never data."""
+    for path in ("/admin", "/admin/passes", "/admin/suppressions"):
+        response = await gateway.get(path)
+        assert response.status_code == 401, path
+        assert "管理者ログイン" in response.text
+
+
+async def test_wrong_admin_password_is_a_japanese_error_on_the_form(gateway: httpx.AsyncClient) -> None:
+    """A wrong password re-shows the form with the pass-service's Japanese message and the email kept."""
+    page = await gateway.get("/admin/login")
+    response = await gateway.post(
+        "/admin/login", data={"csrf_token": token(page), "email": ADMIN_EMAIL, "password": "wrong"}
+    )
+    assert response.status_code == 401
+    assert 'role="alert"' in response.text
+    assert f'value="{ADMIN_EMAIL}"' in response.text
+    assert "wrong" not in response.text
+
+
+async def test_application_rejected_with_reason_user_data_escaped(
+    gateway: httpx.AsyncClient, smtp_server: CaptureServer
+) -> None:
+    """A hostile name is shown as text on the receipt and the admin page; rejecting mails the reason once."""
+    receipt = await apply(gateway, HOSTILE, "taro@corp.example.jp")
+    assert receipt.status_code == 200, receipt.text
+    assert HOSTILE not in receipt.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in receipt.text
+    await admin_login(gateway)
+    listing = await gateway.get("/admin")
+    assert "承認待ち（1 件）" in listing.text
+    assert HOSTILE not in listing.text
+    application_id = re.search(r"/admin/applications/(\d+)/reject", listing.text)
+    assert application_id
+    reject_url = f"/admin/applications/{application_id.group(1)}/reject"
+    empty = await gateway.post(reject_url, data={"csrf_token": token(listing), "reason": "  "})
+    assert empty.status_code == 422
+    assert "理由を入力してください" in empty.text
+    done = await gateway.post(reject_url, data={"csrf_token": token(listing), "reason": "利用目的が不明です"})
+    assert done.status_code == 303
+    after = await gateway.get(done.headers["location"])
+    assert "承認待ち（0 件）" in after.text
+    assert "却下" in after.text
+    mails = await smtp_server.wait_for(1, rcpt="taro@corp.example.jp")
+    assert "利用目的が不明です" in mails[0].message().get_content()
+    replay = await gateway.post(
+        f"/admin/applications/{application_id.group(1)}/approve", data={"csrf_token": token(after)}
+    )
+    assert 400 <= replay.status_code < 500
+    assert "text/html" in replay.headers["content-type"]
+
+
+async def test_approval_lists_the_pass_as_unused(gateway: httpx.AsyncClient, smtp_server: CaptureServer) -> None:
+    """After approval the passes page shows the new user ID with the state 未使用."""
+    await apply(gateway, "山田 太郎", "yamada@corp.example.jp")
+    await admin_login(gateway)
+    listing = await gateway.get("/admin")
+    application_id = re.search(r"/admin/applications/(\d+)/approve", listing.text)
+    assert application_id
+    approved = await gateway.post(
+        f"/admin/applications/{application_id.group(1)}/approve", data={"csrf_token": token(listing)}
+    )
+    assert approved.status_code == 303
+    mail = (await smtp_server.wait_for(1, rcpt="yamada@corp.example.jp"))[0].message().get_content()
+    user_id = re.search(r"ユーザーID は \[(\d{6})\] です。", mail)
+    assert user_id
+    passes = await gateway.get("/admin/passes")
+    assert passes.status_code == 200
+    assert user_id.group(1) in passes.text
+    assert "未使用" in passes.text
+
+
+async def test_suppression_search_and_audited_removal(gateway: httpx.AsyncClient, database_url: str) -> None:
+    """The admin finds a suppressed address, removes it with a reason, and the removal is audited with who."""
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": "notifier"})
+    try:
+        await record_failure(
+            conn,
+            address="gone@bounce.example.jp",
+            reason="550 5.1.1 user unknown",
+            hard=True,
+            campaign_id=None,
+            soft_limit=3,
+        )
+        await record_failure(
+            conn, address="other@example.jp", reason="550 5.1.1", hard=True, campaign_id=None, soft_limit=3
+        )
+        await admin_login(gateway)
+        found = await gateway.get("/admin/suppressions", params={"q": "bounce.example"})
+        assert found.status_code == 200
+        assert "gone@bounce.example.jp" in found.text
+        assert "other@example.jp" not in found.text
+        no_reason = await gateway.post(
+            "/admin/suppressions/remove",
+            data={"csrf_token": token(found), "address": "gone@bounce.example.jp", "reason": ""},
+        )
+        assert no_reason.status_code == 422
+        removed = await gateway.post(
+            "/admin/suppressions/remove",
+            data={"csrf_token": token(found), "address": "gone@bounce.example.jp", "reason": "宛先の復旧を確認"},
+        )
+        assert removed.status_code == 303
+        audit = await conn.fetchrow(
+            "SELECT reason, actor FROM suppression_audit WHERE address = $1", "gone@bounce.example.jp"
+        )
+        assert audit is not None
+        assert (audit["reason"], audit["actor"]) == ("宛先の復旧を確認", ADMIN_EMAIL)
+        after = await gateway.get("/admin/suppressions")
+        assert "gone@bounce.example.jp" not in after.text
+        assert "other@example.jp" in after.text
+    finally:
+        await conn.close()
