@@ -1,0 +1,188 @@
+"""Dispatch under faults with the real broker, database and SMTP server: a worker killed with SIGKILL,
+the broker cut mid-campaign, the database cut mid-campaign. Every recipient arrives; none twice, except
+at most the one message a killed worker had in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from isseimail_dispatcher.app import create_app, create_worker_app
+from isseimail_dispatcher.settings import DispatcherSettings
+from isseimail_shared.events import CampaignAccepted, envelope_for
+from isseimail_shared.messaging import Broker
+from isseimail_shared.testing.http import serving
+from isseimail_shared.testing.process import ServiceProcess, free_port, running_app
+from isseimail_shared.testing.smtp import CaptureServer
+from isseimail_shared.testing.snapshot import SENDER, SnapshotPeer, make_recipients
+from isseimail_shared.testing.tcpproxy import TcpProxy
+from isseimail_shared.testing.watch import EventWatch, watching
+
+RECIPIENTS = 100
+EXPECTED = {f"user{i}@example.jp" for i in range(1, RECIPIENTS + 1)} | {SENDER}
+# 10 messages/s after a burst of 60: the campaign takes a few seconds, long enough to break something.
+SLOW = {"domain_per_minute": 600, "batch_size": 10, "scheduler_seconds": 0.2, "claim_seconds": 2.0}
+
+
+class WorkerProcess(ServiceProcess):
+    """`python -m isseimail_dispatcher worker` as a real subprocess."""
+
+    def start(self) -> None:
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module, "worker"], env=self.env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[SnapshotPeer]:
+    p = SnapshotPeer()
+    async with serving(p.app()) as url:
+        p.url = url
+        yield p
+
+
+@pytest.fixture
+async def broker(amqp_url: str) -> AsyncIterator[Broker]:
+    b = Broker(amqp_url, name="dispatch-fault-test")
+    await b.connect()
+    yield b
+    await b.close()
+
+
+@pytest.fixture
+async def watch(broker: Broker) -> AsyncIterator[EventWatch]:
+    async with watching(broker, ["campaign.*"]) as w:
+        yield w
+
+
+def via(url: str, proxy: TcpProxy) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)
+    auth = f"{netloc[0]}@" if len(netloc) == 2 else ""
+    return urlunsplit(parts._replace(netloc=f"{auth}127.0.0.1:{proxy.port}"))
+
+
+async def accept(broker: Broker, peer: SnapshotPeer) -> Any:
+    campaign_id = peer.add(make_recipients(RECIPIENTS))
+    event = CampaignAccepted(
+        campaign_id=campaign_id, pass_id=7, recipient_count=RECIPIENTS, sender_email=SENDER, subject="x"
+    )
+    await broker.publish_event(envelope_for(event))
+    return campaign_id
+
+
+def counts(smtp_server: CaptureServer) -> Counter[str]:
+    return Counter(m.rcpt_tos[0] for m in smtp_server.messages)
+
+
+async def test_worker_killed_mid_campaign_then_restarted(
+    make_settings: Callable[..., Any],
+    smtp_server: CaptureServer,
+    peer: SnapshotPeer,
+    broker: Broker,
+    watch: EventWatch,
+    database_url: str,
+    amqp_url: str,
+    tmp_path: Path,
+) -> None:
+    """SIGKILL of the only worker mid-campaign, then a restart: all 101 arrive, at most one twice."""
+    settings = make_settings(DispatcherSettings, composer_url=peer.url, **SLOW)
+    port = free_port()
+    env = {
+        "ISSEIMAIL_DATABASE_URL": database_url,
+        "ISSEIMAIL_AMQP_URL": amqp_url,
+        "ISSEIMAIL_SMTP_RELAY": f"smtp://127.0.0.1:{smtp_server.port}",
+        "ISSEIMAIL_VERP_SECRET": "test-verp-secret",
+        "ISSEIMAIL_WORKER_PORT": str(port),
+        "ISSEIMAIL_WORKER_PREFETCH": "1",
+        "ISSEIMAIL_DOMAIN_PER_MINUTE": "600",
+        "ISSEIMAIL_CLAIM_SECONDS": "2",
+    }
+    worker = WorkerProcess("isseimail_dispatcher", env, port, tmp_path / "worker.log")
+    async with running_app(create_app(settings)):
+        worker.start()
+        try:
+            await worker.wait_ready()
+            await accept(broker, peer)
+            await smtp_server.wait_for(65, timeout=30)
+            worker.kill()
+            before = len(smtp_server.messages)
+            assert before < RECIPIENTS + 1
+            worker.start()
+            await worker.wait_ready()
+            completed = await watch.wait_for("campaign.completed", timeout=60)
+        finally:
+            worker.kill()
+    seen = counts(smtp_server)
+    assert set(seen) == EXPECTED
+    assert sum(seen.values()) - len(seen) <= 1
+    assert (completed[0].sent, completed[0].failed) == (RECIPIENTS + 1, 0)
+    assert len(watch.of("campaign.completed")) == 1
+
+
+async def test_broker_cut_mid_campaign(
+    make_settings: Callable[..., Any],
+    smtp_server: CaptureServer,
+    peer: SnapshotPeer,
+    broker: Broker,
+    watch: EventWatch,
+    amqp_url: str,
+) -> None:
+    """Every connection to RabbitMQ dropped for two seconds mid-campaign: it completes, nobody gets two."""
+    proxy = TcpProxy("127.0.0.1", urlsplit(amqp_url).port or 5672)
+    await proxy.start()
+    settings = make_settings(DispatcherSettings, composer_url=peer.url, amqp_url=via(amqp_url, proxy), **SLOW)
+    try:
+        async with running_app(create_app(settings)), running_app(create_worker_app(settings)):
+            await accept(broker, peer)
+            await smtp_server.wait_for(65, timeout=30)
+            proxy.cut()
+            await asyncio.sleep(2.0)
+            proxy.restore()
+            await watch.wait_for("campaign.completed", timeout=60)
+    finally:
+        await proxy.stop()
+    seen = counts(smtp_server)
+    assert set(seen) == EXPECTED
+    assert max(seen.values()) == 1
+    assert len(watch.of("campaign.completed")) == 1
+
+
+async def test_database_cut_mid_campaign(
+    make_settings: Callable[..., Any],
+    smtp_server: CaptureServer,
+    peer: SnapshotPeer,
+    broker: Broker,
+    watch: EventWatch,
+    database_url: str,
+) -> None:
+    """PostgreSQL unreachable for two seconds mid-campaign: workers pause, resume, and send nobody twice."""
+    proxy = TcpProxy("127.0.0.1", urlsplit(database_url).port or 5432)
+    await proxy.start()
+    settings = make_settings(DispatcherSettings, composer_url=peer.url, database_url=via(database_url, proxy), **SLOW)
+    try:
+        async with running_app(create_app(settings)), running_app(create_worker_app(settings)):
+            await accept(broker, peer)
+            await smtp_server.wait_for(65, timeout=30)
+            proxy.cut()
+            paused_at = len(smtp_server.messages)
+            await asyncio.sleep(2.0)
+            during = len(smtp_server.messages)
+            proxy.restore()
+            await watch.wait_for("campaign.completed", timeout=60)
+    finally:
+        await proxy.stop()
+    assert during - paused_at <= 2  # at most the messages already on the wire when the cut came
+    seen = counts(smtp_server)
+    assert set(seen) == EXPECTED
+    assert max(seen.values()) == 1
+    assert len(watch.of("campaign.completed")) == 1
