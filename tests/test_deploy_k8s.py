@@ -109,6 +109,7 @@ def test_every_setting_reaches_the_pods_through_the_configmap_or_the_secret() ->
             else:
                 assert setting.env in config["data"] or setting.env in unset, setting.env
     assert not {"ISSEIMAIL_DATABASE_URL", "ISSEIMAIL_AMQP_URL", "ISSEIMAIL_SMTP_RELAY"} & set(config["data"])
+    assert not [k for k in config["data"] if k.endswith(("_SECRET", "_PASSWORD", "_KEY"))]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
