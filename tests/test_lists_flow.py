@@ -4,7 +4,6 @@ PostgreSQL and RabbitMQ; list.validated arrives on the broker."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -12,8 +11,6 @@ from typing import Any
 import aio_pika
 import asyncpg
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from isseimail_list_validator.app import create_app as lv_app
 from isseimail_list_validator.settings import ListValidatorSettings
@@ -23,26 +20,7 @@ from isseimail_notifier.settings import NotifierSettings
 from isseimail_notifier.suppressions import record_failure
 from isseimail_shared.messaging import EVENTS_EXCHANGE
 from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.process import free_port, running_app
-
-
-@contextlib.asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    """Run an app with uvicorn on a real loopback port (other services call it over HTTP)."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(300):
-        if server.started:
-            break
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 20)
+from isseimail_shared.testing.process import free_port, running_app, serving
 
 
 @pytest.fixture
