@@ -155,6 +155,9 @@ async def test_whole_pass_flow_through_the_gateway(stack: Stack) -> None:
         r = await gw.post("/api/v1/session", json=login)
         assert r.status_code == 403
         assert r.json()["detail"] == EXPIRED
+        listed = (await gw.get("/api/v1/admin/passes")).json()
+        assert [(p["user_id"], p["state"]) for p in listed["items"]] == [(issued["user_id"], "consumed")]
+        assert password not in json.dumps(listed)
 
 
 async def test_session_ends_with_the_day_and_logout_clears_it(stack: Stack) -> None:

@@ -68,6 +68,8 @@ async def test_consumed_and_past_passes_get_the_expired_answer(
     r = await client.post("/internal/login", json=login(second.user_id, second.password))
     assert r.status_code == 403
     assert r.json()["detail"] == EXPIRED
+    listed = (await client.get("/internal/passes")).json()
+    assert {p["pass_id"]: p["state"] for p in listed["items"]} == {first.pass_id: "consumed", second.pass_id: "expired"}
     # Someone without the password learns nothing about the pass's state.
     r = await client.post("/internal/login", json=login(second.user_id, "wrong-password"))
     assert r.json()["detail"] == GENERIC

@@ -21,6 +21,7 @@ from isseimail_pass.models import (
     ConsumeOut,
     Decision,
     IssuedOut,
+    PassList,
     PassLoginIn,
     PassOut,
     Rejection,
@@ -153,6 +154,19 @@ async def admin_login(body: AdminLoginIn, db: Db, settings: Settings) -> AdminOu
 
 
 # --- passes ----------------------------------------------------------------------------------------
+
+
+@router.get("/passes")
+async def list_passes(
+    db: Db,
+    today: Today,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> PassList:
+    """Issued passes, newest first, with their state as of today (for the administrator's page)."""
+    async with db.acquire() as conn:
+        items, total = await passes.list_passes(conn, today, limit, offset)
+    return PassList(items=items, total=total)
 
 
 @router.get("/passes/{pass_id}")

@@ -133,6 +133,19 @@ class PassOut(BaseModel):
     state: Literal["active", "consumed", "expired", "scheduled"]
 
 
+class PassListItem(PassOut):
+    application_id: int
+    applicant_name: str
+    applicant_email: str
+    consumed_at: dt.datetime | None = None
+    campaign_id: uuid.UUID | None = None
+
+
+class PassList(BaseModel):
+    items: list[PassListItem]
+    total: int
+
+
 class AdminLoginIn(_Input):
     email: Annotated[str, Field(min_length=1, max_length=254), AfterValidator(_single_line)]
     password: Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_no_line_break)]

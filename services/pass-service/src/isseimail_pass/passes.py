@@ -9,7 +9,7 @@ import uuid
 import asyncpg
 
 from isseimail_pass.audit import audit
-from isseimail_pass.models import PassOut
+from isseimail_pass.models import PassListItem, PassOut
 from isseimail_shared.db import Conn
 from isseimail_shared.events import PassConsumed
 from isseimail_shared.outbox import add_event
@@ -34,6 +34,32 @@ async def get_pass(conn: Conn, pass_id: int, today: dt.date) -> PassOut | None:
     if row is None:
         return None
     return PassOut(pass_id=row["id"], user_id=row["user_id"], use_date=row["use_date"], state=state_of(row, today))
+
+
+async def list_passes(conn: Conn, today: dt.date, limit: int, offset: int) -> tuple[list[PassListItem], int]:
+    rows = await conn.fetch(
+        "SELECT p.id, p.user_id, p.use_date, p.state, p.consumed_at, p.campaign_id, p.application_id, "
+        "a.applicant_name, a.applicant_email FROM passes p JOIN applications a ON a.id = p.application_id "
+        "ORDER BY p.id DESC LIMIT $1 OFFSET $2",
+        limit,
+        offset,
+    )
+    total: int = await conn.fetchval("SELECT count(*) FROM passes")
+    items = [
+        PassListItem(
+            pass_id=r["id"],
+            user_id=r["user_id"],
+            use_date=r["use_date"],
+            state=state_of(r, today),
+            application_id=r["application_id"],
+            applicant_name=r["applicant_name"],
+            applicant_email=r["applicant_email"],
+            consumed_at=r["consumed_at"],
+            campaign_id=r["campaign_id"],
+        )
+        for r in rows
+    ]
+    return items, total
 
 
 async def consume(conn: Conn, pass_id: int, campaign_id: uuid.UUID, today: dt.date) -> bool:

@@ -1,4 +1,4 @@
-"""Gateway JSON API for administrators (under /api/v1/admin): session, applications to decide.
+"""Gateway JSON API for administrators (under /api/v1/admin): session, applications to decide, passes.
 
 Every route but the login needs the signed admin cookie. The suppression-list routes of the notifier
 join this router later.
@@ -79,6 +79,20 @@ async def list_applications(
     if state:
         params["state"] = state
     response = await upstreams.call("pass", "GET", "/internal/applications", params=params)
+    if response.status_code != 200:
+        return relay_error(response)
+    return response.json()
+
+
+@router.get("/passes")
+async def list_passes(
+    admin: AdminSessionDep,
+    upstreams: UpstreamsDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Any:
+    """Issued passes, newest first: `{"items": [...], "total": n}` with each pass's state today (no passwords)."""
+    response = await upstreams.call("pass", "GET", "/internal/passes", params={"limit": limit, "offset": offset})
     if response.status_code != 200:
         return relay_error(response)
     return response.json()
