@@ -1,0 +1,241 @@
+"""Compose and send across the real services: gateway → composer / list-validator / pass-service, and
+pass.consumed over RabbitMQ freezing the campaign in the composer (real PostgreSQL, RabbitMQ, DNS)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email
+import email.policy
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+
+from isseimail_composer.app import create_app as composer_app
+from isseimail_composer.settings import ComposerSettings
+from isseimail_gateway.app import create_app as gateway_app
+from isseimail_gateway.settings import GatewaySettings
+from isseimail_list_validator.app import create_app as lv_app
+from isseimail_list_validator.settings import ListValidatorSettings
+from isseimail_list_validator.testing import csv_bytes
+from isseimail_pass.app import create_app as pass_app
+from isseimail_pass.settings import PassSettings
+from isseimail_shared.mailmerge import CampaignTemplate, Recipient
+from isseimail_shared.testing.dns import DnsServer
+from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
+from isseimail_shared.testing.process import free_port, running_app
+
+try:  # the helper is being renamed in the shared testing module while this is written
+    from isseimail_shared.testing.process import running_on_port as serving
+except ImportError:
+    from isseimail_shared.testing.process import serving  # type: ignore[attr-defined,no-redef]
+
+DAY = dt.date(2026, 12, 3)
+NOW = dt.datetime(2026, 12, 3, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
+ADMIN = ("admin@example.jp", "admin-password-long-enough")
+EXPIRED = "この1DayPassは失効しています。再度申請してください。"
+PDF = b"%PDF-1.6\n" + bytes(range(256)) * 100 + b"\n%%EOF\n"
+ROWS = [
+    ("hanako@good.co.jp", "株式会社グッド", "営業部", "第一課", "佐藤花子"),
+    ("all@good.co.jp", "グッド商事", "", "", "各位"),
+    ("team@good.co.jp", "", "総務部", "", "皆様"),
+    ("ichiro@good.co.jp", "", "", "", "鈴木一郎"),
+    ("jiro@good.co.jp", "株式会社グッド", "", "経理課", "田中次郎"),
+]
+
+
+@dataclass
+class Stack:
+    gateway: Callable[[], Any]
+    pass_url: str
+    composer_url: str
+    database_url: str
+
+
+@pytest.fixture
+async def stack(make_settings: Callable[..., Any], dns_server: DnsServer, database_url: str) -> AsyncIterator[Stack]:
+    """pass-service, list-validator and composer on real ports; a gateway in front of them."""
+    dns_server.zone("good.co.jp", mx=[(10, "mx.good.co.jp")])
+    pass_settings = make_settings(PassSettings, admin_email=ADMIN[0], admin_password=ADMIN[1])
+    lv_settings = make_settings(
+        ListValidatorSettings,
+        dns_nameservers=dns_server.nameserver,
+        dns_timeout_seconds=0.3,
+        result_flush_seconds=0.02,
+        unverified_policy="allow",
+        notifier_url=f"http://127.0.0.1:{free_port()}",
+    )
+    async with (
+        serving(pass_app(pass_settings, clock=lambda: NOW)) as pass_url,
+        serving(lv_app(lv_settings)) as lv_url,
+        serving(composer_app(make_settings(ComposerSettings, list_validator_url=lv_url))) as composer_url,
+    ):
+        dead = f"http://127.0.0.1:{free_port()}"
+
+        def gateway() -> Any:
+            settings = GatewaySettings(
+                session_secret="compose-test-secret",
+                pass_url=pass_url,
+                list_validator_url=lv_url,
+                composer_url=composer_url,
+                dispatcher_url=dead,
+                notifier_url=dead,
+            )
+            return running_app(gateway_app(settings))
+
+        yield Stack(gateway, pass_url, composer_url, database_url)
+
+
+async def login(stack: Stack, client: httpx.AsyncClient, applicant: str) -> int:
+    """Apply, approve and log in through the gateway; returns the pass id (the client keeps the cookie)."""
+    async with httpx.AsyncClient(base_url=stack.pass_url) as ps:
+        r = await ps.post("/internal/admin/login", json={"email": ADMIN[0], "password": ADMIN[1]})
+        admin_id = r.json()["admin_id"]
+        r = await ps.post(
+            "/internal/applications",
+            json={
+                "applicant_name": "山田 太郎",
+                "applicant_email": applicant,
+                "department": "営業部",
+                "use_date": DAY.isoformat(),
+                "purpose": "新製品のご案内",
+            },
+        )
+        assert r.status_code == 201, r.text
+        r = await ps.post(f"/internal/applications/{r.json()['application_id']}/approve", json={"admin_id": admin_id})
+        issued = r.json()
+    conn = await asyncpg.connect(stack.database_url, server_settings={"search_path": "pass"})
+    try:
+        rows = await conn.fetch("SELECT body FROM outbox WHERE routing_key = 'pass.issued'")
+    finally:
+        await conn.close()
+    payloads = [json.loads(bytes(r["body"]))["payload"] for r in rows]
+    token = next(p["encrypted_password"] for p in payloads if p["pass_id"] == issued["pass_id"])
+    password = Fernet(CREDENTIALS_KEY.encode()).decrypt(token.encode()).decode()
+    r = await client.post(
+        "/api/v1/session", json={"user_id": issued["user_id"], "password": password, "use_date": DAY.isoformat()}
+    )
+    assert r.status_code == 200, r.text
+    pass_id: int = issued["pass_id"]
+    return pass_id
+
+
+async def upload_valid_list(client: httpx.AsyncClient, rows: list[tuple[str, ...]]) -> str:
+    r = await client.post("/api/v1/lists", files={"file": ("宛先.csv", csv_bytes(rows), "text/csv")})
+    assert r.status_code == 202, r.text
+    list_id: str = r.json()["list_id"]
+    for _ in range(400):
+        body = (await client.get(f"/api/v1/lists/{list_id}")).json()
+        if body["status"] != "validating":
+            assert body["status"] == "valid", body
+            return list_id
+        await asyncio.sleep(0.05)
+    raise TimeoutError(list_id)
+
+
+def form(list_id: str, **overrides: str) -> dict[str, str]:
+    values = {
+        "list_id": list_id,
+        "sender_email": "taro@example.co.jp",
+        "sender_name": "株式会社サンプル 営業部 山田太郎",
+        "subject": "【ご案内】新製品発表会のお知らせ",
+        "body": "いつもお世話になっております。\r\n新製品発表会のご案内をお送りします。",
+        "charset": "utf-8",
+    }
+    values.update(overrides)
+    return values
+
+
+async def wait_snapshot(composer_url: str, campaign_id: str) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=composer_url) as client:
+        for _ in range(300):
+            r = await client.get(f"/internal/campaigns/{campaign_id}/snapshot")
+            if r.status_code == 200:
+                return [json.loads(line) for line in r.text.splitlines()]
+            await asyncio.sleep(0.05)
+    raise TimeoutError(campaign_id)
+
+
+async def test_compose_preview_send_once_and_freeze(stack: Stack, tmp_path: Path) -> None:
+    """Bad input is 422 by field; preview shows row 1's view; send is 202 once, then 409 失効; the snapshot freezes."""
+    async with stack.gateway() as client:
+        assert (await client.post("/api/v1/campaigns", data=form("x"))).status_code == 401
+        await login(stack, client, "taro@example.co.jp")
+        list_id = await upload_valid_list(client, ROWS)
+
+        bad = await client.post(
+            "/api/v1/campaigns",
+            data=form(list_id, sender_name="山田\r\nBcc: x@evil.example", body="外字\ue000"),
+            files=[("attachments", ("偽物.pdf", b"GIF89a", "application/pdf"))],
+        )
+        assert bad.status_code == 422
+        assert set(bad.json()["errors"]) == {"sender_name", "body", "attachments"}
+
+        files = [("attachments", ("発表会のご案内.pdf", PDF, "application/pdf"))]
+        created = await client.post("/api/v1/campaigns", data=form(list_id), files=files)
+        assert created.status_code == 201, created.text
+        campaign_id = created.json()["campaign_id"]
+
+        preview = (await client.get(f"/api/v1/campaigns/{campaign_id}/preview")).json()
+        assert preview["from"] == "株式会社サンプル 営業部 山田太郎 <taro@example.co.jp>"
+        assert preview["subject"] == "【ご案内】新製品発表会のお知らせ"
+        assert preview["text"].startswith(
+            "株式会社グッド\n営業部\n第一課\n佐藤花子 様\n\nいつもお世話になっております。"
+        )
+        assert preview["text"].endswith("株式会社サンプル 営業部 山田太郎\ntaro@example.co.jp\n")
+        assert preview["attachments"] == [{"name": "発表会のご案内.pdf", "size": len(PDF)}]
+
+        sent = await client.post(f"/api/v1/campaigns/{campaign_id}/send")
+        assert sent.status_code == 202, sent.text
+        assert sent.json()["status"] == "accepted"
+        again = await client.post(f"/api/v1/campaigns/{campaign_id}/send")
+        assert again.status_code == 409
+        assert again.json()["detail"] == EXPIRED
+
+    lines = await wait_snapshot(stack.composer_url, campaign_id)
+    assert lines[0]["campaign"]["recipient_count"] == 6
+    assert [line["row"] for line in lines[1:]] == [2, 3, 4, 5, 6, 0]  # CSV line numbers (header is line 1)
+    template = CampaignTemplate.model_validate(lines[0]["template"])
+    expected_blocks = ["株式会社グッド\n営業部\n第一課\n佐藤花子 様", "グッド商事\n各位", "総務部\n皆様", "鈴木一郎 様"]
+    for line, block in zip(lines[1:5], expected_blocks, strict=True):
+        recipient = Recipient.model_validate(line)
+        path = tmp_path / f"{recipient.row}.eml"
+        path.write_bytes(template.stamp(recipient, message_id=f"{recipient.row}@t", bounce_address="b@b.test"))
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert message["To"] == recipient.email
+        assert next(message.iter_parts()).get_content().replace("\r\n", "\n").startswith(block + "\n\n")
+        assert [(p.get_filename(), p.get_content()) for p in message.iter_attachments()] == [
+            ("発表会のご案内.pdf", PDF)
+        ]
+
+
+async def test_send_refused_until_ready_and_pass_kept(stack: Stack) -> None:
+    """A draft whose list is not valid is refused with 422 on list_id, and the pass stays usable."""
+    async with stack.gateway() as client:
+        await login(stack, client, "hanako@example.co.jp")
+        r = await client.post(
+            "/api/v1/lists",
+            files={"file": ("宛先.csv", csv_bytes([("nobody@missing.example", "", "", "", "各位")]), "text/csv")},
+        )
+        list_id = r.json()["list_id"]
+        for _ in range(400):
+            if (await client.get(f"/api/v1/lists/{list_id}")).json()["status"] != "validating":
+                break
+            await asyncio.sleep(0.05)
+        created = await client.post("/api/v1/campaigns", data=form(list_id))
+        assert created.status_code == 201, created.text
+        campaign_id = created.json()["campaign_id"]
+        refused = await client.post(f"/api/v1/campaigns/{campaign_id}/send")
+        assert refused.status_code == 422
+        assert "list_id" in refused.json()["errors"]
+        # the pass was not consumed: the session still works and the draft can be reset
+        assert (await client.delete(f"/api/v1/campaigns/{campaign_id}")).status_code == 200
+        assert (await client.get(f"/api/v1/campaigns/{campaign_id}/preview")).status_code == 404
