@@ -10,6 +10,7 @@ import uuid
 import aio_pika
 import asyncpg
 import httpx
+from prometheus_client import REGISTRY
 
 from .conftest import DAY, FakeClock, issue
 
@@ -29,6 +30,7 @@ async def test_fifty_concurrent_consumptions_one_winner_one_event(
 
         issued = await issue(client, db)
         clock.at(DAY, hour=15)
+        won_before = REGISTRY.get_sample_value("isseimail_pass_consumptions_total", {"result": "won"}) or 0
         campaigns = [uuid.uuid4() for _ in range(50)]
         answers = await asyncio.gather(
             *(
@@ -42,6 +44,9 @@ async def test_fifty_concurrent_consumptions_one_winner_one_event(
         winner = campaigns[codes.index(200)]
         assert answers[codes.index(200)].json() == {"won": True}
         assert all(r.json()["detail"] == EXPIRED for r in answers if r.status_code == 409)
+        metrics = (await client.get("/metrics")).text
+        assert "isseimail_pass_consumptions_total" in metrics
+        assert REGISTRY.get_sample_value("isseimail_pass_consumptions_total", {"result": "won"}) == won_before + 1
 
         # Wait until the relay has published everything, then count what reached the queue.
         deadline = time.monotonic() + 15

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
+import asyncpg
 from fastapi import FastAPI
 
 from isseimail_pass import api, errors
@@ -10,6 +14,8 @@ from isseimail_pass.clock import Clock, system_clock
 from isseimail_pass.settings import PassSettings
 from isseimail_shared.app import create_app as create_service_app
 from isseimail_shared.runtime import Runtime, ServiceSpec
+
+log = logging.getLogger(__name__)
 
 
 async def bootstrap_admin(runtime: Runtime) -> None:
@@ -20,11 +26,27 @@ async def bootstrap_admin(runtime: Runtime) -> None:
             await ensure_first_admin(conn, settings.admin_email, settings.admin_password.get_secret_value())
 
 
+async def prune_login_attempts(runtime: Runtime) -> None:
+    """Login attempts matter only within the lockout window (the audit log keeps the history)."""
+    settings = runtime.settings
+    assert isinstance(settings, PassSettings)
+    keep = max(settings.lockout_window_seconds, 86_400)
+    while True:
+        try:
+            await runtime.pool.execute(
+                "DELETE FROM login_attempts WHERE at < now() - make_interval(secs => $1)", float(keep)
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("could not prune login attempts: %s", exc.__class__.__name__)
+        await asyncio.sleep(3600)
+
+
 SPEC = ServiceSpec(
     name="pass-service",
     schema="pass",
     migrations="isseimail_pass.migrations",
     on_start=[bootstrap_admin],
+    background=[prune_login_attempts],
 )
 
 

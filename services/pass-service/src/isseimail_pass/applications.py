@@ -14,6 +14,7 @@ import asyncpg
 
 from isseimail_pass.audit import audit
 from isseimail_pass.credentials import encrypt_for_notifier, hash_password, new_password, new_user_id
+from isseimail_pass.metrics import APPLICATIONS
 from isseimail_pass.models import ApplicationIn, ApplicationOut, IssuedOut
 from isseimail_shared.db import Conn
 from isseimail_shared.events import ApplicationRejected, ApplicationSubmitted, PassIssued
@@ -66,6 +67,7 @@ async def submit(conn: Conn, app: ApplicationIn) -> int:
                 use_date=app.use_date,
             ),
         )
+    APPLICATIONS.labels("submitted").inc()
     log.info("application %d submitted", application_id)
     return application_id
 
@@ -169,6 +171,7 @@ async def approve(
                 login_url=login_url,
             ),
         )
+    APPLICATIONS.labels("approved").inc()
     log.info("application %d approved: pass %d issued", application_id, pass_id)
     return IssuedOut(application_id=application_id, pass_id=pass_id, user_id=user_id, use_date=row["use_date"])
 
@@ -214,4 +217,5 @@ async def reject(conn: Conn, application_id: int, *, admin_id: int, reason: str,
                 admin_email=admin_email,
             ),
         )
+    APPLICATIONS.labels("rejected").inc()
     log.info("application %d rejected", application_id)

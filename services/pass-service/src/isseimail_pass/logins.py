@@ -17,6 +17,7 @@ from typing import Literal
 
 from isseimail_pass.audit import audit
 from isseimail_pass.credentials import verify_password
+from isseimail_pass.metrics import LOGINS
 from isseimail_pass.models import AdminLoginIn, AdminOut, PassLoginIn, PassOut
 from isseimail_pass.passes import EXPIRED, state_of
 from isseimail_shared.db import Conn
@@ -70,6 +71,7 @@ async def _record(
         success,
         counts,
     )
+    LOGINS.labels(kind, reason).inc()
     action = f"{'admin.' if kind == 'admin' else ''}login.{'succeeded' if success else 'failed'}"
     await audit(conn, actor=subject, action=action, subject=subject, client_ip=client_ip, detail={"reason": reason})
     if not success:

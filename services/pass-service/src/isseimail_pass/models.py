@@ -104,7 +104,7 @@ class ApplicationList(BaseModel):
 
 
 class Decision(_Input):
-    admin_id: int = Field(ge=1)
+    admin_id: int = Field(ge=1, le=2**62)
     client_ip: IPvAnyAddress | None = None
 
 

@@ -9,6 +9,7 @@ import uuid
 import asyncpg
 
 from isseimail_pass.audit import audit
+from isseimail_pass.metrics import CONSUMPTIONS
 from isseimail_pass.models import PassListItem, PassOut
 from isseimail_shared.db import Conn
 from isseimail_shared.events import PassConsumed
@@ -77,6 +78,7 @@ async def consume(conn: Conn, pass_id: int, campaign_id: uuid.UUID, today: dt.da
             today,
         )
         if user_id is None:
+            CONSUMPTIONS.labels("refused").inc()
             return False
         await audit(
             conn,
@@ -86,5 +88,6 @@ async def consume(conn: Conn, pass_id: int, campaign_id: uuid.UUID, today: dt.da
             detail={"campaign_id": str(campaign_id)},
         )
         await add_event(conn, PassConsumed(pass_id=pass_id, campaign_id=campaign_id, user_id=user_id))
+    CONSUMPTIONS.labels("won").inc()
     log.info("pass %d consumed by campaign %s", pass_id, campaign_id)
     return True
