@@ -239,3 +239,17 @@ async def test_send_refused_until_ready_and_pass_kept(stack: Stack) -> None:
         # the pass was not consumed: the session still works and the draft can be reset
         assert (await client.delete(f"/api/v1/campaigns/{campaign_id}")).status_code == 200
         assert (await client.get(f"/api/v1/campaigns/{campaign_id}/preview")).status_code == 404
+
+
+async def test_two_simultaneous_sends_one_accepted(stack: Stack) -> None:
+    """Two 一斉送信 clicks at once: exactly one 202, the other 409 with the 失効 message."""
+    async with stack.gateway() as client:
+        await login(stack, client, "jiro@example.co.jp")
+        list_id = await upload_valid_list(client, ROWS[:2])
+        created = await client.post("/api/v1/campaigns", data=form(list_id))
+        campaign_id = created.json()["campaign_id"]
+        results = await asyncio.gather(*(client.post(f"/api/v1/campaigns/{campaign_id}/send") for _ in range(2)))
+        assert sorted(r.status_code for r in results) == [202, 409]
+        assert next(r for r in results if r.status_code == 409).json()["detail"] == EXPIRED
+    lines = await wait_snapshot(stack.composer_url, campaign_id)
+    assert lines[0]["campaign"]["recipient_count"] == 3
