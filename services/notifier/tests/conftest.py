@@ -50,3 +50,45 @@ async def wait_until(check: Callable[[], Awaitable[Any]], timeout: float = 15.0)
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met")
         await asyncio.sleep(0.05)
+
+
+class EventSink:
+    """Collects every event published with the given routing keys (a queue of its own on the test vhost)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    async def wait_for(self, count: int, timeout: float = 15.0) -> list[Event]:
+        await wait_until(lambda: _enough(self.events, count), timeout)
+        return list(self.events)
+
+
+async def _enough(items: list[Event], count: int) -> bool:
+    return len(items) >= count
+
+
+@pytest.fixture
+async def event_sink(amqp_url: str) -> AsyncIterator[Callable[..., Awaitable[EventSink]]]:
+    """`await event_sink("delivery.bounced")` starts collecting those events."""
+    import uuid
+
+    from aio_pika.abc import AbstractIncomingMessage
+
+    from isseimail_shared.events import decode
+
+    broker = Broker(amqp_url, name="test-sink")
+    await broker.connect()
+
+    async def make(*keys: str) -> EventSink:
+        sink = EventSink()
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            sink.events.append(decode(message.body)[1])
+            await message.ack()
+
+        consumer = await broker.consumer(f"test.sink.{uuid.uuid4().hex[:8]}", on_message, bindings=keys)
+        await consumer.start()
+        return sink
+
+    yield make
+    await broker.close()

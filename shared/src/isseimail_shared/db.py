@@ -143,7 +143,13 @@ class Wakeup:
             return
         await self.close()
         conn = await self._pool.acquire()
-        await conn.add_listener(self._channel, self._on_notify)
+        try:
+            await conn.add_listener(self._channel, self._on_notify)
+        except BaseException:
+            # Cancelled (shutdown) or failed between acquire and keeping it: give the connection back,
+            # or Pool.close() waits for it forever.
+            await self._pool.release(conn)
+            raise
         self._conn = conn
 
     async def wait(self, timeout: float) -> None:

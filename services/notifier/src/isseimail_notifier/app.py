@@ -1,4 +1,4 @@
-"""The notifier app: its spec (schema, migrations, consumers, the mail sender) and its routes."""
+"""The notifier app: its spec (schema, migrations, consumers, mail sender, digests, bounce listener) and routes."""
 
 from __future__ import annotations
 
@@ -6,12 +6,21 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 
-from isseimail_notifier import handlers, routes
+from isseimail_notifier import handlers, report_handlers, routes
+from isseimail_notifier.bounce_listener import BounceHandler, BounceListener
+from isseimail_notifier.failures import DigestLoop
 from isseimail_notifier.mail_queue import MailSender
 from isseimail_notifier.secrets_box import CredentialsBox
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_shared.app import create_app as create_service_app
-from isseimail_shared.events import AdminCreated, ApplicationRejected, PassIssued
+from isseimail_shared.events import (
+    AdminCreated,
+    ApplicationRejected,
+    CampaignAccepted,
+    CampaignCompleted,
+    DeliveryFailed,
+    PassIssued,
+)
 from isseimail_shared.runtime import ConsumerSpec, Runtime, ServiceSpec
 
 EVENTS_QUEUE = "notifier.events"
@@ -32,6 +41,9 @@ def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
                 AdminCreated: handlers.admin_created(settings),
                 PassIssued: handlers.pass_issued(settings, box),
                 ApplicationRejected: handlers.application_rejected(settings),
+                CampaignAccepted: report_handlers.campaign_accepted(settings),
+                DeliveryFailed: report_handlers.delivery_failed(settings),
+                CampaignCompleted: report_handlers.campaign_completed(settings),
             },
         )
     ]
@@ -43,12 +55,45 @@ async def mail_sender(runtime: Runtime) -> None:
     await MailSender(runtime.pool, s.smtp_relay, str(s.system_from), s.mail_retry_seconds, box).run()
 
 
+async def failure_digests(runtime: Runtime) -> None:
+    await DigestLoop(runtime.pool, report_handlers.policy_of(_settings(runtime))).run()
+
+
+async def start_bounce_listener(runtime: Runtime) -> None:
+    s = _settings(runtime)
+    handler = BounceHandler(
+        runtime.pool,
+        secret=s.verp_secret.get_secret_value().encode(),
+        domain=s.bounce_domain,
+        max_recipients=s.bounce_max_recipients,
+        policy=report_handlers.policy_of(s),
+        soft_limit=s.soft_bounce_limit,
+    )
+    listener = BounceListener(handler, s.bounce_listen_host, s.bounce_listen_port, s.bounce_max_bytes)
+    await listener.start()
+    runtime.state["bounce_listener"] = listener
+
+
+async def stop_bounce_listener(runtime: Runtime) -> None:
+    listener = runtime.state.pop("bounce_listener", None)
+    if isinstance(listener, BounceListener):
+        await listener.stop()
+
+
+async def bounce_listener(runtime: Runtime) -> bool:
+    listener = runtime.state.get("bounce_listener")
+    return isinstance(listener, BounceListener) and listener.is_serving()
+
+
 SPEC = ServiceSpec(
     name="notifier",
     schema="notifier",
     migrations="isseimail_notifier.migrations",
     consumers=consumers,
-    background=[mail_sender],
+    background=[mail_sender, failure_digests],
+    on_start=[start_bounce_listener],
+    on_stop=[stop_bounce_listener],
+    readiness=[bounce_listener],
 )
 
 

@@ -31,6 +31,9 @@ REASONS: Final = (
 
 # Hard: sending again cannot succeed until someone changes something at the recipient's side.
 HARD_REASONS: Final = frozenset({"userunknown", "hostunknown", "filtered"})
+# Soft reasons that say something about the address itself (not about us or the message): these count
+# towards suppression after repeats. Blocks, spam verdicts and size limits concern the sender's side.
+COUNTED_SOFT_REASONS: Final = frozenset({"mailboxfull", "suspend"})
 # Not failures at all: a delay warning and an auto-reply.
 NOT_FAILURES: Final = frozenset({"delayed", "vacation"})
 
@@ -187,6 +190,10 @@ def classify(status: str | None, text: str, smtp_code: int | None = None) -> str
 
 def is_hard(reason: str) -> bool:
     return reason in HARD_REASONS
+
+
+def counts_for_suppression(reason: str) -> bool:
+    return reason in HARD_REASONS or reason in COUNTED_SOFT_REASONS
 
 
 def japanese(reason: str) -> str:

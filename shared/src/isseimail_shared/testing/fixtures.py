@@ -66,6 +66,8 @@ def make_settings(database_url: str, amqp_url: str, smtp_server: CaptureServer) 
             # know a field ignore it (settings use extra="ignore").
             "credentials_key": CREDENTIALS_KEY,
             "verp_secret": "test-verp-secret",
+            # The notifier's bounce SMTP listener: any free port, so tests never collide on 2525.
+            "bounce_listen_port": 0,
         }
         values.update(overrides)
         return cls(**values)

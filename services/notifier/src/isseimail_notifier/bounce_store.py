@@ -1,0 +1,89 @@
+"""Storing a received bounce: the raw message, what it means, and its consequences, in one transaction.
+
+Runs before the listener answers 250: the bounce row, the failure for the sender's report, the
+suppression update and the delivery.bounced event (outbox) commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from isseimail_notifier import failures, suppressions
+from isseimail_notifier.bounce_parser import BounceResult
+from isseimail_notifier.failures import DigestPolicy
+from isseimail_notifier.reasons import counts_for_suppression
+from isseimail_shared.events import DeliveryBounced
+from isseimail_shared.outbox import add_event
+from isseimail_shared.verp import VerpTag
+
+
+async def store_bounce(
+    pool: asyncpg.Pool,
+    *,
+    tag: VerpTag,
+    mail_from: str,
+    rcpt: str,
+    data: bytes,
+    result: BounceResult,
+    policy: DigestPolicy,
+    soft_limit: int,
+) -> bool:
+    """Record one received message for one VERP tag; True when it was a new bounce of that delivery."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO bounces (mail_from, rcpt, campaign_id, delivery_id, size, raw, is_bounce, recipient, "
+            "status, reason, hard, diagnostic, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            mail_from[:500],
+            rcpt[:500],
+            tag.campaign_id,
+            tag.delivery_id,
+            len(data),
+            data,
+            result.is_bounce,
+            result.recipient,
+            result.status,
+            result.reason,
+            result.hard,
+            result.diagnostic,
+            result.note,
+        )
+        if not result.is_bounce or result.recipient is None:
+            return False
+        fresh = await failures.record(
+            conn,
+            campaign_id=tag.campaign_id,
+            delivery_id=tag.delivery_id,
+            source="bounce",
+            recipient=result.recipient,
+            row_number=None,
+            status=result.status,
+            smtp_code=None,
+            reason=result.reason,
+            hard=result.hard,
+            diagnostic=result.diagnostic,
+        )
+        if not fresh:
+            return False  # the same delivery bounced before (a retried or duplicated bounce)
+        if counts_for_suppression(result.reason):
+            await suppressions.record_failure(
+                conn,
+                address=result.recipient,
+                reason=result.reason,
+                hard=result.hard,
+                campaign_id=tag.campaign_id,
+                soft_limit=soft_limit,
+            )
+        await add_event(
+            conn,
+            DeliveryBounced(
+                campaign_id=tag.campaign_id,
+                delivery_id=tag.delivery_id,
+                recipient=result.recipient,
+                status=result.status,
+                reason=result.reason,
+                hard=result.hard,
+                diagnostic=result.diagnostic[:1000],
+            ),
+        )
+        await failures.flush_campaign(conn, tag.campaign_id, policy)
+        return True

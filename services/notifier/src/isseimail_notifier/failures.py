@@ -1,0 +1,168 @@
+"""Failed recipients and the sender's failure reports, gathered per campaign into digests.
+
+The first failure of a campaign is reported at once; later ones wait until the digest window since the
+previous report has passed and then go out together. Claiming the right to send (the failure_digests
+row) and marking the failures reported happen in one transaction with queueing the mail, so each
+failure is reported exactly once, whoever (an event handler or the digest loop) gets there first.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+from isseimail_notifier import report_texts
+from isseimail_notifier.mail_queue import mail_domain, queue_mail
+from isseimail_notifier.report_texts import FailureLine
+from isseimail_shared.db import Conn, Wakeup
+
+log = logging.getLogger(__name__)
+
+NOTIFY = "isseimail_notifier_failures"
+
+
+@dataclass(frozen=True)
+class DigestPolicy:
+    window_seconds: float
+    system_from: str
+    csv_threshold: int
+
+
+async def remember_campaign(conn: Conn, campaign_id: uuid.UUID, sender_email: str, subject: str) -> None:
+    await conn.execute(
+        "INSERT INTO campaigns (campaign_id, sender_email, subject) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        campaign_id,
+        sender_email.lower(),
+        subject,
+    )
+
+
+async def record(
+    conn: Conn,
+    *,
+    campaign_id: uuid.UUID,
+    delivery_id: int,
+    source: str,
+    recipient: str,
+    row_number: int | None,
+    status: str | None,
+    smtp_code: int | None,
+    reason: str,
+    hard: bool,
+    diagnostic: str,
+) -> bool:
+    """Store one failed recipient; False when this delivery's failure of this kind is already known."""
+    inserted = await conn.fetchval(
+        "INSERT INTO failures (campaign_id, delivery_id, source, recipient, row_number, status, smtp_code, "
+        "reason, hard, diagnostic) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+        "ON CONFLICT (campaign_id, delivery_id, source) DO NOTHING RETURNING true",
+        campaign_id,
+        delivery_id,
+        source,
+        recipient.lower(),
+        row_number,
+        status,
+        smtp_code,
+        reason,
+        hard,
+        diagnostic[:2000],
+    )
+    await conn.execute("SELECT pg_notify($1, '')", NOTIFY)
+    return bool(inserted)
+
+
+def line_of(row: asyncpg.Record) -> FailureLine:
+    return FailureLine(
+        recipient=row["recipient"],
+        row_number=row["row_number"],
+        source=row["source"],
+        reason=row["reason"],
+        status=row["status"],
+        smtp_code=row["smtp_code"],
+        diagnostic=row["diagnostic"],
+    )
+
+
+async def flush_campaign(conn: Conn, campaign_id: uuid.UUID, policy: DigestPolicy) -> int:
+    """Report the campaign's unreported failures if its digest window allows; returns how many."""
+    campaign = await conn.fetchrow("SELECT sender_email, subject FROM campaigns WHERE campaign_id = $1", campaign_id)
+    if campaign is None:
+        return 0  # a bounce for a campaign we have not heard of yet: reported once campaign.accepted arrives
+    if not await conn.fetchval(
+        "SELECT true FROM failures WHERE campaign_id = $1 AND reported_by IS NULL LIMIT 1", campaign_id
+    ):
+        return 0
+    claimed = await conn.fetchval(
+        "INSERT INTO failure_digests AS d (campaign_id, last_sent_at, mails) VALUES ($1, now(), 1) "
+        "ON CONFLICT (campaign_id) DO UPDATE SET last_sent_at = now(), mails = d.mails + 1 "
+        "WHERE d.last_sent_at <= now() - make_interval(secs => $2) RETURNING mails",
+        campaign_id,
+        policy.window_seconds,
+    )
+    if claimed is None:
+        return 0
+    rows = await conn.fetch(
+        "SELECT * FROM failures WHERE campaign_id = $1 AND reported_by IS NULL ORDER BY id FOR UPDATE",
+        campaign_id,
+    )
+    rows = [r for r in rows if r["reported_by"] is None]
+    if not rows:
+        return 0
+    cause = f"failures:{campaign_id}:{claimed}"
+    lines = [line_of(r) for r in rows]
+    attachment = None
+    if len(lines) > report_texts.INLINE_DIGEST_LIMIT:
+        attachment = ("failures.csv", report_texts.failures_csv(lines))
+    await queue_mail(
+        conn,
+        kind="delivery.failures",
+        cause=cause,
+        recipient=campaign["sender_email"],
+        subject=report_texts.failure_subject(campaign["subject"], len(lines)),
+        body=report_texts.failure_body(
+            campaign["sender_email"], campaign_id, campaign["subject"], lines, policy.window_seconds / 60
+        ),
+        domain=mail_domain(policy.system_from),
+        attachment=attachment,
+    )
+    await conn.execute(
+        "UPDATE failures SET reported_by = $2 WHERE id = ANY($1::bigint[])", [r["id"] for r in rows], cause
+    )
+    return len(rows)
+
+
+class DigestLoop:
+    """Flushes campaigns whose digest window has passed; wakes on new failures, polls as a fallback."""
+
+    def __init__(self, pool: asyncpg.Pool, policy: DigestPolicy) -> None:
+        self._pool = pool
+        self._policy = policy
+
+    async def flush_due(self) -> int:
+        campaigns = await self._pool.fetch(
+            "SELECT DISTINCT f.campaign_id FROM failures f LEFT JOIN failure_digests d USING (campaign_id) "
+            "WHERE f.reported_by IS NULL AND (d.last_sent_at IS NULL "
+            "OR d.last_sent_at <= now() - make_interval(secs => $1))",
+            self._policy.window_seconds,
+        )
+        reported = 0
+        for row in campaigns:
+            async with self._pool.acquire() as conn, conn.transaction():
+                reported += await flush_campaign(conn, row["campaign_id"], self._policy)
+        return reported
+
+    async def run(self) -> None:
+        wakeup = Wakeup(self._pool, NOTIFY)
+        poll = max(0.2, min(self._policy.window_seconds / 4, 10.0))
+        try:
+            while True:
+                try:
+                    await self.flush_due()
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("failure digest paused: %s", exc.__class__.__name__)
+                await wakeup.wait(poll)
+        finally:
+            await wakeup.close()

@@ -1,0 +1,113 @@
+"""Handlers of the dispatcher's events: failures reported to the sender, the completion mail."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from isseimail_notifier import failures, report_texts, suppressions
+from isseimail_notifier.failures import DigestPolicy
+from isseimail_notifier.mail_queue import mail_domain, queue_mail
+from isseimail_notifier.reasons import classify, counts_for_suppression, find_status, is_hard
+from isseimail_notifier.settings import NotifierSettings
+from isseimail_shared.db import Conn
+from isseimail_shared.events import CampaignAccepted, CampaignCompleted, DeliveryFailed, Envelope
+
+
+def policy_of(settings: NotifierSettings) -> DigestPolicy:
+    return DigestPolicy(
+        window_seconds=settings.failure_digest_seconds,
+        system_from=str(settings.system_from),
+        csv_threshold=settings.completion_csv_threshold,
+    )
+
+
+def campaign_accepted(settings: NotifierSettings) -> Callable[[Conn, Envelope, CampaignAccepted], Awaitable[None]]:
+    policy = policy_of(settings)
+
+    async def handle(conn: Conn, envelope: Envelope, event: CampaignAccepted) -> None:
+        await failures.remember_campaign(conn, event.campaign_id, str(event.sender_email), event.subject)
+        await failures.flush_campaign(conn, event.campaign_id, policy)  # bounces that arrived before it
+
+    return handle
+
+
+def delivery_failed(settings: NotifierSettings) -> Callable[[Conn, Envelope, DeliveryFailed], Awaitable[None]]:
+    policy = policy_of(settings)
+
+    async def handle(conn: Conn, envelope: Envelope, event: DeliveryFailed) -> None:
+        status = event.enhanced_status or find_status(event.diagnostic)
+        reason = classify(status, event.diagnostic, event.smtp_code)
+        # Temporary failures past the retry age are never hard, whatever their text says.
+        permanent = (event.smtp_code or 500) >= 500 and not (status or "5").startswith("4")
+        hard = permanent and is_hard(reason)
+        await failures.remember_campaign(conn, event.campaign_id, str(event.sender_email), event.subject)
+        fresh = await failures.record(
+            conn,
+            campaign_id=event.campaign_id,
+            delivery_id=event.delivery_id,
+            source="smtp",
+            recipient=event.recipient,
+            row_number=event.row_number,
+            status=status,
+            smtp_code=event.smtp_code,
+            reason=reason,
+            hard=hard,
+            diagnostic=event.diagnostic,
+        )
+        if fresh and permanent and counts_for_suppression(reason):
+            await suppressions.record_failure(
+                conn,
+                address=event.recipient,
+                reason=reason,
+                hard=hard,
+                campaign_id=event.campaign_id,
+                soft_limit=settings.soft_bounce_limit,
+            )
+        await failures.flush_campaign(conn, event.campaign_id, policy)
+
+    return handle
+
+
+def campaign_completed(settings: NotifierSettings) -> Callable[[Conn, Envelope, CampaignCompleted], Awaitable[None]]:
+    async def handle(conn: Conn, envelope: Envelope, event: CampaignCompleted) -> None:
+        await failures.remember_campaign(conn, event.campaign_id, str(event.sender_email), event.subject)
+        rows = await conn.fetch(
+            "SELECT * FROM failures WHERE campaign_id = $1 ORDER BY row_number NULLS LAST, id FOR UPDATE",
+            event.campaign_id,
+        )
+        bounced = len({r["delivery_id"] for r in rows if r["source"] == "bounce"})
+        lines = [failures.line_of(r) for r in rows]
+        cause = f"completed:{event.campaign_id}"
+        attachment = None
+        if len(lines) > settings.completion_csv_threshold:
+            attachment = ("failures.csv", report_texts.failures_csv(lines))
+        completion = report_texts.Completion(
+            campaign_id=event.campaign_id,
+            subject=event.subject,
+            started_at=event.started_at,
+            finished_at=event.finished_at,
+            total=event.total,
+            sent=event.sent,
+            failed=event.failed,
+            bounced=bounced,
+        )
+        await queue_mail(
+            conn,
+            kind="campaign.completed",
+            cause=cause,
+            recipient=str(event.sender_email).lower(),
+            subject=report_texts.completion_subject(event.subject),
+            body=report_texts.completion_body(
+                str(event.sender_email), completion, lines, settings.completion_csv_threshold, settings.timezone
+            ),
+            domain=mail_domain(str(settings.system_from)),
+            attachment=attachment,
+        )
+        # What the completion mail lists needs no separate digest any more.
+        await conn.execute(
+            "UPDATE failures SET reported_by = $2 WHERE campaign_id = $1 AND reported_by IS NULL",
+            event.campaign_id,
+            cause,
+        )
+
+    return handle
