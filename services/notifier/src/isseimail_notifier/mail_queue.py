@@ -79,7 +79,11 @@ def build_message(row: asyncpg.Record, sender: str, box: CredentialsBox | None =
     msg.set_content(body, charset="utf-8")
     if row["attachment"] is not None:
         msg.add_attachment(
-            bytes(row["attachment"]), maintype="text", subtype="csv", filename=row["attachment_name"] or "list.csv"
+            bytes(row["attachment"]),
+            maintype="text",
+            subtype="csv",
+            filename=row["attachment_name"] or "list.csv",
+            params={"charset": "utf-8"},
         )
     return msg
 
