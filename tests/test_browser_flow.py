@@ -138,6 +138,15 @@ def accept_confirmations(page: Any, watch: PageWatch, seen: list[str]) -> None:
     page.on("dialog", handle)
 
 
+async def wait_for_text(page: Any, text: str, shot: str, timeout: float = 30_000) -> None:
+    """Wait for a text; on timeout keep a screenshot of what the page showed instead, and say it."""
+    try:
+        await page.wait_for_selector(f"text={text}", timeout=timeout)
+    except Exception:
+        await screenshot(page, f"{shot}-FAILED")
+        raise AssertionError(f"{text!r} not shown; the page says: {await page.inner_text('main')}") from None
+
+
 async def credentials_from_mail(system: System, address: str) -> tuple[str, str]:
     mails = await system.smtp.wait_for(1, rcpt=address, timeout=30)
     text = mails[-1].message().get_content()
@@ -241,7 +250,7 @@ async def test_whole_applicant_path_in_the_browser(system: System, browser: Any)
     await upload(applicant, csv)
     await applicant.wait_for_selector("#list-progress", timeout=10_000)
     await screenshot(applicant, "step4-checking")
-    await applicant.wait_for_selector("text=送信先のメールアドレスが正常であることを確認しました。", timeout=30_000)
+    await wait_for_text(applicant, "送信先のメールアドレスが正常であることを確認しました。", "step5-result")
     await screenshot(applicant, "step5-result")
     await watch.check(applicant)
 
@@ -274,7 +283,7 @@ async def test_whole_applicant_path_in_the_browser(system: System, browser: Any)
     await applicant.click("main button:has-text('一斉送信')")
     await applicant.wait_for_selector("text=一斉メールの送信処理を受け付けました。")
     assert any("失効" in message for message in seen)
-    await applicant.wait_for_selector("[data-field=status_label]:has-text('送信完了')", timeout=60_000)
+    await wait_for_text(applicant, "送信処理が完了しました。", "step8-progress", timeout=60_000)
     assert await applicant.inner_text("[data-field=sent]") == "4"  # three recipients and the sender's copy
     await screenshot(applicant, "step8-accepted")
     await watch.check(applicant)

@@ -6,6 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from isseimail_gateway.session import PassSession, pass_headers
+from isseimail_gateway.upstream import get_upstreams
 from isseimail_gateway.web import apiclient
 from isseimail_gateway.web.applicant import login_again, parse_id
 from isseimail_gateway.web.forms import files, pick, read_form, text
@@ -26,13 +28,31 @@ async def compose_form(request: Request, list_id: str = "", campaign_id: str = "
     session = await apiclient.call(request, "GET", "/session")
     if not session.ok:
         return login_again(request, session.detail)
+    values: dict[str, Any] = {"charset": "utf-8"}
+    saved: list[Any] = []
+    if campaign_id:
+        campaign_id = parse_id(campaign_id)
+        draft = await _saved_draft(request, session.body, campaign_id)
+        values.update({k: str(draft.get(k) or "") for k in COMPOSE_FIELDS if draft.get(k)})
+        saved = draft.get("attachments") or []
     return render(
         request,
         "compose.html",
         list_id=parse_id(list_id),
-        campaign_id=parse_id(campaign_id) if campaign_id else "",
-        values={"charset": "utf-8"},
+        campaign_id=campaign_id,
+        values=values,
+        saved_attachments=saved if isinstance(saved, list) else [],
     )
+
+
+async def _saved_draft(request: Request, session: Any, campaign_id: str) -> dict[str, Any]:
+    """The saved draft's fields (戻る from the confirmation): read from the composer as this pass."""
+    info = PassSession.model_validate(session)
+    response = await get_upstreams(request).call(
+        "composer", "GET", f"/internal/campaigns/{campaign_id}", headers=pass_headers(info)
+    )
+    body = response.json() if response.status_code == 200 else {}
+    return body if isinstance(body, dict) else {}
 
 
 @router.post("/compose")

@@ -48,15 +48,6 @@
         if (!window.confirm(el.getAttribute("data-confirm"))) { event.preventDefault(); }
       });
     });
-    document.querySelectorAll("[data-history-back]").forEach(function (el) {
-      el.addEventListener("click", function (event) {
-        // Going back keeps what the user typed in the form (the browser restores it); the href is the fallback.
-        if (window.history.length > 1 && document.referrer === "") {
-          event.preventDefault();
-          window.history.back();
-        }
-      });
-    });
   }
 
   function focusErrors() {
@@ -120,7 +111,9 @@
     var first = null;
     poll(box.getAttribute("data-campaign-progress"), 1000, function (res) {
       if (res.status !== 200) {
-        setField(box, "note", (res.body && res.body.detail) ? res.body.detail : "送信状況を取得できませんでした。");
+        // 401/403 carry the API's Japanese reason; anything else gets a plain message of our own.
+        var known = (res.status === 401 || res.status === 403) && res.body && typeof res.body.detail === "string";
+        setField(box, "note", known ? res.body.detail : "送信状況を取得できませんでした。送信完了のお知らせメールでご確認ください。");
         return res.status >= 500;
       }
       var d = res.body;
