@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from argon2 import PasswordHasher
-
+from isseimail_pass.credentials import ADMIN_HASHER
 from isseimail_shared.db import Conn
 from isseimail_shared.events import AdminCreated
 from isseimail_shared.outbox import add_event
 
 log = logging.getLogger(__name__)
 
-HASHER = PasswordHasher()
 MIN_PASSWORD = 12
 
 
@@ -28,7 +26,7 @@ async def create_admin(conn: Conn, email: str, password: str) -> int | None:
         admin_id: int | None = await conn.fetchval(
             "INSERT INTO admins (email, password_hash) VALUES ($1, $2) ON CONFLICT (email) DO NOTHING RETURNING id",
             email,
-            HASHER.hash(password),
+            ADMIN_HASHER.hash(password),
         )
         if admin_id is None:
             return None

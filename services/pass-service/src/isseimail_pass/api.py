@@ -181,9 +181,9 @@ async def get_pass(pass_id: Id, db: Db, today: Today) -> PassOut:
 @router.post("/passes/{pass_id}/consume", responses={409: {"description": "not consumable (失効)"}})
 async def consume_pass(pass_id: Id, body: ConsumeIn, db: Db, today: Today) -> ConsumeOut:
     async with db.acquire() as conn:
-        if not await conn.fetchval("SELECT true FROM passes WHERE id = $1", pass_id):
-            raise HTTPException(404, PASS_NOT_FOUND)
-        won = await passes.consume(conn, pass_id, body.campaign_id, today)
-    if not won:
+        outcome = await passes.consume(conn, pass_id, body.campaign_id, today)
+    if outcome == "unknown":
+        raise HTTPException(404, PASS_NOT_FOUND)
+    if outcome == "refused":
         raise HTTPException(409, passes.EXPIRED)
     return ConsumeOut(won=True)

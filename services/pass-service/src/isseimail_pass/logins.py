@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 from isseimail_pass.audit import audit
@@ -127,7 +128,7 @@ async def admin_login(conn: Conn, body: AdminLoginIn, policy: LockoutPolicy) -> 
         else:
             row = await conn.fetchrow("SELECT id, email, password_hash FROM admins WHERE email = $1", email)
             stored = row["password_hash"] if row else None
-            if not await asyncio.to_thread(verify_password, stored, body.password) or row is None:
+            if not await asyncio.to_thread(partial(verify_password, admin=True), stored, body.password) or row is None:
                 reason = "unknown_email" if row is None else "wrong_password"
                 await _record(conn, "admin", email, client_ip, success=False, reason=reason, counts=True)
                 refused = LoginRefused(401, ADMIN_GENERIC)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from typing import Literal
 
 import asyncpg
 
@@ -63,11 +64,14 @@ async def list_passes(conn: Conn, today: dt.date, limit: int, offset: int) -> tu
     return items, total
 
 
-async def consume(conn: Conn, pass_id: int, campaign_id: uuid.UUID, today: dt.date) -> bool:
-    """Flip the pass to consumed if it is still valid today; True only for the one call that did it.
+async def consume(
+    conn: Conn, pass_id: int, campaign_id: uuid.UUID, today: dt.date
+) -> Literal["won", "refused", "unknown"]:
+    """Flip the pass to consumed if it is still valid today; "won" only for the one call that did it.
 
-    The UPDATE's WHERE re-checks the state after taking the row lock, so of any number of concurrent
-    calls exactly one matches; pass.consumed goes to the outbox in the same transaction.
+    The UPDATE's WHERE is re-checked after the row lock is taken, so of any number of concurrent calls
+    exactly one matches; pass.consumed goes to the outbox in the same transaction. Callers that come
+    after the winner's commit match no row and take no lock at all.
     """
     async with conn.transaction():
         user_id: str | None = await conn.fetchval(
@@ -77,17 +81,20 @@ async def consume(conn: Conn, pass_id: int, campaign_id: uuid.UUID, today: dt.da
             campaign_id,
             today,
         )
-        if user_id is None:
-            CONSUMPTIONS.labels("refused").inc()
-            return False
-        await audit(
-            conn,
-            actor=user_id,
-            action="pass.consumed",
-            subject=str(pass_id),
-            detail={"campaign_id": str(campaign_id)},
-        )
-        await add_event(conn, PassConsumed(pass_id=pass_id, campaign_id=campaign_id, user_id=user_id))
+        if user_id is not None:
+            await audit(
+                conn,
+                actor=user_id,
+                action="pass.consumed",
+                subject=str(pass_id),
+                detail={"campaign_id": str(campaign_id)},
+            )
+            await add_event(conn, PassConsumed(pass_id=pass_id, campaign_id=campaign_id, user_id=user_id))
+    if user_id is None:
+        if not await conn.fetchval("SELECT true FROM passes WHERE id = $1", pass_id):
+            return "unknown"
+        CONSUMPTIONS.labels("refused").inc()
+        return "refused"
     CONSUMPTIONS.labels("won").inc()
     log.info("pass %d consumed by campaign %s", pass_id, campaign_id)
-    return True
+    return "won"
