@@ -279,6 +279,18 @@ async def test_whole_applicant_path_in_the_browser(system: System, browser: Any)
     await screenshot(applicant, "step7-confirm")
     await watch.check(applicant)
 
+    # 戻る: the form comes back filled from the saved draft; changing the subject keeps the attachment
+    await applicant.click("main a:has-text('戻る')")
+    await applicant.wait_for_selector("#compose-form")
+    assert await applicant.input_value("#f-sender_name") == "株式会社コーポ 営業本部 佐藤 花子"
+    assert await applicant.input_value("#f-body") == body
+    assert "ご案内資料.pdf" in await applicant.inner_text(".saved-files")
+    await applicant.fill("#f-subject", "【ご案内】展示会ご来場のお礼")
+    await applicant.click("main button:has-text('確認画面へ')")
+    await applicant.wait_for_selector(".mail__body")
+    assert await applicant.inner_text(".mail__subject") == "【ご案内】展示会ご来場のお礼"
+    assert "ご案内資料.pdf" in await applicant.inner_text(".mail__attachments")
+
     # 8. 一斉送信 (confirmed once more), then live progress until completion
     await applicant.click("main button:has-text('一斉送信')")
     await applicant.wait_for_selector("text=一斉メールの送信処理を受け付けました。")
