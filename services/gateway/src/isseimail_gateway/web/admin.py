@@ -137,7 +137,13 @@ async def passes(request: Request) -> Response:
 
 @router.get("/campaigns")
 async def campaigns(request: Request) -> Response:
-    result = await _admin_get(request, "/admin/campaigns")
+    """Campaigns with progress and failures, from the admin campaigns API when the gateway has one."""
+    if _admin(request) is None:
+        return render(request, "admin/login.html", 401, message=NOT_LOGGED_IN)
+    try:
+        result = await _admin_get(request, "/admin/campaigns")
+    except WebError:
+        return render(request, "admin/campaigns.html", campaigns=[], unavailable=True, nav="campaigns")
     if isinstance(result, Response):
         return result
     return render(request, "admin/campaigns.html", campaigns=_items(result.body, "campaigns"), nav="campaigns")
