@@ -36,7 +36,7 @@ from isseimail_dispatcher.metrics import (
 from isseimail_dispatcher.outcomes import CampaignInfo, Outcome
 from isseimail_dispatcher.scheduler import parse_batch_message
 from isseimail_dispatcher.settings import DispatcherSettings
-from isseimail_dispatcher.smtp_client import SmtpConnection, SmtpError, prepare_data
+from isseimail_dispatcher.smtp_client import SmtpConnection, SmtpError
 from isseimail_shared.mailmerge import CampaignTemplate, Recipient
 from isseimail_shared.verp import bounce_address
 
@@ -287,15 +287,14 @@ class BatchWorker:
             return
         if self.dkim is not None:
             message = await self.dkim.sign(message, campaign.sender_domain)
-        data = prepare_data(message)
         started = time.perf_counter()
         try:
-            reply = await conn.send(verp, row["email"], data)
+            reply = await conn.send(verp, row["email"], message)
         except SmtpError as exc:
             await self._outcome(campaign, row, exc)
             return
         TRANSACTION_SECONDS.observe(time.perf_counter() - started)
-        BYTES_SENT.inc(len(data))
+        BYTES_SENT.inc(len(message))
         MESSAGES.labels("sent", reply_class(reply.code)).inc()
         outcome = Outcome(reply.code, reply.enhanced, reply.text)
         await self._db(lambda: outcomes.record_sent(self.pool, campaign.info, delivery_id, row["email"], outcome))
