@@ -15,7 +15,7 @@ import pytest
 from isseimail_notifier.app import create_app
 from isseimail_notifier.bounce_listener import BounceListener
 from isseimail_notifier.settings import NotifierSettings
-from isseimail_shared.events import CampaignAccepted, DeliveryBounced
+from isseimail_shared.events import CampaignAccepted, DeliveryBounced, DeliverySucceeded
 from isseimail_shared.testing.process import running_app
 from isseimail_shared.testing.smtp import CaptureServer
 from isseimail_shared.verp import bounce_address
@@ -73,6 +73,11 @@ async def test_dsn_is_stored_suppressed_reported_and_published(
                 campaign_id=campaign, pass_id=1, recipient_count=3, sender_email=SENDER, subject="年末のご案内"
             )
         )
+        delivered = DeliverySucceeded(
+            campaign_id=campaign, delivery_id=17, recipient="Gone@example.co.jp", smtp_code=250, row_number=12
+        )
+        await publish(delivered)
+        await wait_until(lambda: notifier_db.fetchval("SELECT count(*) FROM deliveries"))
         await wait_until(lambda: notifier_db.fetchval("SELECT count(*) FROM campaigns"))
         verp = bounce_address(SECRET, DOMAIN, campaign, 17)
         code, _ = await _send(_port(app), verp, _dsn_for("gone@example.co.jp"))
@@ -99,6 +104,7 @@ async def test_dsn_is_stored_suppressed_reported_and_published(
     assert "gone@example.co.jp" in text
     assert "宛先のメールアドレスが存在しません" in text
     assert "送信後に返送（バウンス）" in text
+    assert "CSVの行: 12 行目" in text
     assert "User unknown" in text
 
 
@@ -172,14 +178,58 @@ async def test_hostile_messages_are_refused_or_recorded_as_not_a_bounce(
     assert sink.events == []
 
 
+async def _deliveries(conn: asyncpg.Connection, expected: int) -> bool:
+    return bool(await conn.fetchval("SELECT count(*) FROM deliveries") == expected)
+
+
+async def test_bounce_cannot_suppress_an_address_it_merely_names(
+    make_settings: Callable[..., Any],
+    publish: Callable[..., Any],
+    event_sink: Callable[..., Any],
+    notifier_db: asyncpg.Connection,
+) -> None:
+    """A recipient bouncing to their own genuine VERP address with a DSN naming someone else fails only themself."""
+    sink = await event_sink("delivery.bounced")
+    app = create_app(make_settings(NotifierSettings))
+    campaign = uuid.uuid4()
+    async with running_app(app) as client:
+        await publish(
+            DeliverySucceeded(campaign_id=campaign, delivery_id=5, recipient="mallory@example.jp", smtp_code=250)
+        )
+        await wait_until(lambda: _deliveries(notifier_db, 1))
+        code, _ = await _send(_port(app), bounce_address(SECRET, DOMAIN, campaign, 5), _dsn_for("ceo@example.jp"))
+        assert code == 250
+        events = await sink.wait_for(1)
+        checked = await client.post(
+            "/internal/suppressions/check", json={"addresses": ["ceo@example.jp", "mallory@example.jp"]}
+        )
+        # a genuine VERP address of a delivery the notifier has not heard of: recorded, suppresses nothing
+        unknown = bounce_address(SECRET, DOMAIN, campaign, 6)
+        assert (await _send(_port(app), unknown, _dsn_for("cfo@example.jp")))[0] == 250
+        await sink.wait_for(2)
+    assert checked.json() == {"suppressed": {"mallory@example.jp": "userunknown"}}
+    assert isinstance(events[0], DeliveryBounced)
+    assert events[0].recipient == "mallory@example.jp"
+    assert await notifier_db.fetchval("SELECT count(*) FROM suppressions") == 1
+    assert await notifier_db.fetchval("SELECT delivered_to FROM bounces WHERE delivery_id = 5") == "mallory@example.jp"
+
+
 async def test_hundred_concurrent_senders_lose_nothing(
-    make_settings: Callable[..., Any], event_sink: Callable[..., Any], notifier_db: asyncpg.Connection
+    make_settings: Callable[..., Any],
+    publish: Callable[..., Any],
+    event_sink: Callable[..., Any],
+    notifier_db: asyncpg.Connection,
 ) -> None:
     """100 MTAs bouncing at once: every one gets 250, every bounce is stored and published once."""
     sink = await event_sink("delivery.bounced")
     app = create_app(make_settings(NotifierSettings))
     campaign = uuid.uuid4()
     async with running_app(app):
+        for n in range(1, 101):
+            await publish(
+                DeliverySucceeded(campaign_id=campaign, delivery_id=n, recipient=f"user{n}@example.jp", smtp_code=250)
+            )
+        await wait_until(lambda: _deliveries(notifier_db, 100), timeout=30)
         port = _port(app)
         answers = await asyncio.gather(
             *(

@@ -14,7 +14,7 @@ import asyncpg
 
 from isseimail_notifier.app import create_app
 from isseimail_notifier.settings import NotifierSettings
-from isseimail_shared.events import CampaignCompleted, DeliveryFailed, envelope_for
+from isseimail_shared.events import CampaignCompleted, CampaignPaused, DeliveryFailed, envelope_for
 from isseimail_shared.testing.process import running_app
 from isseimail_shared.testing.smtp import CaptureServer
 
@@ -146,3 +146,35 @@ async def _completion_sent(conn: asyncpg.Connection) -> bool:
     return bool(
         await conn.fetchval("SELECT count(*) FROM mail_log WHERE kind = 'campaign.completed' AND sent_at IS NOT NULL")
     )
+
+
+async def test_paused_campaign_tells_the_sender_why(
+    make_settings: Callable[..., Any],
+    smtp_server: CaptureServer,
+    publish: Callable[..., Any],
+    notifier_db: asyncpg.Connection,
+) -> None:
+    """campaign.paused mails the sender the counts, the failure rate and the failed addresses, once."""
+    app = create_app(make_settings(NotifierSettings))
+    campaign = uuid.uuid4()
+    async with running_app(app):
+        for n in (1, 2, 3):
+            await publish(_failed(campaign, n))
+        await wait_until(lambda: _count(notifier_db, 3))
+        paused = CampaignPaused(
+            campaign_id=campaign,
+            sender_email=SENDER,
+            subject="年末年始休業のお知らせ",
+            total=200,
+            sent=10,
+            failed=30,
+            failure_rate=0.75,
+        )
+        await publish(paused)
+        mails = await smtp_server.wait_for(2, rcpt=SENDER)
+    stopped = [m.message() for m in mails if "送信停止" in m.message()["Subject"]]
+    assert len(stopped) == 1
+    text = stopped[0].get_content()
+    assert "配信失敗: 30 件（75%）" in text
+    assert "未送信: 160 件" in text
+    assert "user3@example.jp" in text

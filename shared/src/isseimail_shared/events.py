@@ -166,6 +166,8 @@ class DeliverySucceeded(Event):
     delivery_id: int
     recipient: str
     smtp_code: int
+    # The recipient's CSV row: lets the notifier name the row when a bounce for this delivery comes back.
+    row_number: int | None = None
 
 
 class DeliveryFailed(Event):

@@ -18,7 +18,9 @@ from isseimail_shared.events import (
     ApplicationRejected,
     CampaignAccepted,
     CampaignCompleted,
+    CampaignPaused,
     DeliveryFailed,
+    DeliverySucceeded,
     PassIssued,
 )
 from isseimail_shared.runtime import ConsumerSpec, Runtime, ServiceSpec
@@ -44,6 +46,8 @@ def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
                 CampaignAccepted: report_handlers.campaign_accepted(settings),
                 DeliveryFailed: report_handlers.delivery_failed(settings),
                 CampaignCompleted: report_handlers.campaign_completed(settings),
+                CampaignPaused: report_handlers.campaign_paused(settings),
+                DeliverySucceeded: report_handlers.delivery_succeeded(settings),
             },
         )
     ]

@@ -1,7 +1,9 @@
 """Storing a received bounce: the raw message, what it means, and its consequences, in one transaction.
 
 Runs before the listener answers 250: the bounce row, the failure for the sender's report, the
-suppression update and the delivery.bounced event (outbox) commit together or not at all.
+suppression update and the delivery.bounced event (outbox) commit together or not at all. The failed
+address is the one the delivery went to (known from delivery.succeeded); a bounce for a delivery not
+known yet is recorded and reported but suppresses nothing.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ async def store_bounce(
 ) -> bool:
     """Record one received message for one VERP tag; True when it was a new bounce of that delivery."""
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
+        bounce_id = await conn.fetchval(
             "INSERT INTO bounces (mail_from, rcpt, campaign_id, delivery_id, size, raw, is_bounce, recipient, "
-            "status, reason, hard, diagnostic, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            "status, reason, hard, diagnostic, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+            "RETURNING id",
             mail_from[:500],
             rcpt[:500],
             tag.campaign_id,
@@ -49,13 +52,23 @@ async def store_bounce(
         )
         if not result.is_bounce or result.recipient is None:
             return False
+        delivery = await conn.fetchrow(
+            "SELECT recipient, row_number FROM deliveries WHERE campaign_id = $1 AND delivery_id = $2",
+            tag.campaign_id,
+            tag.delivery_id,
+        )
+        # The delivery's own address wins over what the bounce text claims: a bounce sent to a genuine
+        # VERP address (every recipient sees theirs) must not suppress someone else.
+        recipient = delivery["recipient"] if delivery else result.recipient
+        if delivery is not None:
+            await conn.execute("UPDATE bounces SET delivered_to = $2 WHERE id = $1", bounce_id, delivery["recipient"])
         fresh = await failures.record(
             conn,
             campaign_id=tag.campaign_id,
             delivery_id=tag.delivery_id,
             source="bounce",
-            recipient=result.recipient,
-            row_number=None,
+            recipient=recipient,
+            row_number=delivery["row_number"] if delivery else None,
             status=result.status,
             smtp_code=None,
             reason=result.reason,
@@ -64,10 +77,10 @@ async def store_bounce(
         )
         if not fresh:
             return False  # the same delivery bounced before (a retried or duplicated bounce)
-        if counts_for_suppression(result.reason):
+        if delivery is not None and counts_for_suppression(result.reason):
             await suppressions.record_failure(
                 conn,
-                address=result.recipient,
+                address=recipient,
                 reason=result.reason,
                 hard=result.hard,
                 campaign_id=tag.campaign_id,
@@ -78,7 +91,7 @@ async def store_bounce(
             DeliveryBounced(
                 campaign_id=tag.campaign_id,
                 delivery_id=tag.delivery_id,
-                recipient=result.recipient,
+                recipient=recipient,
                 status=result.status,
                 reason=result.reason,
                 hard=result.hard,

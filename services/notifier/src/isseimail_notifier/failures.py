@@ -22,6 +22,7 @@ from isseimail_shared.db import Conn, Wakeup
 log = logging.getLogger(__name__)
 
 NOTIFY = "isseimail_notifier_failures"
+KEEP_DELIVERIES = "30 days"
 
 
 @dataclass(frozen=True)
@@ -154,13 +155,21 @@ class DigestLoop:
                 reported += await flush_campaign(conn, row["campaign_id"], self._policy)
         return reported
 
+    async def _forget_old(self) -> None:
+        """Delivery addresses are needed only while bounces can still come back."""
+        await self._pool.execute(f"DELETE FROM deliveries WHERE created_at < now() - interval '{KEEP_DELIVERIES}'")
+
     async def run(self) -> None:
         wakeup = Wakeup(self._pool, NOTIFY)
         poll = max(0.2, min(self._policy.window_seconds / 4, 10.0))
+        rounds = 0
         try:
             while True:
                 try:
                     await self.flush_due()
+                    rounds += 1
+                    if rounds % 500 == 1:
+                        await self._forget_old()
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     log.warning("failure digest paused: %s", exc.__class__.__name__)
                 await wakeup.wait(poll)

@@ -10,7 +10,14 @@ from isseimail_notifier.mail_queue import mail_domain, queue_mail
 from isseimail_notifier.reasons import classify, counts_for_suppression, find_status, is_hard
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_shared.db import Conn
-from isseimail_shared.events import CampaignAccepted, CampaignCompleted, DeliveryFailed, Envelope
+from isseimail_shared.events import (
+    CampaignAccepted,
+    CampaignCompleted,
+    CampaignPaused,
+    DeliveryFailed,
+    DeliverySucceeded,
+    Envelope,
+)
 
 
 def policy_of(settings: NotifierSettings) -> DigestPolicy:
@@ -27,6 +34,62 @@ def campaign_accepted(settings: NotifierSettings) -> Callable[[Conn, Envelope, C
     async def handle(conn: Conn, envelope: Envelope, event: CampaignAccepted) -> None:
         await failures.remember_campaign(conn, event.campaign_id, str(event.sender_email), event.subject)
         await failures.flush_campaign(conn, event.campaign_id, policy)  # bounces that arrived before it
+
+    return handle
+
+
+def delivery_succeeded(
+    settings: NotifierSettings,
+) -> Callable[[Conn, Envelope, DeliverySucceeded], Awaitable[None]]:
+    async def handle(conn: Conn, envelope: Envelope, event: DeliverySucceeded) -> None:
+        await conn.execute(
+            "INSERT INTO deliveries (campaign_id, delivery_id, recipient, row_number) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT DO NOTHING",
+            event.campaign_id,
+            event.delivery_id,
+            event.recipient.lower(),
+            event.row_number,
+        )
+
+    return handle
+
+
+def campaign_paused(settings: NotifierSettings) -> Callable[[Conn, Envelope, CampaignPaused], Awaitable[None]]:
+    """The dispatcher stopped a campaign on too many hard failures: tell the sender, with the failures so far."""
+
+    async def handle(conn: Conn, envelope: Envelope, event: CampaignPaused) -> None:
+        await failures.remember_campaign(conn, event.campaign_id, str(event.sender_email), event.subject)
+        rows = await conn.fetch(
+            "SELECT * FROM failures WHERE campaign_id = $1 ORDER BY row_number NULLS LAST, id FOR UPDATE",
+            event.campaign_id,
+        )
+        lines = [failures.line_of(r) for r in rows]
+        cause = f"paused:{event.campaign_id}"
+        attachment = None
+        if len(lines) > settings.completion_csv_threshold:
+            attachment = ("failures.csv", report_texts.failures_csv(lines))
+        await queue_mail(
+            conn,
+            kind="campaign.paused",
+            cause=cause,
+            recipient=str(event.sender_email).lower(),
+            subject=report_texts.paused_subject(event.subject),
+            body=report_texts.paused_body(
+                str(event.sender_email),
+                event.campaign_id,
+                event.subject,
+                (event.total, event.sent, event.failed, event.failure_rate),
+                lines,
+                settings.completion_csv_threshold,
+            ),
+            domain=mail_domain(str(settings.system_from)),
+            attachment=attachment,
+        )
+        await conn.execute(
+            "UPDATE failures SET reported_by = $2 WHERE campaign_id = $1 AND reported_by IS NULL",
+            event.campaign_id,
+            cause,
+        )
 
     return handle
 

@@ -135,6 +135,39 @@ def completion_body(sender: str, c: Completion, lines: Sequence[FailureLine], in
 CSV_HEADER = ("CSVの行", "メールアドレス", "理由", "理由コード", "検出", "エラーコード", "相手先サーバからの応答")
 
 
+def paused_subject(campaign_subject: str) -> str:
+    return f"【一斉メール】送信停止のお知らせ：{one_line(campaign_subject, 60)}"
+
+
+def paused_body(
+    sender: str,
+    campaign_id: uuid.UUID,
+    campaign_subject: str,
+    counts: tuple[int, int, int, float],
+    lines: Sequence[FailureLine],
+    inline_limit: int,
+) -> str:
+    total, sent, failed, rate = counts
+    text = (
+        f"{sender} 様\n\n"
+        "配信できない送信先の割合が高いため、一斉メールの送信を途中で停止しました。\n"
+        "送信先リスト（CSV）のメールアドレスに誤りがないかご確認ください。\n\n"
+        f"件名: {one_line(campaign_subject, 100)}\n"
+        f"キャンペーンID: {campaign_id}\n"
+        f"送信先: {total} 件\n"
+        f"配信済み: {sent} 件\n"
+        f"配信失敗: {failed} 件（{rate * 100:.0f}%）\n"
+        f"未送信: {max(total - sent - failed, 0)} 件\n"
+    )
+    if lines:
+        text += "\n配信できなかった送信先:\n"
+        for line in lines[:inline_limit]:
+            text += f"- {line.recipient}（CSVの行: {_row(line)}）: {japanese(line.reason)}\n"
+        if len(lines) > inline_limit:
+            text += f"\n全 {len(lines)} 件の一覧を添付の CSV ファイル（failures.csv）に記載しました。\n"
+    return text + "\n※ 送信の再開については、システム管理者にお問い合わせください。\n※ このメールは送信専用です。\n"
+
+
 def _cell(value: object) -> object:
     """No spreadsheet formulas from remote text (CSV injection): such cells start with a quote."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
