@@ -303,6 +303,14 @@ async def test_whole_applicant_path_in_the_browser(system: System, browser: Any)
     for address in ("yamada@example.co.jp", "tanaka@slow.example.jp", "info@a-only.example.jp"):
         assert len(system.smtp.to(address)) == 1, address
 
+    # the administrator sees the campaign with its progress, and the pass as used
+    await admin.goto(system.url + "/admin/campaigns")
+    assert "【ご案内】展示会ご来場のお礼" in await admin.inner_text("main table")
+    await screenshot(admin, "admin-campaigns")
+    await admin.goto(system.url + "/admin/passes")
+    assert "使用済み" in await admin.inner_text("main table")
+    await watch.check(admin)
+
     # the pass is spent: logging in again gets the 失効 message
     await applicant.goto(system.url + "/login")
     await applicant.fill("#f-user_id", user_id)

@@ -117,36 +117,43 @@ def _admin(request: Request) -> AdminSession | None:
         return None
 
 
-async def _pass_state(upstreams: Upstreams, pass_id: object) -> str:
-    response = await upstreams.call("pass", "GET", f"/internal/passes/{int(str(pass_id))}")
-    return str(response.json().get("state", "")) if response.status_code == 200 else ""
-
-
 @router.get("/passes")
 async def passes(request: Request) -> Response:
-    """Issued passes: the approved applications (they carry the user ID), each with its pass's state."""
-    result = await _admin_get(request, "/admin/applications", params={"state": "approved", "limit": 100})
+    """Issued passes with their state today (unused, used, expired), newest first."""
+    result = await _admin_get(request, "/admin/passes", params={"limit": 200})
     if isinstance(result, Response):
         return result
-    approved = [a for a in _items(result.body, "applications") if a.get("pass_id")]
-    upstreams = get_upstreams(request)
-    states = await asyncio.gather(*(_pass_state(upstreams, a["pass_id"]) for a in approved))
-    rows = [{**a, "state": state} for a, state in zip(approved, states, strict=True)]
-    return render(request, "admin/passes.html", passes=rows, nav="passes")
+    return render(request, "admin/passes.html", passes=_items(result.body, "passes"), nav="passes")
+
+
+async def _campaign_row(upstreams: Upstreams, spent: dict[str, Any]) -> dict[str, Any]:
+    """One sent campaign: subject and sender from the composer (as its pass), counts from the dispatcher."""
+    campaign_id = str(spent["campaign_id"])
+    headers = {"X-Isseimail-Pass-Id": str(spent["pass_id"]), "X-Isseimail-User-Id": str(spent["user_id"])}
+    draft, progress = await asyncio.gather(
+        upstreams.call("composer", "GET", f"/internal/campaigns/{campaign_id}", headers=headers),
+        upstreams.call("dispatcher", "GET", f"/internal/campaigns/{campaign_id}/progress"),
+    )
+    row: dict[str, Any] = {"campaign_id": campaign_id, "user_id": spent["user_id"], "status": "accepted"}
+    row["applicant_name"] = spent.get("applicant_name", "")
+    row["consumed_at"] = spent.get("consumed_at") or ""
+    if draft.status_code == 200:
+        row.update({k: draft.json().get(k) for k in ("subject", "sender_email")})
+    if progress.status_code == 200:
+        row.update(progress.json())
+    return row
 
 
 @router.get("/campaigns")
 async def campaigns(request: Request) -> Response:
-    """Campaigns with progress and failures, from the admin campaigns API when the gateway has one."""
-    if _admin(request) is None:
-        return render(request, "admin/login.html", 401, message=NOT_LOGGED_IN)
-    try:
-        result = await _admin_get(request, "/admin/campaigns")
-    except WebError:
-        return render(request, "admin/campaigns.html", campaigns=[], unavailable=True, nav="campaigns")
+    """Sent campaigns (the passes that were used) with their progress and failures."""
+    result = await _admin_get(request, "/admin/passes", params={"limit": 200})
     if isinstance(result, Response):
         return result
-    return render(request, "admin/campaigns.html", campaigns=_items(result.body, "campaigns"), nav="campaigns")
+    spent = [p for p in _items(result.body, "passes") if p.get("campaign_id")][:50]
+    upstreams = get_upstreams(request)
+    rows = await asyncio.gather(*(_campaign_row(upstreams, p) for p in spent))
+    return render(request, "admin/campaigns.html", campaigns=rows, nav="campaigns")
 
 
 @router.get("/suppressions")
