@@ -56,7 +56,8 @@ def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
 async def mail_sender(runtime: Runtime) -> None:
     s = _settings(runtime)
     box = CredentialsBox(s.credentials_key)
-    await MailSender(runtime.pool, s.smtp_relay, str(s.system_from), s.mail_retry_seconds, box).run()
+    sender = MailSender(runtime.pool, s.smtp_relay, str(s.system_from), s.mail_retry_seconds, box, s.mail_max_attempts)
+    await sender.run()
 
 
 async def failure_digests(runtime: Runtime) -> None:

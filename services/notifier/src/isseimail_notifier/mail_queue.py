@@ -96,7 +96,9 @@ class MailSender:
         sender: str,
         retry_seconds: float,
         box: CredentialsBox | None = None,
+        max_attempts: int = 40,
     ) -> None:
+        self._max_attempts = max_attempts
         self._box = box
         self._pool = pool
         self._relay = relay
@@ -116,13 +118,27 @@ class MailSender:
                 try:
                     await self._send(build_message(row, self._sender, self._box))
                 except (aiosmtplib.SMTPException, OSError, ValueError) as exc:
-                    log.warning("system mail %d not sent: %s", row["id"], exc.__class__.__name__)
+                    attempts = row["attempts"] + 1
+                    give_up = attempts >= self._max_attempts
+                    log.log(
+                        logging.ERROR if give_up else logging.WARNING,
+                        "system mail %d not sent (attempt %d%s): %s",
+                        row["id"],
+                        attempts,
+                        ", giving up" if give_up else "",
+                        exc.__class__.__name__,
+                    )
+                    # Exponential backoff capped at an hour; after the last attempt the row stays
+                    # unsent with its error for an operator (next_try_at = infinity).
+                    delay = min(self._retry * 2 ** min(attempts - 1, 20), 3600.0)
                     await conn.execute(
-                        "UPDATE mail_log SET attempts = attempts + 1, last_error = $2, "
-                        "next_try_at = now() + make_interval(secs => $3) WHERE id = $1",
+                        "UPDATE mail_log SET attempts = $4, last_error = $2, next_try_at = CASE WHEN $5 "
+                        "THEN 'infinity'::timestamptz ELSE now() + make_interval(secs => $3) END WHERE id = $1",
                         row["id"],
                         str(exc)[:500],
-                        self._retry,
+                        delay,
+                        attempts,
+                        give_up,
                     )
                     continue
                 await conn.execute(

@@ -19,7 +19,12 @@ class NotifierSettings(ServiceSettings):
         default="isseimail@localhost.localdomain", description="From address of every system mail."
     )
     public_url: str = Field(default="http://127.0.0.1:8080", description="The gateway's URL as users reach it.")
-    mail_retry_seconds: float = Field(default=30.0, gt=0, description="Wait before retrying a system mail.")
+    mail_retry_seconds: float = Field(
+        default=30.0, gt=0, description="Wait before the first retry of a system mail; doubles per attempt up to 1 h."
+    )
+    mail_max_attempts: int = Field(
+        default=40, ge=1, le=1000, description="Attempts to send one system mail before it is left for an operator."
+    )
     credentials_key: SecretStr = Field(
         description="Fernet key shared with the pass service: decrypts pass.issued passwords, encrypts stored "
         "credential mails. Required."

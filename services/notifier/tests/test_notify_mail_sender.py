@@ -1,0 +1,73 @@
+"""The system-mail sender: retries a refused mail with backoff, gives up after the configured attempts."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+
+from isseimail_notifier.app import create_app
+from isseimail_notifier.settings import NotifierSettings
+from isseimail_shared.events import ApplicationRejected
+from isseimail_shared.testing.process import running_app
+from isseimail_shared.testing.smtp import CaptureServer
+
+from .conftest import wait_until
+
+
+def _rejected(application_id: int, email: str) -> ApplicationRejected:
+    return ApplicationRejected(
+        application_id=application_id,
+        applicant_name="鈴木 一郎",
+        applicant_email=email,
+        use_date=dt.date(2026, 12, 2),
+        reason="重複した申請です。",
+        admin_email="admin@example.jp",
+    )
+
+
+async def test_temporary_refusals_are_retried_until_sent(
+    make_settings: Callable[..., Any],
+    smtp_server: CaptureServer,
+    publish: Callable[..., Any],
+    notifier_db: asyncpg.Connection,
+) -> None:
+    """Two 451 answers to DATA, then success: the mail arrives once, after three attempts."""
+    smtp_server.handler.fail_next("DATA", 451, "4.3.0 try later", times=2)
+    app = create_app(make_settings(NotifierSettings, mail_retry_seconds=0.1, mail_max_attempts=5))
+    async with running_app(app):
+        await publish(_rejected(1, "ichiro@example.jp"))
+        await smtp_server.wait_for(1, rcpt="ichiro@example.jp")
+        await asyncio.sleep(0.3)
+    assert len(smtp_server.to("ichiro@example.jp")) == 1
+    row = await notifier_db.fetchrow("SELECT attempts, sent_at FROM mail_log")
+    assert row is not None
+    assert row["attempts"] == 3
+    assert row["sent_at"] is not None
+
+
+async def test_a_mail_refused_for_good_is_left_for_an_operator(
+    make_settings: Callable[..., Any],
+    smtp_server: CaptureServer,
+    publish: Callable[..., Any],
+    notifier_db: asyncpg.Connection,
+) -> None:
+    """After the last attempt the mail stays unsent with its error and is not retried any more."""
+    smtp_server.handler.fail_recipient("nobody@example.jp", 550, "5.1.1 no such user")
+    app = create_app(make_settings(NotifierSettings, mail_retry_seconds=0.1, mail_max_attempts=2))
+    async with running_app(app):
+        await publish(_rejected(2, "nobody@example.jp"))
+        await wait_until(lambda: notifier_db.fetchval("SELECT attempts >= 2 FROM mail_log"))
+        await asyncio.sleep(0.5)
+    row = await notifier_db.fetchrow(
+        "SELECT attempts, sent_at, last_error, next_try_at = 'infinity' AS parked FROM mail_log"
+    )
+    assert row is not None
+    assert row["attempts"] == 2
+    assert row["sent_at"] is None
+    assert row["parked"]
+    assert "no such user" in row["last_error"]
+    assert smtp_server.messages == []
