@@ -1,7 +1,102 @@
-"""Gateway JSON API: campaign progress read from the dispatcher (under /api/v1)."""
+"""Gateway JSON API: campaign progress read from the dispatcher (under /api/v1).
+
+Polled every second by the 送信状況 page. Sending consumes the pass, so unlike the other routes this one
+also accepts a session whose pass is *consumed* (its one campaign is what the user watches); an
+expired pass or a forged cookie still gets 401. A campaign of another pass is "not found".
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel
+
+from isseimail_gateway.session import (
+    EXPIRED,
+    NOT_LOGGED_IN,
+    PASS_COOKIE,
+    PassSession,
+    UpstreamsDep,
+    pass_headers,
+    read_cookie,
+)
+from isseimail_gateway.upstream import UNAVAILABLE
 
 router = APIRouter(prefix="/api/v1", tags=["progress"])
+
+NOT_FOUND = "指定された一斉メールが見つかりません。"
+WATCHABLE_PASS_STATES = ("active", "consumed")
+
+Status = Literal["draft", "accepted", "dispatching", "paused", "completed"]
+
+
+class CampaignProgress(BaseModel):
+    campaign_id: uuid.UUID
+    status: Status
+    total: int
+    sent: int
+    retrying: int
+    failed: int
+    bounced: int
+    pending: int
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+
+
+async def progress_session(request: Request, upstreams: UpstreamsDep) -> PassSession:
+    """A signed pass session whose pass is active or already consumed by sending."""
+    data = read_cookie(request, PASS_COOKIE)
+    if data is None:
+        raise HTTPException(401, NOT_LOGGED_IN)
+    try:
+        session = PassSession.model_validate(data)
+    except ValueError:
+        raise HTTPException(401, NOT_LOGGED_IN) from None
+    response = await upstreams.call("pass", "GET", f"/internal/passes/{session.pass_id}")
+    if response.status_code != 200 or response.json().get("state") not in WATCHABLE_PASS_STATES:
+        raise HTTPException(401, EXPIRED)
+    return session
+
+
+ProgressSessionDep = Annotated[PassSession, Depends(progress_session)]
+
+
+def _empty(campaign_id: uuid.UUID, status: Status) -> CampaignProgress:
+    return CampaignProgress(
+        campaign_id=campaign_id, status=status, total=0, sent=0, retrying=0, failed=0, bounced=0, pending=0
+    )
+
+
+@router.get(
+    "/campaigns/{campaign_id}",
+    response_model=CampaignProgress,
+    responses={
+        401: {"description": "ログインしていない、または1DayPassが失効している"},
+        404: {"description": NOT_FOUND},
+    },
+)
+async def campaign_progress(campaign_id: str, session: ProgressSessionDep, upstreams: UpstreamsDep) -> CampaignProgress:
+    """送信状況: status (draft, accepted, dispatching, paused, completed) and the recipient counts."""
+    try:
+        cid = uuid.UUID(campaign_id)
+    except ValueError:
+        raise HTTPException(404, NOT_FOUND) from None
+    response = await upstreams.call("dispatcher", "GET", f"/internal/campaigns/{cid}/progress")
+    if response.status_code == 200:
+        body = response.json()
+        if body.get("pass_id") != session.pass_id:
+            raise HTTPException(404, NOT_FOUND)
+        try:
+            return CampaignProgress.model_validate(body)
+        except ValueError:
+            raise HTTPException(503, UNAVAILABLE) from None
+    if response.status_code != 404:
+        raise HTTPException(503, UNAVAILABLE)
+    # Not (yet) at the dispatcher: a draft, or accepted a moment ago. The composer knows, for this pass only.
+    draft = await upstreams.call("composer", "GET", f"/internal/campaigns/{cid}", headers=pass_headers(session))
+    if draft.status_code != 200:
+        raise HTTPException(404, NOT_FOUND)
+    return _empty(cid, "draft" if draft.json().get("state") == "draft" else "accepted")
