@@ -126,7 +126,8 @@ CELL = st.text(
         codec="cp932",
         exclude_categories=("Cs", "Cc", "Zs", "Zl", "Zp"),
         include_characters=",\"\n' ",
-        exclude_characters="\xa2\xa3\xac\u2016\u2212\u301c",  # cp932 maps these to their full-width twins
+        # cp932 maps the first six to their full-width twins; U+F8F0-F8F3 stand for bytes Shift_JIS leaves undefined
+        exclude_characters="\xa2\xa3\xac\u2016\u2212\u301c\uf8f0\uf8f1\uf8f2\uf8f3",
     ),
     max_size=12,
 ).map(lambda s: s.strip(" \n"))

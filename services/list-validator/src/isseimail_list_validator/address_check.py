@@ -9,23 +9,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 MAX_ADDRESS = 254
 MAX_LOCAL = 64
+MAX_DOMAIN = 253
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
 _DOT_ATOM = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*")
 # Carrier addresses from before the carriers enforced RFC 5322: dots anywhere, never only dots.
 _LEGACY_LOCAL = re.compile(rf"[.]*{_ATEXT}[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~.-]*")
+_ASCII_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+# The common case in one match: a dot-atom local part and an ASCII host name.
+_FAST = re.compile(rf"({_ATEXT}+(?:\.{_ATEXT}+)*)@([A-Za-z0-9][A-Za-z0-9.-]*)")
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f<>\u3000\u00a0\u2028\u2029\ufeff]")
 
 
-@dataclass(frozen=True, slots=True)
-class AddressResult:
+class AddressResult(NamedTuple):
     code: str  # "ok", "ok_legacy" or the reason the address is invalid
     email: str | None = None  # what goes on the wire
     domain: str | None = None  # A-label domain, lower case
@@ -49,6 +52,12 @@ class AddressChecker:
     @staticmethod
     def _check_domain(domain: str) -> str | None:
         """The domain's A-label form, or None when it is not a valid mail domain."""
+        lower = domain.lower()
+        if len(lower) <= MAX_DOMAIN and _ASCII_DOMAIN.fullmatch(lower) and "--" not in lower:
+            # Plain LDH host names: email-validator's verdict without its IDNA machinery.
+            tld = lower.rsplit(".", 1)[1]
+            special = any(lower == s or lower.endswith("." + s) for s in SPECIAL_USE_DOMAIN_NAMES)
+            return None if special or tld.isdigit() else lower
         try:
             result = validate_email(f"a@{domain}", check_deliverability=False, allow_smtputf8=True)
         except EmailNotValidError:
@@ -56,6 +65,17 @@ class AddressChecker:
         return str(result.ascii_domain).lower()
 
     def check(self, raw: str) -> AddressResult:
+        match = _FAST.fullmatch(raw)
+        if match is not None and len(raw) <= MAX_ADDRESS:
+            local, domain_text = match.groups()
+            domain = self._domain(domain_text)
+            if domain is not None and len(local) <= MAX_LOCAL:
+                email = f"{local}@{domain}"
+                if len(email) <= MAX_ADDRESS:
+                    return AddressResult("ok", email, domain, email)
+        return self._check(raw)
+
+    def _check(self, raw: str) -> AddressResult:
         if not raw:
             return AddressResult("missing_email")
         if _FORBIDDEN.search(raw):

@@ -14,7 +14,13 @@ from isseimail_list_validator.domain_check import DomainChecker
 from isseimail_list_validator.routes import router
 from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_list_validator.smtp_probe import SmtpProber
-from isseimail_list_validator.worker import DOMAIN_QUEUE, ResultWriter, domain_handler, redispatch_stale
+from isseimail_list_validator.worker import (
+    DOMAIN_QUEUE,
+    ResultWriter,
+    TaskPublisher,
+    domain_handler,
+    redispatch_stale,
+)
 from isseimail_shared.app import create_app as create_service_app
 from isseimail_shared.runtime import ConsumerSpec, Runtime, ServiceSpec
 
@@ -32,11 +38,15 @@ async def open_checkers(runtime: Runtime) -> None:
     checker = DomainChecker(s.nameserver_strings(), timeout=s.dns_timeout_seconds, attempts=s.dns_attempts)
     runtime.state["domain_checker"] = checker
     runtime.state["result_writer"] = ResultWriter(runtime.pool, s.result_flush_seconds)
+    runtime.state["task_publisher"] = TaskPublisher(runtime.broker)
     if s.smtp_probe:
         runtime.state["prober"] = SmtpProber(runtime.pool, checker, s)
 
 
 async def close_checkers(runtime: Runtime) -> None:
+    publisher: TaskPublisher | None = runtime.state.get("task_publisher")
+    if publisher is not None:
+        await publisher.close()
     checker: DomainChecker | None = runtime.state.get("domain_checker")
     if checker is not None:
         await checker.close()
@@ -61,7 +71,7 @@ async def stale_list_sweeper(runtime: Runtime) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await redispatch_stale(runtime.pool, runtime.broker, s.redispatch_after_seconds)
+            await redispatch_stale(runtime.pool, runtime.state["task_publisher"], s.redispatch_after_seconds)
         except Exception:
             log.exception("stale list sweep failed")
 

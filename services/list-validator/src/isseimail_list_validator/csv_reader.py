@@ -14,6 +14,7 @@ import io
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import NamedTuple
 
 COLUMNS = ("email", "company", "department1", "department2", "contact")
 
@@ -33,12 +34,16 @@ _EMAIL_HEADERS = {
 }
 _OTHER_HEADERS = {"会社名", "部署名1", "部署名2", "部署名", "ご担当者名", "担当者名", "担当者", "氏名", "名前", "宛名"}
 _STRIP = " \t\r\n\u3000\u00a0\ufeff"
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
 _CP932_UNDEFINED = re.compile("[\x80-\x9f\uf8f0-\uf8f3]")
 _BINARY_MAGIC = {
     b"PK\x03\x04": "Excelブック（.xlsx）や圧縮ファイルは読めません。CSV形式で保存してからアップロードしてください。",
     b"\xd0\xcf\x11\xe0": "Excelブック（.xls）は読み込めません。CSV形式で保存してからアップロードしてください。",
     b"%PDF": "PDFファイルは読み込めません。CSVファイルをアップロードしてください。",
 }
+
+
+_PAD = [[""] * (5 - n) for n in range(5)]
 
 
 class CsvRefused(ValueError):
@@ -50,8 +55,7 @@ class CsvRefused(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True)
-class CsvRow:
+class CsvRow(NamedTuple):  # a tuple: 100,000 of them are built per large list
     row: int  # as Excel numbers it: 1-based, header and blank lines included
     email: str
     company: str
@@ -66,6 +70,7 @@ class ParsedCsv:
     encoding: str
     has_header: bool
     rows: list[CsvRow]
+    has_controls: bool = True  # False: no control character (besides tab and line breaks) anywhere
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -130,10 +135,6 @@ def is_header(cells: list[str]) -> bool:
     return names[0] in _EMAIL_HEADERS or any(n in _OTHER_HEADERS for n in names[1:])
 
 
-def _clean(cell: str) -> str:
-    return cell.strip(_STRIP)
-
-
 def read_csv(data: bytes, *, max_rows: int, max_columns: int) -> ParsedCsv:
     """Decode and parse a whole CSV (its size is bounded by the caller); raises CsvRefused."""
     if not data.strip(b" \t\r\n"):
@@ -150,7 +151,7 @@ def read_csv(data: bytes, *, max_rows: int, max_columns: int) -> ParsedCsv:
         for number, record in enumerate(reader, 1):
             if len(record) > max_columns:
                 raise CsvRefused("too_many_columns", f"{number}行目の列が多すぎます（最大{max_columns}列）。")
-            cells = [_clean(c) for c in record]
+            cells = [c.strip(_STRIP) for c in record]
             while cells and not cells[-1]:
                 cells.pop()
             if not cells:
@@ -162,14 +163,14 @@ def read_csv(data: bytes, *, max_rows: int, max_columns: int) -> ParsedCsv:
                     continue
             if len(rows) >= max_rows:
                 raise CsvRefused("too_many_rows", f"送信先が多すぎます（最大{max_rows:,}件）。")
-            extra = len(cells) > len(COLUMNS)
-            cells = (cells + [""] * len(COLUMNS))[: len(COLUMNS)]
-            email, company, department1, department2, contact = cells
-            rows.append(CsvRow(number, email, company, department1, department2, contact, extra))
+            width = len(cells)
+            if width < 5:
+                cells += _PAD[width]
+            rows.append(CsvRow(number, cells[0], cells[1], cells[2], cells[3], cells[4], width > 5))
     except csv.Error:
         raise CsvRefused(
             "malformed", f"{number + 1}行目付近のCSVの形式が正しくありません（長すぎるセルや閉じていない引用符）。"
         ) from None
     if not rows:
         raise CsvRefused("no_rows", "送信先が1件もありません。" if has_header else "ファイルが空です。")
-    return ParsedCsv(encoding=encoding, has_header=has_header, rows=rows)
+    return ParsedCsv(encoding, has_header, rows, _CONTROLS.search(text) is not None)

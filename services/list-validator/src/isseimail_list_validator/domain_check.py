@@ -7,7 +7,6 @@ as "does not exist", and the list's policy decides what it means.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,13 +21,6 @@ DNS_QUERIES = Counter(
     "isseimail_list_validator_dns_queries_total", "DNS queries sent by domain checks.", ["qtype", "outcome"]
 )
 
-_RETRYABLE = {
-    pycares.errno.ARES_ESERVFAIL,
-    pycares.errno.ARES_ETIMEOUT,
-    pycares.errno.ARES_ECONNREFUSED,
-    pycares.errno.ARES_EREFUSED,
-    pycares.errno.ARES_EBADRESP,
-}
 _NODATA = pycares.errno.ARES_ENODATA
 _NXDOMAIN = pycares.errno.ARES_ENOTFOUND
 
@@ -46,36 +38,32 @@ class _Unverified(Exception):
 
 class DomainChecker:
     def __init__(self, nameservers: Sequence[str], *, timeout: float, attempts: int) -> None:
-        self._resolver = aiodns.DNSResolver(nameservers=list(nameservers) or None, timeout=timeout, tries=1)
-        self._attempts = attempts
+        self._resolver = aiodns.DNSResolver(nameservers=list(nameservers) or None, timeout=timeout, tries=attempts)
 
     async def close(self) -> None:
         await self._resolver.close()
 
     async def _query(self, domain: str, qtype: str) -> list[pycares.DNSRecord] | None:
-        """Records of that type; None for NODATA; raises LookupError for NXDOMAIN, _Unverified after retries."""
-        last = ""
-        for attempt in range(self._attempts):
-            try:
-                result = await self._resolver.query_dns(domain, qtype)
-            except aiodns.error.DNSError as exc:
-                errno = exc.args[0] if exc.args else -1
-                if errno == _NODATA:
-                    DNS_QUERIES.labels(qtype, "nodata").inc()
-                    return None
-                if errno == _NXDOMAIN:
-                    DNS_QUERIES.labels(qtype, "nxdomain").inc()
-                    raise LookupError(domain) from None
-                DNS_QUERIES.labels(qtype, "error").inc()
-                last = str(exc.args[1] if len(exc.args) > 1 else exc)
-                if errno not in _RETRYABLE:
-                    break
-                await asyncio.sleep(0.1 * (attempt + 1))
-                continue
-            DNS_QUERIES.labels(qtype, "answer").inc()
-            records = [r for r in result.answer if r.type == pycares.QUERY_TYPE_MX or qtype != "MX"]
-            return records or None
-        raise _Unverified(last or "no answer")
+        """Records of that type; None for NODATA; raises LookupError for NXDOMAIN, _Unverified otherwise.
+
+        c-ares itself retries (SERVFAIL at once, timeouts with a backoff from a latency-based timeout)
+        `attempts` times; what still fails is "could not be verified", never "does not exist".
+        """
+        try:
+            result = await self._resolver.query_dns(domain, qtype)
+        except aiodns.error.DNSError as exc:
+            errno = exc.args[0] if exc.args else -1
+            if errno == _NODATA:
+                DNS_QUERIES.labels(qtype, "nodata").inc()
+                return None
+            if errno == _NXDOMAIN:
+                DNS_QUERIES.labels(qtype, "nxdomain").inc()
+                raise LookupError(domain) from None
+            DNS_QUERIES.labels(qtype, "error").inc()
+            raise _Unverified(str(exc.args[1] if len(exc.args) > 1 else exc)) from None
+        DNS_QUERIES.labels(qtype, "answer").inc()
+        records = [r for r in result.answer if r.type == pycares.QUERY_TYPE_MX or qtype != "MX"]
+        return records or None
 
     async def addresses(self, host: str) -> list[str]:
         """IP addresses of a mail exchanger (for the SMTP probe), through the configured nameservers."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -20,7 +21,7 @@ from isseimail_list_validator.csv_reader import CsvRefused, read_csv
 from isseimail_list_validator.rows import apply_suppressions, prepare_rows
 from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_list_validator.suppression import check_suppressed
-from isseimail_list_validator.worker import publish_tasks
+from isseimail_list_validator.worker import TaskPublisher
 from isseimail_shared.app import Db, RuntimeDep
 from isseimail_shared.runtime import Runtime
 
@@ -71,19 +72,26 @@ async def upload(
 ) -> dict[str, Any]:
     """The CSV as the raw request body; 202 with the list id once its rows are stored and checks published."""
     s = _settings(runtime)
+    started = time.perf_counter()
     data = await read_limited(request, s.list_max_bytes, _too_large(s))
+    timings = {"read": time.perf_counter() - started}
     checker: AddressChecker = runtime.state["address_checker"]
     try:
         parsed = await asyncio.to_thread(read_csv, data, max_rows=s.list_max_rows, max_columns=s.list_max_columns)
     except CsvRefused as exc:
         raise HTTPException(422, {"detail": exc.message, "code": exc.code, "errors": {"file": exc.message}}) from None
     del data
-    rows = await asyncio.to_thread(prepare_rows, parsed.rows, checker, max_cell_chars=s.list_max_cell_chars)
+    timings["parse"] = time.perf_counter() - started - sum(timings.values())
+    rows = await asyncio.to_thread(
+        prepare_rows, parsed.rows, checker, max_cell_chars=s.list_max_cell_chars, controls=parsed.has_controls
+    )
+    timings["check"] = time.perf_counter() - started - sum(timings.values())
     addresses = [r.email for r in rows if r.status == "pending" and r.email]
     suppressed = (
         await check_suppressed(s.notifier_url, addresses, timeout=s.suppression_timeout_seconds) if addresses else {}
     )
     apply_suppressions(rows, suppressed)
+    timings["suppression"] = time.perf_counter() - started - sum(timings.values())
     new = lists.NewList(
         list_id=uuid.uuid4(),
         pass_id=x_isseimail_pass_id,
@@ -94,10 +102,21 @@ async def upload(
         unverified_policy=s.unverified_policy,
     )
     domains = await lists.create_list(runtime.pool, new, rows)
+    timings["store"] = time.perf_counter() - started - sum(timings.values())
     try:
-        await publish_tasks(runtime.broker, new.list_id, domains)
+        publisher: TaskPublisher = runtime.state["task_publisher"]
+        await publisher.publish(new.list_id, domains)
     except Exception:  # the stale-list sweeper republishes them
         log.exception("publishing domain checks of list %s failed", new.list_id)
+    timings["publish"] = time.perf_counter() - started - sum(timings.values())
+    log.info(
+        "list %s stored: %d rows, %d domains, %s encoding; %s",
+        new.list_id,
+        len(rows),
+        len(domains),
+        parsed.encoding,
+        " ".join(f"{k} {v:.2f}s" for k, v in timings.items()),
+    )
     return {
         "list_id": str(new.list_id),
         "status": "validating" if domains else (await lists.summary(runtime.pool, new.list_id) or {})["status"],

@@ -51,9 +51,14 @@ class ListValidatorSettings(ServiceSettings):
         description="Comma list of carrier domains (and their subdomains) where 'a..b@' / 'a.@' local parts "
         "are accepted as legacy addresses and quoted on the wire.",
     )
-    dns_timeout_seconds: float = Field(default=3.0, gt=0, le=60, description="Timeout of one DNS query attempt.")
+    dns_timeout_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        le=60,
+        description="Initial timeout of a DNS query; c-ares adapts it to the server's latency, backs off on retries.",
+    )
     dns_attempts: int = Field(
-        default=3, ge=1, le=10, description="Attempts per DNS query when the answer is SERVFAIL or a timeout."
+        default=3, ge=1, le=10, description="Tries per DNS query (SERVFAIL, timeout) before 'could not be verified'."
     )
     unverified_policy: Literal["block", "allow"] = Field(
         default="block",

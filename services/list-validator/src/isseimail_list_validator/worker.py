@@ -13,8 +13,9 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
+import aio_pika
 import asyncpg
-from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -26,7 +27,6 @@ from isseimail_shared.messaging import Broker, delivery_count
 log = logging.getLogger(__name__)
 
 DOMAIN_QUEUE = "list-validator.domains"
-PUBLISH_CHUNK = 500
 
 DOMAIN_TASKS = Counter("isseimail_list_validator_domain_tasks_total", "Domain checks handled, by outcome.", ["outcome"])
 LISTS_FINISHED = Counter("isseimail_list_validator_lists_finished_total", "Lists whose every domain was answered.")
@@ -40,20 +40,35 @@ class DomainTask(BaseModel):
     domain: str = Field(min_length=1, max_length=255)
 
 
-async def publish_tasks(broker: Broker, list_id: uuid.UUID, domains: Sequence[str]) -> None:
-    """One message per domain; confirms awaited in parallel chunks (thousands of domains per list)."""
-    for start in range(0, len(domains), PUBLISH_CHUNK):
-        await asyncio.gather(
-            *(
-                broker.publish_work(
-                    DOMAIN_QUEUE,
-                    DomainTask(list_id=list_id, domain=d).model_dump_json().encode(),
-                    message_id=f"{list_id}:{d}",
-                    kind="domain-check",
-                )
-                for d in domains[start : start + PUBLISH_CHUNK]
+class TaskPublisher:
+    """Publishes one message per domain on a channel of its own without publisher confirms.
+
+    Waiting for 5,000 confirms from a quorum queue took seconds of the upload; a lost task instead is
+    found by the stale-list sweeper (`redispatch_stale`), which republishes the unanswered domains.
+    """
+
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+        self._channel: AbstractChannel | None = None
+
+    async def publish(self, list_id: uuid.UUID, domains: Sequence[str]) -> None:
+        if self._channel is None or self._channel.is_closed:
+            self._channel = await self._broker.connection.channel(publisher_confirms=False)
+        exchange = self._channel.default_exchange
+        for domain in domains:
+            body = DomainTask(list_id=list_id, domain=domain).model_dump_json().encode()
+            message = aio_pika.Message(
+                body,
+                message_id=f"{list_id}:{domain}",
+                type="domain-check",
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             )
-        )
+            await exchange.publish(message, routing_key=DOMAIN_QUEUE)
+
+    async def close(self) -> None:
+        if self._channel is not None and not self._channel.is_closed:
+            await self._channel.close()
 
 
 class ResultWriter:
@@ -124,11 +139,11 @@ def domain_handler(
     return on_message
 
 
-async def redispatch_stale(pool: asyncpg.Pool, broker: Broker, older_than: float) -> int:
+async def redispatch_stale(pool: asyncpg.Pool, publisher: TaskPublisher, older_than: float) -> int:
     """Republish the unanswered domains of lists stuck in 'validating' (a publish lost to a crash)."""
     count = 0
     for list_id, domains in await lists.stale_lists(pool, older_than):
         log.warning("list %s still validating; republishing %d domain checks", list_id, len(domains))
-        await publish_tasks(broker, list_id, domains)
+        await publisher.publish(list_id, domains)
         count += len(domains)
     return count

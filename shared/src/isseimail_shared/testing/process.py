@@ -27,7 +27,7 @@ async def running_app(app: FastAPI, client_ip: str = "127.0.0.1") -> AsyncIterat
 
 
 @contextlib.asynccontextmanager
-async def serving(app: FastAPI, timeout: float = 30.0) -> AsyncIterator[str]:
+async def running_on_port(app: FastAPI, timeout: float = 30.0) -> AsyncIterator[str]:
     """Run an app (lifespan included) with uvicorn on a real loopback port, in this event loop; yields its
     base URL. For services that other services call over HTTP in a test."""
     import uvicorn
