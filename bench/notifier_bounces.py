@@ -1,0 +1,143 @@
+"""Bounce handling figures: the parser alone, and the listener of a real notifier process end to end.
+
+    uv run python bench/notifier_bounces.py                       # 2,000 bounces, 50 concurrent senders
+    uv run python bench/notifier_bounces.py --bounces 5000 --concurrency 100
+
+Needs PostgreSQL and RabbitMQ as for the tests. Parses every fixture in services/notifier/tests/bounces
+repeatedly (in-process), then starts one notifier (`python -m isseimail_notifier`) on a fresh database
+and vhost and delivers N DSNs to authenticated VERP addresses through SMTP with bounded concurrency;
+each 250 means the bounce, its failure row, suppression update and delivery.bounced outbox row are
+committed. Prints one table: what, count, wall time, rate, p50 and p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiosmtplib
+import asyncpg
+
+from isseimail_notifier.bounce_parser import parse_bounce
+from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
+from isseimail_shared.testing.infra import create_database, create_vhost, delete_vhost, drop_database
+from isseimail_shared.testing.process import ServiceProcess, free_port
+from isseimail_shared.testing.smtp import CaptureServer
+from isseimail_shared.verp import bounce_address
+
+FIXTURES = Path(__file__).resolve().parent.parent / "services" / "notifier" / "tests" / "bounces"
+SECRET = "bench-verp-secret"  # noqa: S105 - a throwaway HMAC key for the bench run
+DOMAIN = "bounce.isseimail.localhost"
+
+
+async def timed(n: int, concurrency: int, job: Callable[[int], Awaitable[None]]) -> tuple[float, list[float]]:
+    gate = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+
+    async def one(i: int) -> None:
+        async with gate:
+            start = time.perf_counter()
+            await job(i)
+            latencies.append(time.perf_counter() - start)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return time.perf_counter() - start, latencies
+
+
+def row(name: str, count: int, wall: float, latencies: list[float]) -> str:
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return (
+        f"| {name} | {count:,} | {wall:.2f} s | {count / wall:,.0f}/s "
+        f"| {statistics.median(ordered) * 1000:.2f} ms | {p99 * 1000:.2f} ms |"
+    )
+
+
+def bench_parser(rounds: int) -> str:
+    samples = [p.read_bytes() for p in sorted(FIXTURES.glob("*.eml"))]
+    latencies = []
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for raw in samples:
+            t = time.perf_counter()
+            parse_bounce(raw)
+            latencies.append(time.perf_counter() - t)
+    return row(f"parse ({len(samples)} fixtures)", len(latencies), time.perf_counter() - start, latencies)
+
+
+def dsn(recipient: str) -> bytes:
+    template = (FIXTURES / "postfix-userunknown.eml").read_bytes()
+    return template.replace(b"nobody-here@example.co.jp", recipient.encode())
+
+
+async def bench_listener(bounces: int, concurrency: int) -> str:
+    database_url = await create_database("isseimail_bench")
+    vhost, amqp_url = create_vhost("isseimail_bench")
+    relay = CaptureServer()
+    await relay.start()
+    bounce_port, http_port = free_port(), free_port()
+    env = {
+        "ISSEIMAIL_DATABASE_URL": database_url,
+        "ISSEIMAIL_AMQP_URL": amqp_url,
+        "ISSEIMAIL_CREDENTIALS_KEY": CREDENTIALS_KEY,
+        "ISSEIMAIL_VERP_SECRET": SECRET,
+        "ISSEIMAIL_BOUNCE_DOMAIN": DOMAIN,
+        "ISSEIMAIL_BOUNCE_LISTEN_PORT": str(bounce_port),
+        "ISSEIMAIL_NOTIFIER_PORT": str(http_port),
+        "ISSEIMAIL_SMTP_RELAY": f"smtp://127.0.0.1:{relay.port}",
+        "ISSEIMAIL_LOG_LEVEL": "WARNING",
+    }
+    log_path = Path(tempfile.gettempdir()) / "bench-notifier.log"
+    proc = ServiceProcess("isseimail_notifier", env, http_port, log_path=log_path)
+    proc.start()
+    try:
+        await proc.wait_ready(60)
+        campaign = uuid.uuid4()
+
+        async def send(i: int) -> None:
+            rcpt = bounce_address(SECRET.encode(), DOMAIN, campaign, i + 1)
+            client = aiosmtplib.SMTP(hostname="127.0.0.1", port=bounce_port, timeout=60)
+            await client.connect()
+            try:
+                await client.sendmail("", [rcpt], dsn(f"user{i}@example.jp"))
+            finally:
+                client.close()
+
+        wall, latencies = await timed(bounces, concurrency, send)
+        conn = await asyncpg.connect(database_url, server_settings={"search_path": "notifier"})
+        try:
+            stored = await conn.fetchval("SELECT count(*) FROM bounces")
+            events = await conn.fetchval("SELECT count(*) FROM outbox WHERE routing_key = 'delivery.bounced'")
+        finally:
+            await conn.close()
+        assert stored == bounces, f"stored {stored} of {bounces}"
+        assert events == bounces, f"{events} delivery.bounced events for {bounces} bounces"
+        return row(f"listener, {concurrency} concurrent senders", bounces, wall, latencies)
+    finally:
+        proc.terminate()
+        await relay.stop()
+        delete_vhost(vhost)
+        await drop_database(database_url)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bounces", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--parse-rounds", type=int, default=200)
+    args = parser.parse_args()
+    lines = ["| what | count | wall | rate | p50 | p99 |", "|---|---:|---:|---:|---:|---:|"]
+    lines.append(bench_parser(args.parse_rounds))
+    lines.append(await bench_listener(args.bounces, args.concurrency))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
