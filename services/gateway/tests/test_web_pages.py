@@ -8,6 +8,7 @@ import httpx
 
 from isseimail_gateway.app import create_app
 from isseimail_gateway.settings import GatewaySettings
+from isseimail_gateway.web.render import local_time
 from isseimail_gateway.web.security import CSP
 from isseimail_shared.testing.process import free_port, running_app
 
@@ -122,3 +123,11 @@ async def test_sample_csv_has_the_documented_columns() -> None:
     assert response.content.startswith(b"\xef\xbb\xbf")
     header = response.content.decode("utf-8-sig").splitlines()[0]
     assert header == "メールアドレス,会社名,部署名1,部署名2,ご担当者名"
+
+
+def test_service_timestamps_are_shown_in_the_users_time_zone() -> None:
+    """A UTC timestamp from a service is shown in Asia/Tokyo; a naive one counts as UTC; junk stays as text."""
+    assert local_time("2026-11-27T21:31:05.123+00:00", "Asia/Tokyo") == "2026-11-28 06:31"
+    assert local_time("2026-11-27T21:31:05", "Asia/Tokyo") == "2026-11-28 06:31"
+    assert local_time("not a time", "Asia/Tokyo") == "not a time"
+    assert local_time(None, "Asia/Tokyo") == ""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -26,11 +28,32 @@ _env = Environment(
 )
 
 
+def local_time(value: object, zone: str) -> str:
+    """An ISO timestamp from a service (UTC) as the user's local "YYYY-MM-DD HH:MM"; other values as text."""
+    if not isinstance(value, str) or not value:
+        return ""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+
+
+_env.filters["local_time"] = local_time
+
+
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     context.setdefault("errors", {})
     context.setdefault("values", {})
     html = _env.get_template(template).render(
-        request=request, path=request.url.path, csrf_field=csrf.CSRF_FIELD, csrf_token=csrf.token(request), **context
+        request=request,
+        path=request.url.path,
+        tz=request.app.state.runtime.settings.timezone,
+        csrf_field=csrf.CSRF_FIELD,
+        csrf_token=csrf.token(request),
+        **context,
     )
     response = HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
     csrf.set_cookie_if_new(request, response)
