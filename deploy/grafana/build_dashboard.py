@@ -47,7 +47,12 @@ PANELS = (
     Panel(
         "Bounce reasons (1 h)",
         "short",
-        (Query("sum by (kind, reason) (increase(isseimail_notifier_bounces_total[1h]))", "{{kind}} {{reason}}"),),
+        (
+            Query(
+                "sum by (kind, reason) (increase(isseimail_notifier_bounced_recipients_total[1h]))",
+                "{{kind}} {{reason}}",
+            ),
+        ),
     ),
     Panel(
         "SMTP latency",

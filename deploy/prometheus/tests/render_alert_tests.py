@@ -36,10 +36,10 @@ DLQ = 'isseimail_queue_messages{service="notifier",queue="isseimail_notifier_eve
 WORK = 'isseimail_queue_messages{service="dispatcher",queue="isseimail_dispatcher_batches"}'
 SENT = 'isseimail_dispatch_messages_total{service="dispatcher",domain="example.jp",outcome="sent"}'
 PERM = 'isseimail_dispatch_messages_total{service="dispatcher",domain="example.jp",outcome="failed"}'
-HARD = 'isseimail_notifier_bounces_total{service="notifier",kind="hard",reason="user_unknown"}'
+HARD = 'isseimail_notifier_bounced_recipients_total{service="notifier",kind="hard",reason="user_unknown"}'
 IN_FLIGHT = 'isseimail_dispatch_campaigns_in_flight{service="dispatcher"}'
 LATENCY = "isseimail_dispatch_smtp_transaction_seconds_bucket"
-LOGINS = 'isseimail_pass_login_attempts_total{service="pass-service",outcome="failure"}'
+LOGINS = 'isseimail_pass_logins_total{kind="pass",result="wrong_password"}'
 UP = 'up{job="isseimail",component="composer",instance="composer:8083"}'
 READY = 'isseimail_ready{job="isseimail",component="dispatcher",instance="dispatcher:8084",service="dispatcher"}'
 
@@ -167,6 +167,12 @@ CASES = [
         "100",
     ),
     Case("IsseimailFailedLoginsSpiking", {LOGINS: "0+2x20"}, "10m", note="a few typos: quiet"),
+    Case(
+        "IsseimailFailedLoginsSpiking",
+        {'isseimail_pass_logins_total{kind="pass",result="ok"}': "0+100x20"},
+        "10m",
+        note="many successful logins: quiet",
+    ),
 ]
 
 
