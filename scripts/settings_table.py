@@ -1,7 +1,7 @@
 """Print the README's settings table from the settings classes themselves (so it cannot drift).
 
-    uv run python scripts/settings_table.py           # print the table
-    uv run python scripts/settings_table.py --write   # replace the table between the markers in README.md
+uv run python scripts/settings_table.py           # print the table
+uv run python scripts/settings_table.py --write   # replace the table between the markers in README.md
 """
 
 from __future__ import annotations
@@ -41,10 +41,8 @@ def env_name(name: str, info: FieldInfo) -> str:
 def default_text(info: FieldInfo) -> str:
     if info.is_required():
         return "(required)"
-    if info.default_factory is not None:
-        value = info.default_factory()  # type: ignore[call-arg]
-    else:
-        value = info.default
+    factory = info.default_factory
+    value = factory() if factory is not None else info.default  # type: ignore[call-arg]
     if isinstance(value, SecretStr):
         raw = value.get_secret_value()
         return "(generated at start)" if info.default_factory is not None else f"`{raw}`" if raw else "(empty)"

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from isseimail_shared.cli import serve
-
 from isseimail_gateway.app import create_app
 from isseimail_gateway.settings import GatewaySettings
+from isseimail_shared.cli import serve
 
 
 def main() -> None:

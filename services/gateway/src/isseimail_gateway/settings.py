@@ -6,9 +6,10 @@ import ipaddress
 import secrets
 from typing import Annotated
 
-from isseimail_shared.settings import ServiceSettings
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
+
+from isseimail_shared.settings import ServiceSettings
 
 
 class GatewaySettings(ServiceSettings):
