@@ -6,6 +6,7 @@ import datetime as dt
 import email
 import email.policy
 import email.utils
+import re
 from email.message import EmailMessage
 
 import pytest
@@ -241,7 +242,7 @@ def test_utf8_round_trip_property(
     template = render_campaign("s@example.com", name, subject, body, "utf-8", files)
     recipient = Recipient(row=3, email="r@example.net", company="会社", contact=contact)
     message = parse(stamp(template, recipient))
-    assert message["From"].addresses[0].display_name == _expect_header(name)
+    assert message["From"].addresses[0].display_name == re.sub(" {2,}", " ", _expect_header(name))
     assert message["Subject"] == _expect_header(subject)
     assert text_of(message) == template.text_for(recipient)
     assert [(n, d) for n, d in attachments_of(message)] == [(normalise_text(n), d) for n, d in files]
@@ -259,7 +260,7 @@ def test_iso_2022_jp_round_trip_property(name: str, subject: str, body: str, con
     template = render_campaign("s@example.com", name, subject, body, "iso-2022-jp", [("添付.pdf", PDF)])
     recipient = Recipient(row=3, email="r@example.net", department1="部", contact=contact)
     message = parse(stamp(template, recipient))
-    assert message["From"].addresses[0].display_name == name
+    assert message["From"].addresses[0].display_name == re.sub(" {2,}", " ", name)
     assert message["Subject"] == subject
     assert text_of(message) == template.text_for(recipient)
     assert attachments_of(message) == [("添付.pdf", PDF)]

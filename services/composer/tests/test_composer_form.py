@@ -75,6 +75,8 @@ def test_sender_domain_is_case_insensitive_and_normalised() -> None:
     assert check_sender_email("taro@sub.example.co.jp", ["example.co.jp"])[1] is not None
     assert check_sender_email("taro@localhost", [])[1] is not None
     assert check_sender_email("taro.@example.jp", [])[1] is not None
+    assert check_sender_email("taro😀@example.jp", [])[1] is not None
+    assert check_sender_email("taro@example.jp\r\nBcc: x@evil.example", [])[1] is not None
 
 
 def test_whitespace_only_is_missing() -> None:

@@ -170,7 +170,8 @@ def render_campaign(
         _check_header_value(field, value)
     if not sender_email.isascii() or "@" not in sender_email or any(c in sender_email for c in ' <>,;"'):
         raise ValueError("sender address must be one plain ASCII address")
-    sender_name = unicodedata.normalize("NFC", sender_name)
+    # Address parsers collapse runs of spaces in a display name; collapse them here so what is shown matches.
+    sender_name = re.sub(" {2,}", " ", unicodedata.normalize("NFC", sender_name))
     subject = unicodedata.normalize("NFC", subject)
     body = normalise_text(body)
     if charset == "iso-2022-jp":

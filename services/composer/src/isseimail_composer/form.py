@@ -96,7 +96,8 @@ def check_sender_email(value: str, allowed_domains: list[str]) -> tuple[str, str
 def check_text(key: str, raw: str, limit: int, *, multiline: bool, charset: Charset) -> tuple[str, str | None]:
     """A text field: required, length in user-visible characters, refused characters with positions."""
     value = text_rules.normalise(raw, multiline=multiline)
-    value = value.rstrip() if multiline else value.strip()
+    # One-line fields: runs of spaces collapse (a display name loses them in every mail reader anyway).
+    value = value.rstrip() if multiline else re.sub(" {2,}", " ", value.strip())
     if not value.strip():
         return value, _required(key)
     if not multiline and re.search(r"[\r\n\u2028\u2029]", value):
