@@ -45,6 +45,7 @@ ADMIN_PASSWORD = "admin-password-for-tests"
 APPLICANT_EMAIL = "hanako.sato@corp.example.jp"
 USER_ID = re.compile(r"ユーザーID は \[(\d{6})\] です。")
 PASSWORD = re.compile(r"パスワード は \[([^\]\s]+)\] です。")
+MAX_LIST_BYTES = 256 * 1024  # small, so that the oversized-file case is cheap
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
@@ -87,7 +88,12 @@ async def system(
         (
             "validator",
             validator_app(
-                make_settings(ListValidatorSettings, dns_nameservers=nameservers, notifier_url=url["notifier"])
+                make_settings(
+                    ListValidatorSettings,
+                    dns_nameservers=nameservers,
+                    notifier_url=url["notifier"],
+                    list_max_bytes=MAX_LIST_BYTES,
+                )
             ),
         ),
         ("composer", composer_app(make_settings(ComposerSettings, list_validator_url=url["validator"]))),
@@ -348,6 +354,14 @@ async def test_bad_csv_shows_the_bad_rows_and_the_way_back(system: System, brows
     assert "nobody@gone.example.jp" in download.content.decode("utf-8-sig", errors="replace")
     await page.click("text=CSVファイルを選び直す")
     await page.wait_for_url("**/lists/new")
+
+    # a file over the limit is refused with a Japanese message on the same page, nothing else happens
+    oversized = cp932_csv([[f"user{i}@example.co.jp", "株式会社A", "", "", "各位"] for i in range(9000)])
+    assert len(oversized) > MAX_LIST_BYTES
+    await upload(page, oversized)
+    await page.wait_for_selector("#error-summary")
+    assert "大きすぎます" in await page.inner_text("#f-file-error")
+    await screenshot(page, "step3-too-large")
     await watch.check(page)
 
 

@@ -131,3 +131,18 @@ def test_service_timestamps_are_shown_in_the_users_time_zone() -> None:
     assert local_time("2026-11-27T21:31:05", "Asia/Tokyo") == "2026-11-28 06:31"
     assert local_time("not a time", "Asia/Tokyo") == "not a time"
     assert local_time(None, "Asia/Tokyo") == ""
+
+
+async def test_csv_upload_checks_the_token_in_the_url_before_reading_the_body() -> None:
+    """The upload page streams the body on untouched, so its CSRF token travels in the URL and is checked first."""
+    async with running_app(create_app(settings())) as client:
+        await client.get("/login")
+        token = csrf_token(await client.get("/login"))
+        files = {"file": ("a.csv", b"a@example.jp,,,,\\u5404\\u4f4d\\r\\n", "text/csv")}
+        no_token = await client.post("/lists", files=files)
+        wrong = await client.post("/lists", params={"csrf_token": token + "x"}, files=files)
+        not_multipart = await client.post("/lists", params={"csrf_token": token}, content=b"x=1")
+    assert no_token.status_code == 403
+    assert wrong.status_code == 403
+    assert not_multipart.status_code == 400
+    assert "送信された内容を読み取れませんでした" in not_multipart.text

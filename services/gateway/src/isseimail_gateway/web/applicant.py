@@ -6,8 +6,8 @@ import uuid
 
 from fastapi import APIRouter, Request, Response
 
-from isseimail_gateway.web import apiclient
-from isseimail_gateway.web.forms import pick, read_form, text, today
+from isseimail_gateway.web import apiclient, csrf
+from isseimail_gateway.web.forms import BAD_FORM, pick, read_form, text, today
 from isseimail_gateway.web.render import WebError, redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -101,19 +101,20 @@ async def list_form(request: Request) -> Response:
 
 
 @router.post("/lists")
-async def list_submit(request: Request) -> Response:
-    form = await read_form(request, max_files=1)
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str) or not upload.filename:
-        return render(
-            request, "list_upload.html", status_code=422, errors={"file": "送信先CSVファイルを選択してください。"}
-        )
-    result = await apiclient.call(
-        request,
-        "POST",
-        "/lists",
-        files={"file": (upload.filename, upload.file, upload.content_type or "text/csv")},
-    )
+async def list_submit(request: Request, csrf_token: str = "") -> Response:
+    """Pass the browser's multipart body on to the lists API as a stream, never reading it whole here.
+
+    The CSRF token comes in the query string (the body is not parsed by this page), so an oversized
+    file is cut off by the API's own limit as it streams, not after it was spooled to disk.
+    """
+    csrf.verify(request, csrf_token)
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise WebError(400, BAD_FORM, back="/lists/new")
+    headers = {"content-type": content_type}
+    if request.headers.get("content-length", "").isdigit():
+        headers["content-length"] = request.headers["content-length"]
+    result = await apiclient.call(request, "POST", "/lists", content=request.stream(), headers=headers)
     if result.status == 401:
         return login_again(request, result.detail)
     if not result.ok:
