@@ -154,3 +154,5 @@ async def test_a_list_belongs_to_its_pass(lv: httpx.AsyncClient, dns_server: Dns
     assert '"code": "domain_not_found"' in errors.text
     assert (await lv.get("/internal/lists/not-a-uuid")).status_code == 422
     assert (await lv.get("/internal/lists/00000000-0000-0000-0000-000000000000")).status_code == 404
+    # the gateway reads the limits from here, where the settings live
+    assert (await lv.get("/internal/lists/limits")).json() == {"max_bytes": 10 * 1024 * 1024, "max_rows": 50_000}

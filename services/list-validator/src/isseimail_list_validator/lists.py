@@ -112,14 +112,19 @@ async def finalise(conn: Conn, list_id: uuid.UUID) -> None:
         " WHERE r.list_id = $1 AND d.list_id = $1 AND d.domain = r.domain AND r.status = 'pending'",
         list_id,
     )
-    # SMTP probe answers refine rows whose domain was fine.
+    # SMTP probe answers refine rows whose domain was fine: a mailbox that does not exist beats
+    # "suppression list unavailable"; catch-all only relabels a plain ok.
     await conn.execute(
         "UPDATE list_rows r SET"
         " status = CASE p.code WHEN 'mailbox_not_found' THEN 'invalid' WHEN 'smtp_unverified' THEN 'unverified'"
         "  ELSE r.status END,"
-        " reason = CASE WHEN p.code = 'ok_catch_all' AND r.reason <> 'ok' THEN r.reason ELSE p.code END"
+        " reason = CASE WHEN p.code = 'mailbox_not_found' THEN p.code"
+        "  WHEN p.code = 'smtp_unverified' THEN p.code"
+        "  WHEN p.code = 'ok_catch_all' AND r.status = 'ok' AND r.reason = 'ok' THEN p.code"
+        "  ELSE r.reason END"
         " FROM list_probes p"
-        " WHERE r.list_id = $1 AND p.list_id = $1 AND p.row_no = r.row_no AND r.status = 'ok' AND p.code <> 'ok'",
+        " WHERE r.list_id = $1 AND p.list_id = $1 AND p.row_no = r.row_no AND p.code <> 'ok'"
+        " AND (r.status = 'ok' OR r.reason = 'suppression_unavailable')",
         list_id,
     )
     counts = await conn.fetchrow(

@@ -55,22 +55,26 @@ class SmtpProber:
                 continue
         return [(row, "smtp_unverified") for row, _ in rows]
 
+    @staticmethod
+    async def _rcpt(client: aiosmtplib.SMTP, address: str) -> str:
+        try:
+            response = await client.rcpt(address)
+        except aiosmtplib.SMTPRecipientRefused as exc:
+            return classify(exc.code, exc.message)
+        return classify(response.code, response.message)
+
     async def _probe(self, ip: str, domain: str, rows: list[tuple[int, str]]) -> list[tuple[int, str]]:
         client = aiosmtplib.SMTP(hostname=ip, port=self._port, timeout=self._timeout, start_tls=False)
         await client.connect()
         try:
             await client.ehlo(hostname=self._helo)
             await client.mail("")
-            canary = await client.rcpt(f"isseimail-probe-{secrets.token_hex(8)}@{domain}")
-            if 200 <= canary.code < 300:
+            canary = await self._rcpt(client, f"isseimail-probe-{secrets.token_hex(8)}@{domain}")
+            if canary == "ok":
                 return [(row, "ok_catch_all") for row, _ in rows]
             out: list[tuple[int, str]] = []
             for index, (row, email) in enumerate(rows, 1):
-                try:
-                    response = await client.rcpt(email)
-                    out.append((row, classify(response.code, response.message)))
-                except aiosmtplib.SMTPRecipientRefused as exc:
-                    out.append((row, classify(exc.code, exc.message)))
+                out.append((row, await self._rcpt(client, email)))
                 if index % RCPTS_PER_TRANSACTION == 0:
                     await client.rset()
                     await client.mail("")
