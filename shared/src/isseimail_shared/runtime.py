@@ -128,7 +128,17 @@ class Runtime:
                 log.exception("background task %s died", name)
                 raise
 
-        self.tasks.append(asyncio.create_task(guarded(), name=f"{self.spec.name}:{name}"))
+        task = asyncio.create_task(guarded(), name=f"{self.spec.name}:{name}")
+        if asyncio.iscoroutine(coro):
+            # A task cancelled before its first step never awaits `coro`: close it, or Python warns
+            # "coroutine ... was never awaited" when a service stops right after starting.
+            unstarted = coro
+
+            def close_unstarted(_task: asyncio.Task[None]) -> None:
+                unstarted.close()
+
+            task.add_done_callback(close_unstarted)
+        self.tasks.append(task)
 
     async def stop(self) -> None:
         grace = self.settings.shutdown_grace_seconds
