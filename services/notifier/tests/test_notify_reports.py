@@ -120,7 +120,12 @@ async def test_completion_mail_counts_and_csv(
     body = msg.get_body(preferencelist=("plain",))
     assert body is not None
     text = body.get_content()
-    for line in ("送信先: 100 件", "配信成功: 40 件", "配信失敗: 60 件", "返送（バウンス）: 0 件"):
+    for line in (
+        "送信先: 100 件（送信者ご本人への控えを含みます）",
+        "配信成功: 40 件",
+        "配信失敗: 60 件",
+        "返送（バウンス）: 0 件",
+    ):
         assert line in text
     assert "送信開始: 2026-11-28 10:00:00（Asia/Tokyo）" in text
     assert "送信終了: 2026-11-28 10:03:00（Asia/Tokyo）" in text

@@ -116,7 +116,7 @@ def completion_body(sender: str, c: Completion, lines: Sequence[FailureLine], in
         f"キャンペーンID: {c.campaign_id}\n"
         f"送信開始: {_local(c.started_at, timezone)}（{timezone}）\n"
         f"送信終了: {_local(c.finished_at, timezone)}（{timezone}）\n"
-        f"送信先: {c.total} 件\n"
+        f"送信先: {c.total} 件（送信者ご本人への控えを含みます）\n"
         f"配信成功: {c.sent} 件\n"
         f"配信失敗: {c.failed} 件\n"
         f"返送（バウンス）: {c.bounced} 件\n"
