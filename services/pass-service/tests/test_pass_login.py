@@ -97,6 +97,7 @@ async def test_failed_logins_lock_the_user_id_and_the_client(
     failures = await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'login.failed'")
     assert failures >= 10
     assert await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'login.succeeded'") == 0
+    assert any(r.getMessage() == "pass login failed" for r in caplog.records)
     logged = "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records)
     assert "guess-password" not in logged
     assert issued.password not in logged

@@ -12,9 +12,8 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from isseimail_gateway.api.passes import relay_error
+from isseimail_gateway.api.passes import caller_ip, relay_error
 from isseimail_gateway.session import ADMIN_COOKIE, AdminSessionDep, UpstreamsDep, set_cookie
-from isseimail_gateway.upstream import client_ip
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -43,7 +42,7 @@ class RejectRequest(BaseModel):
 async def admin_login(body: AdminLoginRequest, request: Request, upstreams: UpstreamsDep) -> Any:
     """Administrator login (intranet only); sets the signed admin cookie."""
     response = await upstreams.call(
-        "pass", "POST", "/internal/admin/login", json={**body.model_dump(), "client_ip": client_ip(request)}
+        "pass", "POST", "/internal/admin/login", json={**body.model_dump(), "client_ip": caller_ip(request)}
     )
     if response.status_code != 200:
         return relay_error(response)
@@ -107,7 +106,7 @@ async def approve(
         "pass",
         "POST",
         f"/internal/applications/{application_id}/approve",
-        json={"admin_id": admin.admin_id, "client_ip": client_ip(request)},
+        json={"admin_id": admin.admin_id, "client_ip": caller_ip(request)},
     )
     if response.status_code != 201:
         return relay_error(response)
@@ -127,7 +126,7 @@ async def reject(
         "pass",
         "POST",
         f"/internal/applications/{application_id}/reject",
-        json={"admin_id": admin.admin_id, "reason": body.reason, "client_ip": client_ip(request)},
+        json={"admin_id": admin.admin_id, "reason": body.reason, "client_ip": caller_ip(request)},
     )
     if response.status_code != 200:
         return relay_error(response)

@@ -53,6 +53,11 @@ class SessionInfo(BaseModel):
     use_date: str
 
 
+def caller_ip(request: Request) -> str | None:
+    """The client address for the pass-service's lockout and audit (None rather than an empty string)."""
+    return client_ip(request) or None
+
+
 def relay_error(response: httpx.Response) -> JSONResponse:
     """An upstream 4xx as the user's answer: its Japanese detail and per-field errors, nothing else."""
     try:
@@ -76,7 +81,7 @@ def relay_error(response: httpx.Response) -> JSONResponse:
 async def apply(body: ApplicationRequest, request: Request, upstreams: UpstreamsDep) -> Any:
     """Apply for a 1DayPass; an administrator approves or rejects it, and the result is mailed."""
     response = await upstreams.call(
-        "pass", "POST", "/internal/applications", json={**body.model_dump(), "client_ip": client_ip(request)}
+        "pass", "POST", "/internal/applications", json={**body.model_dump(), "client_ip": caller_ip(request)}
     )
     if response.status_code != 201:
         return relay_error(response)
@@ -96,7 +101,7 @@ async def apply(body: ApplicationRequest, request: Request, upstreams: Upstreams
 async def login(body: LoginRequest, request: Request, upstreams: UpstreamsDep) -> Any:
     """Log in with user ID, password and day of use; sets the signed session cookie."""
     response = await upstreams.call(
-        "pass", "POST", "/internal/login", json={**body.model_dump(), "client_ip": client_ip(request)}
+        "pass", "POST", "/internal/login", json={**body.model_dump(), "client_ip": caller_ip(request)}
     )
     if response.status_code != 200:
         return relay_error(response)
