@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import yaml
 from tests.deploy_support import ROOT, load_script, run, tool
 
@@ -91,3 +92,12 @@ def test_kubernetes_scrape_config_discovers_annotated_isseimail_pods() -> None:
     )
     assert relabel[("__meta_kubernetes_pod_label_app_kubernetes_io_component",)]["target_label"] == "component"
     assert config["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+
+
+def test_kubernetes_discovery_rbac_is_valid_and_read_only() -> None:
+    """The Role for pod discovery passes the Kubernetes schemas and only reads pods."""
+    docs = list(yaml.safe_load_all((PROM / "kubernetes-rbac.yaml").read_text(encoding="utf-8")))
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.31.0", strict=True)
+    role = next(d for d in docs if d["kind"] == "Role")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
