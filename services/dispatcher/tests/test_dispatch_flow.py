@@ -25,14 +25,22 @@ async def test_campaign_is_delivered_once_to_every_recipient(
     rows = make_recipients(30, "example.jp") + make_recipients(12, "other.jp", start=31)
     campaign_id = snapshot_peer.add(rows)
     settings = make_settings(DispatcherSettings, composer_url=snapshot_peer.url, batch_size=10)
-    async with running_app(create_app(settings)) as api, running_app(create_worker_app(settings)):
+    async with running_app(create_app(settings)) as api, running_app(create_worker_app(settings)) as worker:
         event_id = uuid.uuid4()
         await accept_campaign(campaign_id, len(rows), event_id)
         await accept_campaign(campaign_id, len(rows), event_id)  # redelivered event
         await accept_campaign(campaign_id, len(rows))  # a second event for the same campaign
         completed = await watch.wait_for("campaign.completed")
         progress = (await api.get(f"/internal/campaigns/{campaign_id}/progress")).json()
+        metrics = (await worker.get("/metrics")).text
     assert len(completed) == 1
+    for name in (
+        'isseimail_dispatch_messages_total{outcome="sent",reply_class="2xx"}',
+        "isseimail_dispatch_bytes_sent_total",
+        "isseimail_dispatch_smtp_transaction_seconds_count",
+    ):
+        value = next(line for line in metrics.splitlines() if line.startswith(name + " "))
+        assert float(value.split()[-1]) >= 43
     assert (completed[0].total, completed[0].sent, completed[0].failed) == (43, 43, 0)
     assert progress["status"] == "completed"
     assert (progress["total"], progress["sent"], progress["pending"]) == (43, 43, 0)
