@@ -101,15 +101,15 @@ async def record_outcomes(pool: asyncpg.Pool, outcomes: Sequence[DomainOutcome])
 
 
 async def finalise(conn: Conn, list_id: uuid.UUID) -> None:
-    """Every domain answered: give each pending row its final status, decide the list, emit list.validated."""
+    """Every domain answered: rows of failed domains get their reason, the list its status; list.validated."""
+    # Rows were stored as if their domain were fine; only the rows of failed domains change.
     await conn.execute(
         "UPDATE list_rows r SET"
-        " status = CASE WHEN d.status = 'ok' THEN"
-        "   CASE WHEN r.reason = 'suppression_unavailable' THEN 'unverified' ELSE 'ok' END"
-        "  WHEN d.status = 'dns_unverified' THEN 'unverified' ELSE 'invalid' END,"
-        " reason = CASE WHEN d.status = 'ok' THEN r.reason ELSE d.status END"
+        " status = CASE WHEN d.status = 'dns_unverified' THEN 'unverified' ELSE 'invalid' END,"
+        " reason = d.status"
         " FROM list_domains d"
-        " WHERE r.list_id = $1 AND d.list_id = $1 AND d.domain = r.domain AND r.status = 'pending'",
+        " WHERE r.list_id = $1 AND d.list_id = $1 AND d.domain = r.domain AND d.status <> 'ok'"
+        " AND r.status <> 'invalid'",
         list_id,
     )
     # SMTP probe answers refine rows whose domain was fine: a mailbox that does not exist beats
@@ -162,14 +162,26 @@ async def summary(pool: asyncpg.Pool, list_id: uuid.UUID) -> dict[str, Any] | No
     )
     if head is None:
         return None
-    counts = await pool.fetchrow(
-        "SELECT count(*) FILTER (WHERE status <> 'pending') AS checked,"
-        " count(*) FILTER (WHERE status = 'ok') AS ok,"
-        " count(*) FILTER (WHERE status = 'invalid') AS invalid,"
-        " count(*) FILTER (WHERE status = 'unverified') AS unverified"
-        " FROM list_rows WHERE list_id = $1",
-        list_id,
-    )
+    if head["status"] == "validating":
+        # A row is checked once its domain answered (or it was refused before any lookup).
+        counts = await pool.fetchrow(
+            "SELECT count(*) FILTER (WHERE done) AS checked,"
+            " count(*) FILTER (WHERE done AND status = 'ok') AS ok,"
+            " count(*) FILTER (WHERE done AND status = 'invalid') AS invalid,"
+            " count(*) FILTER (WHERE done AND status = 'unverified') AS unverified"
+            " FROM (SELECT r.status, (r.status = 'invalid' OR d.status IS DISTINCT FROM 'pending') AS done"
+            "  FROM list_rows r LEFT JOIN list_domains d ON d.list_id = r.list_id AND d.domain = r.domain"
+            "  WHERE r.list_id = $1) AS x",
+            list_id,
+        )
+    else:
+        counts = await pool.fetchrow(
+            "SELECT count(*) AS checked, count(*) FILTER (WHERE status = 'ok') AS ok,"
+            " count(*) FILTER (WHERE status = 'invalid') AS invalid,"
+            " count(*) FILTER (WHERE status = 'unverified') AS unverified"
+            " FROM list_rows WHERE list_id = $1",
+            list_id,
+        )
     assert counts is not None
     return {
         "list_id": str(head["list_id"]),
@@ -220,7 +232,7 @@ async def stale_lists(pool: asyncpg.Pool, older_than_seconds: float) -> list[tup
 
 async def pending_rows_for_domain(pool: asyncpg.Pool, list_id: uuid.UUID, domain: str) -> list[tuple[int, str]]:
     rows = await pool.fetch(
-        "SELECT row_no, email FROM list_rows WHERE list_id = $1 AND domain = $2 AND status = 'pending'",
+        "SELECT row_no, email FROM list_rows WHERE list_id = $1 AND domain = $2 AND status <> 'invalid'",
         list_id,
         domain,
     )

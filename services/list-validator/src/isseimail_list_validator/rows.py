@@ -27,9 +27,15 @@ class PreparedRow:
     duplicate_of: int | None = None
 
     def record(self) -> tuple[object, ...]:
+        """The stored row. A row waiting for its domain is stored as what it becomes if the domain is fine
+        (ok, or unverified when the suppression list could not be read): finalising a list then only
+        touches the rows of domains that failed, not every row."""
+        status = self.status
+        if status == "pending":
+            status = "unverified" if self.reason == "suppression_unavailable" else "ok"
         return (
             self.row, self.address[:512], self.email, self.domain, self.company, self.department1,
-            self.department2, self.contact, self.status, self.reason, self.duplicate_of,
+            self.department2, self.contact, status, self.reason, self.duplicate_of,
         )  # fmt: skip
 
 

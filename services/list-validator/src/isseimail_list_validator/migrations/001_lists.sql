@@ -29,11 +29,11 @@ CREATE TABLE list_rows (
     department2 text NOT NULL,
     contact text NOT NULL,
     status text NOT NULL CHECK (status IN ('pending', 'ok', 'invalid', 'unverified')),
-    reason text NOT NULL,           -- reason code (reasons.py); for pending rows the code they get if the domain is fine
+    reason text NOT NULL,           -- reason code (reasons.py); stored as if the domain were fine, changed if not
     duplicate_of integer,
     PRIMARY KEY (list_id, row_no)
 );
-CREATE INDEX list_rows_domain ON list_rows (list_id, domain) WHERE status = 'pending';
+CREATE INDEX list_rows_domain ON list_rows (list_id, domain);
 
 CREATE TABLE list_domains (
     list_id uuid NOT NULL REFERENCES lists ON DELETE CASCADE,
