@@ -244,6 +244,17 @@ async def test_bad_input_gets_japanese_4xx_and_changes_nothing(stack: Stack) -> 
         assert r.status_code == 422
         r = await gw.get("/api/v1/admin/applications", params={"state": "'; DROP TABLE applications; --"})
         assert r.status_code == 422
+        # the JSON API is documented by the gateway's OpenAPI schema
+        paths = (await gw.get("/api/v1/openapi.json")).json()["paths"]
+        for path in (
+            "/api/v1/applications",
+            "/api/v1/session",
+            "/api/v1/admin/session",
+            "/api/v1/admin/applications",
+            "/api/v1/admin/applications/{application_id}/approve",
+            "/api/v1/admin/applications/{application_id}/reject",
+        ):
+            assert path in paths, path
     assert await stack.db.fetchval("SELECT count(*) FROM applications") == 0
 
 
