@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 import httpx
-import pytest
 
 from isseimail_composer.form import MAX_ATTACHMENT_BYTES
 
@@ -111,27 +110,27 @@ async def test_grossly_oversized_upload_is_413_not_500(composer: httpx.AsyncClie
     assert "2MB" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("field", ["sender_name", "subject", "body"])
-async def test_private_use_character_named_with_position(
-    composer: httpx.AsyncClient, fake_lists: FakeLists, field: str
+async def test_private_use_and_crlf_refused_in_every_text_field(
+    composer: httpx.AsyncClient, fake_lists: FakeLists
 ) -> None:
-    """A 外字 (private-use character) is refused in every text field, with its position and code point."""
-    value = "ご案内\U000f0001です" if field != "body" else "一行目\n二行目の\ue001です"
-    response = await post(composer, fields(fake_lists.add(sample_rows(1)), **{field: value}))
-    assert response.status_code == 422
-    message = response.json()["errors"][field]
-    assert "外字" in message
-    assert ("2行目5文字目" in message and "U+E001" in message) if field == "body" else "U+F0001" in message
-
-
-@pytest.mark.parametrize("field", ["sender_name", "subject"])
-async def test_crlf_injection_in_header_fields_is_refused(
-    composer: httpx.AsyncClient, fake_lists: FakeLists, field: str
-) -> None:
-    """CR/LF in a header field is refused, never folded into a header."""
-    response = await post(composer, fields(fake_lists.add(sample_rows(1)), **{field: "件名\r\nBcc: all@evil.example"}))
-    assert response.status_code == 422
-    assert "改行" in response.json()["errors"][field]
+    """外字 is refused in every text field with position and code point; CR/LF in header fields is refused."""
+    list_id = fake_lists.add(sample_rows(1))
+    for field in ("sender_name", "subject", "body"):
+        value = "ご案内\U000f0001です" if field != "body" else "一行目\n二行目の\ue001です"
+        response = await post(composer, fields(list_id, **{field: value}))
+        assert response.status_code == 422
+        message = response.json()["errors"][field]
+        assert "外字" in message
+        if field == "body":
+            assert "2行目5文字目" in message
+            assert "U+E001" in message
+        else:
+            assert "4文字目" in message
+            assert "U+F0001" in message
+    for field in ("sender_name", "subject"):
+        response = await post(composer, fields(list_id, **{field: "件名\r\nBcc: all@evil.example"}))
+        assert response.status_code == 422
+        assert "改行" in response.json()["errors"][field]
 
 
 async def test_emoji_allowed_in_utf8_refused_in_iso_2022_jp(composer: httpx.AsyncClient, fake_lists: FakeLists) -> None:
@@ -246,22 +245,21 @@ async def test_preview_shows_first_recipient_view(composer: httpx.AsyncClient, f
     assert preview["attachments"] == [{"name": "見積書.pdf", "size": len(PDF)}]
 
 
-@pytest.mark.parametrize(
-    ("status", "owner", "needle"),
-    [
+async def test_ready_check_refuses_unusable_list(composer: httpx.AsyncClient, fake_lists: FakeLists) -> None:
+    """The ready-check passes only for a valid list of the same pass; otherwise 422 on list_id."""
+    for status, owner, needle in (
         ("validating", PASS_ID, "確認が終わっていません"),
         ("invalid", PASS_ID, "送信できないアドレス"),
         ("valid", 999, "見つかりません"),
-    ],
-)
-async def test_ready_check_refuses_unusable_list(
-    composer: httpx.AsyncClient, fake_lists: FakeLists, status: str, owner: int, needle: str
-) -> None:
-    """The ready-check passes only for a valid list of the same pass; otherwise 422 on list_id."""
-    campaign_id = await create(composer, fake_lists.add(sample_rows(2), status=status, pass_id=owner))
-    response = await composer.post(f"/internal/campaigns/{campaign_id}/ready", headers=HEADERS)
+    ):
+        campaign_id = await create(composer, fake_lists.add(sample_rows(2), status=status, pass_id=owner))
+        response = await composer.post(f"/internal/campaigns/{campaign_id}/ready", headers=HEADERS)
+        assert response.status_code == 422
+        assert needle in response.json()["errors"]["list_id"]
+    unknown = await create(composer, uuid.uuid4())
+    response = await composer.post(f"/internal/campaigns/{unknown}/ready", headers=HEADERS)
     assert response.status_code == 422
-    assert needle in response.json()["errors"]["list_id"]
+    assert "見つかりません" in response.json()["errors"]["list_id"]
 
 
 async def test_ready_check_passes_for_valid_list(composer: httpx.AsyncClient, fake_lists: FakeLists) -> None:
