@@ -104,3 +104,36 @@ def test_login_user_id_accepts_only_six_ascii_digits(user_id: str) -> None:
         assert not ok
     else:
         assert ok
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.dates().map(dt.date.isoformat), st.text(max_size=12), st.integers(), st.datetimes().map(str)))
+def test_day_of_use_accepts_only_iso_dates(value: object) -> None:
+    """A day of use validates iff it is a real calendar date written YYYY-MM-DD."""
+    try:
+        expected: dt.date | None = dt.date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
+    except ValueError:
+        expected = None
+    if expected is not None and (value != expected.isoformat()):
+        expected = None  # fromisoformat is lenient on 3.11 for some forms; the API wants exactly YYYY-MM-DD
+    try:
+        parsed = PassLoginIn(user_id="123456", password="x", use_date=value).use_date  # type: ignore[arg-type]
+    except ValidationError:
+        assert expected is None, value
+    else:
+        assert parsed == expected, value
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=1100))
+def test_accepted_purpose_keeps_only_newlines_and_tabs_as_controls(purpose: str) -> None:
+    """An accepted purpose is ≤1000 chars, non-empty, with LF/TAB as its only control characters (CRLF → LF)."""
+    try:
+        accepted = ApplicationIn(
+            applicant_name="a", applicant_email="a@example.jp", department="部", use_date="2026-12-03", purpose=purpose
+        ).purpose
+    except ValidationError:
+        return
+    assert 0 < len(accepted) <= 1000
+    assert "\r" not in accepted
+    assert all(c in "\n\t" or ord(c) >= 32 for c in accepted)
