@@ -55,7 +55,7 @@ async def create_list(pool: asyncpg.Pool, new: NewList, rows: list[PreparedRow])
             new.unverified_policy,
         )
         await conn.copy_records_to_table(
-            "list_rows", records=[(new.list_id, *r.record()) for r in rows], columns=["list_id", *ROW_COLUMNS]
+            "list_rows", records=((new.list_id, *r.record()) for r in rows), columns=["list_id", *ROW_COLUMNS]
         )
         if domains:
             await conn.copy_records_to_table(
