@@ -185,6 +185,14 @@ def test_iso_2022_jp_maps_windows_variants_to_jis() -> None:
     assert text_of(message).startswith("Ａ−Ｂ\n\n10〜20−1\n")
 
 
+def test_iso_2022_jp_recipient_fields_outside_jis_become_geta() -> None:
+    """A CSV cell outside JIS X 0208 cannot make a recipient's message fail: it is sent as 〓."""
+    template = render_campaign("a@example.com", "S", "s", "本文", "iso-2022-jp", [])
+    recipient = Recipient(row=2, email="r@example.net", company="㈱髙橋商事", contact="髙橋①")
+    message = parse(stamp(template, recipient))
+    assert text_of(message).startswith("〓〓橋商事\n〓橋〓 様\n\n本文\n")
+
+
 def test_template_json_round_trip_stamps_identical_bytes() -> None:
     """A template stored as JSON and loaded back (the dispatcher's path) stamps the same bytes."""
     template = render_campaign("a@example.com", "差出人", "件名", "本文", "iso-2022-jp", [("資料.pdf", PDF)])

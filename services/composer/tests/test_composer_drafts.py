@@ -262,6 +262,20 @@ async def test_ready_check_refuses_unusable_list(composer: httpx.AsyncClient, fa
     assert "見つかりません" in response.json()["errors"]["list_id"]
 
 
+async def test_ready_check_names_list_cells_iso_2022_jp_cannot_carry(
+    composer: httpx.AsyncClient, fake_lists: FakeLists
+) -> None:
+    """An ISO-2022-JP campaign is not ready while the list has cells outside JIS X 0208; the rows are named."""
+    rows = sample_rows(3)
+    rows[1]["company"] = "㈱髙橋商事"
+    list_id = fake_lists.add(rows)
+    response = await post(composer, fields(list_id, charset="iso-2022-jp"))
+    assert response.status_code == 201
+    ready = await composer.post(f"/internal/campaigns/{response.json()['campaign_id']}/ready", headers=HEADERS)
+    assert ready.status_code == 422
+    assert "2行目の会社名「㈱髙」" in ready.json()["errors"]["charset"]
+
+
 async def test_ready_check_passes_for_valid_list(composer: httpx.AsyncClient, fake_lists: FakeLists) -> None:
     """A complete draft with a valid list is ready; the count includes the sender's copy."""
     campaign_id = await create(composer, fake_lists.add(sample_rows(2)))

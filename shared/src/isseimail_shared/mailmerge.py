@@ -94,7 +94,7 @@ class CampaignTemplate(BaseModel):
         """The full text part as `recipient` sees it (LF line ends): addressee block, body, sender."""
         block = addressee_block(recipient)
         if self.charset == "iso-2022-jp":
-            block = block.translate(JIS_VARIANTS)
+            block = jis_safe(block)
         head = f"{block}\n\n" if block else ""
         return f"{head}{self.body}\n\n{self.signature()}\n"
 
@@ -223,6 +223,28 @@ def addressee_block(recipient: Recipient) -> str:
     if contact:
         lines.append(contact if contact.endswith(NO_HONORIFIC_SUFFIXES) else f"{contact} 様")
     return "\n".join(line for line in lines if line)
+
+
+def jis_safe(text: str) -> str:
+    """Text ISO-2022-JP can carry: Windows variants mapped, anything else outside JIS X 0208 as 〓 (geta).
+
+    The composer refuses such characters in the campaign's own fields and warns about them in the list;
+    this keeps one odd CSV cell from making a recipient's message impossible to send.
+    """
+    text = text.translate(JIS_VARIANTS)
+    try:
+        text.encode("iso-2022-jp")
+    except UnicodeEncodeError:
+        return "".join(c if _jis_ok(c) else "\u3013" for c in text)
+    return text
+
+
+def _jis_ok(char: str) -> bool:
+    try:
+        char.encode("iso-2022-jp")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _one_line(value: str) -> str:
