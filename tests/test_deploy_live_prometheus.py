@@ -129,7 +129,9 @@ async def stack(
         await asyncio.gather(*(p.wait_ready(timeout=90) for p in processes))
         yield ports
     finally:
-        stop_all(processes)
+        # in a thread: the SMTP capture server and the snapshot peer live in this event loop, and a worker
+        # says QUIT to its SMTP connections while it stops
+        await asyncio.to_thread(stop_all, processes)
 
 
 @contextlib.contextmanager
