@@ -31,12 +31,7 @@ from isseimail_pass.settings import PassSettings
 from isseimail_shared.mailmerge import CampaignTemplate, Recipient
 from isseimail_shared.testing.dns import DnsServer
 from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
-from isseimail_shared.testing.process import free_port, running_app
-
-try:  # the helper is being renamed in the shared testing module while this is written
-    from isseimail_shared.testing.process import running_on_port as serving
-except ImportError:
-    from isseimail_shared.testing.process import serving  # type: ignore[attr-defined,no-redef]
+from isseimail_shared.testing.process import free_port, running_app, running_on_port
 
 DAY = dt.date(2026, 12, 3)
 NOW = dt.datetime(2026, 12, 3, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
@@ -74,9 +69,9 @@ async def stack(make_settings: Callable[..., Any], dns_server: DnsServer, databa
         notifier_url=f"http://127.0.0.1:{free_port()}",
     )
     async with (
-        serving(pass_app(pass_settings, clock=lambda: NOW)) as pass_url,
-        serving(lv_app(lv_settings)) as lv_url,
-        serving(composer_app(make_settings(ComposerSettings, list_validator_url=lv_url))) as composer_url,
+        running_on_port(pass_app(pass_settings, clock=lambda: NOW)) as pass_url,
+        running_on_port(lv_app(lv_settings)) as lv_url,
+        running_on_port(composer_app(make_settings(ComposerSettings, list_validator_url=lv_url))) as composer_url,
     ):
         dead = f"http://127.0.0.1:{free_port()}"
 

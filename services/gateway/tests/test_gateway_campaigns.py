@@ -22,12 +22,7 @@ from isseimail_gateway.settings import GatewaySettings
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
 from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
-from isseimail_shared.testing.process import free_port, running_app
-
-try:  # the helper is being renamed in the shared testing module while this is written
-    from isseimail_shared.testing.process import running_on_port as serving
-except ImportError:
-    from isseimail_shared.testing.process import serving  # type: ignore[attr-defined,no-redef]
+from isseimail_shared.testing.process import free_port, running_app, running_on_port
 
 DAY = dt.date(2026, 12, 3)
 NOW = dt.datetime(2026, 12, 3, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
@@ -41,8 +36,8 @@ async def gateway(make_settings: Callable[..., Any], database_url: str) -> Async
     dead = f"http://127.0.0.1:{free_port()}"
     composer_settings = make_settings(ComposerSettings, list_validator_url=dead)
     async with (
-        serving(pass_app(pass_settings, clock=lambda: NOW)) as pass_url,
-        serving(composer_app(composer_settings)) as composer_url,
+        running_on_port(pass_app(pass_settings, clock=lambda: NOW)) as pass_url,
+        running_on_port(composer_app(composer_settings)) as composer_url,
     ):
         settings = GatewaySettings(
             session_secret="campaigns-test-secret",
