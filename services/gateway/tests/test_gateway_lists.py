@@ -17,7 +17,10 @@ import asyncpg
 import httpx
 import pytest
 from cryptography.fernet import Fernet
+from hypothesis import given
+from hypothesis import strategies as st
 
+from isseimail_gateway.api.lists import _csv_line, neutralise
 from isseimail_gateway.app import create_app as gateway_app
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_list_validator.app import create_app as lv_app
@@ -203,3 +206,12 @@ async def test_upload_refusals_are_japanese_and_a_huge_stream_is_cut(stack: Stac
         assert await conn.fetchval("SELECT count(*) FROM list_validator.lists") == 0
     finally:
         await conn.close()
+
+
+@given(st.text(max_size=50))
+def test_no_cell_of_errors_csv_can_start_a_formula(cell: str) -> None:
+    """Whatever a CSV cell held, the errors.csv cell never starts with = + - @ tab or CR, and reads back."""
+    safe = neutralise(cell)
+    assert safe[:1] not in ("=", "+", "-", "@", "\t", "\r")
+    assert safe in (cell, "'" + cell)
+    assert next(csv.reader(io.StringIO(_csv_line([cell]), newline=""))) == [safe]

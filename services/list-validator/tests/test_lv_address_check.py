@@ -27,6 +27,8 @@ CHECKER = AddressChecker(DEFAULT_LEGACY_CARRIER_DOMAINS)
         ("hanako.@example.co.jp", "syntax", None),
         ("...@docomo.ne.jp", "syntax", None),
         ("太郎@example.jp", "non_ascii_local", None),
+        ("taro＠example.jp", "full_width", None),
+        ("ｔａｒｏ@example.jp", "full_width", None),
         ("", "missing_email", None),
         ("taro@example.jp\r\nBcc: x@example.jp", "bad_chars", None),
         ("<taro@example.jp>", "bad_chars", None),

@@ -84,6 +84,7 @@ def test_whitespace_full_width_spaces_and_trailing_columns_are_trimmed() -> None
         (b"\x82\xa0\xff\xfe\x80abc@example.jp", "encoding"),
         (codecs.BOM_UTF8 + b"a@example.jp,\xff\xfe,,,x", "encoding"),
         (codecs.BOM_UTF16_LE + b"a\x00@\x00\x00\xd8", "encoding"),
+        (codecs.BOM_UTF16_BE + b"\x00a\x00@\xdc\x00", "encoding"),
         (b"a@example.jp" + b",x" * 1000 + b"\r\n", "too_many_columns"),
         (b'a@example.jp,"' + b"x" * 200_000 + b'",,,x\r\n', "malformed"),
         (bytes(range(1, 32)) * 100, "binary"),
@@ -103,6 +104,21 @@ def test_too_many_rows_is_refused() -> None:
     assert len(_read(data, max_rows=11).rows) == 11  # type: ignore[attr-defined]
     with pytest.raises(CsvRefused, match="too_many_rows"):
         _read(data, max_rows=10)
+
+
+def test_excel_unicode_text_is_tab_separated_utf16() -> None:
+    """Excel's 'Unicode テキスト' export (UTF-16, tabs) reads like a CSV."""
+    text = "\t".join(HEADER) + "\r\n" + "taro@example.jp\t会社, 本社\t\t\t山田\r\n"
+    parsed = _read(text.encode("utf-16"))
+    assert [(r.row, r.email, r.company, r.contact) for r in parsed.rows] == [  # type: ignore[attr-defined]
+        (2, "taro@example.jp", "会社, 本社", "山田")
+    ]
+
+
+def test_sep_line_is_skipped_and_not_counted() -> None:
+    """A first line 'sep=;' sets the delimiter; Excel hides it, so row numbers do not count it."""
+    parsed = _read(b"sep=;\r\nmail;company;;;contact\r\na@example.jp;x;;;y\r\n")
+    assert [(r.row, r.email, r.contact) for r in parsed.rows] == [(2, "a@example.jp", "y")]  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ _LEGACY_LOCAL = re.compile(rf"[.]*{_ATEXT}[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~.-]*")
 _ASCII_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 # The common case in one match: a dot-atom local part and an ASCII host name.
 _FAST = re.compile(rf"({_ATEXT}+(?:\.{_ATEXT}+)*)@([A-Za-z0-9][A-Za-z0-9.-]*)")
+_FULL_WIDTH = re.compile("[\uff01-\uff5e]")  # ＠, ．, ａ...: typed in full-width mode
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f<>\u3000\u00a0\u2028\u2029\ufeff]")
 
 
@@ -78,6 +79,8 @@ class AddressChecker:
     def _check(self, raw: str) -> AddressResult:
         if not raw:
             return AddressResult("missing_email")
+        if _FULL_WIDTH.search(raw):
+            return AddressResult("full_width")
         if _FORBIDDEN.search(raw):
             return AddressResult("bad_chars")
         if len(raw) > MAX_ADDRESS:

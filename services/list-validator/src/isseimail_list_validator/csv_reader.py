@@ -127,6 +127,16 @@ def _norm_header(cell: str) -> str:
     return "".join(ch for ch in text if not ch.isspace() and ch not in "*※()（）必須")
 
 
+def _dialect(text: str) -> tuple[str, int]:
+    """(delimiter, lines to skip). Excel's 'Unicode text' export is tab-separated UTF-16; a first line
+    'sep=;' names the delimiter explicitly."""
+    first = text[: text.find("\n")] if "\n" in text[:65536] else text[:65536]
+    first = first.strip("\r\ufeff")
+    if first.lower().startswith("sep=") and len(first) == 5:
+        return first[4], 1
+    return ("\t" if first.count("\t") > first.count(",") else ","), 0
+
+
 def is_header(cells: list[str]) -> bool:
     """A first row is a header when its first cell is no address and the row names known columns."""
     if not cells or "@" in cells[0] or "＠" in cells[0]:
@@ -142,13 +152,16 @@ def read_csv(data: bytes, *, max_rows: int, max_columns: int) -> ParsedCsv:
     text, encoding = decode(data)
     if _looks_binary(text):
         raise CsvRefused("binary", "CSVファイルではありません（バイナリデータが含まれています）。")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=False)
+    delimiter, offset = _dialect(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
     rows: list[CsvRow] = []
     has_header = False
     seen_content = False
     number = 0
     try:
-        for number, record in enumerate(reader, 1):
+        for number, record in enumerate(reader, 1 - offset):
+            if number < 1:
+                continue  # Excel's "sep=," line: Excel hides it, so it has no row number
             if len(record) > max_columns:
                 raise CsvRefused("too_many_columns", f"{number}行目の列が多すぎます（最大{max_columns}列）。")
             cells = [c.strip(_STRIP) for c in record]

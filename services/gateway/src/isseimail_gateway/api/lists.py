@@ -127,7 +127,8 @@ class _FilePart:
         _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
         if params.get(b"name") == b"file" and not self._file_seen:
             self._in_file = self._file_seen = True
-            self.filename = params.get(b"filename", b"").decode("utf-8", "replace")[:255]
+            name = params.get(b"filename", b"").decode("utf-8", "replace")
+            self.filename = name.replace("\\", "/").rsplit("/", 1)[-1][:255]  # some browsers send a full path
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self._in_file:
