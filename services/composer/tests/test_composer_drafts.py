@@ -296,5 +296,28 @@ async def test_garbage_bodies_are_4xx(composer: httpx.AsyncClient) -> None:
     assert 400 <= broken.status_code < 500
     huge_field = await composer.post("/internal/campaigns", data={"body": "あ" * 200_000}, headers=HEADERS)
     assert 400 <= huge_field.status_code < 500
-    for response in (as_json, broken, huge_field):
+    no_boundary = await composer.post(
+        "/internal/campaigns", content=b"abc", headers={**HEADERS, "Content-Type": "multipart/form-data"}
+    )
+    assert 400 <= no_boundary.status_code < 500
+    odd = await composer.post(
+        "/internal/campaigns",
+        content=b"list_id=%ZZ&subject=%E3%81%82&body=%00%FF",
+        headers={**HEADERS, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert odd.status_code == 422
+    assert "list_id" in odd.json()["errors"]
+    raw = (
+        b'--b\r\nContent-Disposition: form-data; name="attachments"; filename="a\x00\x1bb.pdf"\r\n\r\n'
+        + PDF
+        + b"\r\n--b--\r\n"
+    )
+    nul_name = await composer.post(
+        "/internal/campaigns", content=raw, headers={**HEADERS, "Content-Type": "multipart/form-data; boundary=b"}
+    )
+    assert nul_name.status_code == 422
+    assert "attachments" in nul_name.json()["errors"]
+    bad_headers = await composer.post("/internal/campaigns", data={}, headers={"X-Isseimail-Pass-Id": "-1"})
+    assert bad_headers.status_code == 401
+    for response in (as_json, broken, huge_field, no_boundary, odd, nul_name, bad_headers):
         assert not response.json()["detail"].isascii()
