@@ -108,37 +108,6 @@ async def test_dsn_is_stored_suppressed_reported_and_published(
     assert "User unknown" in text
 
 
-async def test_forged_and_foreign_addresses_change_nothing(
-    make_settings: Callable[..., Any],
-    smtp_server: CaptureServer,
-    event_sink: Callable[..., Any],
-    notifier_db: asyncpg.Connection,
-) -> None:
-    """Forged VERP tags, other secrets, other domains and unknown local parts are refused at RCPT."""
-    sink = await event_sink("delivery.bounced")
-    app = create_app(make_settings(NotifierSettings))
-    campaign = uuid.uuid4()
-    genuine = bounce_address(SECRET, DOMAIN, campaign, 5)
-    forged = [
-        genuine.replace(genuine.split("-")[2], "6"),  # another delivery under the same MAC
-        bounce_address(b"another-secret", DOMAIN, campaign, 5),
-        bounce_address(SECRET, "evil.example", campaign, 5),
-        f"postmaster@{DOMAIN}",
-        f"anything@{DOMAIN}",
-    ]
-    async with running_app(app):
-        for rcpt in forged:
-            with pytest.raises(aiosmtplib.SMTPRecipientRefused) as refused:
-                await _send(_port(app), rcpt, _dsn_for("victim@example.jp"))
-            assert refused.value.code == 550
-        await asyncio.sleep(0.3)
-        assert await notifier_db.fetchval("SELECT count(*) FROM bounces") == 0
-        assert await notifier_db.fetchval("SELECT count(*) FROM suppressions") == 0
-        assert await notifier_db.fetchval("SELECT count(*) FROM failures") == 0
-    assert sink.events == []
-    assert smtp_server.messages == []
-
-
 async def test_hostile_messages_are_refused_or_recorded_as_not_a_bounce(
     make_settings: Callable[..., Any], event_sink: Callable[..., Any], notifier_db: asyncpg.Connection
 ) -> None:
@@ -182,22 +151,40 @@ async def _deliveries(conn: asyncpg.Connection, expected: int) -> bool:
     return bool(await conn.fetchval("SELECT count(*) FROM deliveries") == expected)
 
 
-async def test_bounce_cannot_suppress_an_address_it_merely_names(
+async def test_forgeries_change_nothing_and_a_bounce_fails_only_its_own_delivery(
     make_settings: Callable[..., Any],
+    smtp_server: CaptureServer,
     publish: Callable[..., Any],
     event_sink: Callable[..., Any],
     notifier_db: asyncpg.Connection,
 ) -> None:
-    """A recipient bouncing to their own genuine VERP address with a DSN naming someone else fails only themself."""
+    """Forged tags, other secrets/domains and unknown local parts get 550 and change nothing; a genuine VERP
+    address used with a DSN naming someone else fails only the delivery's own address."""
     sink = await event_sink("delivery.bounced")
     app = create_app(make_settings(NotifierSettings))
     campaign = uuid.uuid4()
+    genuine = bounce_address(SECRET, DOMAIN, campaign, 5)
+    forged = [
+        genuine.replace(genuine.split("-")[2], "6"),  # another delivery under the same MAC
+        bounce_address(b"another-secret", DOMAIN, campaign, 5),
+        bounce_address(SECRET, "evil.example", campaign, 5),
+        f"postmaster@{DOMAIN}",
+        f"anything@{DOMAIN}",
+    ]
     async with running_app(app) as client:
-        await publish(
-            DeliverySucceeded(campaign_id=campaign, delivery_id=5, recipient="mallory@example.jp", smtp_code=250)
-        )
+        for rcpt in forged:
+            with pytest.raises(aiosmtplib.SMTPRecipientRefused) as refused:
+                await _send(_port(app), rcpt, _dsn_for("victim@example.jp"))
+            assert refused.value.code == 550
+        await asyncio.sleep(0.3)
+        for table in ("bounces", "suppressions", "failures", "outbox"):
+            assert await notifier_db.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+        assert sink.events == []
+
+        mallory = DeliverySucceeded(campaign_id=campaign, delivery_id=5, recipient="mallory@example.jp", smtp_code=250)
+        await publish(mallory)
         await wait_until(lambda: _deliveries(notifier_db, 1))
-        code, _ = await _send(_port(app), bounce_address(SECRET, DOMAIN, campaign, 5), _dsn_for("ceo@example.jp"))
+        code, _ = await _send(_port(app), genuine, _dsn_for("ceo@example.jp"))
         assert code == 250
         events = await sink.wait_for(1)
         checked = await client.post(
@@ -212,6 +199,7 @@ async def test_bounce_cannot_suppress_an_address_it_merely_names(
     assert events[0].recipient == "mallory@example.jp"
     assert await notifier_db.fetchval("SELECT count(*) FROM suppressions") == 1
     assert await notifier_db.fetchval("SELECT delivered_to FROM bounces WHERE delivery_id = 5") == "mallory@example.jp"
+    assert smtp_server.messages == []  # no campaign.accepted: nobody to report to yet
 
 
 async def test_hundred_concurrent_senders_lose_nothing(

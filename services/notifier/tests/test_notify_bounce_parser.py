@@ -167,7 +167,7 @@ def test_classification(status: str | None, text: str, code: int | None, reason:
     assert classify(status, text, code) == reason
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=4000))
 def test_any_bytes_give_a_result(raw: bytes) -> None:
     """Any byte string parses to a result with a reason from the vocabulary."""
@@ -182,7 +182,7 @@ _field = st.sampled_from(
 _value = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=80)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(st.lists(st.tuples(_field, _value), max_size=6), max_size=6), st.text(max_size=200))
 def test_any_dsn_shaped_input_gives_a_result(blocks: list[list[tuple[str, str]]], subject: str) -> None:
     """Structured but arbitrary delivery-status fields never raise; a bounce always names a recipient."""
@@ -194,7 +194,7 @@ def test_any_dsn_shaped_input_gives_a_result(blocks: list[list[tuple[str, str]]]
         assert result.recipient
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.text(max_size=3000), st.sampled_from(["utf-8", "iso-2022-jp", "shift_jis", "bogus-cs"]))
 def test_any_plain_text_bounce_gives_a_result(text: str, charset: str) -> None:
     """Arbitrary text in a daemon's bounce, in any (even unknown) charset, never raises."""

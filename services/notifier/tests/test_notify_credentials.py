@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
@@ -35,25 +36,41 @@ def _issued(**overrides: Any) -> PassIssued:
     return PassIssued(**values)
 
 
-async def test_credentials_mailed_once_to_applicant_and_admin(
+async def test_credentials_mailed_once_and_never_stored_in_clear(
     make_settings: Callable[..., Any],
     smtp_server: CaptureServer,
     publish: Callable[..., Any],
     notifier_db: asyncpg.Connection,
 ) -> None:
-    """pass.issued mails the exact credential lines to both, once, even when delivered twice or re-emitted."""
-    app = create_app(make_settings(NotifierSettings))
+    """pass.issued mails the exact credential lines to both, once, even when delivered twice or re-emitted;
+    a password encrypted with another key mails nothing; a rejection reaches the applicant."""
+    app = create_app(make_settings(NotifierSettings, delivery_limit=1))
+    foreign = Fernet(Fernet.generate_key()).encrypt(b"whatever12").decode()
     async with running_app(app):
+        await publish(_issued(pass_id=99, applicant_email="other@example.jp", encrypted_password=foreign))
         event = _issued()
         envelope = await publish(event)
         await publish(event, envelope)  # the same delivery again
         await publish(event)  # the same pass re-published under a new event id
+        await publish(
+            ApplicationRejected(
+                application_id=8,
+                applicant_name="佐藤 花子",
+                applicant_email="hanako@example.jp",
+                use_date=dt.date(2026, 12, 1),
+                reason="利用目的が不明確です。\n詳細を記入してください。",
+                admin_email="admin@example.jp",
+            )
+        )
         await smtp_server.wait_for(1, rcpt="taro@example.jp")
         await smtp_server.wait_for(1, rcpt="admin@example.jp")
+        rejections = await smtp_server.wait_for(1, rcpt="hanako@example.jp")
+        await asyncio.sleep(0.5)
         bodies = await notifier_db.fetch("SELECT body, encrypted FROM mail_log WHERE kind = 'pass.issued'")
     assert len(smtp_server.to("taro@example.jp")) == 1
     assert len(smtp_server.to("admin@example.jp")) == 1
-    for captured in smtp_server.messages:
+    assert smtp_server.to("other@example.jp") == []
+    for captured in smtp_server.to("taro@example.jp") + smtp_server.to("admin@example.jp"):
         msg = captured.message()
         assert msg["Subject"] == "【一斉メール】1DayPass 発行のお知らせ"
         text = msg.get_content()
@@ -68,32 +85,6 @@ async def test_credentials_mailed_once_to_applicant_and_admin(
         assert row["encrypted"]
         assert PASSWORD not in row["body"]
         assert "123456" not in row["body"]
-
-
-async def test_undecryptable_password_mails_nothing(
-    make_settings: Callable[..., Any],
-    smtp_server: CaptureServer,
-    publish: Callable[..., Any],
-    notifier_db: asyncpg.Connection,
-) -> None:
-    """A pass.issued whose password was encrypted with another key queues no mail (it dead-letters)."""
-    app = create_app(make_settings(NotifierSettings, delivery_limit=1))
-    foreign = Fernet(Fernet.generate_key()).encrypt(b"whatever12").decode()
-    async with running_app(app):
-        await publish(_issued(pass_id=99, encrypted_password=foreign))
-        await publish(
-            ApplicationRejected(
-                application_id=8,
-                applicant_name="佐藤 花子",
-                applicant_email="hanako@example.jp",
-                use_date=dt.date(2026, 12, 1),
-                reason="利用目的が不明確です。\n詳細を記入してください。",
-                admin_email="admin@example.jp",
-            )
-        )
-        mails = await smtp_server.wait_for(1, rcpt="hanako@example.jp")
-    assert await notifier_db.fetchval("SELECT count(*) FROM mail_log WHERE kind = 'pass.issued'") == 0
-    assert smtp_server.to("taro@example.jp") == []
-    msg = mails[0].message()
-    assert msg["Subject"] == "【一斉メール】1DayPass 申請却下のお知らせ"
-    assert "利用目的が不明確です。 詳細を記入してください。" in msg.get_content()
+    rejection = rejections[0].message()
+    assert rejection["Subject"] == "【一斉メール】1DayPass 申請却下のお知らせ"
+    assert "利用目的が不明確です。 詳細を記入してください。" in rejection.get_content()

@@ -29,45 +29,36 @@ def _rejected(application_id: int, email: str) -> ApplicationRejected:
     )
 
 
-async def test_temporary_refusals_are_retried_until_sent(
+async def test_refused_mails_are_retried_then_sent_or_left_for_an_operator(
     make_settings: Callable[..., Any],
     smtp_server: CaptureServer,
     publish: Callable[..., Any],
     notifier_db: asyncpg.Connection,
 ) -> None:
-    """Two 451 answers to DATA, then success: the mail arrives once, after three attempts."""
+    """451 twice then success: sent once after three attempts; a 550 for good: parked after the last attempt."""
     smtp_server.handler.fail_next("DATA", 451, "4.3.0 try later", times=2)
-    app = create_app(make_settings(NotifierSettings, mail_retry_seconds=0.1, mail_max_attempts=5))
+    smtp_server.handler.fail_recipient("nobody@example.jp", 550, "5.1.1 no such user")
+    app = create_app(make_settings(NotifierSettings, mail_retry_seconds=0.1, mail_max_attempts=3))
     async with running_app(app):
         await publish(_rejected(1, "ichiro@example.jp"))
         await smtp_server.wait_for(1, rcpt="ichiro@example.jp")
-        await asyncio.sleep(0.3)
-    assert len(smtp_server.to("ichiro@example.jp")) == 1
-    row = await notifier_db.fetchrow("SELECT attempts, sent_at FROM mail_log")
-    assert row is not None
-    assert row["attempts"] == 3
-    assert row["sent_at"] is not None
-
-
-async def test_a_mail_refused_for_good_is_left_for_an_operator(
-    make_settings: Callable[..., Any],
-    smtp_server: CaptureServer,
-    publish: Callable[..., Any],
-    notifier_db: asyncpg.Connection,
-) -> None:
-    """After the last attempt the mail stays unsent with its error and is not retried any more."""
-    smtp_server.handler.fail_recipient("nobody@example.jp", 550, "5.1.1 no such user")
-    app = create_app(make_settings(NotifierSettings, mail_retry_seconds=0.1, mail_max_attempts=2))
-    async with running_app(app):
         await publish(_rejected(2, "nobody@example.jp"))
-        await wait_until(lambda: notifier_db.fetchval("SELECT attempts >= 2 FROM mail_log"))
+        sql = "SELECT attempts >= 3 FROM mail_log WHERE recipient = 'nobody@example.jp'"
+        await wait_until(lambda: notifier_db.fetchval(sql))
         await asyncio.sleep(0.5)
-    row = await notifier_db.fetchrow(
-        "SELECT attempts, sent_at, last_error, next_try_at = 'infinity' AS parked FROM mail_log"
-    )
-    assert row is not None
-    assert row["attempts"] == 2
-    assert row["sent_at"] is None
-    assert row["parked"]
-    assert "no such user" in row["last_error"]
-    assert smtp_server.messages == []
+    assert len(smtp_server.to("ichiro@example.jp")) == 1
+    rows = {
+        r["recipient"]: r
+        for r in await notifier_db.fetch(
+            "SELECT recipient, attempts, sent_at, last_error, next_try_at = 'infinity' AS parked FROM mail_log"
+        )
+    }
+    sent = rows["ichiro@example.jp"]
+    assert sent["attempts"] == 3
+    assert sent["sent_at"] is not None
+    parked = rows["nobody@example.jp"]
+    assert parked["attempts"] == 3
+    assert parked["sent_at"] is None
+    assert parked["parked"]
+    assert "no such user" in parked["last_error"]
+    assert smtp_server.to("nobody@example.jp") == []
