@@ -38,7 +38,9 @@ document.addEventListener("securitypolicyviolation", function (e) {
 async def serve_app(app: FastAPI, port: int | None = None, timeout: float = 30.0) -> AsyncIterator[str]:
     """Run an app (lifespan included) under uvicorn in this event loop; yield its base URL."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + timeout
