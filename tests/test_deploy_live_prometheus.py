@@ -1,17 +1,19 @@
 """Live: the services run as real processes, a real Prometheus (Debian's) scrapes them with the repository's
 rules, a small campaign is dispatched, and Prometheus's HTTP API shows its messages and no alert.
 
-The campaign enters at the dispatcher (campaign.accepted on the broker, the snapshot served by the shared
-SnapshotPeer in place of the composer): that is where the metrics under test are made. Set
+The campaign goes the user's way, over the gateway's JSON API: application, approval by the administrator,
+the credential mail, login, CSV upload and check (against the test DNS server), the draft, 一斉送信. Set
 ISSEIMAIL_PLOT_OUT=path.png to also draw the dashboard's main panels from this run (bench/plot_metrics.py),
-and ISSEIMAIL_LIVE_RECIPIENTS to make the campaign larger.
+and ISSEIMAIL_LIVE_RECIPIENTS / ISSEIMAIL_LIVE_PER_MINUTE for a larger or faster campaign.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -26,18 +29,20 @@ import yaml
 from cryptography.fernet import Fernet
 from tests.deploy_support import ROOT, load_script, tool
 
-from isseimail_shared.events import CampaignAccepted, envelope_for
-from isseimail_shared.messaging import Broker
 from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.http import serving
 from isseimail_shared.testing.process import ServiceProcess, free_port
 from isseimail_shared.testing.smtp import CaptureServer
-from isseimail_shared.testing.snapshot import SENDER, SnapshotPeer, make_recipients
 
 RULES = ROOT / "deploy" / "prometheus" / "rules"
 RECIPIENTS = int(os.environ.get("ISSEIMAIL_LIVE_RECIPIENTS", "60"))
 PLOT_OUT = os.environ.get("ISSEIMAIL_PLOT_OUT")
 REQUIRED_ALERTS = load_script("tests/test_deploy_prometheus.py").REQUIRED_ALERTS
+ADMIN_EMAIL = "admin@corp.example.jp"
+ADMIN_PASSWORD = "admin-password-for-the-live-test"
+SENDER = "sender@corp.example.jp"
+DOMAINS = ("example.jp", "example.co.jp")
+USER_ID = re.compile(r"ユーザーID は \[(\d{6})\] です。")
+PASSWORD = re.compile(r"パスワード は \[([^\]\s]+)\] です。")
 
 # (component, module, port variable, arguments)
 PROCESSES = [
@@ -80,24 +85,17 @@ def stop_all(processes: list[Process], timeout: float = 10.0) -> None:
 
 
 @pytest.fixture
-async def peer() -> AsyncIterator[SnapshotPeer]:
-    p = SnapshotPeer()
-    async with serving(p.app()) as url:
-        p.url = url
-        yield p
-
-
-@pytest.fixture
 async def stack(
     database_url: str,
     amqp_url: str,
     smtp_server: CaptureServer,
     dns_server: DnsServer,
-    peer: SnapshotPeer,
     tmp_path: Path,
 ) -> AsyncIterator[dict[str, int]]:
     """Every service and the dispatcher's worker as subprocesses; yields component → port."""
     ports = {name: free_port() for name, *_ in PROCESSES}
+    for domain in (*DOMAINS, "corp.example.jp"):
+        dns_server.zone(domain, mx=[(10, f"mx.{domain}")])
     common = {
         "ISSEIMAIL_DATABASE_URL": database_url,
         "ISSEIMAIL_AMQP_URL": amqp_url,
@@ -113,6 +111,9 @@ async def stack(
         "ISSEIMAIL_LIST_VALIDATOR_URL": f"http://127.0.0.1:{ports['list-validator']}",
         "ISSEIMAIL_DISPATCHER_URL": f"http://127.0.0.1:{ports['dispatcher']}",
         "ISSEIMAIL_NOTIFIER_URL": f"http://127.0.0.1:{ports['notifier']}",
+        "ISSEIMAIL_COMPOSER_URL": f"http://127.0.0.1:{ports['composer']}",
+        "ISSEIMAIL_ADMIN_EMAIL": ADMIN_EMAIL,
+        "ISSEIMAIL_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "ISSEIMAIL_SCHEDULER_SECONDS": "0.2",
         "ISSEIMAIL_BATCH_SIZE": "10",
         # ~2 messages/s per domain after a small burst: the campaign spans several scrapes, so rate() sees it
@@ -120,8 +121,7 @@ async def stack(
     }
     processes = []
     for name, module, port_env, args in PROCESSES:
-        composer = peer.url if name.startswith("dispatcher") else f"http://127.0.0.1:{ports['composer']}"
-        env = {**common, port_env: str(ports[name]), "ISSEIMAIL_COMPOSER_URL": composer}
+        env = {**common, port_env: str(ports[name])}
         processes.append(Process(module, args, env, ports[name], tmp_path / f"{name}.log"))
     try:
         for process in processes:
@@ -208,45 +208,94 @@ async def wait_until(client: httpx.AsyncClient, expr: str, want: float, timeout:
     return value
 
 
+def csv_of(count: int) -> bytes:
+    """What Excel writes: CP932, CRLF, a header row; recipients spread over two domains."""
+    rows = ["メールアドレス,会社名,部署名1,部署名2,ご担当者名"]
+    rows += [f"user{i}@{DOMAINS[i % 2]},株式会社テスト{i},営業部,,担当 {i}" for i in range(1, count + 1)]
+    return "".join(f"{r}\r\n" for r in rows).encode("cp932")
+
+
+async def send_campaign(gateway: str, smtp_server: CaptureServer, count: int) -> str:
+    """One campaign the way a user sends it, over the gateway's JSON API; returns its id."""
+    today = dt.datetime.now(ZoneInfo("Asia/Tokyo")).date().isoformat()
+    async with (
+        httpx.AsyncClient(base_url=gateway, timeout=30) as user,
+        httpx.AsyncClient(base_url=gateway, timeout=30) as admin,
+    ):
+        applied = await user.post(
+            "/api/v1/applications",
+            json={
+                "applicant_name": "送信 太郎",
+                "applicant_email": SENDER,
+                "department": "営業部",
+                "use_date": today,
+                "purpose": "監視の確認",
+            },
+        )
+        assert applied.status_code == 201, applied.text
+        login = await admin.post("/api/v1/admin/session", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+        assert login.status_code == 200, login.text
+        approved = await admin.post(f"/api/v1/admin/applications/{applied.json()['application_id']}/approve")
+        assert approved.status_code == 201, approved.text
+        mail = (await smtp_server.wait_for(1, rcpt=SENDER, timeout=30))[-1].message().get_content()
+        user_id, password = USER_ID.search(mail), PASSWORD.search(mail)
+        assert user_id, mail
+        assert password, mail
+        session = {"user_id": user_id.group(1), "password": password.group(1), "use_date": today}
+        assert (await user.post("/api/v1/session", json=session)).status_code == 200
+
+        uploaded = await user.post("/api/v1/lists", files={"file": ("送信先.csv", csv_of(count), "text/csv")})
+        assert uploaded.status_code == 202, uploaded.text
+        list_id = uploaded.json()["list_id"]
+        deadline = time.monotonic() + 60
+        while (status := (await user.get(f"/api/v1/lists/{list_id}")).json())["status"] == "validating":
+            assert time.monotonic() < deadline, status
+            await asyncio.sleep(0.3)
+        assert status["status"] == "valid", status
+
+        form = {
+            "list_id": list_id,
+            "sender_email": SENDER,
+            "sender_name": "送信 太郎",
+            "subject": "監視の確認",
+            "body": "ご担当者様\nPrometheus で見える一斉メールです。",
+        }
+        draft = await user.post("/api/v1/campaigns", files={k: (None, v) for k, v in form.items()})
+        assert draft.status_code == 201, draft.text
+        campaign_id: str = draft.json()["campaign_id"]
+        sent = await user.post(f"/api/v1/campaigns/{campaign_id}/send")
+        assert sent.status_code == 202, sent.text
+    return campaign_id
+
+
 @pytest.mark.timeout(240)
 async def test_campaign_shows_in_prometheus_and_no_alert_fires(
-    stack: dict[str, int], amqp_url: str, smtp_server: CaptureServer, peer: SnapshotPeer, tmp_path: Path
+    stack: dict[str, int], smtp_server: CaptureServer, tmp_path: Path
 ) -> None:
-    """Every target is up and ready, the campaign's messages, bytes and latencies are in Prometheus (raw and
-    through the recording rules), every rule evaluates without error, and no alert is pending or firing."""
+    """Every target is up and ready; the user's steps and the campaign's messages, bytes and latencies are in
+    Prometheus (raw and through the recording rules); every rule evaluates cleanly; no alert is pending or firing."""
     with prometheus_server(stack, tmp_path) as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
             assert await wait_until(client, 'count(up{job="isseimail"} == 1)', len(stack), 30) == len(stack)
             assert await wait_until(client, "count(isseimail_ready == 1)", len(stack), 30) == len(stack)
             started = time.time()
 
-            half = RECIPIENTS // 2
-            recipients = make_recipients(half) + make_recipients(RECIPIENTS - half, "example.co.jp", start=half + 1)
-            campaign_id = peer.add(recipients)
-            broker = Broker(amqp_url, name="live-prometheus-test")
-            await broker.connect()
-            try:
-                event = CampaignAccepted(
-                    campaign_id=campaign_id,
-                    pass_id=1,
-                    recipient_count=RECIPIENTS,
-                    sender_email=SENDER,
-                    subject="ご案内",
-                )
-                await broker.publish_event(envelope_for(event))
-            finally:
-                await broker.close()
+            await send_campaign(f"http://127.0.0.1:{stack['gateway']}", smtp_server, RECIPIENTS)
 
             sent = 'sum(isseimail_dispatch_messages_total{outcome="sent"})'
             assert await wait_until(client, sent, RECIPIENTS + 1, 90) == RECIPIENTS + 1
             delivered = {r for m in smtp_server.messages for r in m.rcpt_tos}
-            assert {r.email for r in recipients} | {SENDER} <= delivered
+            assert {f"user{i}@{DOMAINS[i % 2]}" for i in range(1, RECIPIENTS + 1)} | {SENDER} <= delivered
             assert await scalar(client, "sum(isseimail_dispatch_smtp_transaction_seconds_count)") == RECIPIENTS + 1
             assert (await scalar(client, "sum(isseimail_dispatch_bytes_sent_total)") or 0) > RECIPIENTS * 500
             assert await scalar(client, 'sum(isseimail_dispatch_messages_total{outcome="failed"})') in (None, 0)
             assert (await scalar(client, "max_over_time(isseimail:messages_sent:rate1m[5m])") or 0) > 0
             assert (await scalar(client, "isseimail:smtp_transaction_seconds:p95_5m") or 0) > 0
             assert await scalar(client, 'max(isseimail:queue_messages:max{queue=~".+\\\\.dlq"})') == 0
+            # the steps before sending were seen too: two good logins (administrator, 1DayPass), gateway traffic
+            assert await scalar(client, 'sum(isseimail_pass_logins_total{result="ok"})') == 2
+            assert (await scalar(client, 'sum(isseimail_http_requests_total{service="gateway"})') or 0) >= 7
+            assert await scalar(client, 'sum(isseimail_http_requests_total{status=~"5.."})') is None
 
             await asyncio.sleep(3)  # a few more evaluations after the campaign
             rules = (await client.get("/api/v1/rules")).json()["data"]["groups"]
