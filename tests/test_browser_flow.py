@@ -268,6 +268,11 @@ async def test_whole_applicant_path_in_the_browser(system: System, browser: Any)
     # 6. compose
     await applicant.click("text=一斉メール発行画面へ")
     await applicant.wait_for_selector("#compose-form")
+    unlabeled = await applicant.evaluate(
+        """Array.from(document.querySelectorAll('input:not([type=hidden]), textarea'))
+             .filter(el => !el.labels || el.labels.length === 0).map(el => el.id || el.name)"""
+    )
+    assert unlabeled == []
     await applicant.fill("#f-sender_email", APPLICANT_EMAIL)
     await applicant.fill("#f-sender_name", "株式会社コーポ 営業本部 佐藤 花子")
     await applicant.fill("#f-subject", "展示会ご来場のお礼")

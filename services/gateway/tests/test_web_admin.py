@@ -82,16 +82,14 @@ async def apply(client: httpx.AsyncClient, name: str, email: str) -> httpx.Respo
     )
 
 
-async def test_admin_pages_need_the_admin_login(gateway: httpx.AsyncClient) -> None:
-    """Without the admin cookie every admin page shows the admin login (401), never data."""
-    for path in ("/admin", "/admin/passes", "/admin/suppressions"):
+async def test_admin_pages_need_the_admin_login_and_a_wrong_password_is_refused(
+    gateway: httpx.AsyncClient,
+) -> None:
+    """Without the admin cookie every admin page shows the login (401); a wrong password re-shows it in Japanese."""
+    for path in ("/admin", "/admin/passes", "/admin/campaigns", "/admin/suppressions"):
         response = await gateway.get(path)
         assert response.status_code == 401, path
         assert "管理者ログイン" in response.text
-
-
-async def test_wrong_admin_password_is_a_japanese_error_on_the_form(gateway: httpx.AsyncClient) -> None:
-    """A wrong password re-shows the form with the pass-service's Japanese message and the email kept."""
     page = await gateway.get("/admin/login")
     response = await gateway.post(
         "/admin/login", data={"csrf_token": token(page), "email": ADMIN_EMAIL, "password": "wrong"}
