@@ -48,6 +48,9 @@ class ServiceSpec:
     on_start: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
     on_stop: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
     readiness: Sequence[Callable[[Runtime], Awaitable[bool]]] = ()
+    # False for a process whose outbox another process of the same service relays (dispatcher workers):
+    # publishing thousands of events would cost the hot path CPU for no gain.
+    outbox_relay: bool = True
 
 
 @dataclass
@@ -97,7 +100,7 @@ class Runtime:
             broker = Broker(s.amqp_url.get_secret_value(), name=self.spec.name, delivery_limit=s.delivery_limit)
             await _retry("broker", broker.connect)
             self.broker_ = broker
-            if self.pool_ is not None:
+            if self.pool_ is not None and self.spec.outbox_relay:
                 self.relay = OutboxRelay(
                     self.pool_,
                     broker,

@@ -78,6 +78,7 @@ WORKER_SPEC = ServiceSpec(
     schema="dispatcher",
     migrations="isseimail_dispatcher.migrations",
     consumers=worker_consumers,
+    outbox_relay=False,  # the serve process relays the workers' events (see docs/benchmarks.md)
     on_start=[open_worker],
     on_stop=[close_worker],
 )
