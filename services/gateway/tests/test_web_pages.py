@@ -146,3 +146,14 @@ async def test_csv_upload_checks_the_token_in_the_url_before_reading_the_body() 
     assert wrong.status_code == 403
     assert not_multipart.status_code == 400
     assert "送信された内容を読み取れませんでした" in not_multipart.text
+
+
+def test_sample_csv_reads_cleanly_with_the_validators_reader() -> None:
+    """The sample CSV offered in step 3 is read by the list validator's own reader without a problem."""
+    from isseimail_gateway.web.render import STATIC_DIR
+    from isseimail_list_validator.csv_reader import read_csv
+
+    parsed = read_csv((STATIC_DIR / "sample.csv").read_bytes(), max_rows=100, max_columns=10)
+    assert parsed.has_header
+    assert [r.row for r in parsed.rows] == [2, 3, 4]
+    assert parsed.rows[2].contact == "各位"
