@@ -82,6 +82,7 @@ class Broker:
         await self._events.publish(
             _message(body if body is not None else encode(envelope), str(envelope.event_id), envelope.type),
             routing_key=envelope.type,
+            mandatory=False,  # an event nobody subscribes to yet is normal, not an error
         )
         EVENTS_PUBLISHED.labels(self._name, envelope.type).inc()
 
