@@ -365,7 +365,8 @@ async def test_bad_csv_then_fixed_then_compose_errors(system: System, browser: A
     await page.click("text=CSVファイルを選び直す")
     await page.wait_for_url("**/lists/new")
 
-    # a file over the limit is refused with a Japanese message on the same page, nothing else happens
+    # the page states the validator's configured limit; a file over it is refused with a Japanese message
+    assert "256KB" in await page.inner_text("#f-file-hint")
     oversized = cp932_csv([[f"user{i}@example.co.jp", "株式会社A", "", "", "各位"] for i in range(9000)])
     assert len(oversized) > MAX_LIST_BYTES
     await upload(page, oversized)

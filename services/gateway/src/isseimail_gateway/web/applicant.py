@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 
+from isseimail_gateway.upstream import get_upstreams
 from isseimail_gateway.web import apiclient, csrf
 from isseimail_gateway.web.forms import BAD_FORM, pick, read_form, text, today
 from isseimail_gateway.web.render import WebError, redirect, render
@@ -97,7 +98,7 @@ async def list_form(request: Request) -> Response:
     session = await apiclient.call(request, "GET", "/session")
     if not session.ok:
         return login_again(request, session.detail)
-    return render(request, "list_upload.html")
+    return render(request, "list_upload.html", limits=await list_limits(request))
 
 
 @router.post("/lists")
@@ -120,7 +121,14 @@ async def list_submit(request: Request, csrf_token: str = "") -> Response:
     if not result.ok:
         message = result.detail
         errors = result.field_errors or {"file": message}
-        return render(request, "list_upload.html", status_code=result.status, errors=errors, message=message)
+        return render(
+            request,
+            "list_upload.html",
+            status_code=result.status,
+            errors=errors,
+            message=message,
+            limits=await list_limits(request),
+        )
     list_id = pick(result.body, "list_id", "id")
     return redirect(f"/lists/{list_id}")
 
@@ -148,6 +156,20 @@ async def list_status(request: Request, list_id: str) -> Response:
         bad_rows=bad_rows if isinstance(bad_rows, list) else [],
         encoding=pick(data, "encoding", default=""),
     )
+
+
+async def list_limits(request: Request) -> dict[str, str]:
+    """The validator's configured limits, as the user reads them ("10MB", "50,000"); defaults if it is down."""
+    limits = {"max_bytes": 10 * 1024 * 1024, "max_rows": 50_000}
+    try:
+        response = await get_upstreams(request).call("list_validator", "GET", "/internal/lists/limits")
+        if response.status_code == 200:
+            limits.update({k: int(v) for k, v in response.json().items() if k in limits})
+    except (HTTPException, ValueError, TypeError, AttributeError):
+        pass  # the page still explains the format; the API enforces the real limit on upload
+    size = limits["max_bytes"] / 1024 / 1024
+    shown = f"{size:g}MB" if size >= 1 else f"{limits['max_bytes'] // 1024}KB"
+    return {"size": shown, "rows": f"{limits['max_rows']:,}"}
 
 
 def list_counts(data: dict[str, object]) -> dict[str, int]:
