@@ -110,8 +110,16 @@ async def test_freeze_once_publish_accepted_and_stamp_eml(
         return await db.fetchval("SELECT count(*) FROM processed_events") == 2
 
     await eventually(all_processed)
-    message = await observed.get(timeout=10)
-    accepted = json.loads(message.body)
+    received: list[bytes] = []
+
+    async def accepted_published() -> bool:  # the outbox relay publishes after the commit
+        message = await observed.get(fail=False)
+        if message is not None:
+            received.append(message.body)
+        return bool(received)
+
+    await eventually(accepted_published)
+    accepted = json.loads(received[0])
     assert accepted["type"] == "campaign.accepted"
     assert accepted["payload"]["campaign_id"] == campaign_id
     assert accepted["payload"]["recipient_count"] == 6

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
-from isseimail_composer import drafts, text_rules
+from isseimail_composer import drafts, readiness
 from isseimail_composer.errors import FROZEN, INVALID_INPUT, NO_PASS, NOT_FOUND, ApiError
 from isseimail_composer.form import MAX_ATTACHMENT_BYTES, check_draft
 from isseimail_composer.freeze import sender_copy
@@ -27,10 +27,6 @@ from isseimail_shared.mailmerge import Recipient
 router = APIRouter(prefix="/internal/campaigns", tags=["campaigns"])
 
 UNAVAILABLE = "ただいま処理できません。しばらくしてから再度お試しください。"
-LIST_NOT_FOUND = "送信先リストが見つかりません。CSVをアップロードし直してください。"
-LIST_PENDING = "送信先リストの確認が終わっていません。確認の完了をお待ちください。"
-LIST_INVALID = "送信先リストに送信できないアドレスがあります。CSVを修正して再度アップロードしてください。"
-LIST_EMPTY = "送信先リストに送信先がありません。"
 
 
 class PassContext(BaseModel):
@@ -204,30 +200,6 @@ async def preview(campaign_id: str, who: PassDep, pool: Db, lists: ListsDep) -> 
     }
 
 
-CSV_COLUMNS = {"company": "会社名", "department1": "部署名1", "department2": "部署名2", "contact": "ご担当者名"}
-
-
-async def _non_jis_rows(lists: ListsClient, list_id: uuid.UUID) -> str | None:
-    """For ISO-2022-JP: the list's cells that encoding cannot carry (they would show as 〓), named by row."""
-    found: list[str] = []
-    total = 0
-    async for recipient in lists.rows(list_id):
-        for key, label in CSV_COLUMNS.items():
-            value: str = getattr(recipient, key)
-            bad = [c for c in value if text_rules.jis_reason(c)]
-            if bad:
-                total += 1
-                if len(found) < text_rules.MAX_REPORTED:
-                    found.append(f"{recipient.row}行目の{label}「{''.join(dict.fromkeys(bad))}」")
-    if not found:
-        return None
-    more = f"ほか{total - len(found)}か所" if total > len(found) else ""
-    return (
-        "送信先リストにISO-2022-JPでは送信できない文字があります（" + "、".join(found) + more + "）。"
-        "文字コードをUTF-8にするか、CSVを修正してください。"
-    )
-
-
 @router.post("/{campaign_id}/ready")
 async def ready(campaign_id: str, who: PassDep, pool: Db, lists: ListsDep, settings: SettingsDep) -> dict[str, Any]:
     """200 when the draft is complete and its list is valid and this pass's; 422 with the reasons otherwise."""
@@ -237,41 +209,13 @@ async def ready(campaign_id: str, who: PassDep, pool: Db, lists: ListsDep, setti
         raise ApiError(404, NOT_FOUND)
     if stored.state != "draft":
         raise ApiError(409, FROZEN)
-    d = stored.draft
-    values = {
-        "list_id": str(d.list_id),
-        "sender_email": d.sender_email,
-        "sender_name": d.sender_name,
-        "subject": d.subject,
-        "body": d.body,
-        "charset": d.charset,
-    }
-    _, errors = check_draft(
-        values, [(a.filename, a.data) for a in d.attachments], allowed_domains=settings.sender_domains
-    )
     try:
-        info = await lists.get_list(d.list_id)
+        errors, recipient_count = await readiness.check(stored, who.pass_id, lists, settings.sender_domains)
     except ListsUnavailable:
         raise ApiError(503, UNAVAILABLE) from None
-    if info is None or str(info.get("pass_id")) != str(who.pass_id):
-        errors["list_id"] = LIST_NOT_FOUND
-    elif info.get("status") == "validating":
-        errors["list_id"] = LIST_PENDING
-    elif info.get("status") != "valid":
-        errors["list_id"] = LIST_INVALID
-    elif not info.get("rows"):
-        errors["list_id"] = LIST_EMPTY
-    if not errors and d.charset == "iso-2022-jp":
-        try:
-            problem = await _non_jis_rows(lists, d.list_id)
-        except ListsUnavailable:
-            raise ApiError(503, UNAVAILABLE) from None
-        if problem:
-            errors["charset"] = problem
     if errors:
         raise ApiError(422, "送信できません。各項目のメッセージを確認してください。", errors)
-    rows = int(info["rows"]) if info else 0
-    return {"ready": True, "campaign_id": str(stored.campaign_id), "recipient_count": rows + 1}
+    return {"ready": True, "campaign_id": str(stored.campaign_id), "recipient_count": recipient_count}
 
 
 @router.get("/{campaign_id}/snapshot", response_class=StreamingResponse)
