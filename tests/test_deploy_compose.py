@@ -47,6 +47,7 @@ def test_dispatcher_workers_run_the_worker_command_with_replicas() -> None:
     """The SMTP workers are a separate service on the dispatcher image with a replica count and a health check."""
     spec = compose()["services"]["dispatcher-worker"]
     assert spec["image"] == compose()["services"]["dispatcher"]["image"]
+    assert spec["build"] == compose()["services"]["dispatcher"]["build"]  # never pulled: built like the dispatcher
     assert spec["command"] == ["worker"]
     assert spec["deploy"]["replicas"] >= 2
     assert "8086/healthz" in " ".join(spec["healthcheck"]["test"])
