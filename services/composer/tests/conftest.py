@@ -114,10 +114,11 @@ async def fake_lists() -> AsyncIterator[FakeLists]:
     state = FakeLists(url=f"http://127.0.0.1:{port}")
     server = uvicorn.Server(uvicorn.Config(fake_list_app(state), port=port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
+    for _ in range(3000):  # up to 30 s on a loaded machine
+        if server.started or task.done():
             break
         await asyncio.sleep(0.01)
+    assert server.started, "stand-in list-validator did not start"
     yield state
     server.should_exit = True
     await asyncio.wait_for(task, 10)

@@ -26,7 +26,7 @@ from .conftest import HEADERS, PASS_ID, USER_ID, FakeLists, sample_rows
 PDF = b"%PDF-1.5\n" + bytes(range(256)) * 64 + b"\n%%EOF\n"
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not await check():
         if time.monotonic() > deadline:
@@ -204,7 +204,7 @@ async def test_fifty_thousand_rows_stream_in_one_response(
     async def frozen() -> bool:
         return await db.fetchval("SELECT state FROM campaigns WHERE id = $1", uuid.UUID(campaign_id)) == "frozen"
 
-    await eventually(frozen, timeout=60)
+    await eventually(frozen, timeout=120)
     count = 0
     last: dict[str, Any] = {}
     async with composer.stream("GET", f"/internal/campaigns/{campaign_id}/snapshot") as response:
