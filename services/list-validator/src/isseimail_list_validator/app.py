@@ -44,6 +44,9 @@ async def open_checkers(runtime: Runtime) -> None:
 
 
 async def close_checkers(runtime: Runtime) -> None:
+    publishing: set[asyncio.Task[None]] = runtime.state.get("publishing", set())
+    if publishing:  # let uploads that were answered finish publishing their domain checks
+        await asyncio.wait(publishing, timeout=10)
     publisher: TaskPublisher | None = runtime.state.get("task_publisher")
     if publisher is not None:
         await publisher.close()

@@ -105,12 +105,6 @@ async def upload(
     )
     domains = await lists.create_list(runtime.pool, new, rows)
     timings["store"] = time.perf_counter() - started - sum(timings.values())
-    try:
-        publisher: TaskPublisher = runtime.state["task_publisher"]
-        await publisher.publish(new.list_id, domains)
-    except Exception:  # the stale-list sweeper republishes them
-        log.exception("publishing domain checks of list %s failed", new.list_id)
-    timings["publish"] = time.perf_counter() - started - sum(timings.values())
     log.info(
         "list %s stored: %d rows, %d domains, %s encoding; %s",
         new.list_id,
@@ -119,6 +113,13 @@ async def upload(
         encoding,
         " ".join(f"{k} {v:.2f}s" for k, v in timings.items()),
     )
+    if domains:
+        # Published after the answer: the rows are committed, so the user sees progress at once; if this
+        # process dies meanwhile, the stale-list sweeper republishes what is still unanswered.
+        publishing: set[asyncio.Task[None]] = runtime.state.setdefault("publishing", set())
+        task = asyncio.create_task(_publish(runtime, new.list_id, domains))
+        publishing.add(task)
+        task.add_done_callback(publishing.discard)
     return {
         "list_id": str(new.list_id),
         "status": "validating" if domains else (await lists.summary(runtime.pool, new.list_id) or {})["status"],
@@ -127,6 +128,17 @@ async def upload(
         "rows": len(rows),
         "domains": len(domains),
     }
+
+
+async def _publish(runtime: Runtime, list_id: uuid.UUID, domains: list[str]) -> None:
+    started = time.perf_counter()
+    publisher: TaskPublisher = runtime.state["task_publisher"]
+    try:
+        await publisher.publish(list_id, domains)
+    except Exception:
+        log.exception("publishing domain checks of list %s failed; the sweeper will republish them", list_id)
+        return
+    log.info("list %s: %d domain checks published in %.2fs", list_id, len(domains), time.perf_counter() - started)
 
 
 async def _owned(pool: asyncpg.Pool, list_id: uuid.UUID, pass_id: int | None) -> dict[str, Any]:
