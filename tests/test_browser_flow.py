@@ -397,6 +397,7 @@ async def test_bad_csv_then_fixed_then_compose_errors(system: System, browser: A
     assert "U+E000" in await page.inner_text("#f-body-error")  # the position and the character are named
     assert await page.get_attribute("#f-sender_name", "aria-invalid") == "true"
     assert await page.input_value("#f-sender_name") == "名" * 51  # what the user typed is kept
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling on a phone
     await screenshot(page, "step6-errors-narrow")
 
     seen: list[str] = []
