@@ -140,7 +140,7 @@ async def run_dispatch(
                     "ISSEIMAIL_DOMAIN_PER_MINUTE": "10000000",
                     "ISSEIMAIL_WORKER_PREFETCH": str(prefetch),
                     "ISSEIMAIL_BATCH_SIZE": "200",
-                    "ISSEIMAIL_DB_POOL_SIZE": "12",
+                    "ISSEIMAIL_DB_POOL_SIZE": "24",
                     "ISSEIMAIL_LOG_LEVEL": "WARNING",
                     "ISSEIMAIL_OUTBOX_POLL_SECONDS": "0.2",
                 }
@@ -233,7 +233,8 @@ async def main() -> None:
     parser.add_argument("--big", type=int, default=5000, help="recipients of the 2 MB campaign (0 skips it)")
     parser.add_argument("--small", type=int, default=50_000, help="recipients of the 5 KB campaign (0 skips it)")
     parser.add_argument("--attachment-mb", type=float, default=2.0)
-    parser.add_argument("--prefetch", type=int, default=8, help="batches (= SMTP connections) per worker")
+    parser.add_argument("--prefetch", type=int, default=8, help="batches (= SMTP connections) per worker, 2 MB run")
+    parser.add_argument("--small-prefetch", type=int, default=32, help="the same for the small-message runs")
     args = parser.parse_args()
     log = Path(tempfile.gettempdir()) / f"isseimail-bench-{uuid.uuid4().hex[:6]}.log"
     results: list[Result] = []
@@ -251,10 +252,11 @@ async def main() -> None:
         ratios.append(f"{args.attachment_mb:g} MB messages: {ours.rate / ref.rate:.2f}")
     if args.small:
         body = ("いつもお世話になっております。ご案内を申し上げます。" * 4 + "\n") * 11  # 5 KB on the wire
-        one, size = await run_dispatch("dispatcher, 1 worker", args.small, [], body, 1, args.prefetch, log)
-        two, _ = await run_dispatch("dispatcher, 2 workers", args.small, [], body, 2, args.prefetch, log)
-        ref = run_smtp_source(args.small, size, args.prefetch)
-        ref2 = run_smtp_source(args.small, size, args.prefetch * 2)
+        p = args.small_prefetch
+        one, size = await run_dispatch("dispatcher, 1 worker", args.small, [], body, 1, p, log)
+        two, _ = await run_dispatch("dispatcher, 2 workers", args.small, [], body, 2, p, log)
+        ref = run_smtp_source(args.small, size, p)
+        ref2 = run_smtp_source(args.small, size, p * 2)
         results += [one, two, ref, ref2]
         ratios.append(f"small messages, 1 worker: {one.rate / ref.rate:.2f}; 2 workers: {two.rate / ref2.rate:.2f}")
     print(table(results))
