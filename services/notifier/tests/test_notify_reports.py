@@ -183,3 +183,59 @@ async def test_paused_campaign_tells_the_sender_why(
     assert "配信失敗: 30 件（75%）" in text
     assert "未送信: 160 件" in text
     assert "user3@example.jp" in text
+
+
+async def test_completion_overtaking_its_failures_waits_for_them(
+    make_settings: Callable[..., Any],
+    smtp_server: CaptureServer,
+    publish: Callable[..., Any],
+    notifier_db: asyncpg.Connection,
+) -> None:
+    """campaign.completed handled before its delivery.failed events: the mail waits and lists them all;
+    a failure that never comes holds it back only for the configured wait."""
+    app = create_app(make_settings(NotifierSettings, completion_wait_seconds=3))
+    early, lossy = uuid.uuid4(), uuid.uuid4()
+    start = dt.datetime(2026, 11, 28, 1, 0, tzinfo=dt.UTC)
+
+    def completed(campaign: uuid.UUID, subject: str, failed: int) -> CampaignCompleted:
+        return CampaignCompleted(
+            campaign_id=campaign,
+            sender_email=SENDER,
+            subject=subject,
+            total=10,
+            sent=10 - failed,
+            failed=failed,
+            started_at=start,
+            finished_at=start + dt.timedelta(minutes=1),
+        )
+
+    async with running_app(app):
+        await publish(completed(early, "早着", 2))
+        await publish(completed(lossy, "欠落", 3))
+        await wait_until(lambda: notifier_db.fetchval("SELECT count(*) = 2 FROM pending_completions"))
+        assert [m for m in smtp_server.to(SENDER) if "送信完了" in m.message()["Subject"]] == []
+        for n in (1, 2):
+            await publish(_failed(early, n, subject="早着"))
+            await publish(_failed(lossy, n, subject="欠落"))
+        await wait_until(lambda: _completions(smtp_server, "早着"), timeout=10)
+        assert not _completions_now(smtp_server, "欠落")  # still waiting for its third failure
+        await wait_until(lambda: _completions(smtp_server, "欠落"), timeout=20)
+        await asyncio.sleep(0.3)
+    for subject in ("早着", "欠落"):
+        mails = _completions_now(smtp_server, subject)
+        assert len(mails) == 1
+        text = mails[0].get_content()
+        assert "user1@example.jp" in text
+        assert "user2@example.jp" in text
+
+
+def _completions_now(smtp_server: CaptureServer, subject: str) -> list[Any]:
+    return [
+        m.message()
+        for m in smtp_server.to(SENDER)
+        if "送信完了" in m.message()["Subject"] and subject in m.message()["Subject"]
+    ]
+
+
+async def _completions(smtp_server: CaptureServer, subject: str) -> bool:
+    return bool(_completions_now(smtp_server, subject))

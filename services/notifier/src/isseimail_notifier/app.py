@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 
-from isseimail_notifier import handlers, report_handlers, routes
+from isseimail_notifier import completion, handlers, report_handlers, routes
 from isseimail_notifier.bounce_listener import BounceHandler, BounceListener
 from isseimail_notifier.failures import DigestLoop
 from isseimail_notifier.mail_queue import MailSender
@@ -61,7 +61,11 @@ async def mail_sender(runtime: Runtime) -> None:
 
 
 async def failure_digests(runtime: Runtime) -> None:
-    await DigestLoop(runtime.pool, report_handlers.policy_of(_settings(runtime))).run()
+    s = _settings(runtime)
+    jobs = [completion.flush_pending(s)]
+    await DigestLoop(
+        runtime.pool, report_handlers.policy_of(s), jobs, max_poll=min(10.0, s.completion_wait_seconds / 3)
+    ).run()
 
 
 async def start_bounce_listener(runtime: Runtime) -> None:

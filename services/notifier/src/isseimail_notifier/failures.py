@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -138,9 +139,17 @@ async def flush_campaign(conn: Conn, campaign_id: uuid.UUID, policy: DigestPolic
 class DigestLoop:
     """Flushes campaigns whose digest window has passed; wakes on new failures, polls as a fallback."""
 
-    def __init__(self, pool: asyncpg.Pool, policy: DigestPolicy) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        policy: DigestPolicy,
+        jobs: Sequence[Callable[[asyncpg.Pool], Awaitable[int]]] = (),
+        max_poll: float = 10.0,
+    ) -> None:
+        self._max_poll = max_poll
         self._pool = pool
         self._policy = policy
+        self._jobs = jobs  # more work woken by the same NOTIFY (waiting completion mails)
 
     async def flush_due(self) -> int:
         campaigns = await self._pool.fetch(
@@ -153,6 +162,8 @@ class DigestLoop:
         for row in campaigns:
             async with self._pool.acquire() as conn, conn.transaction():
                 reported += await flush_campaign(conn, row["campaign_id"], self._policy)
+        for job in self._jobs:
+            await job(self._pool)
         return reported
 
     async def _forget_old(self) -> None:
@@ -161,7 +172,7 @@ class DigestLoop:
 
     async def run(self) -> None:
         wakeup = Wakeup(self._pool, NOTIFY)
-        poll = max(0.2, min(self._policy.window_seconds / 4, 10.0))
+        poll = max(0.2, min(self._policy.window_seconds / 4, self._max_poll))
         rounds = 0
         try:
             while True:

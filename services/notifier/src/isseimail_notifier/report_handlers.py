@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from isseimail_notifier import failures, report_texts, suppressions
+from isseimail_notifier import completion, failures, report_texts, suppressions
 from isseimail_notifier.failures import DigestPolicy
 from isseimail_notifier.mail_queue import mail_domain, queue_mail
 from isseimail_notifier.reasons import classify, counts_for_suppression, find_status, is_hard
@@ -133,44 +133,6 @@ def delivery_failed(settings: NotifierSettings) -> Callable[[Conn, Envelope, Del
 
 def campaign_completed(settings: NotifierSettings) -> Callable[[Conn, Envelope, CampaignCompleted], Awaitable[None]]:
     async def handle(conn: Conn, envelope: Envelope, event: CampaignCompleted) -> None:
-        await failures.remember_campaign(conn, event.campaign_id, str(event.sender_email), event.subject)
-        rows = await conn.fetch(
-            "SELECT * FROM failures WHERE campaign_id = $1 ORDER BY row_number NULLS LAST, id FOR UPDATE",
-            event.campaign_id,
-        )
-        bounced = len({r["delivery_id"] for r in rows if r["source"] == "bounce"})
-        lines = [failures.line_of(r) for r in rows]
-        cause = f"completed:{event.campaign_id}"
-        attachment = None
-        if len(lines) > settings.completion_csv_threshold:
-            attachment = ("failures.csv", report_texts.failures_csv(lines))
-        completion = report_texts.Completion(
-            campaign_id=event.campaign_id,
-            subject=event.subject,
-            started_at=event.started_at,
-            finished_at=event.finished_at,
-            total=event.total,
-            sent=event.sent,
-            failed=event.failed,
-            bounced=bounced,
-        )
-        await queue_mail(
-            conn,
-            kind="campaign.completed",
-            cause=cause,
-            recipient=str(event.sender_email).lower(),
-            subject=report_texts.completion_subject(event.subject),
-            body=report_texts.completion_body(
-                str(event.sender_email), completion, lines, settings.completion_csv_threshold, settings.timezone
-            ),
-            domain=mail_domain(str(settings.system_from)),
-            attachment=attachment,
-        )
-        # What the completion mail lists needs no separate digest any more.
-        await conn.execute(
-            "UPDATE failures SET reported_by = $2 WHERE campaign_id = $1 AND reported_by IS NULL",
-            event.campaign_id,
-            cause,
-        )
+        await completion.complete_or_wait(conn, event, settings)
 
     return handle

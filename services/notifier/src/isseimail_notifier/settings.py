@@ -42,6 +42,12 @@ class NotifierSettings(ServiceSettings):
         description="Completion mails list failures inline up to this many; "
         "beyond it the full list is attached as CSV.",
     )
+    completion_wait_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How long a completion mail waits for delivery.failed events that campaign.completed overtook.",
+    )
     bounce_listen_host: str = Field(default="127.0.0.1", description="Address the bounce SMTP listener binds to.")
     bounce_listen_port: int = Field(
         default=2525, ge=0, le=65535, description="Port of the bounce SMTP listener (0 = any free port)."
