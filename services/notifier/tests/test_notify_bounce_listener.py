@@ -88,6 +88,7 @@ async def test_dsn_is_stored_suppressed_reported_and_published(
         events = await sink.wait_for(1)
         mails = await smtp_server.wait_for(1, rcpt=SENDER)
         checked = await client.post("/internal/suppressions/check", json={"addresses": ["Gone@Example.co.jp"]})
+        metrics = (await client.get("/metrics")).text
         assert checked.json() == {"suppressed": {"Gone@Example.co.jp": "userunknown"}}
         await asyncio.sleep(0.5)  # room for a wrong second event or mail to show up
     assert len(sink.events) == 1
@@ -105,6 +106,8 @@ async def test_dsn_is_stored_suppressed_reported_and_published(
     assert "宛先のメールアドレスが存在しません" in text
     assert "送信後に返送（バウンス）" in text
     assert "CSVの行: 12 行目" in text
+    assert 'isseimail_notifier_bounces_total{outcome="bounce"}' in metrics
+    assert 'isseimail_notifier_system_mails_total{kind="delivery.failures",outcome="sent"}' in metrics
     assert "User unknown" in text
 
 

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 NOTIFY = "isseimail_notifier_failures"
 KEEP_DELIVERIES = "30 days"
+KEEP_RAW_BOUNCES = "90 days"
 
 
 @dataclass(frozen=True)
@@ -167,8 +168,13 @@ class DigestLoop:
         return reported
 
     async def _forget_old(self) -> None:
-        """Delivery addresses are needed only while bounces can still come back."""
+        """Delivery addresses are needed only while bounces can still come back; raw bounces only for a
+        while for an operator's questions (the parsed fields stay)."""
         await self._pool.execute(f"DELETE FROM deliveries WHERE created_at < now() - interval '{KEEP_DELIVERIES}'")
+        await self._pool.execute(
+            f"UPDATE bounces SET raw = ''::bytea WHERE received_at < now() - interval '{KEEP_RAW_BOUNCES}' "
+            "AND length(raw) > 0"
+        )
 
     async def run(self) -> None:
         wakeup = Wakeup(self._pool, NOTIFY)

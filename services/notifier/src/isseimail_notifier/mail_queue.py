@@ -15,12 +15,17 @@ from email.utils import format_datetime, localtime
 
 import aiosmtplib
 import asyncpg
+from prometheus_client import Counter
 
 from isseimail_notifier.secrets_box import CredentialsBox
 from isseimail_shared.db import Conn, Wakeup
 from isseimail_shared.settings import SmtpRelay
 
 log = logging.getLogger(__name__)
+
+SYSTEM_MAILS = Counter(
+    "isseimail_notifier_system_mails_total", "System mail send attempts, by kind and outcome.", ["kind", "outcome"]
+)
 
 NOTIFY = "isseimail_notifier_mail"
 
@@ -131,6 +136,7 @@ class MailSender:
                     # Exponential backoff capped at an hour; after the last attempt the row stays
                     # unsent with its error for an operator (next_try_at = infinity).
                     delay = min(self._retry * 2 ** min(attempts - 1, 20), 3600.0)
+                    SYSTEM_MAILS.labels(row["kind"], "given_up" if give_up else "retry").inc()
                     await conn.execute(
                         "UPDATE mail_log SET attempts = $4, last_error = $2, next_try_at = CASE WHEN $5 "
                         "THEN 'infinity'::timestamptz ELSE now() + make_interval(secs => $3) END WHERE id = $1",
@@ -144,6 +150,7 @@ class MailSender:
                 await conn.execute(
                     "UPDATE mail_log SET sent_at = now(), attempts = attempts + 1 WHERE id = $1", row["id"]
                 )
+                SYSTEM_MAILS.labels(row["kind"], "sent").inc()
                 sent += 1
 
     async def _send(self, msg: EmailMessage) -> None:
