@@ -47,7 +47,7 @@ async def test_smtp_probe_finds_missing_mailboxes_and_catch_all_domains(
 async def test_sweeper_republishes_checks_of_a_list_left_validating(
     lv_settings: Callable[..., ListValidatorSettings], dns_server: DnsServer
 ) -> None:
-    """A list whose domain checks were never published (a crash after commit) is finished by the sweeper."""
+    """A list whose checks were never published (a crash after commit) is finished by the sweeper; old lists go."""
     dns_server.zone("good.co.jp", mx=[(10, "mx.good.co.jp")])
     settings = lv_settings(redispatch_after_seconds=0.3, unverified_policy="allow")
     app = create_app(settings)
@@ -58,5 +58,14 @@ async def test_sweeper_republishes_checks_of_a_list_left_validating(
         assert await lists.create_list(runtime.pool, new, [row]) == ["good.co.jp"]
         # nothing was published: only the sweeper can finish this list
         summary = await wait_done(client, str(new.list_id), timeout=20)
-    assert (summary["status"], summary["rows"], summary["checked"]) == ("valid", 1, 1)
-    assert dns_server.queries[("good.co.jp", "MX")] >= 1
+        assert (summary["status"], summary["rows"], summary["checked"]) == ("valid", 1, 1)
+        assert dns_server.queries[("good.co.jp", "MX")] >= 1
+        # retention: a list uploaded 31 days ago is deleted with its rows, a fresh one stays
+        await runtime.pool.execute(
+            "UPDATE lists SET created_at = now() - interval '31 days' WHERE list_id = $1", new.list_id
+        )
+        fresh = (await upload(client, csv_bytes([("b@good.co.jp", "", "", "", "各位")]))).json()["list_id"]
+        assert await lists.delete_expired(runtime.pool, 30) == 1
+        assert (await client.get(f"/internal/lists/{new.list_id}")).status_code == 404
+        assert (await client.get(f"/internal/lists/{fresh}")).status_code == 200
+        assert await runtime.pool.fetchval("SELECT count(*) FROM list_rows WHERE list_id = $1", new.list_id) == 0

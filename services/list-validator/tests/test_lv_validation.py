@@ -52,6 +52,7 @@ async def test_every_domain_outcome_is_reported_per_row(lv: httpx.AsyncClient, d
     assert response.status_code == 202, response.text
     accepted = response.json()
     assert (accepted["encoding"], accepted["has_header"], accepted["rows"]) == ("cp932", True, 15)
+    assert accepted["encoding_label"] == "Shift_JIS (CP932)"
     summary = await wait_done(lv, accepted["list_id"])
     assert summary["status"] == "invalid"
     assert (summary["rows"], summary["checked"]) == (15, 15)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 
 from fastapi import FastAPI
 
-from isseimail_list_validator import errors
+from isseimail_list_validator import errors, lists
 from isseimail_list_validator.address_check import AddressChecker
 from isseimail_list_validator.domain_check import DomainChecker
 from isseimail_list_validator.routes import router
@@ -35,6 +36,7 @@ def _settings(runtime: Runtime) -> ListValidatorSettings:
 async def open_checkers(runtime: Runtime) -> None:
     s = _settings(runtime)
     runtime.state["address_checker"] = AddressChecker(s.legacy_carrier_domains, smtputf8=s.smtputf8)
+    runtime.state["upload_slots"] = asyncio.Semaphore(s.list_upload_concurrency)
     checker = DomainChecker(s.nameserver_strings(), timeout=s.dns_timeout_seconds, attempts=s.dns_attempts)
     runtime.state["domain_checker"] = checker
     runtime.state["result_writer"] = ResultWriter(runtime.pool, s.result_flush_seconds)
@@ -69,14 +71,21 @@ async def result_writer(runtime: Runtime) -> None:
 
 
 async def stale_list_sweeper(runtime: Runtime) -> None:
+    """Republish checks of lists stuck in 'validating'; once an hour, delete lists past their retention."""
     s = _settings(runtime)
     interval = min(s.redispatch_after_seconds, 60.0)
+    next_cleanup = 0.0
     while True:
-        await asyncio.sleep(interval)
         try:
             await redispatch_stale(runtime.pool, runtime.state["task_publisher"], s.redispatch_after_seconds)
+            if time.monotonic() >= next_cleanup:
+                deleted = await lists.delete_expired(runtime.pool, s.list_retention_days)
+                if deleted:
+                    log.info("deleted %d lists older than %d days", deleted, s.list_retention_days)
+                next_cleanup = time.monotonic() + 3600
         except Exception:
             log.exception("stale list sweep failed")
+        await asyncio.sleep(interval)
 
 
 SPEC = ServiceSpec(

@@ -43,6 +43,12 @@ _BINARY_MAGIC = {
 }
 
 
+ENCODING_LABELS = {
+    "cp932": "Shift_JIS (CP932)",
+    "utf-8": "UTF-8",
+    "utf-8-sig": "UTF-8 (BOM付き)",
+    "utf-16": "UTF-16",
+}
 _PAD = [[""] * (5 - n) for n in range(5)]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from isseimail_list_validator.csv_reader import ENCODING_LABELS
 from isseimail_list_validator.rows import ROW_COLUMNS, PreparedRow
 from isseimail_shared.db import Conn
 from isseimail_shared.events import ListValidated
@@ -189,6 +190,7 @@ async def summary(pool: asyncpg.Pool, list_id: uuid.UUID) -> dict[str, Any] | No
         "status": head["status"],
         "filename": head["filename"],
         "encoding": head["encoding"],
+        "encoding_label": ENCODING_LABELS.get(head["encoding"], head["encoding"]),
         "has_header": head["has_header"],
         "rows": head["row_count"],
         "checked": counts["checked"],
@@ -228,6 +230,12 @@ async def stale_lists(pool: asyncpg.Pool, older_than_seconds: float) -> list[tup
             )
             result.append((r["list_id"], [d["domain"] for d in domains]))
     return result
+
+
+async def delete_expired(pool: asyncpg.Pool, days: int) -> int:
+    """Delete lists (rows, domain results) uploaded more than `days` ago; returns how many."""
+    result = await pool.execute("DELETE FROM lists WHERE created_at < now() - make_interval(days => $1)", days)
+    return int(result.split()[-1])
 
 
 async def pending_rows_for_domain(pool: asyncpg.Pool, list_id: uuid.UUID, domain: str) -> list[tuple[int, str]]:

@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 
 from isseimail_list_validator import lists, reasons
 from isseimail_list_validator.address_check import AddressChecker
-from isseimail_list_validator.csv_reader import CsvRefused, read_csv
+from isseimail_list_validator.csv_reader import ENCODING_LABELS, CsvRefused, read_csv
 from isseimail_list_validator.rows import apply_suppressions, prepare_rows
 from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_list_validator.suppression import check_suppressed
@@ -74,6 +74,23 @@ async def upload(
     s = _settings(runtime)
     started = time.perf_counter()
     data = await read_limited(request, s.list_max_bytes, _too_large(s))
+    # A slot per parse-and-store: bounds a replica's memory however many uploads arrive at once (the
+    # body is read first so that a slow client does not hold a slot).
+    async with runtime.state["upload_slots"]:
+        return await _store_upload(
+            runtime, s, data, started, x_isseimail_pass_id, x_isseimail_user_id, x_isseimail_filename
+        )
+
+
+async def _store_upload(
+    runtime: Runtime,
+    s: ListValidatorSettings,
+    data: bytes,
+    started: float,
+    pass_id: int,
+    user_id: str,
+    filename: str,
+) -> dict[str, Any]:
     timings = {"read": time.perf_counter() - started}
     checker: AddressChecker = runtime.state["address_checker"]
     try:
@@ -96,9 +113,9 @@ async def upload(
     timings["suppression"] = time.perf_counter() - started - sum(timings.values())
     new = lists.NewList(
         list_id=uuid.uuid4(),
-        pass_id=x_isseimail_pass_id,
-        user_id=x_isseimail_user_id,
-        filename=unquote(x_isseimail_filename)[:255],
+        pass_id=pass_id,
+        user_id=user_id,
+        filename=unquote(filename)[:255],
         encoding=encoding,
         has_header=has_header,
         unverified_policy=s.unverified_policy,
@@ -124,6 +141,7 @@ async def upload(
         "list_id": str(new.list_id),
         "status": "validating" if domains else (await lists.summary(runtime.pool, new.list_id) or {})["status"],
         "encoding": encoding,
+        "encoding_label": ENCODING_LABELS.get(encoding, encoding),
         "has_header": has_header,
         "rows": len(rows),
         "domains": len(domains),

@@ -74,6 +74,12 @@ class ListValidatorSettings(ServiceSettings):
     redispatch_after_seconds: float = Field(
         default=120.0, gt=0, le=86_400, description="Republish domain checks of a list still validating after this."
     )
+    list_upload_concurrency: int = Field(
+        default=2, ge=1, le=64, description="Uploads one replica parses and stores at once (bounds its memory)."
+    )
+    list_retention_days: int = Field(
+        default=30, ge=1, le=3650, description="Lists (addresses, names) are deleted this many days after upload."
+    )
     notifier_url: str = Field(
         default="http://127.0.0.1:8085", description="notifier base URL (suppression list checks)."
     )

@@ -41,7 +41,8 @@ CSV_HEADER = ["行", "メールアドレス", "状態", "理由コード", "理�
 class ListAccepted(BaseModel):
     list_id: str
     status: str
-    encoding: str
+    encoding: str  # the codec read: cp932, utf-8, utf-8-sig, utf-16
+    encoding_label: str  # the same for people: "Shift_JIS (CP932)", "UTF-8 (BOM付き)", ...
     has_header: bool
     rows: int
 
@@ -59,6 +60,7 @@ class ListStatus(BaseModel):
     status: str  # validating, valid, invalid
     filename: str
     encoding: str
+    encoding_label: str
     rows: int
     checked: int
     ok: int
