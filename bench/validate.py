@@ -70,6 +70,7 @@ def peak_rss_mb(pid: int) -> float:
 
 
 async def run(args: argparse.Namespace) -> None:
+    load_before = os.getloadavg()[0]
     dns = DnsServer()
     dns.start()
     assert dns._server is not None
@@ -143,7 +144,10 @@ async def run(args: argparse.Namespace) -> None:
     queries = sum(dns.queries.values())
     worst = max(dns.queries.values())
     by_kind = {k: sum(1 for _, kind in zones if kind == k) for k, _ in MIX}
-    print(f"machine: {os.cpu_count()} CPUs; workers: {args.workers}; CSV: {len(data) / 1e6:.1f} MB CP932")
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {load_before:.1f} → {os.getloadavg()[0]:.1f}; "
+        f"workers: {args.workers}; CSV: {len(data) / 1e6:.1f} MB CP932"
+    )
     print(f"domains: {args.domains} ({', '.join(f'{k} {v}' for k, v in by_kind.items())}; slow = {args.slow_delay}s)")
     print(
         f"{'rows':>8} {'domains':>8} {'upload→202 s':>13} {'upload→validated s':>19} {'rows/s':>8}"
