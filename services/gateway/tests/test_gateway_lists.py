@@ -173,6 +173,9 @@ async def test_upload_status_errors_csv_and_ownership(stack: Stack, dns_server: 
 async def test_upload_refusals_are_japanese_and_a_huge_stream_is_cut(stack: Stack) -> None:
     """No file field, not multipart, an unreadable CSV, and a 50 MB stream past the 64 KB limit: clear 4xx."""
     async with stack.gateway() as client:
+        schema = (await client.get("/api/v1/openapi.json")).json()
+        body = schema["paths"]["/api/v1/lists"]["post"]["requestBody"]["content"]["multipart/form-data"]
+        assert body["schema"]["required"] == ["file"]
         await login(stack, client, "owner@example.jp")
         no_file = await client.post("/api/v1/lists", files={"other": ("a.csv", b"x")})
         assert no_file.status_code == 422

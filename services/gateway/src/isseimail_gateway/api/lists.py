@@ -220,6 +220,27 @@ def _error(response: httpx.Response) -> _Refused:
         413: {"description": "ファイルが大きすぎる"},
         422: {"description": "CSVとして読めない・空・件数超過など（detail に理由）"},
     },
+    # The body is parsed as a stream (never buffered), so FastAPI cannot infer it: declare it here.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "送信先CSV（メールアドレス, 会社名, 部署名1, 部署名2, ご担当者名）",
+                            }
+                        },
+                    }
+                }
+            },
+        }
+    },
 )
 async def upload_list(request: Request, session: PassSessionDep, upstreams: UpstreamsDep) -> Any:
     """Upload the recipient CSV (multipart field `file`); 202 with the list id while its addresses are checked."""
