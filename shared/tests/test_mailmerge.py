@@ -83,6 +83,9 @@ def test_every_header_body_and_attachment_round_trip(charset: str) -> None:
     assert message["MIME-Version"] == "1.0"
     assert message["List-Unsubscribe"] == "<mailto:unsub@example.co.jp>, <https://example.co.jp/u/1>"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["X-Isseimail-Bounce"] == "<b-1@bounce.example>"
+    assert message["Return-Path"] is None  # added by the final MTA from the envelope, never by us (RFC 5321)
+    assert message.get_content_type() == "multipart/mixed"
     assert next(message.iter_parts()).get_content_charset() == charset
     assert text_of(message) == (
         "株式会社テスト\n営業本部\n佐藤花子 様\n\n"
