@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -108,7 +109,7 @@ class Runtime:
                     schema=self.spec.schema,
                     poll=s.outbox_poll_seconds,
                 )
-                self._spawn(self.relay.run(), "outbox-relay")
+                self._spawn(self.relay.run, "outbox-relay")
         for hook in self.spec.on_start:
             await hook(self)
         for spec in self.spec.consumers(self):
@@ -118,30 +119,22 @@ class Runtime:
             await consumer.start()
             self.consumers.append(consumer)
         for job in self.spec.background:
-            self._spawn(job(self), job.__name__)
+            self._spawn(functools.partial(job, self), job.__name__)
         log.info("%s started", self.spec.name)
 
-    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+    def _spawn(self, job: Callable[[], Awaitable[None]], name: str) -> None:
+        # The coroutine is created inside the task, so a task cancelled before its first step leaves
+        # no "coroutine was never awaited" behind.
         async def guarded() -> None:
             try:
-                await coro
+                await job()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("background task %s died", name)
                 raise
 
-        task = asyncio.create_task(guarded(), name=f"{self.spec.name}:{name}")
-        if asyncio.iscoroutine(coro):
-            # A task cancelled before its first step never awaits `coro`: close it, or Python warns
-            # "coroutine ... was never awaited" when a service stops right after starting.
-            unstarted = coro
-
-            def close_unstarted(_task: asyncio.Task[None]) -> None:
-                unstarted.close()
-
-            task.add_done_callback(close_unstarted)
-        self.tasks.append(task)
+        self.tasks.append(asyncio.create_task(guarded(), name=f"{self.spec.name}:{name}"))
 
     async def stop(self) -> None:
         grace = self.settings.shutdown_grace_seconds
