@@ -35,11 +35,9 @@ SERVICES = [
     ("composer", "isseimail_composer", "ISSEIMAIL_COMPOSER_PORT", 8083, []),
     ("dispatcher", "isseimail_dispatcher", "ISSEIMAIL_DISPATCHER_PORT", 8084, []),
     ("notifier", "isseimail_notifier", "ISSEIMAIL_NOTIFIER_PORT", 8085, []),
+    ("dispatcher-worker", "isseimail_dispatcher", "ISSEIMAIL_WORKER_PORT", 8086, ["worker"]),
     ("gateway", "isseimail_gateway", "ISSEIMAIL_GATEWAY_PORT", 8080, []),
 ]
-WORKERS: list[
-    tuple[str, str, list[str]]
-] = []  # TODO(dispatcher): ("dispatcher-worker", "isseimail_dispatcher", ["worker"])
 
 
 def say(text: str) -> None:
@@ -165,8 +163,6 @@ def main() -> None:
     ports = {name: int(env.get(var, default)) for name, _, var, default, _ in SERVICES}
     try:
         for name, module, _, _, args in SERVICES:
-            procs[name] = start(name, module, args, env)
-        for name, module, args in WORKERS:
             procs[name] = start(name, module, args, env)
         asyncio.run(wait_ready(ports, procs))
         say(f"isseimail is up: http://127.0.0.1:{ports['gateway']}/  (Ctrl-C stops everything)")

@@ -16,7 +16,7 @@ import pytest
 from isseimail_shared.testing.process import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ["GATEWAY", "PASS", "LIST_VALIDATOR", "COMPOSER", "DISPATCHER", "NOTIFIER"]
+SERVICES = ["GATEWAY", "PASS", "LIST_VALIDATOR", "COMPOSER", "DISPATCHER", "NOTIFIER", "WORKER"]
 
 
 def children_of(pid: int) -> set[int]:
@@ -44,7 +44,7 @@ def alive(pid: int) -> bool:
 
 @pytest.mark.timeout(180)
 def test_run_starts_everything_and_ctrl_c_stops_it(database_url: str, amqp_url: str, tmp_path: Path) -> None:
-    """All /readyz answer 200, the catcher accepts SMTP, and SIGINT ends every process it started."""
+    """All six services and a dispatcher worker answer /readyz 200, the catcher accepts SMTP, and SIGINT ends every process it started."""
     ports = {name: free_port() for name in SERVICES}
     catcher = free_port()
     env = {
@@ -75,7 +75,7 @@ def test_run_starts_everything_and_ctrl_c_stops_it(database_url: str, amqp_url: 
         with socket.create_connection(("127.0.0.1", catcher), timeout=5) as smtp:
             assert smtp.recv(100).startswith(b"220")
         started = children_of(proc.pid)
-        assert len(started) >= 6
+        assert len(started) >= 7
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0
         time.sleep(0.5)

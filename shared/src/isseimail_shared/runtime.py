@@ -113,8 +113,18 @@ class Runtime:
         for hook in self.spec.on_start:
             await hook(self)
         for spec in self.spec.consumers(self):
-            consumer = await self.broker.consumer(
-                spec.queue, spec.handler, bindings=spec.bindings, prefetch=spec.prefetch or s.prefetch
+            # Replicas declaring the same quorum queue at the same instant can get a transient
+            # INTERNAL_ERROR from RabbitMQ; declaring again succeeds.
+            consumer = await _retry(
+                f"queue {spec.queue}",
+                functools.partial(
+                    self.broker.consumer,
+                    spec.queue,
+                    spec.handler,
+                    bindings=spec.bindings,
+                    prefetch=spec.prefetch or s.prefetch,
+                ),
+                attempts=5,
             )
             await consumer.start()
             self.consumers.append(consumer)
