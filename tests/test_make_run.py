@@ -44,7 +44,7 @@ def alive(pid: int) -> bool:
 
 @pytest.mark.timeout(180)
 def test_run_starts_everything_and_ctrl_c_stops_it(database_url: str, amqp_url: str, tmp_path: Path) -> None:
-    """All six services and a dispatcher worker answer /readyz 200, the catcher accepts SMTP, and SIGINT ends every process it started."""
+    """Six services and a dispatcher worker answer /readyz 200, SMTP is caught, SIGINT ends every process."""
     ports = {name: free_port() for name in SERVICES}
     catcher = free_port()
     env = {
