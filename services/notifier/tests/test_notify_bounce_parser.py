@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import quopri
 import time
 from pathlib import Path
 
@@ -133,6 +135,29 @@ def test_too_large_is_refused_by_the_parser() -> None:
     assert not result.is_bounce
     assert result.note is not None
     assert "larger" in result.note
+
+
+@pytest.mark.parametrize("encoding", ["base64", "quoted-printable"])
+def test_transfer_encoded_delivery_status_is_read(encoding: str) -> None:
+    """A message/delivery-status part sent base64 or quoted-printable encoded is decoded first."""
+    fields = (
+        b"Reporting-MTA: dns; x\n\nFinal-Recipient: rfc822; enc@example.jp\nAction: failed\nStatus: 5.2.2\n"
+        b"Diagnostic-Code: smtp; 552 5.2.2 mailbox full\n"
+    )
+    encoded = base64.encodebytes(fields) if encoding == "base64" else quopri.encodestring(fields)
+    raw = (
+        b"From: MAILER-DAEMON@x\nSubject: Returned mail\n"
+        b"Content-Type: multipart/report; report-type=delivery-status; boundary=q\n\n--q\n"
+        b"Content-Type: text/plain\n\nfailed\n--q\nContent-Type: message/delivery-status\n"
+        b"Content-Transfer-Encoding: " + encoding.encode() + b"\n\n" + encoded + b"--q--\n"
+    )
+    result = parse_bounce(raw)
+    assert (result.is_bounce, result.recipient, result.status, result.reason) == (
+        True,
+        "enc@example.jp",
+        "5.2.2",
+        "mailboxfull",
+    )
 
 
 def test_read_receipt_is_not_a_bounce() -> None:

@@ -8,9 +8,12 @@ number of recipient blocks and scanned text are all capped, so hostile input cos
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email
 import email.header
 import email.policy
+import quopri
 import re
 from dataclasses import asdict, dataclass, field
 from email.message import Message
@@ -141,9 +144,13 @@ def _text_of(part: Message) -> str:
 def _status_blocks(part: Message) -> list[dict[str, str]]:
     """The header-like field groups of a message/delivery-status part, lower-cased names."""
     payload = part.get_payload()
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
     if isinstance(payload, list):
         texts = [m.as_string() if isinstance(m, Message) else str(m) for m in payload[: MAX_BLOCKS + 1]]
         text = "\n\n".join(texts)
+        if encoding in ("base64", "quoted-printable"):
+            # The parser split the encoded text into "blocks"; decode what it saw as one body.
+            text = _decode_transfer(text, encoding)
     else:
         text = _text_of(part) if not isinstance(payload, str) else payload
         if part.get("Content-Transfer-Encoding", "").lower() in ("base64", "quoted-printable"):
@@ -165,6 +172,20 @@ def _status_blocks(part: Message) -> list[dict[str, str]]:
         if len(blocks) > MAX_BLOCKS:
             break
     return blocks
+
+
+def _decode_transfer(text: str, encoding: str) -> str:
+
+    raw = text.encode("ascii", "replace")
+    try:
+        decoded = (
+            base64.b64decode(b"".join(raw.split()), validate=False)
+            if encoding == "base64"
+            else quopri.decodestring(raw)
+        )
+    except (binascii.Error, ValueError):
+        return text
+    return decoded[: MAX_TEXT * 16].decode("utf-8", "replace")
 
 
 def _strip_type(value: str) -> str:
