@@ -208,6 +208,19 @@ async def wait_until(client: httpx.AsyncClient, expr: str, want: float, timeout:
     return value
 
 
+async def active_alerts_settle(client: httpx.AsyncClient, timeout: float = 20.0) -> dict[str, str]:
+    """Alerts not inactive, once that set is empty (or at the timeout). On 2 shared cores one scrape can
+    miss its 1 s timeout and make IsseimailServiceNotReady pending for an evaluation; a real condition
+    stays, a blip clears."""
+    deadline = time.monotonic() + timeout
+    while True:
+        groups = (await client.get("/api/v1/rules", params={"type": "alert"})).json()["data"]["groups"]
+        active = {r["name"]: r["state"] for g in groups for r in g["rules"] if r["state"] != "inactive"}
+        if not active or time.monotonic() > deadline:
+            return active
+        await asyncio.sleep(1)
+
+
 def csv_of(count: int) -> bytes:
     """What Excel writes: CP932, CRLF, a header row; recipients spread over two domains."""
     rows = ["メールアドレス,会社名,部署名1,部署名2,ご担当者名"]
@@ -297,14 +310,11 @@ async def test_campaign_shows_in_prometheus_and_no_alert_fires(
             assert (await scalar(client, 'sum(isseimail_http_requests_total{service="gateway"})') or 0) >= 7
             assert await scalar(client, 'sum(isseimail_http_requests_total{status=~"5.."})') is None
 
-            await asyncio.sleep(3)  # a few more evaluations after the campaign
             rules = (await client.get("/api/v1/rules")).json()["data"]["groups"]
             evaluated = [r for g in rules for r in g["rules"]]
             assert [r["name"] for r in evaluated if r["health"] != "ok"] == []
-            alerts = {r["name"]: r for r in evaluated if r["type"] == "alerting"}
-            assert set(alerts) >= REQUIRED_ALERTS
-            assert {n: r["state"] for n, r in alerts.items() if r["state"] != "inactive"} == {}
-            assert (await client.get("/api/v1/alerts")).json()["data"]["alerts"] == []
+            assert {r["name"] for r in evaluated if r["type"] == "alerting"} >= REQUIRED_ALERTS
+            assert await active_alerts_settle(client) == {}
 
             if PLOT_OUT:
                 await asyncio.sleep(5)
