@@ -92,6 +92,16 @@ PANELS = (
         ),
     ),
     Panel(
+        "System mails / s",
+        "ops",
+        (
+            Query(
+                "sum by (kind, outcome) (rate(isseimail_notifier_system_mails_total[5m]))",
+                "{{kind}} {{outcome}}",
+            ),
+        ),
+    ),
+    Panel(
         "Failed logins (5 min)",
         "short",
         (Query("isseimail:login_failures:increase5m", "failed logins"),),
