@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,3 +34,17 @@ async def test_metrics_scrape_reports_ready_and_queue_depths(make_settings: Call
     for queue in queues:
         assert depths[queue] >= 0
         assert depths[f"{queue}.dlq"] == 0
+
+
+async def test_metrics_scrape_still_answers_when_the_broker_is_gone(make_settings: Callable[..., Any]) -> None:
+    """With the broker connection closed, /metrics answers 200 quickly and reports the service not ready."""
+    app = notifier_app(make_settings(NotifierSettings, bounce_listen_port=0))
+    async with running_app(app) as client:
+        runtime = app.state.runtime
+        await runtime.broker.connection.close()
+        started = time.monotonic()
+        response = await client.get("/metrics")
+        elapsed = time.monotonic() - started
+    assert response.status_code == 200
+    assert elapsed < 4
+    assert _samples(response.text, "isseimail_ready")[(("service", "notifier"),)] == 0.0
