@@ -168,6 +168,24 @@ CASES = [
     ),
     Case("IsseimailFailedLoginsSpiking", {LOGINS: "0+2x20"}, "10m", note="a few typos: quiet"),
     Case(
+        "IsseimailSystemMailGivenUp",
+        {
+            'isseimail_notifier_system_mails_total{kind="credentials",outcome="given_up"}': "0 0 0 1x10",
+            'isseimail_notifier_system_mails_total{kind="credentials",outcome="sent"}': "0+5x13",
+        },
+        "5m",
+        [{"kind": "credentials", "severity": "warning"}],
+    ),
+    Case(
+        "IsseimailSystemMailGivenUp",
+        {
+            'isseimail_notifier_system_mails_total{kind="completion",outcome="retry"}': "0+3x20",
+            'isseimail_notifier_system_mails_total{kind="completion",outcome="sent"}': "0+5x20",
+        },
+        "10m",
+        note="retries that end in success: quiet",
+    ),
+    Case(
         "IsseimailFailedLoginsSpiking",
         {'isseimail_pass_logins_total{kind="pass",result="ok"}': "0+100x20"},
         "10m",
