@@ -107,6 +107,9 @@ async def test_dsn_is_stored_suppressed_reported_and_published(
     assert "送信後に返送（バウンス）" in text
     assert "CSVの行: 12 行目" in text
     assert 'isseimail_notifier_bounces_total{outcome="bounce"}' in metrics
+    assert 'isseimail_notifier_bounced_recipients_total{kind="hard",reason="userunknown",service="notifier"}' in (
+        metrics
+    )
     assert 'isseimail_notifier_system_mails_total{kind="delivery.failures",outcome="sent"}' in metrics
     assert "User unknown" in text
 

@@ -18,12 +18,18 @@ from prometheus_client import Counter
 from isseimail_notifier.bounce_parser import parse_bounce
 from isseimail_notifier.bounce_store import store_bounce
 from isseimail_notifier.failures import DigestPolicy
+from isseimail_notifier.reasons import counts_for_suppression
 from isseimail_shared.verp import VerpTag, parse_bounce_address
 
 log = logging.getLogger(__name__)
 
 BOUNCES_RECEIVED = Counter(
     "isseimail_notifier_bounces_total", "Messages seen by the bounce listener, by outcome.", ["outcome"]
+)
+BOUNCED_RECIPIENTS = Counter(
+    "isseimail_notifier_bounced_recipients_total",
+    "Deliveries reported bounced (first report of each), by hard/soft and reason.",
+    ["service", "kind", "reason"],
 )
 
 
@@ -69,7 +75,7 @@ class BounceHandler:
                 tags.append((rcpt, tag))
         try:
             for rcpt, tag in tags:
-                await store_bounce(
+                new = await store_bounce(
                     self._pool,
                     tag=tag,
                     mail_from=str(envelope.mail_from or ""),
@@ -79,6 +85,9 @@ class BounceHandler:
                     policy=self._policy,
                     soft_limit=self._soft_limit,
                 )
+                if new and result.is_bounce and counts_for_suppression(result.reason):
+                    kind = "hard" if result.hard else "soft"
+                    BOUNCED_RECIPIENTS.labels("notifier", kind, result.reason).inc()
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("bounce not stored, asking the sender to retry: %s", exc.__class__.__name__)
             BOUNCES_RECEIVED.labels("store_failed").inc()
