@@ -222,3 +222,28 @@ async def test_direct_mx_mode_follows_the_mx_and_fails_domains_without_mail(
         "user2@example.jp",
         "user3@example.jp",
     ]
+
+
+async def test_domain_rate_limit_spaces_out_sending(
+    make_settings: Callable[..., Any],
+    smtp_server: CaptureServer,
+    snapshot_peer: Any,
+    watch: Any,
+    make_recipients: Any,
+    accept_campaign: Any,
+) -> None:
+    """60/min for example.jp across two workers: a burst of 6, then about one a second; all arrive once."""
+    rows = make_recipients(9)
+    campaign_id = snapshot_peer.add(rows)
+    settings = fast(make_settings, snapshot_peer, domain_limits='{"example.jp": {"connections": 1, "per_minute": 60}}')
+    async with (
+        running_app(create_app(settings)),
+        running_app(create_worker_app(settings)),
+        running_app(create_worker_app(settings)),
+    ):
+        await accept_campaign(campaign_id, len(rows))
+        await watch.wait_for("campaign.completed")
+    arrivals = sorted(m.received_at for m in smtp_server.messages if m.rcpt_tos[0].endswith("@example.jp"))
+    assert len(arrivals) == 9
+    assert arrivals[-1] - arrivals[0] >= 2.0  # 3 messages past the burst at 1/s
+    assert arrivals[6] - arrivals[0] >= 0.5
