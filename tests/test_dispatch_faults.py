@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 
 from isseimail_dispatcher.app import create_app, create_worker_app
@@ -84,6 +85,19 @@ def counts(smtp_server: CaptureServer) -> Counter[str]:
     return Counter(m.rcpt_tos[0] for m in smtp_server.messages)
 
 
+def worker_env(database_url: str, amqp_url: str, smtp_server: CaptureServer, port: int) -> dict[str, str]:
+    return {
+        "ISSEIMAIL_DATABASE_URL": database_url,
+        "ISSEIMAIL_AMQP_URL": amqp_url,
+        "ISSEIMAIL_SMTP_RELAY": f"smtp://127.0.0.1:{smtp_server.port}",
+        "ISSEIMAIL_VERP_SECRET": "test-verp-secret",
+        "ISSEIMAIL_WORKER_PORT": str(port),
+        "ISSEIMAIL_WORKER_PREFETCH": "1",
+        "ISSEIMAIL_DOMAIN_PER_MINUTE": "600",
+        "ISSEIMAIL_CLAIM_SECONDS": "2",
+    }
+
+
 async def test_worker_killed_mid_campaign_then_restarted(
     make_settings: Callable[..., Any],
     smtp_server: CaptureServer,
@@ -97,16 +111,7 @@ async def test_worker_killed_mid_campaign_then_restarted(
     """SIGKILL of the only worker mid-campaign, then a restart: all 101 arrive, at most one twice."""
     settings = make_settings(DispatcherSettings, composer_url=peer.url, **SLOW)
     port = free_port()
-    env = {
-        "ISSEIMAIL_DATABASE_URL": database_url,
-        "ISSEIMAIL_AMQP_URL": amqp_url,
-        "ISSEIMAIL_SMTP_RELAY": f"smtp://127.0.0.1:{smtp_server.port}",
-        "ISSEIMAIL_VERP_SECRET": "test-verp-secret",
-        "ISSEIMAIL_WORKER_PORT": str(port),
-        "ISSEIMAIL_WORKER_PREFETCH": "1",
-        "ISSEIMAIL_DOMAIN_PER_MINUTE": "600",
-        "ISSEIMAIL_CLAIM_SECONDS": "2",
-    }
+    env = worker_env(database_url, amqp_url, smtp_server, port)
     worker = WorkerProcess("isseimail_dispatcher", env, port, tmp_path / "worker.log")
     async with running_app(create_app(settings)):
         worker.start()
@@ -127,6 +132,49 @@ async def test_worker_killed_mid_campaign_then_restarted(
     assert sum(seen.values()) - len(seen) <= 1
     assert (completed[0].sent, completed[0].failed) == (RECIPIENTS + 1, 0)
     assert len(watch.of("campaign.completed")) == 1
+
+
+async def test_worker_stopped_with_sigterm_hands_its_batch_over(
+    make_settings: Callable[..., Any],
+    smtp_server: CaptureServer,
+    peer: SnapshotPeer,
+    broker: Broker,
+    watch: EventWatch,
+    database_url: str,
+    amqp_url: str,
+    tmp_path: Path,
+) -> None:
+    """SIGTERM mid-batch: the worker finishes the message on the wire, hands the rest back; nobody gets two."""
+    # One batch of all 101 takes ~5 s at 10/s, longer than the 3 s grace: only handing back stops in time.
+    settings = make_settings(DispatcherSettings, composer_url=peer.url, **{**SLOW, "batch_size": 200})
+    port = free_port()
+    env = {**worker_env(database_url, amqp_url, smtp_server, port), "ISSEIMAIL_SHUTDOWN_GRACE_SECONDS": "3"}
+    worker = WorkerProcess("isseimail_dispatcher", env, port)
+    async with running_app(create_app(settings)):
+        worker.start()
+        try:
+            await worker.wait_ready()
+            await accept(broker, peer)
+            await smtp_server.wait_for(65, timeout=30)
+            # in a thread: the capture server lives in this event loop and must keep answering
+            assert await asyncio.to_thread(worker.terminate, 20) in (0, -15)  # uvicorn re-raises SIGTERM
+            assert len(smtp_server.messages) < RECIPIENTS + 1
+            # handed back, not abandoned: nothing left 'sending', no batch still claimed
+            conn = await asyncpg.connect(database_url, server_settings={"search_path": "dispatcher"})
+            try:
+                sending = await conn.fetchval("SELECT count(*) FROM deliveries WHERE state = 'sending'")
+                claimed = await conn.fetchval("SELECT count(*) FROM batches WHERE claimed_by IS NOT NULL")
+            finally:
+                await conn.close()
+            assert (sending, claimed) == (0, 0)
+            worker.start()
+            await worker.wait_ready()
+            await watch.wait_for("campaign.completed", timeout=60)
+        finally:
+            worker.kill()
+    seen = counts(smtp_server)
+    assert set(seen) == EXPECTED
+    assert max(seen.values()) == 1
 
 
 async def test_broker_cut_mid_campaign(

@@ -48,6 +48,8 @@ class ServiceSpec:
     background: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
     on_start: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
     on_stop: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    # Run first on SIGTERM, before consumers are stopped: lets long handlers wind down early.
+    on_stopping: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
     readiness: Sequence[Callable[[Runtime], Awaitable[bool]]] = ()
     # False for a process whose outbox another process of the same service relays (dispatcher workers):
     # publishing thousands of events would cost the hot path CPU for no gain.
@@ -148,6 +150,11 @@ class Runtime:
 
     async def stop(self) -> None:
         grace = self.settings.shutdown_grace_seconds
+        for hook in self.spec.on_stopping:
+            try:
+                await hook(self)
+            except Exception:
+                log.exception("stopping hook %s failed", hook.__name__)
         for consumer in self.consumers:
             await consumer.stop(grace)
         self.consumers.clear()

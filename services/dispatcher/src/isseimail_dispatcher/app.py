@@ -64,6 +64,10 @@ async def open_worker(runtime: Runtime) -> None:
     runtime.state["worker"] = BatchWorker(runtime.pool, s, claim_ttl=s.claim_seconds)
 
 
+async def stop_sending(runtime: Runtime) -> None:
+    runtime.state["worker"].stopping = True
+
+
 async def close_worker(runtime: Runtime) -> None:
     await runtime.state["worker"].close()
 
@@ -80,6 +84,7 @@ WORKER_SPEC = ServiceSpec(
     consumers=worker_consumers,
     outbox_relay=False,  # the serve process relays the workers' events (see docs/benchmarks.md)
     on_start=[open_worker],
+    on_stopping=[stop_sending],
     on_stop=[close_worker],
 )
 

@@ -158,7 +158,11 @@ class SmtpConnection:
 
     async def _write(self, *chunks: bytes) -> None:
         try:
-            self._writer.writelines(chunks)
+            if len(chunks) > 1 and len(chunks[0]) > 65536:
+                for chunk in chunks:  # writelines would join (copy) a multi-MB message first
+                    self._writer.write(chunk)
+            else:
+                self._writer.writelines(chunks)
             async with asyncio.timeout(self._timeout):
                 await self._writer.drain()
         except (OSError, TimeoutError) as exc:

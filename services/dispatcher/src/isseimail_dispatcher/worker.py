@@ -73,6 +73,7 @@ class BatchWorker:
         self._campaigns: OrderedDict[uuid.UUID, Campaign] = OrderedDict()
         self._secret = settings.verp_secret.get_secret_value().encode()
         self._active: set[int] = set()  # batches this process is sending now
+        self.stopping = False  # SIGTERM: finish the message on the wire, hand the rest back
 
     # --- the message handler ----------------------------------------------------------------------
 
@@ -202,9 +203,13 @@ class BatchWorker:
             left: int = await conn.fetchval(
                 "SELECT count(*) FROM deliveries WHERE batch_id = $1 AND state = 'pending'", batch_id
             )
+            # Done with recipients left (a pause or a shutdown came mid-batch): unpublished again, so the
+            # scheduler hands it to the next worker; a paused campaign's batch then parks on claim.
             await conn.execute(
                 "UPDATE batches SET claimed_by = NULL, claimed_until = NULL, "
-                "done_at = CASE WHEN $2 AND $3 = 0 THEN now() END WHERE id = $1 AND claimed_by = $4",
+                "done_at = CASE WHEN $2 AND $3 = 0 THEN now() END, "
+                "published_at = CASE WHEN $2 AND $3 > 0 THEN NULL ELSE published_at END "
+                "WHERE id = $1 AND claimed_by = $4",
                 batch_id,
                 done,
                 left,
@@ -243,6 +248,8 @@ class BatchWorker:
         next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
         try:
             for index, row in enumerate(rows):
+                if self.stopping:
+                    return  # _release puts the rest back to pending and the batch back on the queue
                 if time.monotonic() > next_status_check:
                     next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
                     if await self._campaign_status(campaign.info.campaign_id) == "paused":
