@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from isseimail_dispatcher.app import create_app, create_worker_app
 from isseimail_dispatcher.settings import DispatcherSettings
+from isseimail_shared.events import DeliveryBounced, envelope_for
+from isseimail_shared.messaging import Broker
 from isseimail_shared.testing.process import running_app
 from isseimail_shared.testing.smtp import CaptureServer
 from isseimail_shared.verp import parse_bounce_address
@@ -20,6 +23,7 @@ async def test_campaign_is_delivered_once_to_every_recipient(
     watch: Any,
     make_recipients: Any,
     accept_campaign: Any,
+    broker: Broker,
 ) -> None:
     """Every recipient plus the sender's copy gets one stamped message; campaign.completed comes once."""
     rows = make_recipients(30, "example.jp") + make_recipients(12, "other.jp", start=31)
@@ -33,6 +37,23 @@ async def test_campaign_is_delivered_once_to_every_recipient(
         completed = await watch.wait_for("campaign.completed")
         progress = (await api.get(f"/internal/campaigns/{campaign_id}/progress")).json()
         metrics = (await worker.get("/metrics")).text
+        # a bounce reported later by the notifier is counted, once, for that delivery
+        succeeded = watch.of("delivery.succeeded")[0]
+        bounce = DeliveryBounced(
+            campaign_id=campaign_id,
+            delivery_id=succeeded.delivery_id,
+            recipient=succeeded.recipient,
+            status="5.1.1",
+            reason="user unknown",
+            hard=True,
+            diagnostic="550 5.1.1 user unknown",
+        )
+        event = envelope_for(bounce)
+        await broker.publish_event(event)
+        await broker.publish_event(event)
+        async with asyncio.timeout(10):
+            while (await api.get(f"/internal/campaigns/{campaign_id}/progress")).json()["bounced"] != 1:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
     assert len(completed) == 1
     for name in (
         'isseimail_dispatch_messages_total{outcome="sent",reply_class="2xx"}',
