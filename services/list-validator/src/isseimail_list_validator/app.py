@@ -59,10 +59,15 @@ async def close_checkers(runtime: Runtime) -> None:
 
 def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
     s = _settings(runtime)
+    concurrency = s.domain_check_concurrency
     handler = domain_handler(
-        runtime.state["domain_checker"], runtime.state["result_writer"], runtime.state.get("prober")
+        runtime.state["domain_checker"], runtime.state["result_writer"], runtime.state.get("prober"), concurrency
     )
-    return [ConsumerSpec(DOMAIN_QUEUE, handler, prefetch=s.domain_check_concurrency)]
+    # A message is acked only when its slowest domain is answered: a window of as many messages as
+    # checks keeps the slots busy behind slow domains (the handler's semaphore bounds the DNS load).
+    # The broker deals a new list's messages round-robin, so every replica gets its share.
+    prefetch = concurrency
+    return [ConsumerSpec(DOMAIN_QUEUE, handler, prefetch=prefetch)]
 
 
 async def result_writer(runtime: Runtime) -> None:

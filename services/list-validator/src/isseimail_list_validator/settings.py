@@ -66,7 +66,7 @@ class ListValidatorSettings(ServiceSettings):
         "list unavailable) does to the list: block it (default) or let it through.",
     )
     domain_check_concurrency: int = Field(
-        default=200, ge=1, le=5000, description="Domain checks one worker runs at once (work-queue prefetch)."
+        default=200, ge=1, le=5000, description="Domain checks one worker runs at once."
     )
     result_flush_seconds: float = Field(
         default=0.05, gt=0, le=5, description="How long domain results are gathered before one database write."
