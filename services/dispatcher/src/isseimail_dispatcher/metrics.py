@@ -16,7 +16,9 @@ TRANSACTION_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 ACTIVE_CONNECTIONS = Gauge(
-    "isseimail_dispatch_active_connections", "SMTP connections in use by this worker, per domain.", ["domain"]
+    "isseimail_dispatch_active_connections",
+    "SMTP connections in use by this worker, per domain with its own limits ('other' for the rest).",
+    ["domain"],
 )
 BATCHES_IN_FLIGHT = Gauge("isseimail_dispatch_batches_in_flight", "Batches this worker is sending now.")
 RETRY_BACKLOG = Gauge("isseimail_dispatch_retry_backlog", "Recipients waiting for a retry (whole fleet).")

@@ -241,7 +241,10 @@ class BatchWorker:
             return
         limit = self.settings.limit_for(domain)
         lease = await self._db(lambda: limits.wait_for_lease(self.pool, domain, limit, self.holder, self.claim_ttl))
-        ACTIVE_CONNECTIONS.labels(domain).inc()
+        # Named series only for domains with their own limits: thousands of small domains would
+        # otherwise each get a time series.
+        gauge = ACTIVE_CONNECTIONS.labels(domain if domain in self.settings.domain_limits else "other")
+        gauge.inc()
         host: Host | None = None
         conn: SmtpConnection | None = None
         tokens = 0
@@ -275,7 +278,7 @@ class BatchWorker:
         finally:
             if conn is not None and host is not None:
                 await self.connections.release(host, conn)
-            ACTIVE_CONNECTIONS.labels(domain).dec()
+            gauge.dec()
             with contextlib.suppress(*DB_ERRORS):
                 await limits.release_lease(self.pool, lease, self.holder)
 
