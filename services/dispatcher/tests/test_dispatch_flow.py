@@ -56,7 +56,7 @@ async def test_campaign_is_delivered_once_to_every_recipient(
                 await asyncio.sleep(0.05)
     assert len(completed) == 1
     for name in (
-        'isseimail_dispatch_messages_total{outcome="sent",reply_class="2xx"}',
+        'isseimail_dispatch_messages_total{domain="other",outcome="sent",reply_class="2xx"}',
         "isseimail_dispatch_bytes_sent_total",
         "isseimail_dispatch_smtp_transaction_seconds_count",
     ):

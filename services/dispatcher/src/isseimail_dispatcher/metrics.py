@@ -6,8 +6,9 @@ from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES = Counter(
     "isseimail_dispatch_messages_total",
-    "Recipients handled by the SMTP workers, by outcome (sent, retry, failed) and reply class (2xx, 4xx, 5xx, net).",
-    ["outcome", "reply_class"],
+    "Recipients handled by the SMTP workers, by outcome (sent, retry, failed), reply class (2xx, 4xx, 5xx, net)"
+    " and domain (those with their own limits; 'other' for the rest).",
+    ["outcome", "reply_class", "domain"],
 )
 BYTES_SENT = Counter("isseimail_dispatch_bytes_sent_total", "Message bytes accepted by the next hop.")
 TRANSACTION_SECONDS = Histogram(
@@ -21,6 +22,9 @@ ACTIVE_CONNECTIONS = Gauge(
     ["domain"],
 )
 BATCHES_IN_FLIGHT = Gauge("isseimail_dispatch_batches_in_flight", "Batches this worker is sending now.")
+CAMPAIGNS_IN_FLIGHT = Gauge(
+    "isseimail_dispatch_campaigns_in_flight", "Campaigns accepted or dispatching, not yet completed (whole fleet)."
+)
 RETRY_BACKLOG = Gauge("isseimail_dispatch_retry_backlog", "Recipients waiting for a retry (whole fleet).")
 INVALID_BATCHES = Counter("isseimail_dispatch_invalid_batches_total", "Batch messages sent to the DLQ unparsed.")
 

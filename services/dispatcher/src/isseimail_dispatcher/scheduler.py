@@ -14,7 +14,7 @@ from collections import defaultdict
 import asyncpg
 
 from isseimail_dispatcher.accept import BATCHES_NOTIFY
-from isseimail_dispatcher.metrics import RETRY_BACKLOG
+from isseimail_dispatcher.metrics import CAMPAIGNS_IN_FLIGHT, RETRY_BACKLOG
 from isseimail_shared.db import Wakeup
 from isseimail_shared.messaging import Broker
 
@@ -106,6 +106,10 @@ async def run_scheduler(pool: asyncpg.Pool, broker: Broker, batch_size: int, int
                 while await publish_batches(pool, broker) == PUBLISH_CHUNK:
                     pass
                 RETRY_BACKLOG.set(await pool.fetchval("SELECT count(*) FROM deliveries WHERE state = 'retrying'") or 0)
+                CAMPAIGNS_IN_FLIGHT.set(
+                    await pool.fetchval("SELECT count(*) FROM campaigns WHERE status IN ('accepted', 'dispatching')")
+                    or 0
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -243,7 +243,7 @@ class BatchWorker:
         lease = await self._db(lambda: limits.wait_for_lease(self.pool, domain, limit, self.holder, self.claim_ttl))
         # Named series only for domains with their own limits: thousands of small domains would
         # otherwise each get a time series.
-        gauge = ACTIVE_CONNECTIONS.labels(domain if domain in self.settings.domain_limits else "other")
+        gauge = ACTIVE_CONNECTIONS.labels(self._domain_label(domain))
         gauge.inc()
         host: Host | None = None
         conn: SmtpConnection | None = None
@@ -305,7 +305,7 @@ class BatchWorker:
             return
         TRANSACTION_SECONDS.observe(time.perf_counter() - started)
         BYTES_SENT.inc(len(message))
-        MESSAGES.labels("sent", reply_class(reply.code)).inc()
+        MESSAGES.labels("sent", reply_class(reply.code), self._domain_label(row["email"])).inc()
         outcome = Outcome(reply.code, reply.enhanced, reply.text)
         await self._db(lambda: outcomes.record_sent(self.pool, campaign.info, delivery_id, row["email"], outcome))
 
@@ -321,14 +321,14 @@ class BatchWorker:
             outcome = Outcome(None, None, str(exc))
         code = reply.code if reply else None
         if exc.permanent or permanent_text is not None:
-            MESSAGES.labels("failed", reply_class(code)).inc()
+            MESSAGES.labels("failed", reply_class(code), self._domain_label(row["email"])).inc()
             await self._db(
                 lambda: outcomes.record_failed(
                     self.pool, campaign.info, row["id"], row["email"], row["row_number"], outcome
                 )
             )
             return
-        MESSAGES.labels("retry", reply_class(code)).inc()
+        MESSAGES.labels("retry", reply_class(code), self._domain_label(row["email"])).inc()
         await self._db(
             lambda: outcomes.record_temporary(
                 self.pool,
@@ -341,6 +341,10 @@ class BatchWorker:
                 max_age=self.settings.retry_max_age,
             )
         )
+
+    def _domain_label(self, address_or_domain: str) -> str:
+        domain = address_or_domain.rpartition("@")[2].lower()
+        return domain if domain in self.settings.domain_limits else "other"
 
     async def close(self) -> None:
         await self.connections.close()
