@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -15,6 +16,8 @@ from isseimail_list_validator.rows import ROW_COLUMNS, PreparedRow
 from isseimail_shared.db import Conn
 from isseimail_shared.events import ListValidated
 from isseimail_shared.outbox import add_event
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,53 @@ async def create_list(pool: asyncpg.Pool, new: NewList, rows: list[PreparedRow])
         else:
             await finalise(conn, new.list_id)
     return domains
+
+
+async def open_list(pool: asyncpg.Pool, new: NewList, row_count: int, domains: Sequence[str]) -> None:
+    """First half of storing a large list: the list and its domains, so that the domain checks can start
+    while the rows are still being stored (`store_rows`). One domain more is counted as pending until
+    the rows are in: no worker can finish the list before them."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO lists (list_id, pass_id, user_id, filename, encoding, has_header, status, row_count,"
+            " domain_count, domains_pending, unverified_policy) VALUES ($1, $2, $3, $4, $5, $6, 'validating',"
+            " $7, $8, $8 + 1, $9)",
+            new.list_id,
+            new.pass_id,
+            new.user_id,
+            new.filename,
+            new.encoding,
+            new.has_header,
+            row_count,
+            len(domains),
+            new.unverified_policy,
+        )
+        await conn.copy_records_to_table(
+            "list_domains", records=[(new.list_id, d) for d in domains], columns=["list_id", "domain"]
+        )
+
+
+async def store_rows(pool: asyncpg.Pool, list_id: uuid.UUID, rows: list[PreparedRow]) -> bool:
+    """Second half: the rows, and the list finalised if every domain was already answered meanwhile.
+    Returns whether it was; a list whose rows never arrive is deleted by `stale_lists`."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.copy_records_to_table(
+            "list_rows", records=((list_id, *r.record()) for r in rows), columns=["list_id", *ROW_COLUMNS]
+        )
+        left = await conn.fetchval(
+            "UPDATE lists SET domains_pending = domains_pending - 1 WHERE list_id = $1 AND status = 'validating'"
+            " RETURNING domains_pending",
+            list_id,
+        )
+        if left == 0:
+            await finalise(conn, list_id)
+            return True
+    return False
+
+
+async def discard_list(pool: asyncpg.Pool, list_id: uuid.UUID) -> None:
+    """Remove a list whose upload failed half-way (its checks may still be answered: they find nothing)."""
+    await pool.execute("DELETE FROM lists WHERE list_id = $1", list_id)
 
 
 async def record_outcomes(pool: asyncpg.Pool, outcomes: Sequence[DomainOutcome]) -> list[uuid.UUID]:
@@ -214,20 +264,33 @@ OK_ROWS_SQL = (
 )
 
 
+ORPHAN_MINUTES = 15  # far longer than any upload takes to store its rows
+
+
 async def stale_lists(pool: asyncpg.Pool, older_than_seconds: float) -> list[tuple[uuid.UUID, list[str]]]:
-    """Lists still validating long after their checks went out, with their unanswered domains."""
+    """Lists still validating long after their checks went out, with their unanswered domains.
+
+    A list with one more domain pending than unanswered, uploaded over `ORPHAN_MINUTES` ago, never got
+    its rows (its upload died between `open_list` and `store_rows`; nobody saw its id): it is deleted.
+    """
     async with pool.acquire() as conn, conn.transaction():
         ids = await conn.fetch(
             "UPDATE lists SET dispatched_at = now() WHERE list_id IN (SELECT list_id FROM lists"
             " WHERE status = 'validating' AND dispatched_at < now() - make_interval(secs => $1)"
-            " ORDER BY dispatched_at LIMIT 20 FOR UPDATE SKIP LOCKED) RETURNING list_id",
+            " ORDER BY dispatched_at LIMIT 20 FOR UPDATE SKIP LOCKED)"
+            " RETURNING list_id, domains_pending, created_at < now() - make_interval(mins => $2) AS old",
             older_than_seconds,
+            ORPHAN_MINUTES,
         )
         result = []
         for r in ids:
             domains = await conn.fetch(
                 "SELECT domain FROM list_domains WHERE list_id = $1 AND status = 'pending'", r["list_id"]
             )
+            if r["domains_pending"] > len(domains) and r["old"]:
+                log.warning("list %s never got its rows (upload interrupted); deleting it", r["list_id"])
+                await conn.execute("DELETE FROM lists WHERE list_id = $1", r["list_id"])
+                continue
             result.append((r["list_id"], [d["domain"] for d in domains]))
     return result
 

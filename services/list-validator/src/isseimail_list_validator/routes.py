@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -120,7 +121,25 @@ async def _store_upload(
         has_header=has_header,
         unverified_policy=s.unverified_policy,
     )
-    domains = await lists.create_list(runtime.pool, new, rows)
+    domains = sorted({r.domain for r in rows if r.status == "pending" and r.domain})
+    if domains:
+        # The domains first, their checks published, then the rows: the workers resolve while the
+        # rows are copied in (most of a large upload's storing time). The list stays unfinished until
+        # `store_rows` has committed them.
+        await lists.open_list(runtime.pool, new, len(rows), domains)
+        timings["open"] = time.perf_counter() - started - sum(timings.values())
+        publishing: set[asyncio.Task[None]] = runtime.state.setdefault("publishing", set())
+        task = asyncio.create_task(_publish(runtime, new.list_id, domains))
+        publishing.add(task)
+        task.add_done_callback(publishing.discard)
+        try:
+            await lists.store_rows(runtime.pool, new.list_id, rows)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(lists.discard_list(runtime.pool, new.list_id))
+            raise
+    else:
+        await lists.create_list(runtime.pool, new, rows)
     timings["store"] = time.perf_counter() - started - sum(timings.values())
     log.info(
         "list %s stored: %d rows, %d domains, %s encoding; %s",
@@ -130,13 +149,6 @@ async def _store_upload(
         encoding,
         " ".join(f"{k} {v:.2f}s" for k, v in timings.items()),
     )
-    if domains:
-        # Published after the answer: the rows are committed, so the user sees progress at once; if this
-        # process dies meanwhile, the stale-list sweeper republishes what is still unanswered.
-        publishing: set[asyncio.Task[None]] = runtime.state.setdefault("publishing", set())
-        task = asyncio.create_task(_publish(runtime, new.list_id, domains))
-        publishing.add(task)
-        task.add_done_callback(publishing.discard)
     return {
         "list_id": str(new.list_id),
         "status": "validating" if domains else (await lists.summary(runtime.pool, new.list_id) or {})["status"],

@@ -1,0 +1,78 @@
+"""A large list's domains are checked while its rows are stored: it is never finished without its rows."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from isseimail_list_validator import lists
+from isseimail_list_validator.app import create_app
+from isseimail_list_validator.lists import DomainOutcome
+from isseimail_list_validator.rows import PreparedRow
+from isseimail_list_validator.settings import ListValidatorSettings
+from isseimail_shared.testing.process import running_app
+
+
+def _row(n: int, domain: str) -> PreparedRow:
+    email = f"u{n}@{domain}"
+    return PreparedRow(n, email, email, domain, "", "", "", "各位", "pending", "ok")
+
+
+async def test_rows_stored_after_every_domain_answered_finish_the_list(
+    lv_settings: Callable[..., ListValidatorSettings],
+) -> None:
+    """All domains answered before the rows arrive: still validating; storing the rows finishes it right."""
+    app = create_app(lv_settings())
+    async with running_app(app):
+        pool = app.state.runtime.pool
+        new = lists.NewList(uuid.uuid4(), 7, "123456", "x.csv", "utf-8", False, "block")
+        await lists.open_list(pool, new, 3, ["a.jp", "b.jp"])
+        finished = await lists.record_outcomes(
+            pool, [DomainOutcome(new.list_id, "a.jp", "ok"), DomainOutcome(new.list_id, "b.jp", "domain_not_found")]
+        )
+        assert finished == []
+        assert (await lists.summary(pool, new.list_id) or {})["status"] == "validating"
+        assert await lists.store_rows(pool, new.list_id, [_row(1, "a.jp"), _row(2, "b.jp"), _row(3, "a.jp")])
+        summary = await lists.summary(pool, new.list_id)
+        assert summary is not None
+        assert (summary["status"], summary["ok"], summary["invalid"], summary["rows"]) == ("invalid", 2, 1, 3)
+        events = await pool.fetchval("SELECT count(*) FROM outbox WHERE routing_key = 'list.validated'")
+        assert events == 1
+
+
+async def test_rows_stored_first_leave_the_list_to_the_last_domain(
+    lv_settings: Callable[..., ListValidatorSettings],
+) -> None:
+    """Rows stored before the domains are answered: the last domain result finishes the list, once."""
+    app = create_app(lv_settings())
+    async with running_app(app):
+        pool = app.state.runtime.pool
+        new = lists.NewList(uuid.uuid4(), 7, "123456", "x.csv", "utf-8", False, "block")
+        await lists.open_list(pool, new, 1, ["a.jp"])
+        assert not await lists.store_rows(pool, new.list_id, [_row(1, "a.jp")])
+        assert await lists.record_outcomes(pool, [DomainOutcome(new.list_id, "a.jp", "ok")]) == [new.list_id]
+        assert (await lists.summary(pool, new.list_id) or {})["status"] == "valid"
+
+
+async def test_a_list_whose_rows_never_arrived_is_deleted_by_the_sweep(
+    lv_settings: Callable[..., ListValidatorSettings],
+) -> None:
+    """An upload that died between the domains and the rows leaves nothing behind once it is old enough."""
+    app = create_app(lv_settings())
+    async with running_app(app):
+        pool = app.state.runtime.pool
+        young, old = (lists.NewList(uuid.uuid4(), 7, "", "x.csv", "utf-8", False, "block") for _ in range(2))
+        for new in (young, old):
+            await lists.open_list(pool, new, 1, ["a.jp"])
+        await pool.execute(
+            "UPDATE lists SET dispatched_at = now() - interval '1 hour', created_at = now() - interval '1 hour'"
+            " WHERE list_id = $1",
+            old.list_id,
+        )
+        await pool.execute(
+            "UPDATE lists SET dispatched_at = now() - interval '1 hour' WHERE list_id = $1", young.list_id
+        )
+        stale = await lists.stale_lists(pool, 60)
+        assert stale == [(young.list_id, ["a.jp"])]  # still being uploaded, as far as anyone can tell
+        assert await lists.summary(pool, old.list_id) is None
+        assert await pool.fetchval("SELECT count(*) FROM list_domains WHERE list_id = $1", old.list_id) == 0
