@@ -14,11 +14,6 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "isseimail.json"
 # Metrics Prometheus itself makes: `up` per scrape target.
 BUILTIN = {"up"}
 
-# Named in rules/dashboard before the owning service exports them; the lead reconciles these names with the
-# services' engineers. Anything not here and not exported fails the test.
-PENDING = {
-    "isseimail_dispatch_campaigns_in_flight",  # dispatcher: campaigns in state dispatching (fleet-wide gauge)
-}
 
 DEFINITION = re.compile(r"""\b(?:Counter|Gauge|Histogram|Summary|Info|Enum)\(\s*["'](isseimail_\w+)["']""")
 METRIC = re.compile(r"(?<![\w:])(isseimail_\w+|up)(?=\s*[{\[)\s]|$)")
@@ -73,13 +68,12 @@ def test_the_metric_scan_finds_the_shared_metrics() -> None:
 
 
 def test_every_metric_in_alerts_and_dashboard_is_exported() -> None:
-    """Each raw metric in a rule or panel is defined by some service (or listed as pending for the lead)."""
+    """Each raw metric in a rule or panel is defined by some service."""
     exported = exported_metrics()
     exprs, _ = rule_exprs()
     used = {m for expr in [*exprs, *dashboard_exprs()] for m in METRIC.findall(expr)}
-    missing = sorted(m for m in used if not is_exported(m, exported) and base_name(m) not in PENDING)
+    missing = sorted(m for m in used if not is_exported(m, exported))
     assert not missing, f"not exported by any service: {missing}"
-    assert {base_name(m) for m in used} >= PENDING, "PENDING lists a name nothing uses any more"
 
 
 def test_every_recorded_series_used_is_defined() -> None:

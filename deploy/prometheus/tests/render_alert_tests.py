@@ -33,7 +33,7 @@ class Case:
 
 
 DLQ = 'isseimail_queue_messages{service="notifier",queue="isseimail_notifier_events.dlq"}'
-WORK = 'isseimail_queue_messages{service="dispatcher",queue="isseimail_dispatcher_batches"}'
+WORK = 'isseimail_queue_messages{service="dispatcher",queue="dispatcher.batches"}'
 SENT = 'isseimail_dispatch_messages_total{service="dispatcher",domain="example.jp",outcome="sent"}'
 PERM = 'isseimail_dispatch_messages_total{service="dispatcher",domain="example.jp",outcome="failed"}'
 HARD = 'isseimail_notifier_bounced_recipients_total{service="notifier",kind="hard",reason="user_unknown"}'
