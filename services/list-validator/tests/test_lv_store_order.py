@@ -76,3 +76,25 @@ async def test_a_list_whose_rows_never_arrived_is_deleted_by_the_sweep(
         assert stale == [(young.list_id, ["a.jp"])]  # still being uploaded, as far as anyone can tell
         assert await lists.summary(pool, old.list_id) is None
         assert await pool.fetchval("SELECT count(*) FROM list_domains WHERE list_id = $1", old.list_id) == 0
+
+
+async def test_domains_left_without_rows_are_dropped_whether_answered_or_not(
+    lv_settings: Callable[..., ListValidatorSettings],
+) -> None:
+    """Domains whose rows were all suppressed leave the list, answered or not; the list still finishes."""
+    app = create_app(lv_settings())
+    async with running_app(app):
+        pool = app.state.runtime.pool
+        new = lists.NewList(uuid.uuid4(), 7, "123456", "x.csv", "utf-8", False, "block")
+        await lists.open_list(pool, new, 1, ["a.jp", "gone1.jp", "gone2.jp"])
+        assert await lists.record_outcomes(pool, [DomainOutcome(new.list_id, "gone1.jp", "ok")]) == []
+        await lists.drop_domains(pool, new.list_id, ["gone1.jp", "gone2.jp"])
+        head = await pool.fetchrow("SELECT domain_count, domains_pending FROM lists WHERE list_id = $1", new.list_id)
+        assert (head["domain_count"], head["domains_pending"]) == (1, 2)  # a.jp and the rows
+        # a late answer for a dropped domain changes nothing
+        assert await lists.record_outcomes(pool, [DomainOutcome(new.list_id, "gone2.jp", "ok")]) == []
+        assert not await lists.store_rows(pool, new.list_id, [_row(1, "a.jp")])
+        assert await lists.record_outcomes(pool, [DomainOutcome(new.list_id, "a.jp", "ok")]) == [new.list_id]
+        summary = await lists.summary(pool, new.list_id)
+        assert summary is not None
+        assert (summary["status"], summary["domains"], summary["ok"]) == ("valid", 1, 1)

@@ -112,6 +112,24 @@ async def store_rows(pool: asyncpg.Pool, list_id: uuid.UUID, rows: list[Prepared
     return False
 
 
+async def drop_domains(pool: asyncpg.Pool, list_id: uuid.UUID, domains: Sequence[str]) -> None:
+    """Take domains out of an opened list (all their rows turned out suppressed). A check of one that was
+    already answered was counted then; one still pending is uncounted here (the row locks order the two)."""
+    async with pool.acquire() as conn, conn.transaction():
+        deleted = await conn.fetch(
+            "DELETE FROM list_domains WHERE list_id = $1 AND domain = ANY($2::text[]) RETURNING status",
+            list_id,
+            list(domains),
+        )
+        await conn.execute(
+            "UPDATE lists SET domain_count = domain_count - $2, domains_pending = domains_pending - $3"
+            " WHERE list_id = $1",
+            list_id,
+            len(deleted),
+            sum(1 for r in deleted if r["status"] == "pending"),
+        )
+
+
 async def discard_list(pool: asyncpg.Pool, list_id: uuid.UUID) -> None:
     """Remove a list whose upload failed half-way (its checks may still be answered: they find nothing)."""
     await pool.execute("DELETE FROM lists WHERE list_id = $1", list_id)

@@ -19,7 +19,7 @@ from fastapi.responses import StreamingResponse
 from isseimail_list_validator import lists, reasons
 from isseimail_list_validator.address_check import AddressChecker
 from isseimail_list_validator.csv_reader import ENCODING_LABELS, CsvRefused, read_csv
-from isseimail_list_validator.rows import apply_suppressions, prepare_rows
+from isseimail_list_validator.rows import PreparedRow, apply_suppressions, prepare_rows
 from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_list_validator.suppression import check_suppressed
 from isseimail_list_validator.worker import TaskPublisher
@@ -106,12 +106,6 @@ async def _store_upload(
     encoding, has_header = parsed.encoding, parsed.has_header
     del parsed  # the raw rows are no longer needed: keep a 50,000-row upload's peak memory down
     timings["check"] = time.perf_counter() - started - sum(timings.values())
-    addresses = [r.email for r in rows if r.status == "pending" and r.email]
-    suppressed = (
-        await check_suppressed(s.notifier_url, addresses, timeout=s.suppression_timeout_seconds) if addresses else {}
-    )
-    apply_suppressions(rows, suppressed)
-    timings["suppression"] = time.perf_counter() - started - sum(timings.values())
     new = lists.NewList(
         list_id=uuid.uuid4(),
         pass_id=pass_id,
@@ -121,25 +115,31 @@ async def _store_upload(
         has_header=has_header,
         unverified_policy=s.unverified_policy,
     )
-    domains = sorted({r.domain for r in rows if r.status == "pending" and r.domain})
-    if domains:
-        # The domains first, their checks published, then the rows: the workers resolve while the
-        # rows are copied in (most of a large upload's storing time). The list stays unfinished until
-        # `store_rows` has committed them.
+    domains = _pending_domains(rows)
+    if not domains or s.smtp_probe:
+        # The SMTP probe reads a domain's rows when its check runs: they must be stored before.
+        await _suppress(s, rows, timings, started)
+        domains = await lists.create_list(runtime.pool, new, rows)
+        if domains:
+            _start_publishing(runtime, new.list_id, domains)
+    else:
+        # The domains first, their checks published, then the suppression list and the rows: the
+        # workers resolve while this replica waits for the notifier and copies the rows in (most of a
+        # large upload's storing time). The list stays unfinished until `store_rows` commits the rows.
         await lists.open_list(runtime.pool, new, len(rows), domains)
         timings["open"] = time.perf_counter() - started - sum(timings.values())
-        publishing: set[asyncio.Task[None]] = runtime.state.setdefault("publishing", set())
-        task = asyncio.create_task(_publish(runtime, new.list_id, domains))
-        publishing.add(task)
-        task.add_done_callback(publishing.discard)
+        _start_publishing(runtime, new.list_id, domains)
         try:
+            await _suppress(s, rows, timings, started)
+            remaining = _pending_domains(rows)
+            if len(remaining) < len(domains):  # every row of some domain is suppressed: not part of the list
+                await lists.drop_domains(runtime.pool, new.list_id, sorted(set(domains) - set(remaining)))
+                domains = remaining
             await lists.store_rows(runtime.pool, new.list_id, rows)
         except BaseException:
             with contextlib.suppress(Exception):
                 await asyncio.shield(lists.discard_list(runtime.pool, new.list_id))
             raise
-    else:
-        await lists.create_list(runtime.pool, new, rows)
     timings["store"] = time.perf_counter() - started - sum(timings.values())
     log.info(
         "list %s stored: %d rows, %d domains, %s encoding; %s",
@@ -158,6 +158,30 @@ async def _store_upload(
         "rows": len(rows),
         "domains": len(domains),
     }
+
+
+def _pending_domains(rows: list[PreparedRow]) -> list[str]:
+    return sorted({r.domain for r in rows if r.status == "pending" and r.domain})
+
+
+async def _suppress(
+    s: ListValidatorSettings, rows: list[PreparedRow], timings: dict[str, float], started: float
+) -> None:
+    """Rows on the notifier's suppression list become invalid (or unverifiable when it cannot be read)."""
+    addresses = [r.email for r in rows if r.status == "pending" and r.email]
+    suppressed = (
+        await check_suppressed(s.notifier_url, addresses, timeout=s.suppression_timeout_seconds) if addresses else {}
+    )
+    apply_suppressions(rows, suppressed)
+    timings["suppression"] = time.perf_counter() - started - sum(timings.values())
+
+
+def _start_publishing(runtime: Runtime, list_id: uuid.UUID, domains: list[str]) -> None:
+    """Publish in the background: if this process dies meanwhile, the stale-list sweeper republishes."""
+    publishing: set[asyncio.Task[None]] = runtime.state.setdefault("publishing", set())
+    task = asyncio.create_task(_publish(runtime, list_id, domains))
+    publishing.add(task)
+    task.add_done_callback(publishing.discard)
 
 
 async def _publish(runtime: Runtime, list_id: uuid.UUID, domains: list[str]) -> None:
