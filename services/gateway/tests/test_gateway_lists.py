@@ -7,7 +7,6 @@ import asyncio
 import csv
 import datetime as dt
 import io
-import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,6 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 import pytest
-from cryptography.fernet import Fernet
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -31,7 +29,7 @@ from isseimail_notifier.settings import NotifierSettings
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
 from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
+from isseimail_shared.testing.passes import gateway_login, issue_pass
 from isseimail_shared.testing.process import free_port, running_app, running_on_port
 
 DAY = dt.date(2026, 12, 3)
@@ -81,36 +79,9 @@ async def stack(make_settings: Callable[..., Any], dns_server: DnsServer, databa
 
 async def login(stack: Stack, client: httpx.AsyncClient, email: str) -> int:
     """Apply, approve and log in through the gateway; returns the pass id (the client keeps the cookie)."""
-    async with httpx.AsyncClient(base_url=stack.pass_url) as ps:
-        r = await ps.post("/internal/admin/login", json={"email": ADMIN[0], "password": ADMIN[1]})
-        admin_id = r.json()["admin_id"]
-        r = await ps.post(
-            "/internal/applications",
-            json={
-                "applicant_name": "山田 太郎",
-                "applicant_email": email,
-                "department": "総務部",
-                "use_date": DAY.isoformat(),
-                "purpose": "一斉メール",
-            },
-        )
-        assert r.status_code == 201, r.text
-        r = await ps.post(f"/internal/applications/{r.json()['application_id']}/approve", json={"admin_id": admin_id})
-        issued = r.json()
-    conn = await asyncpg.connect(stack.database_url, server_settings={"search_path": "pass"})
-    try:
-        rows = await conn.fetch("SELECT body FROM outbox WHERE routing_key = 'pass.issued'")
-    finally:
-        await conn.close()
-    payloads = [json.loads(bytes(r["body"]))["payload"] for r in rows]
-    token = next(p["encrypted_password"] for p in payloads if p["pass_id"] == issued["pass_id"])
-    password = Fernet(CREDENTIALS_KEY.encode()).decrypt(token.encode()).decode()
-    r = await client.post(
-        "/api/v1/session", json={"user_id": issued["user_id"], "password": password, "use_date": DAY.isoformat()}
-    )
-    assert r.status_code == 200, r.text
-    pass_id: int = issued["pass_id"]
-    return pass_id
+    issued = await issue_pass(stack.pass_url, stack.database_url, admin=ADMIN, applicant_email=email, use_date=DAY)
+    await gateway_login(client, issued)
+    return issued.pass_id
 
 
 async def wait_checked(client: httpx.AsyncClient, list_id: str) -> dict[str, Any]:

@@ -4,7 +4,6 @@ sending consumed the pass; other passes' campaigns are not found; errors are Jap
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -13,7 +12,6 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 import pytest
-from cryptography.fernet import Fernet
 
 from isseimail_composer.app import create_app as composer_app
 from isseimail_composer.settings import ComposerSettings
@@ -23,7 +21,7 @@ from isseimail_gateway.app import create_app as gateway_app
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
-from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
+from isseimail_shared.testing.passes import gateway_login, issue_pass
 from isseimail_shared.testing.process import free_port, running_app, running_on_port
 
 DAY = dt.date(2026, 12, 3)
@@ -39,35 +37,11 @@ class Stack:
         self.pass_id = 0
 
     async def login(self) -> None:
-        async with httpx.AsyncClient(base_url=self.pass_url) as ps:
-            r = await ps.post("/internal/admin/login", json={"email": ADMIN[0], "password": ADMIN[1]})
-            admin_id = r.json()["admin_id"]
-            r = await ps.post(
-                "/internal/applications",
-                json={
-                    "applicant_name": "山田 太郎",
-                    "applicant_email": "taro@example.co.jp",
-                    "department": "営業部",
-                    "use_date": DAY.isoformat(),
-                    "purpose": "ご案内",
-                },
-            )
-            r = await ps.post(
-                f"/internal/applications/{r.json()['application_id']}/approve", json={"admin_id": admin_id}
-            )
-            issued = r.json()
-        self.pass_id = issued["pass_id"]
-        conn = await asyncpg.connect(self.database_url, server_settings={"search_path": "pass"})
-        try:
-            body = await conn.fetchval("SELECT body FROM outbox WHERE routing_key = 'pass.issued'")
-        finally:
-            await conn.close()
-        token = json.loads(bytes(body))["payload"]["encrypted_password"]
-        password = Fernet(CREDENTIALS_KEY.encode()).decrypt(token.encode()).decode()
-        r = await self.client.post(
-            "/api/v1/session", json={"user_id": issued["user_id"], "password": password, "use_date": DAY.isoformat()}
+        issued = await issue_pass(
+            self.pass_url, self.database_url, admin=ADMIN, applicant_email="taro@example.co.jp", use_date=DAY
         )
-        assert r.status_code == 200, r.text
+        self.pass_id = issued.pass_id
+        await gateway_login(self.client, issued)
 
     async def consume(self, campaign_id: uuid.UUID) -> None:
         async with httpx.AsyncClient(base_url=self.pass_url) as ps:
