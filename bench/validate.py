@@ -76,8 +76,8 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def print_timeline(database_url: str) -> None:
-    """Domains answered per 0.5 s after the list was stored (where the time after the 202 goes)."""
+async def print_timeline(database_url: str, slow: list[str]) -> None:
+    """Domains answered per 0.5 s after the list was opened (where the time after the 202 goes)."""
     import asyncpg
 
     conn = await asyncpg.connect(database_url)
@@ -87,11 +87,25 @@ async def print_timeline(database_url: str) -> None:
             " FROM list_validator.list_domains d JOIN list_validator.lists l USING (list_id)"
             " GROUP BY 1 ORDER BY 1"
         )
-        finished = await conn.fetchval("SELECT extract(epoch FROM finished_at - created_at) FROM list_validator.lists")
+        slow_rows = await conn.fetch(
+            "SELECT floor(extract(epoch FROM d.checked_at - l.created_at) * 2) / 2 AS t, count(*) AS n"
+            " FROM list_validator.list_domains d JOIN list_validator.lists l USING (list_id)"
+            " WHERE d.domain = ANY($1::text[]) GROUP BY 1 ORDER BY 1",
+            slow,
+        )
+        finished = await conn.fetchrow(
+            "SELECT extract(epoch FROM finished_at - created_at) AS finished,"
+            " (SELECT extract(epoch FROM max(checked_at) - l.created_at) FROM list_validator.list_domains) AS last"
+            " FROM list_validator.lists l"
+        )
     finally:
         await conn.close()
-    print("domains answered, seconds after the list was stored:", ", ".join(f"{r['t']}s {r['n']}" for r in rows))
-    print(f"list finished {float(finished):.2f}s after it was stored")
+    print(
+        "domains answered, seconds after the list was opened:", ", ".join(f"{float(r['t']):g}s {r['n']}" for r in rows)
+    )
+    print("  of which slow domains:", ", ".join(f"{float(r['t']):g}s {r['n']}" for r in slow_rows))
+    assert finished is not None
+    print(f"last domain answered {float(finished['last']):.2f}s, list finished {float(finished['finished']):.2f}s")
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -168,7 +182,7 @@ async def run(args: argparse.Namespace) -> None:
             cpu = [cpu_seconds(p.proc.pid) - b for p, b in zip(procs, cpu_before, strict=True) if p.proc is not None]
         peaks = [peak_rss_mb(w.proc.pid) for w in workers if w.proc is not None]
         if args.timeline:
-            await print_timeline(database_url)
+            await print_timeline(database_url, [name for name, kind in zones if kind == "slow"])
     finally:
         await connection.close()
         for p in procs:
