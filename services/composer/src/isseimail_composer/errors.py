@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from isseimail_shared.errors import install_validation_handler
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +44,7 @@ def install(app: FastAPI) -> None:
             detail = INVALID_INPUT
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors: dict[str, str] = {}
-        for error in exc.errors():
-            loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "header")]
-            errors.setdefault(".".join(loc) or "request", "値が正しくありません。")
-        return JSONResponse({"detail": INVALID_INPUT, "errors": errors}, status_code=422)
+    install_validation_handler(app, INVALID_INPUT)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

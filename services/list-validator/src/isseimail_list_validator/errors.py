@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+
+from isseimail_shared.errors import install_validation_handler
 
 INVALID_INPUT = "入力内容に誤りがあります。"
 
@@ -15,12 +16,4 @@ def install(app: FastAPI) -> None:
         body = exc.detail if isinstance(exc.detail, dict) else {"detail": exc.detail}
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors: dict[str, str] = {}
-        for error in exc.errors():
-            loc = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header"))
-            errors.setdefault(
-                loc or "request", "必須項目です。" if error.get("type") == "missing" else "値が正しくありません。"
-            )
-        return JSONResponse({"detail": INVALID_INPUT, "errors": errors}, status_code=422)
+    install_validation_handler(app, INVALID_INPUT)

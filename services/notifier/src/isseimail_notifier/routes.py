@@ -7,16 +7,15 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from isseimail_notifier import suppressions
 from isseimail_shared.app import Db
+from isseimail_shared.errors import INVALID_INPUT, install_validation_handler
 
 MAX_CHECK = 50_000
-INVALID_INPUT = "入力内容に誤りがあります。"
 
 router = APIRouter(prefix="/internal/suppressions", tags=["suppressions"])
 
@@ -86,29 +85,10 @@ _HTTP_MESSAGES = {
 }
 
 
-def _message(error: dict[str, object]) -> str:
-    kind = str(error.get("type", ""))
-    if kind == "missing":
-        return "必須項目です。"
-    if "too_long" in kind:
-        return "長すぎます（件数または文字数が上限を超えています）。"
-    if "too_short" in kind:
-        return "短すぎます。"
-    if kind in {"json_invalid", "model_attributes_type", "dict_type", "list_type"}:
-        return "リクエストの形式が正しくありません。"
-    return "値が正しくありません。"
-
-
 def install_errors(app: FastAPI) -> None:
     """Validation errors answer 422 in Japanese, per field (the contract's error body)."""
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors: dict[str, str] = {}
-        for error in exc.errors():
-            loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
-            errors.setdefault(".".join(loc) or "request", _message(error))
-        return JSONResponse({"detail": INVALID_INPUT, "errors": errors}, status_code=422)
+    install_validation_handler(app, INVALID_INPUT)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
