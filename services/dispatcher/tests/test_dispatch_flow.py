@@ -28,7 +28,12 @@ async def test_campaign_is_delivered_once_to_every_recipient(
     """Every recipient plus the sender's copy gets one stamped message; campaign.completed comes once."""
     rows = make_recipients(30, "example.jp") + make_recipients(12, "other.jp", start=31)
     campaign_id = snapshot_peer.add(rows)
-    settings = make_settings(DispatcherSettings, composer_url=snapshot_peer.url, batch_size=10)
+    settings = make_settings(
+        DispatcherSettings,
+        composer_url=snapshot_peer.url,
+        batch_size=10,
+        list_unsubscribe_url="https://mail.example.jp/unsubscribe/{token}",
+    )
     async with running_app(create_app(settings)) as api, running_app(create_worker_app(settings)) as worker:
         event_id = uuid.uuid4()
         await accept_campaign(campaign_id, len(rows), event_id)
@@ -70,6 +75,8 @@ async def test_campaign_is_delivered_once_to_every_recipient(
     by_rcpt = {m.rcpt_tos[0]: m for m in messages}
     assert len(by_rcpt) == 43
     assert len(watch.of("delivery.succeeded")) == 43
+    rows_reported = {e.recipient: e.row_number for e in watch.of("delivery.succeeded")}
+    assert all(rows_reported[row.email] == row.row for row in rows)  # bounce reports can name the CSV row
     for row in rows:
         captured = by_rcpt[row.email]
         tag = parse_bounce_address(b"test-verp-secret", settings.bounce_domain, captured.mail_from)
@@ -77,6 +84,11 @@ async def test_campaign_is_delivered_once_to_every_recipient(
         assert tag.campaign_id == campaign_id
         msg = captured.message()
         assert msg["To"] == row.email
+        token = captured.mail_from.partition("@")[0]
+        assert msg["List-Unsubscribe"] == (
+            f"<mailto:sender@corp.example.jp?subject=unsubscribe>, <https://mail.example.jp/unsubscribe/{token}>"
+        )
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         body = msg.get_body(("plain",))
         assert body is not None
         text = body.get_content()

@@ -50,7 +50,9 @@ def backoff(attempts: int, base: float) -> float:
     return step * jitter
 
 
-async def record_sent(pool: asyncpg.Pool, campaign: CampaignInfo, delivery_id: int, email: str, o: Outcome) -> None:
+async def record_sent(
+    pool: asyncpg.Pool, campaign: CampaignInfo, delivery_id: int, email: str, row_number: int, o: Outcome
+) -> None:
     """The hot path: state change and outbox row in ONE statement (one round trip, one commit).
 
     Equivalent to add_event() inside a transaction, minus its NOTIFY: NOTIFY serialises committing
@@ -58,7 +60,11 @@ async def record_sent(pool: asyncpg.Pool, campaign: CampaignInfo, delivery_id: i
     """
     envelope = envelope_for(
         DeliverySucceeded(
-            campaign_id=campaign.campaign_id, delivery_id=delivery_id, recipient=email, smtp_code=o.code or 250
+            campaign_id=campaign.campaign_id,
+            delivery_id=delivery_id,
+            recipient=email,
+            smtp_code=o.code or 250,
+            row_number=row_number or None,  # 0 is the sender's own copy, not a CSV row
         )
     )
     await pool.execute(

@@ -27,6 +27,12 @@ DEFAULT_OVERRIDES = {
 
 
 class DispatcherSettings(ServiceSettings):
+    list_unsubscribe_url: str | None = Field(
+        default=None,
+        pattern=r"^https://[\x21-\x7e]*\{token\}[\x21-\x7e]*$",
+        description="One-click unsubscribe URL (RFC 8058) with {token} for the recipient's authenticated tag, "
+        "e.g. https://mail.example.jp/unsubscribe/{token}; empty = only the mailto: to the sender.",
+    )
     port: int = Field(
         default=8084,
         ge=1,

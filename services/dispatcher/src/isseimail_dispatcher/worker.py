@@ -17,6 +17,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+from urllib.parse import quote
 
 import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
@@ -291,6 +292,7 @@ class BatchWorker:
                 recipient,
                 message_id=f"<{campaign.info.campaign_id.hex}.{delivery_id}@{campaign.sender_domain}>",
                 bounce_address=verp,
+                list_unsubscribe=list_unsubscribe(campaign.info.sender_email, verp, self.settings.list_unsubscribe_url),
             )
         except ValueError as exc:
             await self._outcome(campaign, row, SmtpError(str(exc), None), permanent_text=str(exc))
@@ -307,7 +309,11 @@ class BatchWorker:
         BYTES_SENT.inc(len(message))
         MESSAGES.labels("sent", reply_class(reply.code), self._domain_label(row["email"])).inc()
         outcome = Outcome(reply.code, reply.enhanced, reply.text)
-        await self._db(lambda: outcomes.record_sent(self.pool, campaign.info, delivery_id, row["email"], outcome))
+        await self._db(
+            lambda: outcomes.record_sent(
+                self.pool, campaign.info, delivery_id, row["email"], row["row_number"], outcome
+            )
+        )
 
     async def _outcome(
         self, campaign: Campaign, row: asyncpg.Record, exc: SmtpError, permanent_text: str | None = None
@@ -348,3 +354,15 @@ class BatchWorker:
 
     async def close(self) -> None:
         await self.connections.close()
+
+
+def list_unsubscribe(sender_email: str, verp: str, url_template: str | None) -> str:
+    """List-Unsubscribe: a mailto: to the sender (replies go there too), plus the one-click URL if configured.
+
+    The URL's {token} is the recipient's VERP local part: it names campaign and delivery and carries an HMAC,
+    so an unsubscribe request cannot be forged for someone else.
+    """
+    uris = [f"mailto:{quote(sender_email, safe='@.+-_')}?subject=unsubscribe"]
+    if url_template:
+        uris.append(url_template.replace("{token}", verp.partition("@")[0]))
+    return ", ".join(uris)
