@@ -109,3 +109,17 @@ def test_domain_limits_from_json_override_the_default() -> None:
     assert s.limit_for("gmail.com").connections == 10
     with pytest.raises(ValueError, match="JSON object"):
         DispatcherSettings(domain_limits="[1]")
+
+
+def test_metric_label_sets_exist_at_zero_before_any_mail() -> None:
+    """A fresh worker exports its message counters at 0, so rate() sees the very first messages."""
+    from prometheus_client import REGISTRY
+
+    from isseimail_dispatcher import metrics
+
+    metrics.initialise(["fresh-domain.example"])
+    value = REGISTRY.get_sample_value(
+        "isseimail_dispatch_messages_total",
+        {"outcome": "sent", "reply_class": "2xx", "domain": "fresh-domain.example"},
+    )
+    assert value == 0.0

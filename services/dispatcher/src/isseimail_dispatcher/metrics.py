@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES = Counter(
@@ -27,6 +29,14 @@ CAMPAIGNS_IN_FLIGHT = Gauge(
 )
 RETRY_BACKLOG = Gauge("isseimail_dispatch_retry_backlog", "Recipients waiting for a retry (whole fleet).")
 INVALID_BATCHES = Counter("isseimail_dispatch_invalid_batches_total", "Batch messages sent to the DLQ unparsed.")
+
+
+def initialise(domains: Iterable[str]) -> None:
+    """Create the usual label sets at 0, so the first messages after start show in rate() and increase()."""
+    for domain in [*domains, "other"]:
+        for outcome, klass in (("sent", "2xx"), ("retry", "4xx"), ("retry", "net"), ("failed", "5xx")):
+            MESSAGES.labels(outcome, klass, domain)
+        ACTIVE_CONNECTIONS.labels(domain)
 
 
 def reply_class(code: int | None) -> str:

@@ -22,7 +22,7 @@ from urllib.parse import quote
 import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 
-from isseimail_dispatcher import limits, outcomes
+from isseimail_dispatcher import limits, metrics, outcomes
 from isseimail_dispatcher.destinations import ConnectionPool, Host, Router
 from isseimail_dispatcher.dkim_signing import DkimSigner
 from isseimail_dispatcher.metrics import (
@@ -65,6 +65,7 @@ class Campaign:
 
 class BatchWorker:
     def __init__(self, pool: asyncpg.Pool, settings: DispatcherSettings, claim_ttl: float = 30.0) -> None:
+        metrics.initialise(settings.domain_limits)
         self.pool = pool
         self.settings = settings
         self.holder = uuid.uuid4()
