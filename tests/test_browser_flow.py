@@ -33,8 +33,9 @@ from isseimail_notifier.app import create_app as notifier_app
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
-from isseimail_shared.testing.browser import PageWatch, chromium, new_page, screenshot, serve_app
+from isseimail_shared.testing.browser import PageWatch, chromium, new_page, screenshot
 from isseimail_shared.testing.dns import DnsServer
+from isseimail_shared.testing.http import serving_service
 from isseimail_shared.testing.process import free_port, running_app
 from isseimail_shared.testing.smtp import CaptureServer
 
@@ -118,10 +119,10 @@ async def system(
     )
     async with contextlib.AsyncExitStack() as stack:
         for name, app in apps:
-            await stack.enter_async_context(serve_app(app, port=ports[name]))
+            await stack.enter_async_context(serving_service(app, port=ports[name]))
         worker_settings = make_settings(DispatcherSettings, composer_url=url["composer"], worker_port=free_port())
         await stack.enter_async_context(running_app(create_worker_app(worker_settings)))
-        await stack.enter_async_context(serve_app(gateway_app(gateway_settings), port=ports["gateway"]))
+        await stack.enter_async_context(serving_service(gateway_app(gateway_settings), port=ports["gateway"]))
         yield System(url=url["gateway"], smtp=smtp_server, dns=dns_server)
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from isseimail_gateway.app import create_app
 from isseimail_gateway.settings import GatewaySettings
-from isseimail_shared.testing.browser import PageWatch, chromium, new_page, screenshot, serve_app
+from isseimail_shared.testing.browser import PageWatch, chromium, new_page, screenshot
+from isseimail_shared.testing.http import serving_service
 from isseimail_shared.testing.process import free_port
 
 PAGES = {"home": "/", "apply": "/apply", "login": "/login", "admin-login": "/admin/login"}
@@ -27,7 +28,7 @@ async def gateway_url() -> AsyncIterator[str]:
         dispatcher_url=dead,
         notifier_url=dead,
     )
-    async with serve_app(create_app(settings)) as url:
+    async with serving_service(create_app(settings)) as url:
         yield url
 
 

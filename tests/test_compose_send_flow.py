@@ -28,8 +28,9 @@ from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
 from isseimail_shared.mailmerge import CampaignTemplate, Recipient
 from isseimail_shared.testing.dns import DnsServer
+from isseimail_shared.testing.http import serving_service
 from isseimail_shared.testing.passes import gateway_login, issue_pass
-from isseimail_shared.testing.process import free_port, running_app, running_on_port
+from isseimail_shared.testing.process import free_port, running_app
 
 DAY = dt.date(2026, 12, 3)
 NOW = dt.datetime(2026, 12, 3, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
@@ -67,9 +68,9 @@ async def stack(make_settings: Callable[..., Any], dns_server: DnsServer, databa
         notifier_url=f"http://127.0.0.1:{free_port()}",
     )
     async with (
-        running_on_port(pass_app(pass_settings, clock=lambda: NOW)) as pass_url,
-        running_on_port(lv_app(lv_settings)) as lv_url,
-        running_on_port(composer_app(make_settings(ComposerSettings, list_validator_url=lv_url))) as composer_url,
+        serving_service(pass_app(pass_settings, clock=lambda: NOW)) as pass_url,
+        serving_service(lv_app(lv_settings)) as lv_url,
+        serving_service(composer_app(make_settings(ComposerSettings, list_validator_url=lv_url))) as composer_url,
     ):
         dead = f"http://127.0.0.1:{free_port()}"
 

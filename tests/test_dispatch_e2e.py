@@ -26,7 +26,8 @@ from isseimail_notifier.settings import NotifierSettings
 from isseimail_shared.events import PassConsumed, envelope_for
 from isseimail_shared.messaging import Broker
 from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.process import running_app, running_on_port
+from isseimail_shared.testing.http import serving_service
+from isseimail_shared.testing.process import running_app
 from isseimail_shared.testing.smtp import CaptureServer
 from isseimail_shared.testing.watch import watching
 from isseimail_shared.verp import parse_bounce_address
@@ -56,8 +57,8 @@ async def test_thousand_recipients_through_the_real_services(
     dispatch = {"batch_size": 100, "worker_prefetch": 8, "domain_per_minute": 1_000_000, "scheduler_seconds": 0.2}
     try:
         async with (
-            running_on_port(notifier_app(make_settings(NotifierSettings))) as notifier_url,
-            running_on_port(
+            serving_service(notifier_app(make_settings(NotifierSettings))) as notifier_url,
+            serving_service(
                 lists_app(
                     make_settings(
                         ListValidatorSettings,
@@ -67,7 +68,7 @@ async def test_thousand_recipients_through_the_real_services(
                     )
                 )
             ) as lists_url,
-            running_on_port(composer_app(make_settings(ComposerSettings, list_validator_url=lists_url))) as comp_url,
+            serving_service(composer_app(make_settings(ComposerSettings, list_validator_url=lists_url))) as comp_url,
             running_app(dispatcher_app(make_settings(DispatcherSettings, composer_url=comp_url, **dispatch))) as api,
             running_app(create_worker_app(make_settings(DispatcherSettings, **dispatch))),
             httpx.AsyncClient(base_url=lists_url, timeout=30) as lists,

@@ -20,13 +20,14 @@ from isseimail_notifier.settings import NotifierSettings
 from isseimail_notifier.suppressions import record_failure
 from isseimail_shared.messaging import EVENTS_EXCHANGE
 from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.process import free_port, running_app, running_on_port
+from isseimail_shared.testing.http import serving_service
+from isseimail_shared.testing.process import free_port, running_app
 
 
 @pytest.fixture
 async def notifier_url(make_settings: Callable[..., Any]) -> AsyncIterator[str]:
     settings = make_settings(NotifierSettings, bounce_listen_port=free_port())
-    async with running_on_port(notifier_app(settings)) as url:
+    async with serving_service(notifier_app(settings)) as url:
         yield url
 
 

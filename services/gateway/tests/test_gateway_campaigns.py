@@ -18,8 +18,9 @@ from isseimail_gateway.app import create_app as gateway_app
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
+from isseimail_shared.testing.http import serving_service
 from isseimail_shared.testing.passes import gateway_login, issue_pass
-from isseimail_shared.testing.process import free_port, running_app, running_on_port
+from isseimail_shared.testing.process import free_port, running_app
 
 DAY = dt.date(2026, 12, 3)
 NOW = dt.datetime(2026, 12, 3, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
@@ -33,8 +34,8 @@ async def gateway(make_settings: Callable[..., Any], database_url: str) -> Async
     dead = f"http://127.0.0.1:{free_port()}"
     composer_settings = make_settings(ComposerSettings, list_validator_url=dead)
     async with (
-        running_on_port(pass_app(pass_settings, clock=lambda: NOW)) as pass_url,
-        running_on_port(composer_app(composer_settings)) as composer_url,
+        serving_service(pass_app(pass_settings, clock=lambda: NOW)) as pass_url,
+        serving_service(composer_app(composer_settings)) as composer_url,
     ):
         settings = GatewaySettings(
             session_secret="campaigns-test-secret",

@@ -20,7 +20,7 @@ from isseimail_notifier.settings import NotifierSettings
 from isseimail_notifier.suppressions import record_failure
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
-from isseimail_shared.testing.browser import serve_app
+from isseimail_shared.testing.http import serving_service
 from isseimail_shared.testing.process import free_port, running_app
 from isseimail_shared.testing.smtp import CaptureServer
 
@@ -53,8 +53,8 @@ async def gateway(make_settings: Callable[..., Any]) -> AsyncIterator[httpx.Asyn
         notifier_url=f"http://127.0.0.1:{notifier_port}",
     )
     async with contextlib.AsyncExitStack() as stack:
-        await stack.enter_async_context(serve_app(notifier_app(notifier_settings), port=notifier_port))
-        await stack.enter_async_context(serve_app(pass_app(pass_settings), port=pass_port))
+        await stack.enter_async_context(serving_service(notifier_app(notifier_settings), port=notifier_port))
+        await stack.enter_async_context(serving_service(pass_app(pass_settings), port=pass_port))
         yield await stack.enter_async_context(running_app(create_app(settings)))
 
 

@@ -1,6 +1,6 @@
 """Browser tests: serve apps on real loopback sockets and drive Debian's chromium with Playwright.
 
-    async with serve_app(create_app(settings)) as base_url, browser() as b:
+    async with serving_service(create_app(settings)) as base_url, browser() as b:
         page = await new_page(b, watch)  # watch collects JS errors and CSP violations
 
 Never `playwright install`: the browser is the distribution's /usr/bin/chromium.
@@ -8,18 +8,11 @@ Never `playwright install`: the browser is the distribution's /usr/bin/chromium.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import uvicorn
-from fastapi import FastAPI
-
-from isseimail_shared.testing.process import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--lang=ja-JP"]
@@ -32,31 +25,6 @@ document.addEventListener("securitypolicyviolation", function (e) {
   window.__cspViolations.push(e.violatedDirective + " " + (e.blockedURI || "inline"));
 });
 """
-
-
-@contextlib.asynccontextmanager
-async def serve_app(app: FastAPI, port: int | None = None, timeout: float = 30.0) -> AsyncIterator[str]:
-    """Run an app (lifespan included) under uvicorn in this event loop; yield its base URL."""
-    port = port or free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("server exited before it started")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise TimeoutError(f"app on port {port} not started after {timeout}s")
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @dataclass

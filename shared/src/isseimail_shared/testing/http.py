@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 import uvicorn
@@ -13,17 +14,41 @@ from isseimail_shared.testing.process import free_port
 
 
 @contextlib.asynccontextmanager
-async def serving(app: FastAPI, host: str = "127.0.0.1") -> AsyncIterator[str]:
-    """Yield the base URL (http://127.0.0.1:port) while uvicorn serves `app`."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="off"))
+async def serving(
+    app: FastAPI, *, lifespan: bool = False, port: int | None = None, timeout: float = 30.0
+) -> AsyncIterator[str]:
+    """Yield the base URL (http://127.0.0.1:port) while uvicorn serves `app`.
+
+    `lifespan=True` also starts and stops the app's runtime (a whole service other services call over
+    HTTP); the default serves an app whose lifespan already runs elsewhere (e.g. inside `running_app`).
+    """
+    port = port or free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        log_level="warning",
+        lifespan="on" if lifespan else "off",
+        timeout_graceful_shutdown=2,
+    )
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + timeout
     try:
         while not server.started:
             if task.done():
-                task.result()
+                task.result()  # raises what stopped the server
+                raise RuntimeError("server stopped before it started")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"app on port {port} not serving after {timeout}s")
             await asyncio.sleep(0.02)
-        yield f"http://{host}:{port}"
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)
+        await asyncio.wait_for(task, timeout)
+
+
+def serving_service(app: FastAPI, port: int | None = None) -> contextlib.AbstractAsyncContextManager[str]:
+    """A whole service (lifespan included) on a loopback port, for services that others call over HTTP."""
+    return serving(app, lifespan=True, port=port)

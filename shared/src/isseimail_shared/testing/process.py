@@ -26,31 +26,6 @@ async def running_app(app: FastAPI, client_ip: str = "127.0.0.1") -> AsyncIterat
             yield client
 
 
-@contextlib.asynccontextmanager
-async def running_on_port(app: FastAPI, timeout: float = 30.0) -> AsyncIterator[str]:
-    """Run an app (lifespan included) with uvicorn on a real loopback port, in this event loop; yields its
-    base URL. For services that other services call over HTTP in a test."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if task.done():
-            task.result()  # raises what stopped the server
-            raise RuntimeError("server stopped before it started")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise TimeoutError(f"app not serving after {timeout}s")
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout)
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
