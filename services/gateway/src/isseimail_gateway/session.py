@@ -64,10 +64,7 @@ def read_cookie(request: Request, name: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-async def require_pass_session(
-    request: Request, upstreams: Annotated[Upstreams, Depends(get_upstreams)]
-) -> PassSession:
-    """The applicant's session, still valid: signed, and its pass neither consumed nor past its day."""
+async def _pass_session(request: Request, upstreams: Upstreams, states: frozenset[str]) -> PassSession:
     data = read_cookie(request, PASS_COOKIE)
     if data is None:
         raise HTTPException(401, NOT_LOGGED_IN)
@@ -77,10 +74,25 @@ async def require_pass_session(
         raise HTTPException(401, NOT_LOGGED_IN) from None
     response = await upstreams.call("pass", "GET", f"/internal/passes/{session.pass_id}")
     found = response.json() if response.status_code == 200 else {}
-    # Active today, and the very pass the cookie names (a cookie never outlives its pass's user ID).
-    if found.get("state") != "active" or found.get("user_id") != session.user_id:
+    # In an allowed state, and the very pass the cookie names (a cookie never outlives its pass's user ID).
+    if found.get("state") not in states or found.get("user_id") != session.user_id:
         raise HTTPException(401, EXPIRED)
     return session
+
+
+async def require_pass_session(
+    request: Request, upstreams: Annotated[Upstreams, Depends(get_upstreams)]
+) -> PassSession:
+    """The applicant's session, still valid: signed, and its pass neither consumed nor past its day."""
+    return await _pass_session(request, upstreams, frozenset({"active"}))
+
+
+async def require_sending_session(
+    request: Request, upstreams: Annotated[Upstreams, Depends(get_upstreams)]
+) -> PassSession:
+    """Like require_pass_session, but also once the pass was consumed by sending: for watching that one
+    campaign's progress. An expired pass or a forged cookie is still refused."""
+    return await _pass_session(request, upstreams, frozenset({"active", "consumed"}))
 
 
 def require_admin_session(request: Request) -> AdminSession:
@@ -94,6 +106,7 @@ def require_admin_session(request: Request) -> AdminSession:
 
 
 PassSessionDep = Annotated[PassSession, Depends(require_pass_session)]
+SendingSessionDep = Annotated[PassSession, Depends(require_sending_session)]
 AdminSessionDep = Annotated[AdminSession, Depends(require_admin_session)]
 UpstreamsDep = Annotated[Upstreams, Depends(get_upstreams)]
 

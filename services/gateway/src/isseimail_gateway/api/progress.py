@@ -9,26 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel
 
-from isseimail_gateway.session import (
-    EXPIRED,
-    NOT_LOGGED_IN,
-    PASS_COOKIE,
-    PassSession,
-    UpstreamsDep,
-    pass_headers,
-    read_cookie,
-)
+from isseimail_gateway.session import SendingSessionDep, UpstreamsDep, pass_headers
 from isseimail_gateway.upstream import UNAVAILABLE
 
 router = APIRouter(prefix="/api/v1", tags=["progress"])
 
 NOT_FOUND = "指定された一斉メールが見つかりません。"
-WATCHABLE_PASS_STATES = ("active", "consumed")
 
 Status = Literal["draft", "accepted", "dispatching", "paused", "completed"]
 
@@ -46,24 +37,6 @@ class CampaignProgress(BaseModel):
     finished_at: dt.datetime | None = None
 
 
-async def progress_session(request: Request, upstreams: UpstreamsDep) -> PassSession:
-    """A signed pass session whose pass is active or already consumed by sending."""
-    data = read_cookie(request, PASS_COOKIE)
-    if data is None:
-        raise HTTPException(401, NOT_LOGGED_IN)
-    try:
-        session = PassSession.model_validate(data)
-    except ValueError:
-        raise HTTPException(401, NOT_LOGGED_IN) from None
-    response = await upstreams.call("pass", "GET", f"/internal/passes/{session.pass_id}")
-    if response.status_code != 200 or response.json().get("state") not in WATCHABLE_PASS_STATES:
-        raise HTTPException(401, EXPIRED)
-    return session
-
-
-ProgressSessionDep = Annotated[PassSession, Depends(progress_session)]
-
-
 def _empty(campaign_id: uuid.UUID, status: Status) -> CampaignProgress:
     return CampaignProgress(
         campaign_id=campaign_id, status=status, total=0, sent=0, retrying=0, failed=0, bounced=0, pending=0
@@ -78,7 +51,7 @@ def _empty(campaign_id: uuid.UUID, status: Status) -> CampaignProgress:
         404: {"description": NOT_FOUND},
     },
 )
-async def campaign_progress(campaign_id: str, session: ProgressSessionDep, upstreams: UpstreamsDep) -> CampaignProgress:
+async def campaign_progress(campaign_id: str, session: SendingSessionDep, upstreams: UpstreamsDep) -> CampaignProgress:
     """送信状況: status (draft, accepted, dispatching, paused, completed) and the recipient counts."""
     try:
         cid = uuid.UUID(campaign_id)
