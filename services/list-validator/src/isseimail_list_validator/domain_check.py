@@ -23,6 +23,7 @@ DNS_QUERIES = Counter(
 
 _NODATA = pycares.errno.ARES_ENODATA
 _NXDOMAIN = pycares.errno.ARES_ENOTFOUND
+_TIMEOUT = pycares.errno.ARES_ETIMEOUT
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,34 @@ class _Unverified(Exception):
 
 class DomainChecker:
     def __init__(self, nameservers: Sequence[str], *, timeout: float, attempts: int) -> None:
-        self._resolver = aiodns.DNSResolver(nameservers=list(nameservers) or None, timeout=timeout, tries=attempts)
+        self._nameservers = list(nameservers) or None
+        self._timeout = timeout
+        self._attempts = attempts
+        self._resolver = self._new_resolver()
+
+    def _new_resolver(self) -> aiodns.DNSResolver:
+        return aiodns.DNSResolver(nameservers=self._nameservers, timeout=self._timeout, tries=self._attempts)
 
     async def close(self) -> None:
         await self._resolver.close()
+
+    async def _ask(self, domain: str, qtype: str) -> pycares.DNSResult:
+        """One query; a timeout is asked once more on a fresh channel.
+
+        c-ares scales a server's timeout to the latency it has seen: after many fast answers a domain whose
+        servers take a second times out on every try, well inside ISSEIMAIL_DNS_TIMEOUT_SECONDS. A channel
+        with no history waits the configured timeout, so a slow but working domain is verified, not blocked.
+        """
+        try:
+            return await self._resolver.query_dns(domain, qtype)
+        except aiodns.error.DNSError as exc:
+            if not exc.args or exc.args[0] != _TIMEOUT:
+                raise
+        fresh = self._new_resolver()
+        try:
+            return await fresh.query_dns(domain, qtype)
+        finally:
+            await fresh.close()
 
     async def _query(self, domain: str, qtype: str) -> list[pycares.DNSRecord] | None:
         """Records of that type; None for NODATA; raises LookupError for NXDOMAIN, _Unverified otherwise.
@@ -50,7 +75,7 @@ class DomainChecker:
         `attempts` times; what still fails is "could not be verified", never "does not exist".
         """
         try:
-            result = await self._resolver.query_dns(domain, qtype)
+            result = await self._ask(domain, qtype)
         except aiodns.error.DNSError as exc:
             errno = exc.args[0] if exc.args else -1
             if errno == _NODATA:
