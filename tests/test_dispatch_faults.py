@@ -20,7 +20,6 @@ from isseimail_dispatcher.app import create_app, create_worker_app
 from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_shared.events import CampaignAccepted, envelope_for
 from isseimail_shared.messaging import Broker
-from isseimail_shared.testing.http import serving
 from isseimail_shared.testing.process import ServiceProcess, free_port, running_app
 from isseimail_shared.testing.smtp import CaptureServer
 from isseimail_shared.testing.snapshot import SENDER, SnapshotPeer, make_recipients
@@ -44,22 +43,6 @@ class WorkerProcess(ServiceProcess):
 
 
 @pytest.fixture
-async def peer() -> AsyncIterator[SnapshotPeer]:
-    p = SnapshotPeer()
-    async with serving(p.app()) as url:
-        p.url = url
-        yield p
-
-
-@pytest.fixture
-async def broker(amqp_url: str) -> AsyncIterator[Broker]:
-    b = Broker(amqp_url, name="dispatch-fault-test")
-    await b.connect()
-    yield b
-    await b.close()
-
-
-@pytest.fixture
 async def watch(broker: Broker) -> AsyncIterator[EventWatch]:
     async with watching(broker, ["campaign.*"]) as w:
         yield w
@@ -72,8 +55,8 @@ def via(url: str, proxy: TcpProxy) -> str:
     return urlunsplit(parts._replace(netloc=f"{auth}127.0.0.1:{proxy.port}"))
 
 
-async def accept(broker: Broker, peer: SnapshotPeer) -> Any:
-    campaign_id = peer.add(make_recipients(RECIPIENTS))
+async def accept(broker: Broker, snapshot_peer: SnapshotPeer) -> Any:
+    campaign_id = snapshot_peer.add(make_recipients(RECIPIENTS))
     event = CampaignAccepted(
         campaign_id=campaign_id, pass_id=7, recipient_count=RECIPIENTS, sender_email=SENDER, subject="x"
     )
@@ -101,7 +84,7 @@ def worker_env(database_url: str, amqp_url: str, smtp_server: CaptureServer, por
 async def test_worker_killed_mid_campaign_then_restarted(
     make_settings: Callable[..., Any],
     smtp_server: CaptureServer,
-    peer: SnapshotPeer,
+    snapshot_peer: SnapshotPeer,
     broker: Broker,
     watch: EventWatch,
     database_url: str,
@@ -109,7 +92,7 @@ async def test_worker_killed_mid_campaign_then_restarted(
     tmp_path: Path,
 ) -> None:
     """SIGKILL of the only worker mid-campaign, then a restart: all 101 arrive, at most one twice."""
-    settings = make_settings(DispatcherSettings, composer_url=peer.url, **SLOW)
+    settings = make_settings(DispatcherSettings, composer_url=snapshot_peer.url, **SLOW)
     port = free_port()
     env = worker_env(database_url, amqp_url, smtp_server, port)
     worker = WorkerProcess("isseimail_dispatcher", env, port, tmp_path / "worker.log")
@@ -117,7 +100,7 @@ async def test_worker_killed_mid_campaign_then_restarted(
         worker.start()
         try:
             await worker.wait_ready()
-            await accept(broker, peer)
+            await accept(broker, snapshot_peer)
             await smtp_server.wait_for(65, timeout=30)
             worker.kill()
             before = len(smtp_server.messages)
@@ -137,7 +120,7 @@ async def test_worker_killed_mid_campaign_then_restarted(
 async def test_worker_stopped_with_sigterm_hands_its_batch_over(
     make_settings: Callable[..., Any],
     smtp_server: CaptureServer,
-    peer: SnapshotPeer,
+    snapshot_peer: SnapshotPeer,
     broker: Broker,
     watch: EventWatch,
     database_url: str,
@@ -146,7 +129,7 @@ async def test_worker_stopped_with_sigterm_hands_its_batch_over(
 ) -> None:
     """SIGTERM mid-batch: the worker finishes the message on the wire, hands the rest back; nobody gets two."""
     # One batch of all 101 takes ~5 s at 10/s, longer than the 3 s grace: only handing back stops in time.
-    settings = make_settings(DispatcherSettings, composer_url=peer.url, **{**SLOW, "batch_size": 200})
+    settings = make_settings(DispatcherSettings, composer_url=snapshot_peer.url, **{**SLOW, "batch_size": 200})
     port = free_port()
     env = {**worker_env(database_url, amqp_url, smtp_server, port), "ISSEIMAIL_SHUTDOWN_GRACE_SECONDS": "3"}
     worker = WorkerProcess("isseimail_dispatcher", env, port)
@@ -154,7 +137,7 @@ async def test_worker_stopped_with_sigterm_hands_its_batch_over(
         worker.start()
         try:
             await worker.wait_ready()
-            await accept(broker, peer)
+            await accept(broker, snapshot_peer)
             await smtp_server.wait_for(65, timeout=30)
             # in a thread: the capture server lives in this event loop and must keep answering
             assert await asyncio.to_thread(worker.terminate, 20) in (0, -15)  # uvicorn re-raises SIGTERM
@@ -180,7 +163,7 @@ async def test_worker_stopped_with_sigterm_hands_its_batch_over(
 async def test_broker_cut_mid_campaign(
     make_settings: Callable[..., Any],
     smtp_server: CaptureServer,
-    peer: SnapshotPeer,
+    snapshot_peer: SnapshotPeer,
     broker: Broker,
     watch: EventWatch,
     amqp_url: str,
@@ -188,10 +171,10 @@ async def test_broker_cut_mid_campaign(
     """Every connection to RabbitMQ dropped for two seconds mid-campaign: it completes, nobody gets two."""
     proxy = TcpProxy("127.0.0.1", urlsplit(amqp_url).port or 5672)
     await proxy.start()
-    settings = make_settings(DispatcherSettings, composer_url=peer.url, amqp_url=via(amqp_url, proxy), **SLOW)
+    settings = make_settings(DispatcherSettings, composer_url=snapshot_peer.url, amqp_url=via(amqp_url, proxy), **SLOW)
     try:
         async with running_app(create_app(settings)), running_app(create_worker_app(settings)):
-            await accept(broker, peer)
+            await accept(broker, snapshot_peer)
             await smtp_server.wait_for(65, timeout=30)
             proxy.cut()
             await asyncio.sleep(2.0)
@@ -208,7 +191,7 @@ async def test_broker_cut_mid_campaign(
 async def test_database_cut_mid_campaign(
     make_settings: Callable[..., Any],
     smtp_server: CaptureServer,
-    peer: SnapshotPeer,
+    snapshot_peer: SnapshotPeer,
     broker: Broker,
     watch: EventWatch,
     database_url: str,
@@ -216,10 +199,12 @@ async def test_database_cut_mid_campaign(
     """PostgreSQL unreachable for two seconds mid-campaign: workers pause, resume, and send nobody twice."""
     proxy = TcpProxy("127.0.0.1", urlsplit(database_url).port or 5432)
     await proxy.start()
-    settings = make_settings(DispatcherSettings, composer_url=peer.url, database_url=via(database_url, proxy), **SLOW)
+    settings = make_settings(
+        DispatcherSettings, composer_url=snapshot_peer.url, database_url=via(database_url, proxy), **SLOW
+    )
     try:
         async with running_app(create_app(settings)), running_app(create_worker_app(settings)):
-            await accept(broker, peer)
+            await accept(broker, snapshot_peer)
             await smtp_server.wait_for(65, timeout=30)
             proxy.cut()
             paused_at = len(smtp_server.messages)

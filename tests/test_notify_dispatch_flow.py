@@ -5,7 +5,7 @@ completion mail counts right; a forged bounce changes nothing."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,28 +21,11 @@ from isseimail_notifier.bounce_listener import BounceListener
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_shared.events import CampaignAccepted, envelope_for
 from isseimail_shared.messaging import Broker
-from isseimail_shared.testing.http import serving
 from isseimail_shared.testing.process import running_app
 from isseimail_shared.testing.smtp import Captured, CaptureServer
 from isseimail_shared.testing.snapshot import SENDER, SnapshotPeer, make_recipients
 
 BOUNCES = Path(__file__).resolve().parent.parent / "services" / "notifier" / "tests" / "bounces"
-
-
-@pytest.fixture
-async def peer() -> AsyncIterator[SnapshotPeer]:
-    p = SnapshotPeer()
-    async with serving(p.app()) as url:
-        p.url = url
-        yield p
-
-
-@pytest.fixture
-async def broker(amqp_url: str) -> AsyncIterator[Broker]:
-    b = Broker(amqp_url, name="notify-dispatch-test")
-    await b.connect()
-    yield b
-    await b.close()
 
 
 def system_mails(smtp_server: CaptureServer, kind: str) -> list[Captured]:
@@ -82,7 +65,7 @@ async def bounce(port: int, rcpt: str, recipient: str) -> int:
 async def test_smtp_failure_and_later_dsn_reach_the_sender_and_the_suppression_list(
     make_settings: Callable[..., Any],
     smtp_server: CaptureServer,
-    peer: SnapshotPeer,
+    snapshot_peer: SnapshotPeer,
     broker: Broker,
     database_url: str,
 ) -> None:
@@ -90,7 +73,7 @@ async def test_smtp_failure_and_later_dsn_reach_the_sender_and_the_suppression_l
     smtp_server.handler.fail_recipient(
         "user3@example.jp", 550, "5.1.1 <user3@example.jp>: Recipient address rejected: User unknown"
     )
-    dispatcher = make_settings(DispatcherSettings, composer_url=peer.url)
+    dispatcher = make_settings(DispatcherSettings, composer_url=snapshot_peer.url)
     notifier = notifier_app(make_settings(NotifierSettings, failure_digest_seconds=1))
     db = await asyncpg.connect(database_url, server_settings={"search_path": "notifier"})
     try:
@@ -99,7 +82,7 @@ async def test_smtp_failure_and_later_dsn_reach_the_sender_and_the_suppression_l
             running_app(dispatcher_app(dispatcher)),
             running_app(create_worker_app(dispatcher)),
         ):
-            campaign_id = peer.add(make_recipients(10), subject="年末年始休業のお知らせ")
+            campaign_id = snapshot_peer.add(make_recipients(10), subject="年末年始休業のお知らせ")
             await broker.publish_event(
                 envelope_for(
                     CampaignAccepted(

@@ -35,14 +35,6 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 60.0
 
 
 @pytest.fixture
-async def broker(amqp_url: str) -> AsyncIterator[Broker]:
-    broker = Broker(amqp_url, name="composer-test")
-    await broker.connect()
-    yield broker
-    await broker.close()
-
-
-@pytest.fixture
 async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(database_url, server_settings={"search_path": "composer"})
     yield conn

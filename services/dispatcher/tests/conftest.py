@@ -1,4 +1,4 @@
-"""Dispatcher test fixtures: a composer snapshot peer on a real port, event publishing and watching."""
+"""Dispatcher test fixtures: event publishing and watching (broker and snapshot peer come from the shared plugin)."""
 
 from __future__ import annotations
 
@@ -10,27 +10,8 @@ import pytest
 
 from isseimail_shared.events import CampaignAccepted, envelope_for
 from isseimail_shared.messaging import Broker
-from isseimail_shared.testing.http import serving
-from isseimail_shared.testing.snapshot import SENDER, SnapshotPeer, make_recipients
+from isseimail_shared.testing.snapshot import SENDER, make_recipients
 from isseimail_shared.testing.watch import EventWatch, watching
-
-
-@pytest.fixture
-async def snapshot_peer() -> AsyncIterator[SnapshotPeer]:
-    """A stand-in composer on a loopback port serving the snapshot NDJSON contract."""
-    peer = SnapshotPeer()
-    async with serving(peer.app()) as url:
-        peer.url = url
-        yield peer
-
-
-@pytest.fixture
-async def broker(amqp_url: str) -> AsyncIterator[Broker]:
-    """A broker connection of the test's own, for publishing events and watching them."""
-    b = Broker(amqp_url, name="dispatcher-test")
-    await b.connect()
-    yield b
-    await b.close()
 
 
 @pytest.fixture

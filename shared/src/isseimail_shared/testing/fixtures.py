@@ -7,10 +7,13 @@ from typing import Any, TypeVar
 
 import pytest
 
+from isseimail_shared.messaging import Broker
 from isseimail_shared.settings import ServiceSettings, SmtpRelay
 from isseimail_shared.testing.dns import DnsServer
+from isseimail_shared.testing.http import serving
 from isseimail_shared.testing.infra import create_database, create_vhost, delete_vhost, drop_database
 from isseimail_shared.testing.smtp import CaptureServer
+from isseimail_shared.testing.snapshot import SnapshotPeer
 
 S = TypeVar("S", bound=ServiceSettings)
 
@@ -31,6 +34,24 @@ def amqp_url() -> Iterator[str]:
     vhost, url = create_vhost()
     yield url
     delete_vhost(vhost)
+
+
+@pytest.fixture
+async def broker(amqp_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
+    """A broker connection of the test's own (named after the test), for publishing and watching events."""
+    b = Broker(amqp_url, name=request.node.nodeid[-200:])
+    await b.connect()
+    yield b
+    await b.close()
+
+
+@pytest.fixture
+async def snapshot_peer() -> AsyncIterator[SnapshotPeer]:
+    """A stand-in composer on a loopback port serving the snapshot NDJSON contract."""
+    peer = SnapshotPeer()
+    async with serving(peer.app()) as url:
+        peer.url = url
+        yield peer
 
 
 @pytest.fixture
