@@ -8,6 +8,7 @@
     dns.zone("broken.jp", servfail=True)
     dns.zone("empty.jp")                       # exists, no records: NOERROR with no answer
     dns.zone("slow.jp", mx=[...], delay=3.0)  # answers after a delay (timeouts)
+    dns.zone("s1._domainkey.example.jp", txt=["v=DKIM1; k=rsa; p=..."])  # one TXT record per item
 The server counts queries per (name, type) so tests can prove a domain was looked up once.
 """
 
@@ -19,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from dnslib import AAAA, MX, QTYPE, RCODE, RR, A, DNSRecord
+from dnslib import AAAA, MX, QTYPE, RCODE, RR, TXT, A, DNSRecord
 from dnslib.server import BaseResolver, DNSServer
 
 
@@ -28,6 +29,7 @@ class Zone:
     mx: list[tuple[int, str]] = field(default_factory=list)
     a: list[str] = field(default_factory=list)
     aaaa: list[str] = field(default_factory=list)
+    txt: list[str] = field(default_factory=list)
     null_mx: bool = False
     nxdomain: bool = False
     servfail: bool = False
@@ -64,7 +66,16 @@ class _Resolver(BaseResolver):  # type: ignore[misc]
         elif qtype == "AAAA":
             for ip in zone.aaaa:
                 reply.add_answer(RR(name, QTYPE.AAAA, rdata=AAAA(ip), ttl=60))
+        elif qtype == "TXT":
+            for text in zone.txt:
+                reply.add_answer(RR(name, QTYPE.TXT, rdata=TXT(txt_strings(text)), ttl=60))
         return reply
+
+
+def txt_strings(text: str) -> list[bytes]:
+    """One TXT record as DNS carries it: character-strings of at most 255 bytes (a 2048-bit DKIM key is longer)."""
+    data = text.encode()
+    return [data[i : i + 255] for i in range(0, len(data), 255)] or [b""]
 
 
 class DnsServer:
