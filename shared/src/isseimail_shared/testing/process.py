@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -34,27 +34,51 @@ def free_port() -> int:
 
 
 class ServiceProcess:
-    """A service run as `python -m <module>` with its own environment; killed or stopped by the test."""
+    """A service run as `python -m <module> [args]` with its own environment; killed or stopped by the test.
 
-    def __init__(self, module: str, env: Mapping[str, str], port: int, log_path: Path | None = None) -> None:
+    `start()` again after `kill()` or `terminate()` runs it anew with the same environment and port (the
+    log file is appended to, so one file tells the whole story of a restarted service).
+    """
+
+    def __init__(
+        self,
+        module: str,
+        env: Mapping[str, str],
+        port: int,
+        log_path: Path | None = None,
+        args: Sequence[str] = (),
+    ) -> None:
         self.module = module
         self.env = {**os.environ, **env}
         self.port = port
         self.log_path = log_path
+        self.args = list(args)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module], env=self.env, stdout=out, stderr=subprocess.STDOUT
-        )
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", self.module, *self.args], env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        finally:
+            if not isinstance(out, int):
+                out.close()  # the child holds its own descriptor
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient() as client:
             while time.monotonic() < deadline:
                 if self.proc is not None and self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.module} exited with {self.proc.returncode}")
+                    where = f"; see {self.log_path}" if self.log_path else ""
+                    raise RuntimeError(f"{self.module} {' '.join(self.args)} exited with {self.proc.returncode}{where}")
                 with contextlib.suppress(httpx.HTTPError):
                     r = await client.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1)
                     if r.status_code == 200:
