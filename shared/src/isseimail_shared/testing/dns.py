@@ -9,18 +9,20 @@
     dns.zone("empty.jp")                       # exists, no records: NOERROR with no answer
     dns.zone("slow.jp", mx=[...], delay=3.0)  # answers after a delay (timeouts)
     dns.zone("s1._domainkey.example.jp", txt=["v=DKIM1; k=rsa; p=..."])  # one TXT record per item
+    dns.zone(reverse_name("192.0.2.7"), ptr=["mail.example.jp"])       # reverse DNS (PTR)
 The server counts queries per (name, type) so tests can prove a domain was looked up once.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from dnslib import AAAA, MX, QTYPE, RCODE, RR, TXT, A, DNSRecord
+from dnslib import AAAA, MX, PTR, QTYPE, RCODE, RR, TXT, A, DNSRecord
 from dnslib.server import BaseResolver, DNSServer
 
 
@@ -30,6 +32,7 @@ class Zone:
     a: list[str] = field(default_factory=list)
     aaaa: list[str] = field(default_factory=list)
     txt: list[str] = field(default_factory=list)
+    ptr: list[str] = field(default_factory=list)
     null_mx: bool = False
     nxdomain: bool = False
     servfail: bool = False
@@ -69,7 +72,15 @@ class _Resolver(BaseResolver):  # type: ignore[misc]
         elif qtype == "TXT":
             for text in zone.txt:
                 reply.add_answer(RR(name, QTYPE.TXT, rdata=TXT(txt_strings(text)), ttl=60))
+        elif qtype == "PTR":
+            for host in zone.ptr:
+                reply.add_answer(RR(name, QTYPE.PTR, rdata=PTR(host), ttl=60))
         return reply
+
+
+def reverse_name(ip: str) -> str:
+    """The PTR owner name of an address: 7.2.0.192.in-addr.arpa (IPv6: nibbles under ip6.arpa)."""
+    return ipaddress.ip_address(ip).reverse_pointer
 
 
 def txt_strings(text: str) -> list[bytes]:
