@@ -13,6 +13,7 @@ from isseimail_shared.events import DeliveryBounced, envelope_for
 from isseimail_shared.messaging import Broker
 from isseimail_shared.testing.process import running_app
 from isseimail_shared.testing.smtp import CaptureServer
+from isseimail_shared.unsubscribe import read_token, verify
 from isseimail_shared.verp import parse_bounce_address
 
 
@@ -32,7 +33,7 @@ async def test_campaign_is_delivered_once_to_every_recipient(
         DispatcherSettings,
         composer_url=snapshot_peer.url,
         batch_size=10,
-        list_unsubscribe_url="https://mail.example.jp/unsubscribe/{token}",
+        public_url="https://mail.example.jp/",
     )
     async with running_app(create_app(settings)) as api, running_app(create_worker_app(settings)) as worker:
         event_id = uuid.uuid4()
@@ -84,10 +85,14 @@ async def test_campaign_is_delivered_once_to_every_recipient(
         assert tag.campaign_id == campaign_id
         msg = captured.message()
         assert msg["To"] == row.email
-        token = captured.mail_from.partition("@")[0]
-        assert msg["List-Unsubscribe"] == (
-            f"<mailto:sender@corp.example.jp?subject=unsubscribe>, <https://mail.example.jp/unsubscribe/{token}>"
-        )
+        mailto, url = msg["List-Unsubscribe"].split(", ")
+        token = url.removeprefix("<https://mail.example.jp/unsubscribe/").removesuffix(">")
+        assert mailto == f"<mailto:unsubscribe+{token}@{settings.bounce_domain}>"
+        ref = read_token(token)  # names this delivery, for this recipient and the sender's organisation
+        assert ref is not None
+        assert (ref.campaign_id, ref.delivery_id) == (tag.campaign_id, tag.delivery_id)
+        assert verify(b"test-verp-secret", ref, row.email, "corp.example.jp")
+        assert not verify(b"test-verp-secret", ref, row.email, "other.example.jp")
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         body = msg.get_body(("plain",))
         assert body is not None

@@ -27,11 +27,11 @@ DEFAULT_OVERRIDES = {
 
 
 class DispatcherSettings(ServiceSettings):
-    list_unsubscribe_url: str | None = Field(
-        default=None,
-        pattern=r"^https://[\x21-\x7e]*\{token\}[\x21-\x7e]*$",
-        description="One-click unsubscribe URL (RFC 8058) with {token} for the recipient's authenticated tag, "
-        "e.g. https://mail.example.jp/unsubscribe/{token}; empty = only the mailto: to the sender.",
+    public_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="The gateway's URL as users reach it: links in system mails, and, when it is https://, the "
+        "RFC 8058 one-click unsubscribe URL <PUBLIC_URL>/unsubscribe/<token> in every campaign mail (http:// = "
+        "the mailto: unsubscribe on the bounce domain only).",
     )
     port: int = Field(
         default=8084,

@@ -17,7 +17,6 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
-from urllib.parse import quote
 
 import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
@@ -38,6 +37,7 @@ from isseimail_dispatcher.outcomes import CampaignInfo, Outcome
 from isseimail_dispatcher.scheduler import parse_batch_message
 from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_dispatcher.smtp_client import SmtpConnection, SmtpError
+from isseimail_dispatcher.unsubscribe_header import list_unsubscribe
 from isseimail_shared.mailmerge import CampaignTemplate, Recipient
 from isseimail_shared.verp import bounce_address
 
@@ -293,7 +293,15 @@ class BatchWorker:
                 recipient,
                 message_id=f"<{campaign.info.campaign_id.hex}.{delivery_id}@{campaign.sender_domain}>",
                 bounce_address=verp,
-                list_unsubscribe=list_unsubscribe(campaign.info.sender_email, verp, self.settings.list_unsubscribe_url),
+                list_unsubscribe=list_unsubscribe(
+                    self._secret,
+                    bounce_domain=self.settings.bounce_domain,
+                    public_url=self.settings.public_url,
+                    campaign_id=campaign.info.campaign_id,
+                    delivery_id=delivery_id,
+                    recipient=row["email"],
+                    sender_email=campaign.info.sender_email,
+                ),
             )
         except ValueError as exc:
             await self._outcome(campaign, row, SmtpError(str(exc), None), permanent_text=str(exc))
@@ -356,14 +364,3 @@ class BatchWorker:
     async def close(self) -> None:
         await self.connections.close()
 
-
-def list_unsubscribe(sender_email: str, verp: str, url_template: str | None) -> str:
-    """List-Unsubscribe: a mailto: to the sender (replies go there too), plus the one-click URL if configured.
-
-    The URL's {token} is the recipient's VERP local part: it names campaign and delivery and carries an HMAC,
-    so an unsubscribe request cannot be forged for someone else.
-    """
-    uris = [f"mailto:{quote(sender_email, safe='@.+-_')}?subject=unsubscribe"]
-    if url_template:
-        uris.append(url_template.replace("{token}", verp.partition("@")[0]))
-    return ", ".join(uris)
