@@ -1,59 +1,191 @@
-"""DKIM: with a key and selector configured, every message a worker sends carries a valid signature."""
+"""DKIM through the real worker path: messages captured by the real SMTP server verify with dkimpy, whose key
+lookups go over UDP to the real loopback DNS server serving the published TXT records."""
 
 from __future__ import annotations
 
-import base64
+import re
 from collections.abc import Callable
 from typing import Any
 
 import dkim
+import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from isseimail_dispatcher.app import create_app, create_worker_app
 from isseimail_dispatcher.settings import DispatcherSettings
+from isseimail_shared.testing.dns import DnsServer
 from isseimail_shared.testing.process import running_app
-from isseimail_shared.testing.smtp import CaptureServer
+from isseimail_shared.testing.smtp import Captured, CaptureServer
+
+DOMAIN = "corp.example.jp"  # the snapshot peer's sender domain
+KEY_SECRET = "x3uLq0tOQ3bH2b8m3dX4d5pXw1hZb0v3b9mU8kq7n6Y="  # a Fernet key for tests only
+REQUIRED = {"from", "to", "subject", "date", "message-id", "list-unsubscribe", "list-unsubscribe-post"}
 
 
-def keypair() -> tuple[str, bytes]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return private, public
+def signatures(data: bytes) -> list[dict[bytes, bytes]]:
+    return [
+        dkim.util.parse_tag_value(value)
+        for name, value in dkim.rfc822_parse(data)[0]
+        if name.lower() == b"dkim-signature"
+    ]
 
 
-async def test_messages_are_dkim_signed(
+def verify_all(data: bytes, dns: DnsServer) -> list[bool]:
+    """Every DKIM-Signature of the message, verified on its own (dkim.verify checks only the first)."""
+    results = []
+    for index in range(len(signatures(data))):
+        try:
+            results.append(bool(dkim.DKIM(data).verify(idx=index, dnsfunc=dns.dkim_dnsfunc())))
+        except dkim.DKIMException:  # what dkim.verify turns into False
+            results.append(False)
+    return results
+
+
+async def publish(
+    api: httpx.AsyncClient, dns: DnsServer, domain: str = DOMAIN, *, states: set[str] | None = None
+) -> dict[str, Any]:
+    """Serve every listed key's TXT record from the DNS server, as the operator would publish them."""
+    listing: dict[str, Any] = (await api.get(f"/internal/dkim/{domain}")).json()
+    for key in listing["keys"]:
+        if states is None or key["state"] in states:
+            dns.zone(key["txt_name"], txt=[key["txt_value"]])
+    return listing
+
+
+async def send_campaign(snapshot_peer: Any, make_recipients: Any, accept_campaign: Any, watch: Any, count: int) -> None:
+    """One campaign from DOMAIN to `count` recipients (plus the sender's copy), waited for to completion."""
+    done = len(watch.of("campaign.completed"))
+    rows = make_recipients(count)
+    campaign_id = snapshot_peer.add(rows)
+    await accept_campaign(campaign_id, len(rows))
+    await watch.wait_for("campaign.completed", done + 1)
+
+
+def settings_for(
+    make_settings: Callable[..., Any], snapshot_peer: Any, dns: DnsServer, **extra: Any
+) -> DispatcherSettings:
+    settings: DispatcherSettings = make_settings(
+        DispatcherSettings,
+        composer_url=snapshot_peer.url,
+        dns_nameservers=dns.nameserver,
+        dkim_key_secret=KEY_SECRET,
+        public_url="https://mail.example.jp",  # one-click unsubscribe: List-Unsubscribe-Post is on every message
+        **extra,
+    )
+    return settings
+
+
+async def test_configured_key_still_signs(
     make_settings: Callable[..., Any],
     smtp_server: CaptureServer,
     snapshot_peer: Any,
     watch: Any,
     make_recipients: Any,
     accept_campaign: Any,
+    dns_server: DnsServer,
 ) -> None:
-    """Each captured message verifies against the selector's public key; a tampered copy does not."""
-    private, public = keypair()
-    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
-
-    def dns(name: bytes, timeout: int = 5) -> bytes:
-        return record if name == b"isseimail._domainkey.corp.example.jp." else b""
-
-    rows = make_recipients(3)
-    campaign_id = snapshot_peer.add(rows)
-    settings = make_settings(
-        DispatcherSettings,
-        composer_url=snapshot_peer.url,
+    """With no key in the table, ISSEIMAIL_DKIM_SELECTOR / _PRIVATE_KEY sign as before, and the read API lists
+    that key as the active one, so the readiness check can compare it with DNS."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    settings = settings_for(
+        make_settings,
+        snapshot_peer,
+        dns_server,
         dkim_selector="isseimail",
-        dkim_private_key=private.replace("\n", "\\n"),  # as an environment variable carries it
+        dkim_private_key=pem.replace("\n", "\\n"),  # as an environment variable carries it
     )
-    async with running_app(create_app(settings)), running_app(create_worker_app(settings)):
-        await accept_campaign(campaign_id, len(rows))
-        await watch.wait_for("campaign.completed")
+    async with running_app(create_app(settings)) as api, running_app(create_worker_app(settings)):
+        listing = await publish(api, dns_server)
+        await send_campaign(snapshot_peer, make_recipients, accept_campaign, watch, 3)
+    assert [(k["selector"], k["state"], k["algorithm"]) for k in listing["keys"]] == [
+        ("isseimail", "active", "rsa-sha256")
+    ]
     assert len(smtp_server.messages) == 4
     for captured in smtp_server.messages:
         assert captured.data.startswith(b"DKIM-Signature:")
-        assert dkim.verify(captured.data, dnsfunc=dns)
-    tampered = smtp_server.messages[0].data.replace("担当".encode(), b"X", 1)
-    assert not dkim.verify(tampered.replace(b"To: ", b"To: x", 1), dnsfunc=dns)
+        assert verify_all(captured.data, dns_server) == [True]
+    tampered_body = smtp_server.messages[0].data + b"one more line\r\n"
+    assert verify_all(tampered_body, dns_server) == [False]
+
+
+async def test_generated_rsa_and_ed25519_keys_both_sign(
+    make_settings: Callable[..., Any],
+    smtp_server: CaptureServer,
+    snapshot_peer: Any,
+    watch: Any,
+    make_recipients: Any,
+    accept_campaign: Any,
+    dns_server: DnsServer,
+) -> None:
+    """A domain with an RSA and an Ed25519 key gets two signatures per message; both verify, both cover the
+    headers RFC 8058 and the issue name, and a header added in transit breaks them."""
+    settings = settings_for(make_settings, snapshot_peer, dns_server)
+    async with running_app(create_app(settings)) as api, running_app(create_worker_app(settings)):
+        for algorithm in ("rsa", "ed25519"):
+            assert (await api.post(f"/internal/dkim/{DOMAIN}/keys", json={"algorithm": algorithm})).status_code == 201
+        await publish(api, dns_server)
+        rotated = await api.post(f"/internal/dkim/{DOMAIN}/rotate")
+        assert rotated.status_code == 200, rotated.text
+        await send_campaign(snapshot_peer, make_recipients, accept_campaign, watch, 3)
+    assert len(smtp_server.messages) == 4
+    for captured in smtp_server.messages:
+        sigs = signatures(captured.data)
+        assert sorted(s[b"a"] for s in sigs) == [b"ed25519-sha256", b"rsa-sha256"]
+        assert all(s[b"d"] == DOMAIN.encode() for s in sigs)
+        for sig in sigs:
+            signed = [h.strip().decode() for h in re.split(rb"\s*:\s*", sig[b"h"])]
+            assert set(signed) >= REQUIRED
+            assert signed.count("list-unsubscribe-post") == 2  # present once, signed twice: no second one
+        assert verify_all(captured.data, dns_server) == [True, True]
+        forged = b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" + captured.data
+        assert verify_all(forged, dns_server) == [False, False]
+        second_from = captured.data.replace(b"\r\nFrom: ", b"\r\nFrom: evil@attacker.example\r\nFrom: ", 1)
+        assert verify_all(second_from, dns_server) == [False, False]
+
+
+async def test_rotation_keeps_both_selectors_verifying(
+    make_settings: Callable[..., Any],
+    smtp_server: CaptureServer,
+    snapshot_peer: Any,
+    watch: Any,
+    make_recipients: Any,
+    accept_campaign: Any,
+    dns_server: DnsServer,
+) -> None:
+    """Mail signed before a rotation (old selector) and after it (new selector) both verify while both
+    records are published; the old key really is another key (without its record the old mail fails)."""
+    settings = settings_for(make_settings, snapshot_peer, dns_server)
+    async with running_app(create_app(settings)) as api, running_app(create_worker_app(settings)):
+        first = (await api.post(f"/internal/dkim/{DOMAIN}/keys", json={"selector": "s2026a"})).json()["key"]
+        await publish(api, dns_server)
+        assert (await api.post(f"/internal/dkim/{DOMAIN}/rotate")).status_code == 200
+        await send_campaign(snapshot_peer, make_recipients, accept_campaign, watch, 2)
+        before: list[Captured] = smtp_server.messages
+
+        second = (await api.post(f"/internal/dkim/{DOMAIN}/keys", json={})).json()["key"]
+        during = await publish(api, dns_server)  # old active + new next: both selectors live
+        rotated = (await api.post(f"/internal/dkim/{DOMAIN}/rotate")).json()
+        await send_campaign(snapshot_peer, make_recipients, accept_campaign, watch, 2)
+        after = smtp_server.messages[len(before) :]
+    assert {(k["selector"], k["state"]) for k in during["keys"]} == {
+        (first["selector"], "active"),
+        (second["selector"], "next"),
+    }
+    assert rotated["activated"] == [second["selector"]]
+    assert {(k["selector"], k["state"]) for k in rotated["keys"]} == {
+        (first["selector"], "retired"),
+        (second["selector"], "active"),
+    }
+    assert len(before) == 3
+    assert len(after) == 3
+    assert all(signatures(m.data)[0][b"s"] == first["selector"].encode() for m in before)
+    assert all(signatures(m.data)[0][b"s"] == second["selector"].encode() for m in after)
+    for captured in before + after:
+        assert verify_all(captured.data, dns_server) == [True]
+    dns_server.zone(first["txt_name"], txt=[second["txt_value"]])  # the old name now carries another key
+    assert verify_all(before[0].data, dns_server) == [False]
+    assert verify_all(after[0].data, dns_server) == [True]

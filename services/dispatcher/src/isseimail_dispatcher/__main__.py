@@ -1,9 +1,11 @@
-"""`isseimail-dispatcher [serve]` runs the dispatcher; `isseimail-dispatcher worker` runs an SMTP worker."""
+"""`isseimail-dispatcher [serve]` runs the dispatcher; `isseimail-dispatcher worker` runs an SMTP worker;
+`isseimail-dispatcher dkim generate|rotate|list` manages the DKIM keys (dkim_cli.py)."""
 
 from __future__ import annotations
 
 import sys
 
+from isseimail_dispatcher import dkim_cli
 from isseimail_dispatcher.app import create_app, create_worker_app
 from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_shared.cli import serve
@@ -17,8 +19,10 @@ def main(argv: list[str] | None = None) -> None:
         serve("dispatcher", settings, settings.port, lambda: create_app(settings))
     elif mode == "worker":
         serve("dispatcher-worker", settings, settings.worker_port, lambda: create_worker_app(settings))
+    elif mode == "dkim":
+        sys.exit(dkim_cli.main(args[1:], settings))
     else:
-        sys.exit(f"usage: isseimail-dispatcher [serve|worker] (unknown mode {mode!r})")
+        sys.exit(f"usage: isseimail-dispatcher [serve|worker|dkim] (unknown mode {mode!r})")
 
 
 if __name__ == "__main__":

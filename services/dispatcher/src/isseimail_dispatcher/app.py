@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import httpx
 from fastapi import FastAPI
 
-from isseimail_dispatcher import progress
+from isseimail_dispatcher import dkim_api, progress
 from isseimail_dispatcher.accept import campaign_accepted
 from isseimail_dispatcher.bounces import delivery_bounced
 from isseimail_dispatcher.scheduler import BATCH_QUEUE, run_scheduler
@@ -61,7 +61,10 @@ SPEC = ServiceSpec(
 
 async def open_worker(runtime: Runtime) -> None:
     s = _settings(runtime)
-    runtime.state["worker"] = BatchWorker(runtime.pool, s, claim_ttl=s.claim_seconds)
+    worker = BatchWorker(runtime.pool, s, claim_ttl=s.claim_seconds)
+    async with runtime.pool.acquire() as conn:
+        await worker.dkim.check(conn)  # a wrong ISSEIMAIL_DKIM_KEY_SECRET stops the worker here, clearly
+    runtime.state["worker"] = worker
 
 
 async def stop_sending(runtime: Runtime) -> None:
@@ -90,7 +93,9 @@ WORKER_SPEC = ServiceSpec(
 
 
 def create_app(settings: DispatcherSettings | None = None) -> FastAPI:
-    return create_service_app(SPEC, settings or DispatcherSettings(), [progress.router])
+    app = create_service_app(SPEC, settings or DispatcherSettings(), [progress.router, dkim_api.router])
+    dkim_api.install_error_handler(app)
+    return app
 
 
 def create_worker_app(settings: DispatcherSettings | None = None) -> FastAPI:

@@ -79,7 +79,17 @@ class DispatcherSettings(ServiceSettings):
     helo_name: str = Field(default="isseimail.localhost", description="Name the workers give in EHLO.")
     dkim_selector: str | None = Field(default=None, description="DKIM selector; signing is on with a key.")
     dkim_domain: str | None = Field(default=None, description="DKIM d= domain (default: the sender's domain).")
-    dkim_private_key: SecretStr | None = Field(default=None, description="DKIM private key (PEM) for signing.")
+    dkim_private_key: SecretStr | None = Field(
+        default=None,
+        description="DKIM private key (PEM) for signing, used for a domain with no active key made by "
+        "`isseimail-dispatcher dkim`.",
+    )
+    dkim_key_secret: SecretStr | None = Field(
+        default=None,
+        description="Fernet key that encrypts the DKIM keys the dispatcher generates (`isseimail-dispatcher dkim`); "
+        "the same on the dispatcher and every worker. Make one with "
+        '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`.',
+    )
     claim_seconds: float = Field(
         default=30.0,
         gt=0,

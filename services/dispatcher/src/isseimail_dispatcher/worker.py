@@ -23,7 +23,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from isseimail_dispatcher import limits, metrics, outcomes
 from isseimail_dispatcher.destinations import ConnectionPool, Host, Router
-from isseimail_dispatcher.dkim_signing import DkimSigner
+from isseimail_dispatcher.dkim_signing import DkimSigner, Keyring
 from isseimail_dispatcher.metrics import (
     ACTIVE_CONNECTIONS,
     BATCHES_IN_FLIGHT,
@@ -61,6 +61,7 @@ class Campaign:
         self.info = info
         self.template = template
         self.sender_domain = info.sender_email.rpartition("@")[2] or "localhost"
+        self.signer: DkimSigner | None = None  # the sender domain's DKIM keys, loaded again at each batch claim
 
 
 class BatchWorker:
@@ -71,7 +72,7 @@ class BatchWorker:
         self.holder = uuid.uuid4()
         self.claim_ttl = claim_ttl
         self.connections = ConnectionPool(settings, Router(settings))
-        self.dkim = DkimSigner.from_settings(settings)
+        self.dkim = Keyring(settings)
         self._campaigns: OrderedDict[uuid.UUID, Campaign] = OrderedDict()
         self._secret = settings.verp_secret.get_secret_value().encode()
         self._active: set[int] = set()  # batches this process is sending now
@@ -167,6 +168,7 @@ class BatchWorker:
                 batch["campaign_id"],
             ) or await conn.fetchval("SELECT status FROM campaigns WHERE campaign_id = $1", batch["campaign_id"])
             campaign = await self._campaign(conn, batch["campaign_id"])
+            campaign.signer = await self.dkim.signer_for(conn, campaign.sender_domain)
             if status == "paused":
                 return campaign, batch["domain"], [], status
             # 'sending' rows are what a dead worker left: at most one of them actually went out.
@@ -306,8 +308,8 @@ class BatchWorker:
         except ValueError as exc:
             await self._outcome(campaign, row, SmtpError(str(exc), None), permanent_text=str(exc))
             return
-        if self.dkim is not None:
-            message = await self.dkim.sign(message, campaign.sender_domain)
+        if campaign.signer is not None:
+            message = await campaign.signer.sign(message)
         started = time.perf_counter()
         try:
             reply = await conn.send(verp, row["email"], message)

@@ -19,6 +19,7 @@ import ipaddress
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +117,20 @@ class DnsServer:
     def record_query(self, name: str, qtype: str) -> None:
         with self._lock:
             self.queries[(name, qtype)] += 1
+
+    def query_txt(self, name: str, timeout: float = 5.0) -> list[str]:
+        """The TXT records of a name, asked over UDP as any resolver would (each record's strings joined)."""
+        reply = DNSRecord.parse(DNSRecord.question(name, "TXT").send(self.host, self.port, timeout=timeout))
+        return [b"".join(rr.rdata.data).decode() for rr in reply.rr if rr.rtype == QTYPE.TXT]
+
+    def dkim_dnsfunc(self) -> Callable[..., bytes]:
+        """A `dnsfunc` for dkimpy's verify that looks the key up in this server over the network."""
+
+        def lookup(name: bytes, timeout: int = 5) -> bytes:
+            found = self.query_txt(name.decode().rstrip("."), timeout)
+            return found[0].encode() if found else b""
+
+        return lookup
 
     @property
     def nameserver(self) -> str:
