@@ -10,8 +10,9 @@ import httpx
 from isseimail_composer.form import MAX_ATTACHMENT_BYTES
 
 from .conftest import HEADERS, PASS_ID, FakeLists, sample_rows
+from .pdfs import padded_pdf
 
-PDF = b"%PDF-1.7\n" + b"0" * 1000 + b"\n%%EOF\n"
+PDF = padded_pdf(1000)
 
 
 def fields(list_id: uuid.UUID | str, **overrides: str) -> dict[str, str]:
@@ -96,8 +97,8 @@ async def test_bad_attachments_are_refused(composer: httpx.AsyncClient, fake_lis
 async def test_exactly_2_mb_in_five_files_is_accepted(composer: httpx.AsyncClient, fake_lists: FakeLists) -> None:
     """Five PDFs totalling exactly 2,097,152 bytes are within the limit."""
     size = MAX_ATTACHMENT_BYTES // 5
-    files = [(f"資料{i}.pdf", b"%PDF-" + b"1" * (size - 5)) for i in range(4)]
-    files.append(("残り.pdf", b"%PDF-" + b"2" * (MAX_ATTACHMENT_BYTES - 4 * size - 5)))
+    files = [(f"資料{i}.pdf", padded_pdf(size, seed=i)) for i in range(4)]
+    files.append(("残り.pdf", padded_pdf(MAX_ATTACHMENT_BYTES - 4 * size)))
     assert sum(len(d) for _, d in files) == MAX_ATTACHMENT_BYTES
     response = await post(composer, fields(fake_lists.add(sample_rows(1))), files)
     assert response.status_code == 201, response.text

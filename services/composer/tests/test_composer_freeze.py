@@ -22,8 +22,9 @@ from isseimail_shared.mailmerge import CampaignTemplate, Recipient
 from isseimail_shared.messaging import EVENTS_EXCHANGE, Broker
 
 from .conftest import HEADERS, PASS_ID, USER_ID, FakeLists, sample_rows
+from .pdfs import padded_pdf
 
-PDF = b"%PDF-1.5\n" + bytes(range(256)) * 64 + b"\n%%EOF\n"
+PDF = padded_pdf(16_400)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 60.0) -> None:
@@ -90,7 +91,7 @@ async def test_freeze_once_publish_accepted_and_stamp_eml(
     rows[2]["contact"] = "皆様"
     rows[3].update(company="", department1="", department2="")
     list_id = fake_lists.add(rows)
-    files = [("発表会のご案内（詳細）.pdf", PDF), ("申込書.pdf", b"%PDF-1.4 form")]
+    files = [("発表会のご案内（詳細）.pdf", PDF), ("申込書.pdf", padded_pdf(800, seed=1))]
     campaign_id = await create_draft(composer, list_id, files)
     observed = await accepted_queue(broker)
 

@@ -7,6 +7,10 @@ from collections.abc import Sequence
 from fastapi import FastAPI
 
 from isseimail_composer import errors, routes
+from isseimail_composer.attachment_safety import AttachmentGuard
+from isseimail_composer.clamd_client import ClamdClient
+from isseimail_composer.deliverability import api as domains_api
+from isseimail_composer.deliverability.lifecycle import close_readiness, open_readiness
 from isseimail_composer.freeze import on_pass_consumed
 from isseimail_composer.lists_client import ListsClient
 from isseimail_composer.settings import ComposerSettings
@@ -27,6 +31,12 @@ async def open_lists(runtime: Runtime) -> None:
     runtime.state["lists"] = ListsClient(s.list_validator_url, s.upstream_timeout_seconds)
 
 
+async def open_guard(runtime: Runtime) -> None:
+    s = _settings(runtime)
+    clamd = ClamdClient(s.clamd_url, s.clamd_timeout_seconds) if s.clamd_url else None
+    runtime.state["guard"] = AttachmentGuard(frozenset(s.pdf_allow), clamd)
+
+
 async def close_lists(runtime: Runtime) -> None:
     client = runtime.state.pop("lists", None)
     if client is not None:
@@ -34,7 +44,11 @@ async def close_lists(runtime: Runtime) -> None:
 
 
 def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
-    return [runtime.event_consumer(EVENTS_QUEUE, {PassConsumed: on_pass_consumed(runtime.state["lists"])})]
+    return [
+        runtime.event_consumer(
+            EVENTS_QUEUE, {PassConsumed: on_pass_consumed(runtime.state["lists"], runtime.state["guard"])}
+        )
+    ]
 
 
 SPEC = ServiceSpec(
@@ -42,12 +56,13 @@ SPEC = ServiceSpec(
     schema="composer",
     migrations="isseimail_composer.migrations",
     consumers=consumers,
-    on_start=[open_lists],
-    on_stop=[close_lists],
+    on_start=[open_lists, open_guard, open_readiness],
+    on_stop=[close_readiness, close_lists],
 )
 
 
 def create_app(settings: ComposerSettings | None = None) -> FastAPI:
-    app = create_service_app(SPEC, settings or ComposerSettings(), [routes.router])
+    routers = [routes.router, routes.policy_router, domains_api.router]
+    app = create_service_app(SPEC, settings or ComposerSettings(), routers)
     errors.install(app)
     return app

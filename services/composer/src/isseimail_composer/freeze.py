@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from isseimail_composer import drafts
+from isseimail_composer.attachment_safety import AttachmentGuard
 from isseimail_composer.lists_client import ListsClient
 from isseimail_shared.db import Conn
 from isseimail_shared.events import CampaignAccepted, Envelope, PassConsumed
@@ -34,7 +35,13 @@ async def _mark_failed(conn: Conn, campaign_id: object, reason: str) -> None:
     await conn.execute("UPDATE campaigns SET state = 'failed', failure = $2 WHERE id = $1", campaign_id, reason)
 
 
-def on_pass_consumed(lists: ListsClient) -> Callable[[Conn, Envelope, PassConsumed], Awaitable[None]]:
+class AttachmentsUnscanned(Exception):
+    """clamd could not scan an attachment at freeze: the event is retried, nothing goes out unscanned."""
+
+
+def on_pass_consumed(
+    lists: ListsClient, guard: AttachmentGuard
+) -> Callable[[Conn, Envelope, PassConsumed], Awaitable[None]]:
     async def handle(conn: Conn, envelope: Envelope, event: PassConsumed) -> None:
         stored = await drafts.load(conn, event.campaign_id, for_update=True)
         if stored is None:
@@ -47,6 +54,14 @@ def on_pass_consumed(lists: ListsClient) -> Callable[[Conn, Envelope, PassConsum
             log.error("campaign %s belongs to another pass than %s", event.campaign_id, event.pass_id)
             return
         draft = stored.draft
+        # Checked again at freeze: the signatures or the policy may have changed since the draft was stored.
+        problems = await guard.problems(draft.attachments)
+        if any("scan_failed" in p.reasons for p in problems):
+            raise AttachmentsUnscanned(f"campaign {stored.campaign_id}: attachments could not be scanned")
+        if problems:
+            reasons = "; ".join(f"{p.filename}: {','.join(p.reasons)}" for p in problems)
+            await _mark_failed(conn, stored.campaign_id, f"attachment refused at freeze: {reasons}")
+            return
         info = await lists.get_list(draft.list_id)
         if info is None or info.get("status") != "valid" or str(info.get("pass_id")) != str(stored.pass_id):
             await _mark_failed(conn, stored.campaign_id, f"list {draft.list_id} is not a valid list of this pass")

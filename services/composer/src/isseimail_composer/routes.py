@@ -14,8 +14,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
 from isseimail_composer import drafts, readiness
+from isseimail_composer.attachment_safety import AttachmentGuard
 from isseimail_composer.errors import FROZEN, INVALID_INPUT, NO_PASS, NOT_FOUND, ApiError
-from isseimail_composer.form import MAX_ATTACHMENT_BYTES, check_draft
+from isseimail_composer.form import MAX_ATTACHMENT_BYTES, Attachment, Draft, check_attachments, check_draft
 from isseimail_composer.freeze import sender_copy
 from isseimail_composer.lists_client import ListsClient, ListsUnavailable
 from isseimail_composer.settings import ComposerSettings
@@ -25,6 +26,7 @@ from isseimail_shared.app import Db, RuntimeDep
 from isseimail_shared.mailmerge import Recipient
 
 router = APIRouter(prefix="/internal/campaigns", tags=["campaigns"])
+policy_router = APIRouter(prefix="/internal", tags=["attachments"])
 
 UNAVAILABLE = "ただいま処理できません。しばらくしてから再度お試しください。"
 
@@ -56,8 +58,14 @@ def _lists(runtime: RuntimeDep) -> ListsClient:
     return client
 
 
+def _guard(runtime: RuntimeDep) -> AttachmentGuard:
+    guard: AttachmentGuard = runtime.state["guard"]
+    return guard
+
+
 SettingsDep = Annotated[ComposerSettings, Depends(_settings)]
 ListsDep = Annotated[ListsClient, Depends(_lists)]
+GuardDep = Annotated[AttachmentGuard, Depends(_guard)]
 
 DRAFT_FORM = {
     "requestBody": {
@@ -95,13 +103,28 @@ def _campaign_id(raw: str) -> uuid.UUID:
         raise ApiError(404, NOT_FOUND) from None
 
 
-@router.post("", status_code=201, openapi_extra=DRAFT_FORM)
-async def create_draft(request: Request, who: PassDep, pool: Db, settings: SettingsDep) -> JSONResponse:
-    """Check every field (all errors at once) and store the draft."""
-    form = await read_draft_form(request)
-    draft, errors = check_draft(form.values, form.files, allowed_domains=settings.sender_domains)
-    if draft is None:
+async def _checked_draft(
+    values: dict[str, str], files: list[tuple[str, bytes]], settings: ComposerSettings, guard: AttachmentGuard
+) -> Draft:
+    """The form rules, then (when the files pass them) PDF safety and the virus scan; 422 with all errors."""
+    draft, errors = check_draft(values, files, allowed_domains=settings.sender_domains)
+    if "attachments" not in errors:
+        attachments: list[Attachment] = draft.attachments if draft else check_attachments(files)[0]
+        problem = await guard.check(attachments)
+        if problem:
+            errors["attachments"] = problem
+    if draft is None or errors:
         raise ApiError(422, INVALID_INPUT, errors)
+    return draft
+
+
+@router.post("", status_code=201, openapi_extra=DRAFT_FORM)
+async def create_draft(
+    request: Request, who: PassDep, pool: Db, settings: SettingsDep, guard: GuardDep
+) -> JSONResponse:
+    """Check every field (all errors at once), the attachments' safety, and store the draft."""
+    form = await read_draft_form(request)
+    draft = await _checked_draft(form.values, form.files, settings, guard)
     async with pool.acquire() as conn:
         campaign_id = await drafts.create(conn, who.pass_id, who.user_id, draft)
     return JSONResponse({"campaign_id": str(campaign_id)}, status_code=201)
@@ -109,7 +132,7 @@ async def create_draft(request: Request, who: PassDep, pool: Db, settings: Setti
 
 @router.put("/{campaign_id}", openapi_extra=DRAFT_FORM)
 async def replace_draft(
-    campaign_id: str, request: Request, who: PassDep, pool: Db, settings: SettingsDep
+    campaign_id: str, request: Request, who: PassDep, pool: Db, settings: SettingsDep, guard: GuardDep
 ) -> dict[str, str]:
     """Replace the draft; stored attachments are kept unless files are sent or clear_attachments is set."""
     cid = _campaign_id(campaign_id)
@@ -124,9 +147,7 @@ async def replace_draft(
         clear = form.values.get("clear_attachments", "").strip().lower() in ("1", "true", "on", "yes")
         if not files and not clear:
             files = [(a.filename, a.data) for a in stored.draft.attachments]
-        draft, errors = check_draft(form.values, files, allowed_domains=settings.sender_domains)
-        if draft is None:
-            raise ApiError(422, INVALID_INPUT, errors)
+        draft = await _checked_draft(form.values, files, settings, guard)
         await drafts.replace(conn, cid, who.pass_id, draft)
     return {"campaign_id": str(cid)}
 
@@ -201,7 +222,15 @@ async def preview(campaign_id: str, who: PassDep, pool: Db, lists: ListsDep) -> 
 
 
 @router.post("/{campaign_id}/ready")
-async def ready(campaign_id: str, who: PassDep, pool: Db, lists: ListsDep, settings: SettingsDep) -> dict[str, Any]:
+async def ready(
+    campaign_id: str,
+    who: PassDep,
+    pool: Db,
+    lists: ListsDep,
+    settings: SettingsDep,
+    guard: GuardDep,
+    runtime: RuntimeDep,
+) -> dict[str, Any]:
     """200 when the draft is complete and its list is valid and this pass's; 422 with the reasons otherwise."""
     async with pool.acquire() as conn:
         stored = await drafts.load(conn, _campaign_id(campaign_id), who.pass_id)
@@ -210,9 +239,15 @@ async def ready(campaign_id: str, who: PassDep, pool: Db, lists: ListsDep, setti
     if stored.state != "draft":
         raise ApiError(409, FROZEN)
     try:
-        errors, recipient_count = await readiness.check(stored, who.pass_id, lists, settings.sender_domains)
+        gate = runtime.state.get("domain_gate")
+        errors, recipient_count = await readiness.check(stored, who.pass_id, lists, settings.sender_domains, gate)
     except ListsUnavailable:
         raise ApiError(503, UNAVAILABLE) from None
+    if "attachments" not in errors:
+        # Just before the pass is consumed: a file refused now never costs the user the pass.
+        problem = await guard.check(stored.draft.attachments)
+        if problem:
+            errors["attachments"] = problem
     if errors:
         raise ApiError(422, "送信できません。各項目のメッセージを確認してください。", errors)
     return {"ready": True, "campaign_id": str(stored.campaign_id), "recipient_count": recipient_count}
@@ -225,3 +260,10 @@ async def snapshot(campaign_id: str, pool: Db) -> StreamingResponse:
     if lines is None:
         raise ApiError(404, "この一斉メールはまだ送信を受け付けていません。")
     return StreamingResponse(lines, media_type="application/x-ndjson")
+
+
+@policy_router.get("/attachment-policy")
+async def attachment_policy(guard: GuardDep, settings: SettingsDep) -> dict[str, Any]:
+    """What every attachment goes through: virus scanning on or off (and clamd answering), allowed PDF rules."""
+    reachable = await guard.clamd.ping() if guard.clamd else None
+    return {"virus_scanning": guard.scanning, "scanner_reachable": reachable, "pdf_allow": settings.pdf_allow}

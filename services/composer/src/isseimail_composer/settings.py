@@ -7,6 +7,8 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import NoDecode
 
+from isseimail_composer.clamd_client import ClamdAddress
+from isseimail_composer.pdf_safety import RULES
 from isseimail_shared.settings import ServiceSettings
 
 
@@ -28,6 +30,43 @@ class ComposerSettings(ServiceSettings):
     upstream_timeout_seconds: float = Field(
         default=30.0, gt=0, le=600, description="Timeout of the composer's calls to the list-validator."
     )
+    clamd_url: str | None = Field(
+        default=None,
+        description="clamd to scan every attachment with (INSTREAM): tcp://host:3310 or unix:///path;"
+        " empty = no virus scanning. When set, a file clamd cannot scan is refused, never let through.",
+    )
+    clamd_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Deadline of one attachment's clamd scan (connect, stream, verdict)."
+    )
+    pdf_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma list of PDF active-content rules to allow (default none): "
+        + ", ".join(RULES)
+        + ". Structure problems (unreadable, damaged, truncated, no pages, password) are always refused.",
+    )
+
+    @field_validator("clamd_url", mode="before")
+    @classmethod
+    def _check_clamd_url(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            ClamdAddress.parse(value)  # raises ValueError with the accepted forms
+            return value.strip()
+        return value
+
+    @field_validator("pdf_allow", mode="before")
+    @classmethod
+    def _split_rules(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):
+            rules = [str(v).strip().lower() for v in value if str(v).strip()]
+            unknown = [r for r in rules if r not in RULES]
+            if unknown:
+                raise ValueError(f"unknown PDF rule(s) {', '.join(unknown)}; known: {', '.join(RULES)}")
+            return rules
+        return value
 
     @field_validator("sender_domains", mode="before")
     @classmethod

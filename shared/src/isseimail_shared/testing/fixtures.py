@@ -9,6 +9,7 @@ import pytest
 
 from isseimail_shared.messaging import Broker
 from isseimail_shared.settings import ServiceSettings, SmtpRelay
+from isseimail_shared.testing.clamd import ClamdServer
 from isseimail_shared.testing.dns import DnsServer
 from isseimail_shared.testing.http import serving
 from isseimail_shared.testing.infra import create_database, create_vhost, delete_vhost, drop_database
@@ -43,6 +44,15 @@ async def broker(amqp_url: str, request: pytest.FixtureRequest) -> AsyncIterator
     await b.connect()
     yield b
     await b.close()
+
+
+@pytest.fixture(scope="session")
+def clamd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClamdServer]:
+    """A real clamd (TCP on loopback and a unix socket) with an EICAR database the tests build; started once."""
+    server = ClamdServer(tmp_path_factory.mktemp("clamd"))
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

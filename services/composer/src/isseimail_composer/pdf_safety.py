@@ -1,0 +1,198 @@
+"""Is a PDF sound and passive? Structure and active-content checks with qpdf (pikepdf).
+
+qpdf reads every object the cross-reference table names, including those packed in compressed object
+streams, and decodes `#xx` escapes in names, so `/J#61vaScript` or a `/JS` inside an object stream is
+seen as what a reader sees. Every object is walked, referenced or not: "JavaScript anywhere" means
+anywhere. A file qpdf could only open by reconstructing its cross-reference table is refused as damaged
+rather than trusted: a reader might rebuild it differently and see objects we did not.
+
+`check_pdf()` is pure and synchronous (a 2 MB file takes milliseconds); it never raises on bad input.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pikepdf
+
+log = logging.getLogger(__name__)
+
+# Active-content rules, each refused unless the site allows it (ISSEIMAIL_PDF_ALLOW).
+RULES: dict[str, str] = {
+    "javascript": "JavaScript（スクリプト）",
+    "launch": "他のプログラムやファイルを起動する動作（Launch）",
+    "embedded_files": "埋め込まれたファイル",
+    "auto_action": "開いたときなどに自動で実行されるスクリプトまたはプログラム起動（OpenAction / AA）",
+    "xfa": "XFAフォーム",
+    "rich_media": "動画・Flashなどのリッチメディア（RichMedia）",
+}
+# Structure problems: never configurable.
+STRUCTURE: dict[str, str] = {
+    "not_parsable": "PDFとして読み込めません。ファイルが壊れている可能性があります。",
+    "damaged": "PDFの構造が壊れています（相互参照表が正しくありません）。PDFを作成し直してください。",
+    "truncated": "PDFファイルが途中で切れています（%%EOF がありません）。もう一度保存し直してください。",
+    "no_pages": "PDFにページがありません。",
+    "password": "パスワードを入力しないと開けないPDFです。受信者が開けないため、パスワードを外してください。",
+}
+
+EOF_WINDOW = 1024  # readers accept %%EOF within the last KiB (Acrobat's tolerance)
+MAX_DEPTH = 64  # nesting of direct objects; deeper is hostile, not a document
+MAX_ACTION_CHAIN = 64
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """ok, or the reason codes (metrics labels) and the Japanese sentence for the user."""
+
+    reasons: tuple[str, ...] = ()
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.reasons
+
+
+OK = Verdict()
+
+
+def _refused(*reasons: str) -> Verdict:
+    if reasons[0] in STRUCTURE:
+        return Verdict(reasons[:1], STRUCTURE[reasons[0]])
+    named = "、".join(RULES[r] for r in reasons)
+    return Verdict(reasons, f"{named}が含まれています。安全のため、このPDFは添付できません。")
+
+
+_CONTAINERS = (pikepdf.Dictionary, pikepdf.Stream, pikepdf.Array)
+
+
+def _children(obj: pikepdf.Object) -> Iterator[pikepdf.Object]:
+    """Direct container children (indirect ones are walked as objects of their own; scalars hold nothing)."""
+    values = obj if isinstance(obj, pikepdf.Array) else obj.values()
+    for child in values:
+        if isinstance(child, _CONTAINERS) and not child.is_indirect:
+            yield child
+
+
+def _dicts(root: pikepdf.Object) -> Iterator[pikepdf.Object]:
+    """The object (a stream's dictionary included) and every dictionary nested in it directly."""
+    stack = [(root, 0)]
+    while stack:
+        obj, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ValueError("objects nested too deeply")
+        if isinstance(obj, (pikepdf.Dictionary, pikepdf.Stream)):
+            yield obj
+        if isinstance(obj, _CONTAINERS):
+            stack.extend((child, depth + 1) for child in _children(obj))
+
+
+def _name(obj: pikepdf.Object, key: str) -> str | None:
+    value = obj.get(key)
+    return str(value) if isinstance(value, pikepdf.Name) else None
+
+
+def _runs_code(action: pikepdf.Object) -> bool:
+    """An action (following its /Next chain) that runs JavaScript or launches something."""
+    seen: set[tuple[int, int]] = set()
+    todo = [action]
+    while todo and len(seen) < MAX_ACTION_CHAIN:
+        a = todo.pop()
+        if a.is_indirect:
+            if a.objgen in seen:
+                continue
+            seen.add(a.objgen)
+        if isinstance(a, pikepdf.Array):
+            todo.extend(a)
+            continue
+        if not isinstance(a, pikepdf.Dictionary):
+            continue
+        if _name(a, "/S") in ("/JavaScript", "/Launch") or "/JS" in a:
+            return True
+        nxt = a.get("/Next")
+        if nxt is not None:
+            todo.append(nxt)
+    return bool(todo)  # a chain longer than any document needs is treated as hostile
+
+
+def _findings(d: pikepdf.Object) -> Iterator[str]:
+    """The active-content rules one dictionary breaks."""
+    keys = set(d.keys())
+    s = _name(d, "/S")
+    typ = _name(d, "/Type")
+    subtype = _name(d, "/Subtype")
+    if "/JS" in keys or "/JavaScript" in keys or s == "/JavaScript":
+        yield "javascript"
+    if s == "/Launch":
+        yield "launch"
+    if "/EmbeddedFiles" in keys or "/EF" in keys or typ == "/EmbeddedFile" or subtype == "/FileAttachment":
+        yield "embedded_files"
+    if "/XFA" in keys:
+        yield "xfa"
+    if subtype == "/RichMedia" or "/RichMediaContent" in keys or "/RichMediaSettings" in keys:
+        yield "rich_media"
+    if "/OpenAction" in keys and _runs_code(d["/OpenAction"]):
+        yield "auto_action"
+    if "/AA" in keys:
+        triggers = d["/AA"]
+        if isinstance(triggers, pikepdf.Dictionary) and any(_runs_code(a) for a in triggers.values()):
+            yield "auto_action"
+
+
+# Any name a rule looks at, as qpdf writes it back (canonical: escapes decoded, so /J#61vaScript shows as
+# /JavaScript). An object whose text has none of them cannot break a rule and is not walked in Python.
+_TRIGGER = re.compile(
+    rb"/(?:JS|JavaScript|Launch|EmbeddedFiles?|EF|FileAttachment|XFA|RichMedia\w*|OpenAction|AA)(?![^\s/<>\[\]()%{}])"
+)
+
+
+def _text(obj: pikepdf.Object) -> bytes | None:
+    """The object serialised by qpdf (a stream: its dictionary only), or None for scalars."""
+    if isinstance(obj, pikepdf.Stream):
+        return bytes(obj.stream_dict.unparse(resolved=True))
+    if isinstance(obj, (pikepdf.Dictionary, pikepdf.Array)):
+        return bytes(obj.unparse(resolved=True))
+    return None
+
+
+def _scan(pdf: pikepdf.Pdf, allowed: frozenset[str]) -> tuple[str, ...]:
+    """Every refused rule found, in the order of RULES."""
+    found: set[str] = set()
+    for obj in pdf.objects:
+        text = _text(obj)
+        if text is None or not _TRIGGER.search(text):
+            continue
+        for d in _dicts(obj):
+            found.update(_findings(d))
+    return tuple(r for r in RULES if r in found and r not in allowed)
+
+
+def _has_eof(data: bytes) -> bool:
+    return b"%%EOF" in data[-EOF_WINDOW:]
+
+
+def check_pdf(data: bytes, allowed: frozenset[str] = frozenset()) -> Verdict:
+    """The verdict on one PDF: OK, or the first structure problem or refused active content found."""
+    try:
+        pdf = pikepdf.open(io.BytesIO(data), attempt_recovery=False, suppress_warnings=True)
+    except pikepdf.PasswordError:
+        return _refused("password")
+    except (pikepdf.PdfError, ValueError, RuntimeError):
+        return _refused("not_parsable" if _has_eof(data) else "truncated")
+    with pdf:
+        try:
+            if not _has_eof(data):
+                return _refused("truncated")
+            if len(pdf.pages) == 0:
+                return _refused("no_pages")
+            rules = _scan(pdf, allowed)
+            if pdf.get_warnings():
+                # qpdf repaired something while resolving objects: what a reader sees may differ.
+                return _refused("damaged")
+        except (pikepdf.PdfError, ValueError, RuntimeError, RecursionError, KeyError, TypeError) as exc:
+            log.info("pdf check: unreadable structure: %s", exc)
+            return _refused("damaged")
+        return _refused(*rules) if rules else OK
