@@ -3,16 +3,17 @@ administrator's generate and rotate actions (through the gateway). Never a priva
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from isseimail_dispatcher import dkim_store
-from isseimail_dispatcher.dkim_keys import DkimKeyError, check_selector, normalize_domain, parse_algorithm
+from isseimail_dispatcher.dkim_keys import Algorithm, DkimKeyError, check_selector, normalize_domain, parse_algorithm
 from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_shared.app import Db
+from isseimail_shared.errors import INVALID_INPUT, install_validation_handler
 
 router = APIRouter(prefix="/internal/dkim", tags=["internal"])
 
@@ -25,16 +26,29 @@ def _settings(request: Request) -> DispatcherSettings:
 SettingsDep = Annotated[DispatcherSettings, Depends(_settings)]
 
 
+def _parse_algorithm(value: object) -> object:
+    return parse_algorithm(value) if isinstance(value, str) else value
+
+
 class GenerateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    algorithm: Literal["rsa", "ed25519", "rsa-sha256", "ed25519-sha256"] = "rsa"
+    algorithm: Algorithm = "rsa-sha256"  # "rsa" / "ed25519" accepted too
     selector: str | None = Field(default=None, max_length=63)
+
+    _algorithm = field_validator("algorithm", mode="before")(_parse_algorithm)
+
+    @field_validator("selector")
+    @classmethod
+    def _selector(cls, value: str | None) -> str | None:
+        return check_selector(value) if value else None
 
 
 class RotateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    algorithm: Literal["rsa", "ed25519", "rsa-sha256", "ed25519-sha256"] | None = None
+    algorithm: Algorithm | None = None
     force: bool = False  # promote even when the TXT record does not resolve yet (audited by the caller)
+
+    _algorithm = field_validator("algorithm", mode="before")(_parse_algorithm)
 
 
 def _domain(domain: str) -> str:
@@ -53,16 +67,14 @@ async def keys(domain: str, db: Db, settings: SettingsDep) -> dict[str, Any]:
 
 @router.post("/{domain}/keys", status_code=201)
 async def generate(domain: str, body: GenerateRequest, db: Db, settings: SettingsDep) -> dict[str, Any]:
-    selector = check_selector(body.selector) if body.selector else None
-    key = await dkim_store.generate_key(db, settings, _domain(domain), parse_algorithm(body.algorithm), selector)
+    key = await dkim_store.generate_key(db, settings, _domain(domain), body.algorithm, body.selector)
     return {"domain": key.domain, "key": key.as_json()}
 
 
 @router.post("/{domain}/rotate")
 async def rotate(domain: str, db: Db, settings: SettingsDep, body: RotateRequest | None = None) -> dict[str, Any]:
     body = body or RotateRequest()
-    algorithm = parse_algorithm(body.algorithm) if body.algorithm else None
-    activated = await dkim_store.rotate(db, settings, _domain(domain), algorithm, check_dns=not body.force)
+    activated = await dkim_store.rotate(db, settings, _domain(domain), body.algorithm, check_dns=not body.force)
     async with db.acquire() as conn:
         found = await dkim_store.published_keys(conn, settings, activated[0].domain)
     return {
@@ -73,6 +85,8 @@ async def rotate(domain: str, db: Db, settings: SettingsDep, body: RotateRequest
 
 
 def install_error_handler(app: FastAPI) -> None:
+    install_validation_handler(app, INVALID_INPUT)
+
     @app.exception_handler(DkimKeyError)
     async def dkim_error(request: Request, exc: DkimKeyError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
