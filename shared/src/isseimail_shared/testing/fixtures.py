@@ -13,6 +13,7 @@ from isseimail_shared.testing.clamd import ClamdServer
 from isseimail_shared.testing.dns import DnsServer
 from isseimail_shared.testing.http import serving
 from isseimail_shared.testing.infra import create_database, create_vhost, delete_vhost, drop_database
+from isseimail_shared.testing.private_infra import PrivatePostgres, PrivateRabbitMQ
 from isseimail_shared.testing.smtp import CaptureServer
 from isseimail_shared.testing.snapshot import SnapshotPeer
 
@@ -44,6 +45,20 @@ async def broker(amqp_url: str, request: pytest.FixtureRequest) -> AsyncIterator
     await b.connect()
     yield b
     await b.close()
+
+
+@pytest.fixture(scope="module")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL cluster of this module's own that its tests may stop and restart (about 1 s to create)."""
+    with PrivatePostgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
+    """A RabbitMQ node of this module's own that its tests may stop and restart (about 5 s to boot)."""
+    with PrivateRabbitMQ() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
