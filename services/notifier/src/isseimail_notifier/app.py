@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 
-from isseimail_notifier import completion, handlers, report_handlers, routes
+from isseimail_notifier import complaint_rates, completion, handlers, report_handlers, routes, unsubscribe_routes
 from isseimail_notifier.bounce_listener import BounceHandler, BounceListener
 from isseimail_notifier.failures import DigestLoop
 from isseimail_notifier.mail_queue import MailSender
@@ -68,6 +68,10 @@ async def failure_digests(runtime: Runtime) -> None:
     ).run()
 
 
+async def complaint_rate_gauges(runtime: Runtime) -> None:
+    await complaint_rates.run(runtime.pool)
+
+
 async def start_bounce_listener(runtime: Runtime) -> None:
     s = _settings(runtime)
     handler = BounceHandler(
@@ -99,7 +103,7 @@ SPEC = ServiceSpec(
     schema="notifier",
     migrations="isseimail_notifier.migrations",
     consumers=consumers,
-    background=[mail_sender, failure_digests],
+    background=[mail_sender, failure_digests, complaint_rate_gauges],
     on_start=[start_bounce_listener],
     on_stop=[stop_bounce_listener],
     readiness=[bounce_listener],
@@ -107,6 +111,6 @@ SPEC = ServiceSpec(
 
 
 def create_app(settings: NotifierSettings | None = None) -> FastAPI:
-    app = create_service_app(SPEC, settings or NotifierSettings(), [routes.router])
+    app = create_service_app(SPEC, settings or NotifierSettings(), [routes.router, unsubscribe_routes.router])
     routes.install_errors(app)
     return app

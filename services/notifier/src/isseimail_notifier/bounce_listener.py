@@ -1,8 +1,15 @@
-"""The bounce SMTP listener (aiosmtpd): accepts mail to valid VERP addresses only, stores, then answers 250.
+"""The bounce SMTP listener (aiosmtpd): bounces, unsubscribe requests and feedback reports; stores, then 250.
 
-Refuses any recipient that is not an authenticated VERP address of ISSEIMAIL_BOUNCE_DOMAIN (550), more
-recipients than allowed (452), and messages over ISSEIMAIL_BOUNCE_MAX_BYTES (552, by aiosmtpd). A
-storage failure answers 451 so the remote MTA retries: nothing is acknowledged that is not stored.
+Accepted recipients on ISSEIMAIL_BOUNCE_DOMAIN:
+- an authenticated VERP address (`b-...`): a bounce, or a feedback report (ARF) some providers send to the
+  envelope sender of the mail complained about;
+- `unsubscribe+<token>@`: the List-Unsubscribe mailto: of a campaign mail; the token is checked at RCPT
+  (unknown or forged: 550) and the mail itself is the request (RFC 2369), whatever it says;
+- `fbl@`: the address an operator registers with mailbox providers' feedback loops; only feedback reports
+  are expected there, and any message is stored (unreadable ones too) but acts only through our own tags.
+Anything else is refused (550), more recipients than allowed 452, messages over ISSEIMAIL_BOUNCE_MAX_BYTES
+552 (by aiosmtpd). A storage failure answers 451 so the remote MTA retries: nothing is acknowledged that is
+not stored.
 """
 
 from __future__ import annotations
@@ -15,13 +22,19 @@ import asyncpg
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from prometheus_client import Counter
 
+from isseimail_notifier import complaints, unsubscribes
+from isseimail_notifier.arf_parser import parse_arf
 from isseimail_notifier.bounce_parser import parse_bounce
 from isseimail_notifier.bounce_store import store_bounce
 from isseimail_notifier.failures import DigestPolicy
 from isseimail_notifier.reasons import counts_for_suppression
+from isseimail_shared.unsubscribe import token_of_address
 from isseimail_shared.verp import VerpTag, parse_bounce_address
 
 log = logging.getLogger(__name__)
+
+FBL_LOCAL_PART = "fbl"
+DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 BOUNCES_RECEIVED = Counter(
     "isseimail_notifier_bounces_total", "Messages seen by the bounce listener, by outcome.", ["outcome"]
@@ -50,6 +63,11 @@ class BounceHandler:
         self._max_recipients = max_recipients
         self._policy = policy
         self._soft_limit = soft_limit
+        self._tags = complaints.Tags(secret, domain)
+
+    def _is_fbl(self, address: str) -> bool:
+        local, _, domain = address.strip().strip("<>").rpartition("@")
+        return local.lower() == FBL_LOCAL_PART and domain.lower() == self._domain.lower()
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -57,7 +75,18 @@ class BounceHandler:
         if len(envelope.rcpt_tos) >= self._max_recipients:
             BOUNCES_RECEIVED.labels("too_many_recipients").inc()
             return "452 4.5.3 Too many recipients"
-        if parse_bounce_address(self._secret, self._domain, address) is None:
+        token = token_of_address(address, self._domain)
+        if token is not None:
+            try:
+                async with self._pool.acquire() as conn:
+                    target = await unsubscribes.resolve(conn, self._secret, token)
+            except DB_ERRORS as exc:
+                log.warning("unsubscribe not checked, asking the sender to retry: %s", exc.__class__.__name__)
+                return "451 4.3.0 Temporary failure, please retry"
+            if target is None:
+                unsubscribes.UNSUBSCRIBES.labels("mailto", "refused").inc()
+                return "550 5.1.1 No such unsubscribe address"
+        elif not self._is_fbl(address) and parse_bounce_address(self._secret, self._domain, address) is None:
             BOUNCES_RECEIVED.labels("unknown_recipient").inc()
             return "550 5.1.1 No such bounce address"
         envelope.rcpt_tos.append(address)
@@ -67,33 +96,47 @@ class BounceHandler:
         data = envelope.original_content or b""
         if not data and isinstance(envelope.content, bytes):
             data = envelope.content
-        result = await asyncio.to_thread(parse_bounce, bytes(data))
-        tags: list[tuple[str, VerpTag]] = []
-        for rcpt in envelope.rcpt_tos:
-            tag = parse_bounce_address(self._secret, self._domain, rcpt)
-            if tag is not None:
-                tags.append((rcpt, tag))
+        raw = bytes(data)
+        mail_from = str(envelope.mail_from or "")
+        tokens = {rcpt: token_of_address(rcpt, self._domain) for rcpt in envelope.rcpt_tos}
+        # Parsed once for every recipient: a message to several of our addresses is one message.
+        report = await asyncio.to_thread(parse_arf, raw) if None in tokens.values() else None
         try:
-            for rcpt, tag in tags:
-                new = await store_bounce(
-                    self._pool,
-                    tag=tag,
-                    mail_from=str(envelope.mail_from or ""),
-                    rcpt=rcpt,
-                    data=bytes(data),
-                    result=result,
-                    policy=self._policy,
-                    soft_limit=self._soft_limit,
-                )
-                if new and result.is_bounce and counts_for_suppression(result.reason):
-                    kind = "hard" if result.hard else "soft"
-                    BOUNCED_RECIPIENTS.labels("notifier", kind, result.reason).inc()
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("bounce not stored, asking the sender to retry: %s", exc.__class__.__name__)
+            for rcpt, token in tokens.items():
+                if token is not None:
+                    await unsubscribes.unsubscribe(self._pool, self._secret, token, "mailto")
+                    continue
+                assert report is not None
+                tag = parse_bounce_address(self._secret, self._domain, rcpt)
+                if report.is_report or tag is None:  # fbl@ keeps whatever it gets
+                    await complaints.store_complaint(
+                        self._pool, self._tags, mail_from=mail_from, rcpt=rcpt, data=raw, report=report, rcpt_tag=tag
+                    )
+                    BOUNCES_RECEIVED.labels("feedback_report" if report.is_report else "not_feedback_report").inc()
+                    continue
+                await self._bounce(tag, mail_from, rcpt, raw)
+        except DB_ERRORS as exc:
+            log.warning("message not stored, asking the sender to retry: %s", exc.__class__.__name__)
             BOUNCES_RECEIVED.labels("store_failed").inc()
             return "451 4.3.0 Temporary failure, please retry"
+        return "250 2.0.0 Stored"
+
+    async def _bounce(self, tag: VerpTag, mail_from: str, rcpt: str, data: bytes) -> None:
+        result = await asyncio.to_thread(parse_bounce, data)
+        new = await store_bounce(
+            self._pool,
+            tag=tag,
+            mail_from=mail_from,
+            rcpt=rcpt,
+            data=data,
+            result=result,
+            policy=self._policy,
+            soft_limit=self._soft_limit,
+        )
+        if new and result.is_bounce and counts_for_suppression(result.reason):
+            kind = "hard" if result.hard else "soft"
+            BOUNCED_RECIPIENTS.labels("notifier", kind, result.reason).inc()
         BOUNCES_RECEIVED.labels("bounce" if result.is_bounce else "not_bounce").inc()
-        return "250 2.0.0 Bounce stored"
 
 
 class BounceListener:

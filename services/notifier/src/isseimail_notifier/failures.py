@@ -23,7 +23,9 @@ from isseimail_shared.db import Conn, Wakeup
 log = logging.getLogger(__name__)
 
 NOTIFY = "isseimail_notifier_failures"
-KEEP_DELIVERIES = "30 days"
+# Where each delivery went: needed while bounces can come back and, above all, while the unsubscribe links
+# in a sent mail must work (their token names the delivery); CAN-SPAM asks 30 days, we give a year and more.
+KEEP_DELIVERIES = "400 days"
 KEEP_RAW_BOUNCES = "90 days"
 
 

@@ -26,6 +26,8 @@ Text = Annotated[str, Field(min_length=1, max_length=500)]
 class CheckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     addresses: list[Address] = Field(max_length=MAX_CHECK)
+    # The sender organisation (From domain) the list is for: its unsubscribes and complaints count too.
+    organisation: str | None = Field(default=None, min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.\-]+$")
 
 
 class CheckResponse(BaseModel):
@@ -34,6 +36,8 @@ class CheckResponse(BaseModel):
 
 class Suppression(BaseModel):
     address: str
+    scope: str  # "*" (every sender: a bounce) or the sender organisation
+    kind: str  # bounced, unsubscribed, complained
     reason: str
     hard: bool
     bounces: int
@@ -51,11 +55,12 @@ class DeleteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: Text
     actor: Text
+    scope: Annotated[str | None, Field(max_length=253)] = None  # only this scope; default every scope
 
 
 @router.post("/check")
 async def check(body: CheckRequest, pool: Db) -> CheckResponse:
-    return CheckResponse(suppressed=await suppressions.check(pool, body.addresses))
+    return CheckResponse(suppressed=await suppressions.check(pool, body.addresses, body.organisation))
 
 
 @router.get("")
@@ -73,7 +78,7 @@ async def list_suppressions(
 async def delete_suppression(
     address: Annotated[str, Path(min_length=1, max_length=320)], body: DeleteRequest, pool: Db
 ) -> JSONResponse:
-    if not await suppressions.remove(pool, address, body.reason, body.actor):
+    if not await suppressions.remove(pool, address, body.reason, body.actor, body.scope):
         return JSONResponse({"detail": "この送信先は配信停止リストに登録されていません。"}, status_code=404)
     return JSONResponse({"deleted": address.strip().lower()})
 

@@ -1,5 +1,8 @@
-"""The suppression list: hard bounces suppress an address at once, soft ones after repeated bounces.
+"""The suppression list: hard bounces suppress an address at once, soft ones after repeated bounces;
+unsubscribes and spam complaints suppress it for one sender organisation.
 
+Keyed by (address, scope): scope '*' (GLOBAL) for bounces, which say the address takes no mail at all, and
+the sender organisation (the From domain) for unsubscribes and complaints, which are about one sender.
 Addresses are keyed in lower case (the list validator asks with whatever case the CSV had).
 """
 
@@ -11,6 +14,12 @@ from dataclasses import dataclass
 import asyncpg
 
 from isseimail_shared.db import Conn
+
+GLOBAL = "*"
+KINDS = ("bounced", "unsubscribed", "complained")
+# When an address is suppressed several ways, the answer names the strongest: a complaint, then an
+# unsubscribe (both the recipient's own wish), then a bounce.
+_RANK = "CASE kind WHEN 'complained' THEN 0 WHEN 'unsubscribed' THEN 1 ELSE 2 END"
 
 
 @dataclass(frozen=True)
@@ -28,7 +37,7 @@ async def record_failure(
         """
         INSERT INTO suppressions AS s (address, reason, hard, bounces, active, source_campaign)
         VALUES ($1, $2, $3, 1, $3 OR $5 <= 1, $4)
-        ON CONFLICT (address) DO UPDATE SET
+        ON CONFLICT (address, scope) DO UPDATE SET
             bounces = s.bounces + 1,
             last_seen = now(),
             reason = CASE WHEN s.hard AND NOT EXCLUDED.hard THEN s.reason ELSE EXCLUDED.reason END,
@@ -47,13 +56,50 @@ async def record_failure(
     return SuppressionUpdate(row["address"], row["active"], row["bounces"])
 
 
-async def check(pool: asyncpg.Pool, addresses: list[str]) -> dict[str, str]:
-    """{address as asked: reason} for the suppressed ones among `addresses`."""
+async def record_wish(conn: Conn, *, address: str, organisation: str, kind: str, campaign_id: uuid.UUID | None) -> bool:
+    """Suppress `address` for `organisation` (an unsubscribe or a complaint); True when it was not already.
+
+    Idempotent: a replayed request touches the same row; a complaint after an unsubscribe upgrades the kind.
+    """
+    if kind not in ("unsubscribed", "complained"):
+        raise ValueError(f"not a recipient's wish: {kind}")
+    row = await conn.fetchrow(
+        """
+        INSERT INTO suppressions AS s (address, scope, kind, reason, hard, bounces, active, source_campaign)
+        VALUES ($1, $2, $3, $3, true, 0, true, $4)
+        ON CONFLICT (address, scope) DO UPDATE SET
+            last_seen = now(),
+            kind = CASE WHEN s.kind = 'complained' THEN s.kind ELSE EXCLUDED.kind END,
+            reason = CASE WHEN s.kind = 'complained' THEN s.reason ELSE EXCLUDED.reason END,
+            active = true,
+            source_campaign = COALESCE(s.source_campaign, EXCLUDED.source_campaign)
+        RETURNING (xmax = 0) AS inserted
+        """,
+        address.strip().lower(),
+        organisation.strip().lower(),
+        kind,
+        campaign_id,
+    )
+    assert row is not None
+    return bool(row["inserted"])
+
+
+async def check(pool: asyncpg.Pool, addresses: list[str], organisation: str | None = None) -> dict[str, str]:
+    """{address as asked: reason} for the suppressed ones among `addresses`.
+
+    Without an organisation only bounces count (they hold for every sender); with one, that organisation's
+    unsubscribes and complaints too. The reason is "complained" or "unsubscribed" for those, else the
+    bounce reason.
+    """
     by_key: dict[str, list[str]] = {}
     for address in addresses:
         by_key.setdefault(address.strip().lower(), []).append(address)
+    scopes = [GLOBAL] if not organisation else [GLOBAL, organisation.strip().lower()]
     rows = await pool.fetch(
-        "SELECT address, reason FROM suppressions WHERE active AND address = ANY($1::text[])", list(by_key)
+        f"SELECT DISTINCT ON (address) address, reason FROM suppressions "
+        f"WHERE active AND address = ANY($1::text[]) AND scope = ANY($2::text[]) ORDER BY address, {_RANK}",
+        list(by_key),
+        scopes,
     )
     return {asked: row["reason"] for row in rows for asked in by_key[row["address"]]}
 
@@ -62,7 +108,7 @@ async def search(pool: asyncpg.Pool, q: str, limit: int, offset: int) -> tuple[i
     pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     total = await pool.fetchval("SELECT count(*) FROM suppressions WHERE active AND address LIKE $1", pattern)
     rows = await pool.fetch(
-        "SELECT address, reason, hard, bounces, first_seen, last_seen, source_campaign FROM suppressions "
+        "SELECT address, scope, kind, reason, hard, bounces, first_seen, last_seen, source_campaign FROM suppressions "
         "WHERE active AND address LIKE $1 ORDER BY last_seen DESC, address LIMIT $2 OFFSET $3",
         pattern,
         limit,
@@ -71,17 +117,19 @@ async def search(pool: asyncpg.Pool, q: str, limit: int, offset: int) -> tuple[i
     return int(total), rows
 
 
-async def remove(pool: asyncpg.Pool, address: str, reason: str, actor: str) -> bool:
-    """Delete an address from the list with an audit row; False when it was not there."""
+async def remove(pool: asyncpg.Pool, address: str, reason: str, actor: str, scope: str | None = None) -> bool:
+    """Delete an address from the list (every scope, or one) with an audit row each; False when not there."""
     key = address.strip().lower()
     async with pool.acquire() as conn, conn.transaction():
-        deleted = await conn.fetchval("DELETE FROM suppressions WHERE address = $1 RETURNING true", key)
-        if not deleted:
-            return False
-        await conn.execute(
-            "INSERT INTO suppression_audit (address, action, reason, actor) VALUES ($1, 'delete', $2, $3)",
+        scopes = await conn.fetch(
+            "DELETE FROM suppressions WHERE address = $1 AND ($2::text IS NULL OR scope = $2) RETURNING scope",
             key,
-            reason,
-            actor,
+            scope.strip().lower() if scope else None,
+        )
+        if not scopes:
+            return False
+        await conn.executemany(
+            "INSERT INTO suppression_audit (address, action, reason, actor, scope) VALUES ($1, 'delete', $2, $3, $4)",
+            [(key, reason, actor, row["scope"]) for row in scopes],
         )
     return True
