@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+from pydantic import ValidationError
+
 from isseimail_dispatcher import dkim_cli
 from isseimail_dispatcher.app import create_app, create_worker_app
 from isseimail_dispatcher.settings import DispatcherSettings
@@ -14,7 +16,10 @@ from isseimail_shared.cli import serve
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     mode = args[0] if args else "serve"
-    settings = DispatcherSettings()
+    try:
+        settings = DispatcherSettings()
+    except ValidationError as exc:  # e.g. a broken ISSEIMAIL_DOMAIN_LIMITS or presets file: say which, and stop
+        sys.exit(f"isseimail-dispatcher: invalid settings: {exc}")
     if mode == "serve":
         serve("dispatcher", settings, settings.port, lambda: create_app(settings))
     elif mode == "worker":

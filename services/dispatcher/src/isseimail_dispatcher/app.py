@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from isseimail_dispatcher import dkim_api, progress
 from isseimail_dispatcher.accept import campaign_accepted
 from isseimail_dispatcher.bounces import delivery_bounced
+from isseimail_dispatcher.rate_gauges import run_rate_gauges
 from isseimail_dispatcher.scheduler import BATCH_QUEUE, run_scheduler
 from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_dispatcher.worker import BatchWorker
@@ -48,12 +49,17 @@ async def scheduler(runtime: Runtime) -> None:
     await run_scheduler(runtime.pool, runtime.broker, s.batch_size, s.scheduler_seconds)
 
 
+async def rate_gauges(runtime: Runtime) -> None:
+    s = _settings(runtime)
+    await run_rate_gauges(runtime.pool, s, max(1.0, s.scheduler_seconds * 5))
+
+
 SPEC = ServiceSpec(
     name="dispatcher",
     schema="dispatcher",
     migrations="isseimail_dispatcher.migrations",
     consumers=serve_consumers,
-    background=[scheduler],
+    background=[scheduler, rate_gauges],
     on_start=[open_composer],
     on_stop=[close_composer],
 )

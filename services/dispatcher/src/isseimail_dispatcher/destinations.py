@@ -34,6 +34,7 @@ class Router:
         self._settings = settings
         self._resolver: aiodns.DNSResolver | None = None
         self._cache: dict[str, tuple[float, list[Host]]] = {}
+        self._names: dict[str, tuple[str, ...]] = {}  # MX host names, for matching shaping presets
 
     async def hosts(self, domain: str) -> list[Host]:
         s = self._settings
@@ -68,6 +69,7 @@ class Router:
         )
         if any(not name for _, name in exchanges):
             raise NoRoute("null MX", Reply(556, ("5.1.10 domain accepts no mail (null MX)",)))
+        self._names[domain] = tuple(name for _, name in exchanges)
         hosts: list[Host] = []
         for _, name in exchanges:
             # Addresses from the configured resolver too: the system resolver may not know the zone.
@@ -75,6 +77,16 @@ class Router:
         if not hosts:
             raise SmtpError(f"no address for the MX hosts of {domain}")
         return hosts
+
+    async def mx_names(self, domain: str) -> tuple[str, ...]:
+        """The domain's MX host names in mx mode (resolved and cached with its hosts); () in relay mode."""
+        if self._settings.delivery_mode == "relay":
+            return ()
+        try:
+            await self.hosts(domain)
+        except SmtpError:
+            return ()  # sending finds out again and records the failure
+        return self._names.get(domain, ())
 
     async def _addresses(self, name: str) -> list[str]:
         assert self._resolver is not None
@@ -122,6 +134,9 @@ class ConnectionPool:
                 continue
             return host, conn
         raise last or SmtpError(f"no host for {domain}")
+
+    async def mx_names(self, domain: str) -> tuple[str, ...]:
+        return await self._router.mx_names(domain)
 
     async def release(self, host: Host, conn: SmtpConnection) -> None:
         idle = self._idle.setdefault(host, [])

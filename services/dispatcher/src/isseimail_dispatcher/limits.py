@@ -5,53 +5,137 @@
   chunk, not per message.
 - Concurrent connections: numbered lease rows (domain, slot); a worker holds one slot per open
   stream to the domain and renews it; a dead worker's slot lapses after the lease TTL.
+- Adaptive shaping: the bucket row also holds the domain's lowered rate after rate-limit replies
+  (adaptive.py), which every worker's next debit obeys.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 
 import asyncpg
 
-from isseimail_dispatcher.settings import DomainLimit
+from isseimail_dispatcher.adaptive import Adaptation, ThrottleState, after_rate_limit, effective_per_minute, step
+from isseimail_dispatcher.shaping import DomainLimit
 
 BURST_SECONDS = 6.0  # a bucket holds at most this many seconds of its rate
+DEFAULT_ADAPTATION = Adaptation()
 
 
 def bucket_capacity(limit: DomainLimit) -> float:
     return max(1.0, limit.per_minute / 60.0 * BURST_SECONDS)
 
 
-async def take_tokens(pool: asyncpg.Pool, domain: str, limit: DomainLimit, want: int) -> tuple[int, float]:
-    """Debit up to `want` tokens; returns (granted, seconds until one more token is available)."""
-    rate = limit.per_minute / 60.0
-    cap = bucket_capacity(limit)
+async def take_tokens(
+    pool: asyncpg.Pool, domain: str, limit: DomainLimit, want: int, adapt: Adaptation = DEFAULT_ADAPTATION
+) -> tuple[int, float]:
+    """Debit up to `want` tokens; returns (granted, seconds until one more token is available).
+
+    The rate is the domain's shaped rate (lowered after rate-limit replies, see adaptive.py); the bucket's
+    capacity follows it, so a throttled domain gets no burst at the configured rate.
+    """
     row = await pool.fetchrow(
         """
         WITH seed AS (
             INSERT INTO domain_buckets (domain, tokens, refilled_at) VALUES ($1, $2, clock_timestamp())
             ON CONFLICT (domain) DO NOTHING
         ), cur AS (
-            SELECT domain,
-                   LEAST($2, tokens + EXTRACT(EPOCH FROM clock_timestamp() - refilled_at) * $3) AS avail
+            SELECT domain, tokens, refilled_at,
+                   shaped_per_minute(lowered_per_minute, throttled_at, $4, $5, $6, clock_timestamp()) / 60.0 AS rate
             FROM domain_buckets WHERE domain = $1 FOR UPDATE
+        ), avail AS (
+            SELECT domain, rate,
+                   LEAST(GREATEST(1.0, rate * $7),
+                         tokens + EXTRACT(EPOCH FROM clock_timestamp() - refilled_at)::double precision * rate) AS n
+            FROM cur
         )
         UPDATE domain_buckets b
-        SET tokens = cur.avail - GREATEST(0, LEAST(floor(cur.avail), $4)), refilled_at = clock_timestamp()
-        FROM cur WHERE b.domain = cur.domain
-        RETURNING GREATEST(0, LEAST(floor(cur.avail), $4))::int AS granted, b.tokens AS left_over
+        SET tokens = a.n - GREATEST(0, LEAST(floor(a.n), $3)), refilled_at = clock_timestamp()
+        FROM avail a WHERE b.domain = a.domain
+        RETURNING GREATEST(0, LEAST(floor(a.n), $3))::int AS granted, b.tokens AS left_over, a.rate
         """,
         domain,
-        cap,
-        rate,
+        bucket_capacity(limit),
         want,
+        float(limit.per_minute),
+        step(limit.per_minute, adapt),
+        adapt.window,
+        BURST_SECONDS,
     )
     if row is None:  # first use of the domain: the seed row is visible to the next statement
         return 0, 0.0
     granted: int = row["granted"]
-    wait = 0.0 if granted else max(0.01, (1.0 - float(row["left_over"])) / rate)
+    wait = 0.0 if granted else max(0.01, (1.0 - float(row["left_over"])) / float(row["rate"]))
     return granted, wait
+
+
+@dataclass(frozen=True)
+class RateLimited:
+    """What a rate-limit reply did to a domain's shaping."""
+
+    state: ThrottleState
+    per_minute: float  # the rate in force now
+    decreased: bool  # False: within the hold of the last decrease, only the window restarted
+
+
+_STATE_COLUMNS = (
+    "lowered_per_minute, EXTRACT(EPOCH FROM throttled_at)::double precision AS throttled_at, "
+    "EXTRACT(EPOCH FROM decreased_at)::double precision AS decreased_at, "
+    "EXTRACT(EPOCH FROM now())::double precision AS now"
+)
+
+
+def state_of(row: asyncpg.Record) -> ThrottleState:
+    return ThrottleState(row["lowered_per_minute"], row["throttled_at"], row["decreased_at"])
+
+
+async def record_rate_limit(
+    pool: asyncpg.Pool, domain: str, limit: DomainLimit, adapt: Adaptation, reply: str
+) -> RateLimited:
+    """Lower the domain's fleet-wide rate after a rate-limit reply (see adaptive.after_rate_limit)."""
+    ceiling = float(limit.per_minute)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO domain_buckets (domain, tokens, refilled_at) VALUES ($1, 0, clock_timestamp()) "
+            "ON CONFLICT (domain) DO NOTHING",
+            domain,
+        )
+        row = await conn.fetchrow(f"SELECT {_STATE_COLUMNS} FROM domain_buckets WHERE domain = $1 FOR UPDATE", domain)
+        assert row is not None
+        now: float = row["now"]
+        new = after_rate_limit(state_of(row), ceiling, adapt, now)
+        decreased = new.decreased_at == now
+        # A decrease also empties the bucket: the fleet pauses for one token at the new rate.
+        await conn.execute(
+            "UPDATE domain_buckets SET lowered_per_minute = $2, throttled_at = to_timestamp($3), "
+            "decreased_at = to_timestamp($4), throttle_events = throttle_events + 1, last_reply = $5, "
+            "tokens = CASE WHEN $6 THEN 0 ELSE tokens END, "
+            "refilled_at = CASE WHEN $6 THEN clock_timestamp() ELSE refilled_at END WHERE domain = $1",
+            domain,
+            new.lowered,
+            new.throttled_at,
+            new.decreased_at,
+            reply[:500],
+            decreased,
+        )
+    return RateLimited(new, effective_per_minute(new, ceiling, adapt, now), decreased)
+
+
+async def throttle_states(pool: asyncpg.Pool, domains: list[str], recent: float, most: int) -> list[asyncpg.Record]:
+    """Adaptive state of the given domains and of up to `most` domains throttled in the last `recent` seconds."""
+    return list(
+        await pool.fetch(
+            f"SELECT domain, {_STATE_COLUMNS} FROM domain_buckets WHERE domain = ANY($1::text[]) "
+            "UNION "
+            f"(SELECT domain, {_STATE_COLUMNS} FROM domain_buckets "
+            "WHERE throttled_at > clock_timestamp() - make_interval(secs => $2) ORDER BY throttled_at DESC LIMIT $3)",
+            domains,
+            recent,
+            most,
+        )
+    )
 
 
 class Lease:

@@ -29,6 +29,18 @@ CAMPAIGNS_IN_FLIGHT = Gauge(
 )
 RETRY_BACKLOG = Gauge("isseimail_dispatch_retry_backlog", "Recipients waiting for a retry (whole fleet).")
 INVALID_BATCHES = Counter("isseimail_dispatch_invalid_batches_total", "Batch messages sent to the DLQ unparsed.")
+THROTTLE_EVENTS = Counter(
+    "isseimail_dispatch_throttle_events_total",
+    "Rate-limit replies (421/450/451 asking to slow down) by domain (those with their own limits; 'other' for the"
+    " rest) and whether the domain's rate was lowered (decreased) or only its quiet window restarted (held).",
+    ["domain", "action"],
+)
+DOMAIN_RATE = Gauge(
+    "isseimail_dispatch_domain_rate_per_minute",
+    "Fleet-wide messages per minute in force per domain: the preset and overridden domains, and domains"
+    " throttled in the last day (at most 50), lowered after rate-limit replies (whole fleet).",
+    ["domain"],
+)
 
 
 def initialise(domains: Iterable[str]) -> None:
@@ -37,6 +49,8 @@ def initialise(domains: Iterable[str]) -> None:
         for outcome, klass in (("sent", "2xx"), ("retry", "4xx"), ("retry", "net"), ("failed", "5xx")):
             MESSAGES.labels(outcome, klass, domain)
         ACTIVE_CONNECTIONS.labels(domain)
+        for action in ("decreased", "held"):
+            THROTTLE_EVENTS.labels(domain, action)
 
 
 def reply_class(code: int | None) -> str:

@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from isseimail_dispatcher.adaptive import Adaptation
+from isseimail_dispatcher.shaping import DomainLimit, LimitOverride, Shaping, load_presets
 from isseimail_shared.settings import ServiceSettings
 
-
-class DomainLimit(BaseModel):
-    """Politeness towards one destination domain, for the whole fleet of workers."""
-
-    connections: int = Field(ge=1, le=1000)
-    per_minute: int = Field(ge=1, le=10_000_000)
-
-
-DEFAULT_OVERRIDES = {
-    "gmail.com": DomainLimit(connections=10, per_minute=3000),
-    "yahoo.co.jp": DomainLimit(connections=5, per_minute=1200),
-    "outlook.com": DomainLimit(connections=10, per_minute=3000),
-    "hotmail.com": DomainLimit(connections=10, per_minute=3000),
-}
+__all__ = ["DispatcherSettings", "DomainLimit", "LimitOverride"]
 
 
 class DispatcherSettings(ServiceSettings):
@@ -59,9 +49,30 @@ class DispatcherSettings(ServiceSettings):
     domain_per_minute: int = Field(
         default=600, ge=1, le=10_000_000, description="Default fleet-wide messages per minute per recipient domain."
     )
-    domain_limits: Annotated[dict[str, DomainLimit], NoDecode] = Field(
-        default_factory=lambda: dict(DEFAULT_OVERRIDES),
-        description='JSON object of per-domain overrides: {"gmail.com": {"connections": 10, "per_minute": 3000}}.',
+    domain_limits: Annotated[dict[str, LimitOverride], NoDecode] = Field(
+        default_factory=dict,
+        description="JSON object of per-domain overrides of the provider presets, any subset of connections, "
+        'per_minute, messages_per_connection: {"gmail.com": {"per_minute": 1000}}.',
+    )
+    shaping_presets_file: Path | None = Field(
+        default=None,
+        description="TOML file of per-provider limits replacing the built-in shaping_presets.toml (same format).",
+    )
+    throttle_window_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=86_400,
+        description="After a rate-limit reply a domain's lowered rate holds this long, then rises one step per "
+        "window without further rate-limit replies.",
+    )
+    throttle_decrease_factor: float = Field(
+        default=0.5, gt=0, lt=1, description="A rate-limit reply multiplies the domain's rate by this."
+    )
+    throttle_increase_fraction: float = Field(
+        default=0.1, gt=0, le=1, description="Each quiet window adds this fraction of the configured rate back."
+    )
+    throttle_min_per_minute: float = Field(
+        default=6.0, gt=0, le=10_000_000, description="A throttled domain's rate never goes below this (per minute)."
     )
     retry_max_age: float = Field(
         default=24 * 3600, gt=0, description="Seconds a recipient is retried after temporary failures before failing."
@@ -100,6 +111,8 @@ class DispatcherSettings(ServiceSettings):
         default=1.0, gt=0, le=60, description="How often due retries and unpublished batches are looked at."
     )
 
+    _shaping: Shaping | None = PrivateAttr(default=None)
+
     @field_validator("domain_limits", mode="before")
     @classmethod
     def _parse_limits(cls, value: object) -> object:
@@ -107,12 +120,33 @@ class DispatcherSettings(ServiceSettings):
             parsed = json.loads(value) if value.strip() else {}
             if not isinstance(parsed, dict):
                 raise ValueError("ISSEIMAIL_DOMAIN_LIMITS must be a JSON object")
-            return {**DEFAULT_OVERRIDES, **{k.lower(): v for k, v in parsed.items()}}
+            value = parsed
+        if isinstance(value, dict):
+            return {str(k).strip().lower(): v for k, v in value.items()}
         return value
 
-    def limit_for(self, domain: str) -> DomainLimit:
-        found = self.domain_limits.get(domain.lower())
-        return found or DomainLimit(connections=self.domain_connections, per_minute=self.domain_per_minute)
+    @model_validator(mode="after")
+    def _load_shaping(self) -> DispatcherSettings:
+        # At start-up, so that a broken presets file stops the service with the file and field named.
+        default = DomainLimit(connections=self.domain_connections, per_minute=self.domain_per_minute)
+        self._shaping = Shaping(load_presets(self.shaping_presets_file), self.domain_limits, default)
+        return self
+
+    @property
+    def shaping(self) -> Shaping:
+        assert self._shaping is not None
+        return self._shaping
+
+    def limit_for(self, domain: str, mx_hosts: tuple[str, ...] = ()) -> DomainLimit:
+        return self.shaping.limit_for(domain, mx_hosts)
+
+    def adaptation(self) -> Adaptation:
+        return Adaptation(
+            window=self.throttle_window_seconds,
+            factor=self.throttle_decrease_factor,
+            floor=self.throttle_min_per_minute,
+            increase_fraction=self.throttle_increase_fraction,
+        )
 
     def dkim_enabled(self) -> bool:
         return bool(self.dkim_selector and self.dkim_private_key)

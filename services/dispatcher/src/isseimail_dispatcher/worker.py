@@ -14,14 +14,14 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 
-from isseimail_dispatcher import limits, metrics, outcomes
+from isseimail_dispatcher import adaptive, limits, metrics, outcomes
 from isseimail_dispatcher.destinations import ConnectionPool, Host, Router
 from isseimail_dispatcher.dkim_signing import DkimSigner, Keyring
 from isseimail_dispatcher.metrics import (
@@ -30,6 +30,7 @@ from isseimail_dispatcher.metrics import (
     BYTES_SENT,
     INVALID_BATCHES,
     MESSAGES,
+    THROTTLE_EVENTS,
     TRANSACTION_SECONDS,
     reply_class,
 )
@@ -66,7 +67,7 @@ class Campaign:
 
 class BatchWorker:
     def __init__(self, pool: asyncpg.Pool, settings: DispatcherSettings, claim_ttl: float = 30.0) -> None:
-        metrics.initialise(settings.domain_limits)
+        metrics.initialise(settings.shaping.named_domains())
         self.pool = pool
         self.settings = settings
         self.holder = uuid.uuid4()
@@ -77,6 +78,9 @@ class BatchWorker:
         self._secret = settings.verp_secret.get_secret_value().encode()
         self._active: set[int] = set()  # batches this process is sending now
         self.stopping = False  # SIGTERM: finish the message on the wire, hand the rest back
+        self._adapt = settings.adaptation()
+        self._named_domains = frozenset(settings.shaping.named_domains())
+        self._slowdowns: Counter[str] = Counter()  # rate decreases seen per domain by this process
 
     # --- the message handler ----------------------------------------------------------------------
 
@@ -243,7 +247,7 @@ class BatchWorker:
     async def _send_rows(self, campaign: Campaign, domain: str, rows: list[asyncpg.Record]) -> None:
         if not rows:
             return
-        limit = self.settings.limit_for(domain)
+        limit = self.settings.limit_for(domain, await self.connections.mx_names(domain))
         lease = await self._db(lambda: limits.wait_for_lease(self.pool, domain, limit, self.holder, self.claim_ttl))
         # Named series only for domains with their own limits: thousands of small domains would
         # otherwise each get a time series.
@@ -252,6 +256,7 @@ class BatchWorker:
         host: Host | None = None
         conn: SmtpConnection | None = None
         tokens = 0
+        slowdowns = self._slowdowns[domain]
         next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
         try:
             for index, row in enumerate(rows):
@@ -261,9 +266,13 @@ class BatchWorker:
                     next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
                     if await self._campaign_status(campaign.info.campaign_id) == "paused":
                         return  # _release puts the rest back to pending
+                if self._slowdowns[domain] != slowdowns:  # the rate was lowered: tokens in hand are void
+                    tokens, slowdowns = 0, self._slowdowns[domain]
                 while tokens == 0:
                     want = min(TOKEN_CHUNK, len(rows) - index)
-                    tokens, wait = await self._db(lambda w=want: limits.take_tokens(self.pool, domain, limit, w))  # type: ignore[misc]
+                    tokens, wait = await self._db(
+                        lambda w=want: limits.take_tokens(self.pool, domain, limit, w, self._adapt)  # type: ignore[misc]
+                    )
                     if tokens == 0:
                         await asyncio.sleep(wait)
                 tokens -= 1
@@ -275,10 +284,13 @@ class BatchWorker:
                         host, conn = await self.connections.connect(domain)
                     except SmtpError as exc:
                         # No connection: every recipient left in the batch shares the outcome.
+                        await self._note_rate_limit(domain, exc)
                         for rest in rows[index:]:
-                            await self._outcome(campaign, rest, exc)
+                            await self._outcome(campaign, rest, exc, note_rate_limit=False)
                         return
                 await self._send_one(campaign, conn, row)
+                if limit.messages_per_connection and conn.transactions >= limit.messages_per_connection:
+                    await conn.quit()  # the provider's messages-per-connection limit: the next one reconnects
         finally:
             if conn is not None and host is not None:
                 await self.connections.release(host, conn)
@@ -327,7 +339,13 @@ class BatchWorker:
         )
 
     async def _outcome(
-        self, campaign: Campaign, row: asyncpg.Record, exc: SmtpError, permanent_text: str | None = None
+        self,
+        campaign: Campaign,
+        row: asyncpg.Record,
+        exc: SmtpError,
+        permanent_text: str | None = None,
+        *,
+        note_rate_limit: bool = True,
     ) -> None:
         reply = exc.reply
         if permanent_text is not None:
@@ -346,6 +364,8 @@ class BatchWorker:
             )
             return
         MESSAGES.labels("retry", reply_class(code), self._domain_label(row["email"])).inc()
+        if note_rate_limit:
+            await self._note_rate_limit(row["email"].rpartition("@")[2].strip().lower(), exc)
         await self._db(
             lambda: outcomes.record_temporary(
                 self.pool,
@@ -359,9 +379,22 @@ class BatchWorker:
             )
         )
 
+    async def _note_rate_limit(self, domain: str, exc: SmtpError) -> None:
+        """A rate-limit reply lowers the domain's fleet-wide rate; the recipient is retried as any 4xx."""
+        reply = exc.reply
+        if reply is None or not adaptive.is_rate_limit(reply.code, reply.enhanced, reply.text):
+            return
+        limit = self.settings.limit_for(domain, await self.connections.mx_names(domain))
+        text = f"{reply.code} {reply.text}"
+        result = await self._db(lambda: limits.record_rate_limit(self.pool, domain, limit, self._adapt, text))
+        THROTTLE_EVENTS.labels(self._domain_label(domain), "decreased" if result.decreased else "held").inc()
+        if result.decreased:
+            self._slowdowns[domain] += 1
+            log.warning("%s asks to slow down (%s): now %.1f messages/min", domain, text[:200], result.per_minute)
+
     def _domain_label(self, address_or_domain: str) -> str:
         domain = address_or_domain.rpartition("@")[2].lower()
-        return domain if domain in self.settings.domain_limits else "other"
+        return domain if domain in self._named_domains else "other"
 
     async def close(self) -> None:
         await self.connections.close()

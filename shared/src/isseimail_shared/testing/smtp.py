@@ -27,6 +27,7 @@ class Captured:
     rcpt_tos: list[str]
     data: bytes
     received_at: float = field(default_factory=time.time)
+    peer: tuple[str, int] | None = None  # the client's address and port: one per SMTP connection
 
     def message(self) -> EmailMessage:
         parsed = email.message_from_bytes(self.data, policy=email.policy.default)
@@ -116,7 +117,8 @@ class CaptureHandler:
         data = envelope.original_content or b""
         if isinstance(envelope.content, bytes) and not data:
             data = envelope.content
-        captured = Captured(str(envelope.mail_from), list(envelope.rcpt_tos), bytes(data))
+        peer = tuple(session.peer[:2]) if isinstance(session.peer, tuple) else None
+        captured = Captured(str(envelope.mail_from), list(envelope.rcpt_tos), bytes(data), peer=peer)
         if self.store_dir is not None:
             self._store(captured)
         with self._lock:
