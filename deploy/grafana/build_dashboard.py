@@ -102,6 +102,21 @@ PANELS = (
         ),
     ),
     Panel(
+        "Shaped rate per domain (messages / min)",
+        "short",
+        (Query("max by (domain) (isseimail_dispatch_domain_rate_per_minute)", "{{domain}}"),),
+    ),
+    Panel(
+        "Rate-limit replies (15 min)",
+        "short",
+        (
+            Query(
+                "sum by (domain, action) (increase(isseimail_dispatch_throttle_events_total[15m]))",
+                "{{domain}} {{action}}",
+            ),
+        ),
+    ),
+    Panel(
         "Failed logins (5 min)",
         "short",
         (Query("isseimail:login_failures:increase5m", "failed logins"),),
