@@ -368,21 +368,25 @@ class ApiClient:
         return result
 
     async def progress(self, campaign_id: str) -> dict[str, Any]:
-        r = await self.http.get(f"/api/v1/campaigns/{campaign_id}/progress")
+        r = await self.http.get(f"/api/v1/campaigns/{campaign_id}")
         result: dict[str, Any] = _expect(r, 200, "progress")
         return result
 
     async def wait_completed(self, campaign_id: str, timeout: float = 300.0) -> dict[str, Any]:
         """Poll the progress until `completed`; returns the last progress body."""
         deadline = time.monotonic() + timeout
-        body: dict[str, Any] = {}
+        last: object = None
         while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError, ApiError):  # a restarting service answers 503 for a while
+            try:
                 body = await self.progress(campaign_id)
+            except (httpx.HTTPError, ApiError) as exc:  # a restarting service answers 503 for a while
+                last = exc
+            else:
                 if body.get("status") == "completed":
                     return body
+                last = body
             await asyncio.sleep(0.25)
-        raise TimeoutError(f"campaign {campaign_id} not completed after {timeout}s: {body}")
+        raise TimeoutError(f"campaign {campaign_id} not completed after {timeout}s; last answer: {last}")
 
 
 async def credentials_from_mail(smtp: CaptureServer, address: str, timeout: float = 60.0) -> Credentials:
