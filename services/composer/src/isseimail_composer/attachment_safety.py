@@ -93,30 +93,32 @@ class AttachmentGuard:
         log.warning("attachment %r refused: clamd found %s", attachment.filename, signature)
         return Problem(attachment.filename, ("infected",), infected(signature))
 
-    async def problems(self, attachments: Sequence[Attachment]) -> list[Problem]:
-        """Every problem of every attachment (a file may have a structure problem and a virus)."""
+    async def problems(self, attachments: Sequence[Attachment], *, structure: bool = True) -> list[Problem]:
+        """Every problem of every attachment (a file may have a structure problem and a virus).
+        structure=False: the virus scan only (files already refused by the form rules, so a virus is named)."""
         if not attachments:
             return []
         scans = [asyncio.create_task(self._scan(a)) for a in attachments] if self.clamd else []
         try:
-            verdicts = await asyncio.to_thread(self._check_all, attachments)
+            verdicts = await asyncio.to_thread(self._check_all, attachments) if structure else []
             scanned = await asyncio.gather(*scans)
         finally:
             for task in scans:
                 task.cancel()
         found: list[Problem] = []
-        for i, (attachment, verdict) in enumerate(zip(attachments, verdicts, strict=True)):
+        for i, attachment in enumerate(attachments):
             scan_problem = scanned[i] if scans else None
             if scan_problem is not None:
                 found.append(scan_problem)
-            if not verdict.ok:
+            verdict = verdicts[i] if structure else None
+            if verdict is not None and not verdict.ok:
                 found.append(Problem(attachment.filename, verdict.reasons, verdict.message))
         for problem in found:
             for reason in problem.reasons:
                 REFUSED.labels(reason).inc()
         return found
 
-    async def check(self, attachments: Sequence[Attachment]) -> str | None:
+    async def check(self, attachments: Sequence[Attachment], *, structure: bool = True) -> str | None:
         """The Japanese message for the attachments field, or None when every file may go out."""
-        found = await self.problems(attachments)
+        found = await self.problems(attachments, structure=structure)
         return " ".join(p.shown() for p in found) or None

@@ -35,7 +35,7 @@ class ClamdAddress:
                 raise ValueError("clamd URL tcp:// needs a host, e.g. tcp://clamav:3310")
             return cls(host=parts.hostname, port=parts.port or 3310)
         if parts.scheme == "unix":
-            if not parts.path.startswith("/"):
+            if parts.netloc or not parts.path.startswith("/"):
                 raise ValueError("clamd URL unix:// needs an absolute socket path, e.g. unix:///run/clamd.ctl")
             return cls(path=parts.path)
         raise ValueError(f"unsupported clamd URL scheme {parts.scheme!r}: use tcp:// or unix://")

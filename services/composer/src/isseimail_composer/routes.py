@@ -16,7 +16,14 @@ from pydantic import BaseModel
 from isseimail_composer import drafts, readiness
 from isseimail_composer.attachment_safety import AttachmentGuard
 from isseimail_composer.errors import FROZEN, INVALID_INPUT, NO_PASS, NOT_FOUND, ApiError
-from isseimail_composer.form import MAX_ATTACHMENT_BYTES, Attachment, Draft, check_attachments, check_draft
+from isseimail_composer.form import (
+    MAX_ATTACHMENT_BYTES,
+    MAX_ATTACHMENTS,
+    Attachment,
+    Draft,
+    check_attachments,
+    check_draft,
+)
 from isseimail_composer.freeze import sender_copy
 from isseimail_composer.lists_client import ListsClient, ListsUnavailable
 from isseimail_composer.settings import ComposerSettings
@@ -106,13 +113,22 @@ def _campaign_id(raw: str) -> uuid.UUID:
 async def _checked_draft(
     values: dict[str, str], files: list[tuple[str, bytes]], settings: ComposerSettings, guard: AttachmentGuard
 ) -> Draft:
-    """The form rules, then (when the files pass them) PDF safety and the virus scan; 422 with all errors."""
+    """The form rules, then PDF safety and the virus scan; 422 with every error at once.
+
+    Files the form rules already refused (not a PDF, wrong name) are still scanned, so that a virus is
+    named as what it is rather than as "not a PDF"."""
     draft, errors = check_draft(values, files, allowed_domains=settings.sender_domains)
-    if "attachments" not in errors:
-        attachments: list[Attachment] = draft.attachments if draft else check_attachments(files)[0]
-        problem = await guard.check(attachments)
+    if len(files) <= MAX_ATTACHMENTS:
+        kept = check_attachments(files)[0]
+        names = {id(a.data) for a in kept}
+        refused = [Attachment(name, data) for name, data in files if data and id(data) not in names]
+        found = [
+            await guard.check(kept),
+            await guard.check(refused, structure=False),
+        ]
+        problem = " ".join(p for p in found if p)
         if problem:
-            errors["attachments"] = problem
+            errors["attachments"] = f"{errors['attachments']} {problem}" if "attachments" in errors else problem
     if draft is None or errors:
         raise ApiError(422, INVALID_INPUT, errors)
     return draft
