@@ -1,11 +1,13 @@
 """The ready-check before the pass is consumed: the draft still passes the form rules, its list is valid,
-belongs to the same pass and has recipients, and (ISO-2022-JP) every list cell can be carried."""
+belongs to the same pass and has recipients, (ISO-2022-JP) every list cell can be carried, and the sender's
+domain passes DKIM and DMARC (or an administrator has overridden that, see deliverability/gate.py)."""
 
 from __future__ import annotations
 
 import uuid
 
 from isseimail_composer import text_rules
+from isseimail_composer.deliverability.gate import DomainGate
 from isseimail_composer.drafts import StoredDraft
 from isseimail_composer.form import check_draft
 from isseimail_composer.lists_client import ListsClient
@@ -39,7 +41,7 @@ async def _non_jis_rows(lists: ListsClient, list_id: uuid.UUID) -> str | None:
 
 
 async def check(
-    stored: StoredDraft, pass_id: int, lists: ListsClient, sender_domains: list[str]
+    stored: StoredDraft, pass_id: int, lists: ListsClient, sender_domains: list[str], gate: DomainGate | None = None
 ) -> tuple[dict[str, str], int]:
     """(errors keyed by field, recipient count with the sender's copy); raises ListsUnavailable."""
     d = stored.draft
@@ -65,5 +67,9 @@ async def check(
         problem = await _non_jis_rows(lists, d.list_id)
         if problem:
             errors["charset"] = problem
+    if gate is not None and "sender_email" not in errors:
+        refusal = await gate.refusal(d.sender_email)
+        if refusal:
+            errors["sender_email"] = refusal
     rows = int(info.get("rows") or 0) if info else 0
     return errors, rows + 1

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import ipaddress
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import NoDecode
@@ -66,6 +67,42 @@ class ComposerSettings(ServiceSettings):
             if unknown:
                 raise ValueError(f"unknown PDF rule(s) {', '.join(unknown)}; known: {', '.join(RULES)}")
             return rules
+        return value
+
+    # Domain readiness (deliverability/): what the dispatcher signs with and where mail leaves from.
+    dispatcher_url: str = Field(default="http://127.0.0.1:8084", description="dispatcher base URL.")
+    delivery_mode: Literal["relay", "mx"] = Field(
+        default="relay", description="relay: every message to ISSEIMAIL_SMTP_RELAY; mx: straight to the MX hosts."
+    )
+    helo_name: str = Field(
+        default="isseimail.localhost", description="Name the workers give in EHLO (and the PTR name in mx mode)."
+    )
+    sending_ips: Annotated[list[ipaddress.IPv4Address | ipaddress.IPv6Address], NoDecode] = Field(
+        default_factory=list,
+        description="Comma list of the public addresses mail leaves from (SPF and, in mx mode, PTR checks).",
+    )
+    bounce_mx_host: str | None = Field(
+        default=None,
+        description="Host the bounce domain's MX should name (the notifier's listener); default ISSEIMAIL_HELO_NAME.",
+    )
+    dns_timeout_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        le=60,
+        description="Initial timeout of a DNS query; c-ares adapts it to the server's latency, backs off on retries.",
+    )
+    readiness_cache_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        le=86_400,
+        description="Seconds a sender domain's readiness report (SPF, DKIM, DMARC) is reused before asking DNS again.",
+    )
+
+    @field_validator("sending_ips", mode="before")
+    @classmethod
+    def _split_ips(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
     @field_validator("sender_domains", mode="before")
