@@ -1,4 +1,8 @@
-"""The notifier's suppression list (hard bounces of earlier campaigns), read over its internal API."""
+"""The notifier's suppression list, read over its internal API.
+
+Without an organisation it answers the bounces of earlier campaigns (they hold for every sender); with the
+sender organisation (the From domain) also that organisation's unsubscribes and spam complaints.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,21 @@ log = logging.getLogger(__name__)
 CHUNK = 50_000  # the notifier's documented maximum per request
 
 
-async def check_suppressed(base_url: str, addresses: list[str], *, timeout: float) -> dict[str, str] | None:
-    """{lower-cased address: reason} for suppressed addresses; None when the list cannot be read."""
+async def check_suppressed(
+    base_url: str, addresses: list[str], *, timeout: float, organisation: str | None = None
+) -> dict[str, str] | None:
+    """{lower-cased address: reason} for suppressed addresses; None when the list cannot be read.
+
+    The reason is "unsubscribed" or "complained" for an organisation's own rows, else the bounce reason.
+    """
     found: dict[str, str] = {}
     try:
         async with httpx.AsyncClient(base_url=base_url, timeout=timeout) as client:
             for start in range(0, len(addresses), CHUNK):
-                response = await client.post(
-                    "/internal/suppressions/check", json={"addresses": addresses[start : start + CHUNK]}
-                )
+                body: dict[str, object] = {"addresses": addresses[start : start + CHUNK]}
+                if organisation:
+                    body["organisation"] = organisation
+                response = await client.post("/internal/suppressions/check", json=body)
                 if response.status_code != 200:
                     log.warning("suppression check answered %d", response.status_code)
                     return None
@@ -31,3 +41,8 @@ async def check_suppressed(base_url: str, addresses: list[str], *, timeout: floa
         log.warning("suppression list unavailable: %s", exc.__class__.__name__)
         return None
     return found
+
+
+def reason_code(reason: str) -> str:
+    """The list-validator's row code for a notifier reason."""
+    return reason if reason in ("unsubscribed", "complained") else "suppressed"

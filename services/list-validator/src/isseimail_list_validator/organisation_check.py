@@ -1,0 +1,71 @@
+"""A list's recipients against one sender organisation's unsubscribes and complaints (and every bounce).
+
+A list is uploaded before the sender address is written, so at upload only bounces (which hold for every
+sender) can be checked. The composer knows the From address: its ready-check, right before the pass is
+consumed, asks here with the sender organisation (the From domain), and any row it answers is refused with
+its Japanese reason, named by CSV row, as the upload's own errors are.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Query
+
+from isseimail_list_validator import lists, reasons
+from isseimail_list_validator.settings import ListValidatorSettings
+from isseimail_list_validator.suppression import check_suppressed, reason_code
+from isseimail_shared.app import Db, RuntimeDep
+
+router = APIRouter(prefix="/internal/lists", tags=["lists"])
+
+NOT_FOUND = "送信先リストが見つかりません。"
+UNAVAILABLE = "配信停止リストを確認できませんでした。しばらくしてから再度お試しください。"
+DOMAIN = r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?$"
+
+
+@router.get("/{list_id}/suppressed")
+async def suppressed_rows(
+    list_id: uuid.UUID,
+    pool: Db,
+    runtime: RuntimeDep,
+    organisation: Annotated[str, Query(min_length=1, max_length=253, pattern=DOMAIN)],
+    x_isseimail_pass_id: Annotated[int | None, Header()] = None,
+    limit: Annotated[int, Query(ge=0, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    """{"total", "rows": [{"row", "address", "status": "invalid", "code", "message"}]} in row order (first
+    `limit`); 503 when the notifier cannot be asked."""
+    settings = runtime.settings
+    assert isinstance(settings, ListValidatorSettings)
+    found = await lists.summary(pool, list_id)
+    if found is None or (x_isseimail_pass_id is not None and found["pass_id"] != x_isseimail_pass_id):
+        raise HTTPException(404, NOT_FOUND)
+    records = await pool.fetch(
+        "SELECT row_no, address, email FROM list_rows WHERE list_id = $1 AND status IN ('ok', 'unverified') "
+        "AND email IS NOT NULL ORDER BY row_no",
+        list_id,
+    )
+    answer = await check_suppressed(
+        settings.notifier_url,
+        [r["email"] for r in records],
+        timeout=settings.suppression_timeout_seconds,
+        organisation=organisation.lower(),
+    )
+    if answer is None:
+        raise HTTPException(503, UNAVAILABLE)
+    rows = []
+    for record in records:
+        reason = answer.get(record["email"].lower())
+        if reason is not None:
+            code = reason_code(reason)
+            rows.append(
+                {
+                    "row": record["row_no"],
+                    "address": record["address"],
+                    "status": "invalid",
+                    "code": code,
+                    "message": reasons.message(code),
+                }
+            )
+    return {"list_id": str(list_id), "organisation": organisation.lower(), "total": len(rows), "rows": rows[:limit]}
