@@ -398,4 +398,3 @@ class BatchWorker:
 
     async def close(self) -> None:
         await self.connections.close()
-
