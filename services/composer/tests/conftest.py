@@ -33,6 +33,8 @@ class FakeLists:
     lists: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
     rows: dict[uuid.UUID, list[dict[str, Any]]] = field(default_factory=dict)
     row_requests: int = 0
+    # (list_id, organisation) -> rows suppressed for that sender organisation; "down" = answer 503
+    suppressed: dict[tuple[uuid.UUID, str], list[dict[str, Any]] | str] = field(default_factory=dict)
 
     def add(self, rows: list[dict[str, Any]], *, status: str = "valid", pass_id: int = PASS_ID) -> uuid.UUID:
         list_id = uuid.uuid4()
@@ -91,6 +93,14 @@ def fake_list_app(state: FakeLists) -> FastAPI:
         if list_id not in state.lists:
             return JSONResponse({"detail": "送信先リストが見つかりません。"}, status_code=404)
         return JSONResponse(state.lists[list_id])
+
+    @app.get("/internal/lists/{list_id}/suppressed")
+    async def suppressed(list_id: uuid.UUID, organisation: str, limit: int = 1000) -> JSONResponse:
+        found = state.suppressed.get((list_id, organisation), [])
+        if found == "down":
+            return JSONResponse({"detail": "配信停止リストを確認できませんでした。"}, status_code=503)
+        rows = list(found)
+        return JSONResponse({"organisation": organisation, "total": len(rows), "rows": rows[:limit]})
 
     @app.get("/internal/lists/{list_id}/rows")
     async def rows(list_id: uuid.UUID) -> StreamingResponse:

@@ -91,3 +91,18 @@ async def test_unreachable_notifier_is_a_japanese_503(lv_settings: Callable[...,
     assert r.status_code == 503
     assert "配信停止リスト" in r.json()["detail"]
     assert unknown.status_code == 404
+
+
+async def test_allow_policy_lets_an_unreadable_suppression_list_through(
+    lv_settings: Callable[..., ListValidatorSettings],
+) -> None:
+    """Under ISSEIMAIL_UNVERIFIED_POLICY=allow the list's own policy holds here too: no rows, marked unverified."""
+    app = create_app(lv_settings())
+    async with running_app(app) as client:
+        pool = app.state.runtime.pool
+        new = lists.NewList(uuid.uuid4(), 7, "123456", "x.csv", "utf-8", False, "allow")
+        await lists.open_list(pool, new, 1, ["a.jp"])
+        await lists.store_rows(pool, new.list_id, [_row(1, "u1@a.jp")])
+        r = await client.get(f"/internal/lists/{new.list_id}/suppressed", params={"organisation": "corp.example.jp"})
+    assert r.status_code == 200
+    assert (r.json()["total"], r.json()["unverified"]) == (0, True)

@@ -40,6 +40,21 @@ class ListsClient:
             raise ListsUnavailable("list-validator answered something that is not an object")
         return data
 
+    async def suppressed(self, list_id: uuid.UUID, organisation: str, limit: int = 10) -> dict[str, Any]:
+        """The list's rows suppressed for a sender organisation: {"total", "rows": [{"row", "address", "message"}]}."""
+        try:
+            response = await self._client.get(
+                f"/internal/lists/{list_id}/suppressed", params={"organisation": organisation, "limit": limit}
+            )
+        except httpx.HTTPError as exc:
+            raise ListsUnavailable(str(exc.__class__.__name__)) from exc
+        if response.status_code != 200:
+            raise ListsUnavailable(f"list-validator answered {response.status_code} for the suppression check")
+        data = response.json()
+        if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
+            raise ListsUnavailable("list-validator answered something that is not a suppression check")
+        return data
+
     async def rows(self, list_id: uuid.UUID, limit: int | None = None) -> AsyncIterator[Recipient]:
         """The recipient rows in CSV order, streamed (one request however many rows)."""
         try:

@@ -11,6 +11,7 @@ from isseimail_composer.deliverability.gate import DomainGate
 from isseimail_composer.drafts import StoredDraft
 from isseimail_composer.form import check_draft
 from isseimail_composer.lists_client import ListsClient
+from isseimail_shared.unsubscribe import organisation_of
 
 LIST_NOT_FOUND = "送信先リストが見つかりません。CSVをアップロードし直してください。"
 LIST_PENDING = "送信先リストの確認が終わっていません。確認の完了をお待ちください。"
@@ -40,6 +41,23 @@ async def _non_jis_rows(lists: ListsClient, list_id: uuid.UUID) -> str | None:
     )
 
 
+async def _suppressed_rows(lists: ListsClient, list_id: uuid.UUID, sender_email: str) -> str | None:
+    """The rows the sender's organisation may not mail (its unsubscribes and complaints), named by row."""
+    organisation = organisation_of(sender_email)
+    found = await lists.suppressed(list_id, organisation, limit=text_rules.MAX_REPORTED)
+    total = int(found.get("total") or 0)
+    if not total:
+        return None
+    named = [f"{r.get('row')}行目 {r.get('address')}（{r.get('message')}）" for r in found["rows"]]
+    more = f"ほか{total - len(named)}件" if total > len(named) else ""
+    return (
+        f"送信先リストに、送信元ドメイン {organisation} からは送信できないアドレスがあります："
+        + "、".join(named)
+        + more
+        + "。該当する行をCSVから削除して、再度アップロードしてください。"
+    )
+
+
 async def check(
     stored: StoredDraft, pass_id: int, lists: ListsClient, sender_domains: list[str], gate: DomainGate | None = None
 ) -> tuple[dict[str, str], int]:
@@ -63,6 +81,10 @@ async def check(
         errors["list_id"] = LIST_INVALID
     elif not info.get("rows"):
         errors["list_id"] = LIST_EMPTY
+    if "list_id" not in errors and "sender_email" not in errors:
+        refused = await _suppressed_rows(lists, d.list_id, d.sender_email)
+        if refused:
+            errors["list_id"] = refused
     if not errors and d.charset == "iso-2022-jp":
         problem = await _non_jis_rows(lists, d.list_id)
         if problem:

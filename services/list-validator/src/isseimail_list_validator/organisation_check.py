@@ -35,7 +35,7 @@ async def suppressed_rows(
     limit: Annotated[int, Query(ge=0, le=10_000)] = 1000,
 ) -> dict[str, Any]:
     """{"total", "rows": [{"row", "address", "status": "invalid", "code", "message"}]} in row order (first
-    `limit`); 503 when the notifier cannot be asked."""
+    `limit`); 503 when the notifier cannot be asked (under the "allow" policy: no rows, "unverified": true)."""
     settings = runtime.settings
     assert isinstance(settings, ListValidatorSettings)
     found = await lists.summary(pool, list_id)
@@ -53,7 +53,17 @@ async def suppressed_rows(
         organisation=organisation.lower(),
     )
     if answer is None:
-        raise HTTPException(503, UNAVAILABLE)
+        policy = await pool.fetchval("SELECT unverified_policy FROM lists WHERE list_id = $1", list_id)
+        if policy != "allow":
+            raise HTTPException(503, UNAVAILABLE)
+        # ISSEIMAIL_UNVERIFIED_POLICY=allow: what cannot be checked does not block, here as at upload.
+        return {
+            "list_id": str(list_id),
+            "organisation": organisation.lower(),
+            "total": 0,
+            "rows": [],
+            "unverified": True,
+        }
     rows = []
     for record in records:
         reason = answer.get(record["email"].lower())
@@ -68,4 +78,10 @@ async def suppressed_rows(
                     "message": reasons.message(code),
                 }
             )
-    return {"list_id": str(list_id), "organisation": organisation.lower(), "total": len(rows), "rows": rows[:limit]}
+    return {
+        "list_id": str(list_id),
+        "organisation": organisation.lower(),
+        "total": len(rows),
+        "rows": rows[:limit],
+        "unverified": False,
+    }
