@@ -326,7 +326,15 @@ def report(results: list[Run]) -> str:
     return "\n".join(out)
 
 
-async def main() -> None:
+async def main(args: argparse.Namespace) -> None:
+    results = []
+    for workers in args.workers:
+        print(f"run: {args.recipients} recipients, {workers} worker(s) ...", flush=True)
+        results.append(await run(workers, args.recipients, args.domains, args.log_level, args.keep))
+    print(report(results))
+
+
+def cli() -> argparse.Namespace:
     if not os.path.exists(SMTP_SINK):
         raise SystemExit("smtp-sink not found: apt-get install postfix (only its smtp-sink is used)")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
