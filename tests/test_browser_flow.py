@@ -36,6 +36,7 @@ from isseimail_pass.settings import PassSettings
 from isseimail_shared.testing.browser import PageWatch, chromium, new_page, screenshot
 from isseimail_shared.testing.dns import DnsServer
 from isseimail_shared.testing.http import serving_service
+from isseimail_shared.testing.pdfs import sample_pdf
 from isseimail_shared.testing.process import free_port, running_app
 from isseimail_shared.testing.smtp import CaptureServer
 
@@ -47,7 +48,7 @@ APPLICANT_EMAIL = "hanako.sato@corp.example.jp"
 USER_ID = re.compile(r"ユーザーID は \[(\d{6})\] です。")
 PASSWORD = re.compile(r"パスワード は \[([^\]\s]+)\] です。")
 MAX_LIST_BYTES = 256 * 1024  # small, so that the oversized-file case is cheap
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PDF = sample_pdf(2_000, title="browser flow")
 
 
 @dataclass

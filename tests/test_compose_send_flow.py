@@ -30,13 +30,14 @@ from isseimail_shared.mailmerge import CampaignTemplate, Recipient
 from isseimail_shared.testing.dns import DnsServer
 from isseimail_shared.testing.http import serving_service
 from isseimail_shared.testing.passes import gateway_login, issue_pass
+from isseimail_shared.testing.pdfs import sample_pdf
 from isseimail_shared.testing.process import free_port, running_app
 
 DAY = dt.date(2026, 12, 3)
 NOW = dt.datetime(2026, 12, 3, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
 ADMIN = ("admin@example.jp", "admin-password-long-enough")
 EXPIRED = "この1DayPassは失効しています。再度申請してください。"
-PDF = b"%PDF-1.6\n" + bytes(range(256)) * 100 + b"\n%%EOF\n"
+PDF = sample_pdf(25_600, title="compose flow")
 ROWS = [
     ("hanako@good.co.jp", "株式会社グッド", "営業部", "第一課", "佐藤花子"),
     ("all@good.co.jp", "グッド商事", "", "", "各位"),
@@ -55,8 +56,13 @@ class Stack:
 
 
 @pytest.fixture
-async def stack(make_settings: Callable[..., Any], dns_server: DnsServer, database_url: str) -> AsyncIterator[Stack]:
-    """pass-service, list-validator and composer on real ports; a gateway in front of them."""
+async def stack(
+    make_settings: Callable[..., Any], dns_server: DnsServer, database_url: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Stack]:
+    """pass-service, list-validator and composer on real ports; a gateway in front of them.
+    Parametrised indirectly with {"clamd": True}, the composer scans attachments with the session's clamd."""
+    scanning = getattr(request, "param", {}).get("clamd", False)
+    composer_extra = {"clamd_url": request.getfixturevalue("clamd_server").tcp_url} if scanning else {}
     dns_server.zone("good.co.jp", mx=[(10, "mx.good.co.jp")])
     pass_settings = make_settings(PassSettings, admin_email=ADMIN[0], admin_password=ADMIN[1])
     lv_settings = make_settings(
@@ -70,7 +76,9 @@ async def stack(make_settings: Callable[..., Any], dns_server: DnsServer, databa
     async with (
         serving_service(pass_app(pass_settings, clock=lambda: NOW)) as pass_url,
         serving_service(lv_app(lv_settings)) as lv_url,
-        serving_service(composer_app(make_settings(ComposerSettings, list_validator_url=lv_url))) as composer_url,
+        serving_service(
+            composer_app(make_settings(ComposerSettings, list_validator_url=lv_url, **composer_extra))
+        ) as composer_url,
     ):
         dead = f"http://127.0.0.1:{free_port()}"
 

@@ -27,6 +27,7 @@ from isseimail_shared.events import PassConsumed, envelope_for
 from isseimail_shared.messaging import Broker
 from isseimail_shared.testing.dns import DnsServer
 from isseimail_shared.testing.http import serving_service
+from isseimail_shared.testing.pdfs import sample_pdf
 from isseimail_shared.testing.process import running_app
 from isseimail_shared.testing.smtp import CaptureServer
 from isseimail_shared.testing.watch import watching
@@ -38,7 +39,7 @@ PASS_ID = 41
 HEADERS = {"X-Isseimail-Pass-Id": str(PASS_ID), "X-Isseimail-User-Id": "123456"}
 SENDER = "taro@example.co.jp"
 COUNT = 1000
-PDF = b"%PDF-1.5\n" + bytes(range(256)) * 256 + b"\n%%EOF\n"
+PDF = sample_pdf(65_536, title="dispatch e2e")
 
 
 async def test_thousand_recipients_through_the_real_services(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 
 from isseimail_gateway.session import PassSession, pass_headers
 from isseimail_gateway.upstream import get_upstreams
@@ -19,6 +19,23 @@ COMPOSE_FIELDS = ("sender_email", "sender_name", "subject", "body", "charset")
 MAX_ATTACHMENTS = 5
 TOO_MANY_FILES = "添付ファイルは5つまでです。"
 NO_LIST = "先に送信先CSVファイルのチェックを行ってください。"
+SCAN_ON = "添付ファイルはウイルス検査（ClamAV）とPDFの安全性チェックを行ってから受け付けます。"
+SCAN_DOWN = "ウイルス検査が現在利用できないため、添付ファイルは受け付けられません。しばらくしてから再度お試しください。"
+SCAN_OFF = "ウイルス検査は行われていません（PDFの安全性チェックのみ行います）。"
+
+
+async def scan_status(request: Request) -> str:
+    """The compose page's status line: is every attachment virus-scanned? Empty when the composer is down."""
+    try:
+        response = await get_upstreams(request).call("composer", "GET", "/internal/attachment-policy")
+        body = response.json() if response.status_code == 200 else {}
+    except (HTTPException, ValueError):
+        return ""
+    if not isinstance(body, dict) or "virus_scanning" not in body:
+        return ""
+    if not body["virus_scanning"]:
+        return SCAN_OFF
+    return SCAN_ON if body.get("scanner_reachable") else SCAN_DOWN
 
 
 @router.get("/compose")
@@ -42,6 +59,7 @@ async def compose_form(request: Request, list_id: str = "", campaign_id: str = "
         campaign_id=campaign_id,
         values=values,
         saved_attachments=saved if isinstance(saved, list) else [],
+        scan_status=await scan_status(request),
     )
 
 
@@ -65,6 +83,7 @@ async def compose_submit(request: Request) -> Response:
     attachments = files(form, "attachments")
     context: dict[str, Any] = {"list_id": list_id, "campaign_id": campaign_id, "values": values}
     if len(attachments) > MAX_ATTACHMENTS:
+        context["scan_status"] = await scan_status(request)
         return render(request, "compose.html", 422, errors={"attachments": TOO_MANY_FILES}, **context)
     multipart = [("attachments", (f.filename, f.file, f.content_type or "application/pdf")) for f in attachments]
     data = {**values, "list_id": list_id}
@@ -75,6 +94,7 @@ async def compose_submit(request: Request) -> Response:
     if result.status == 401:
         return login_again(request, result.detail)
     if not result.ok:
+        context["scan_status"] = await scan_status(request)
         return render(
             request,
             "compose.html",
