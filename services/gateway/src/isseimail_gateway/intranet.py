@@ -9,9 +9,12 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import re
 from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from isseimail_shared.unsubscribe import TOKEN_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +23,15 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 FORBIDDEN_MESSAGE = "一斉メールは社内ネットワークからのみ利用できます。"
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # probes come from the cluster, not users
+# The one exception for users outside: RFC 8058 one-click unsubscribe. Mailbox providers POST it from their
+# servers and recipients open it from home, so it cannot be intranet-only. Exactly GET and POST of
+# /unsubscribe/<token> with a well-formed token; any other path, method or token shape stays 403.
+PUBLIC_PATH = re.compile(rf"/unsubscribe/{TOKEN_PATTERN}")
+PUBLIC_METHODS = frozenset({"GET", "POST"})
+
+
+def is_public(method: str, path: str) -> bool:
+    return method in PUBLIC_METHODS and PUBLIC_PATH.fullmatch(path) is not None
 
 
 def _in(address: Address, networks: Sequence[Network]) -> bool:
@@ -56,7 +68,12 @@ class IntranetOnly:
         forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1") or None
         peer = (scope.get("client") or (None, 0))[0]
         address = client_address(peer, forwarded, self.trusted)
-        if address is None or not _in(address, self.allowed):
+        outside = address is None or not _in(address, self.allowed)
+        if outside and address is not None and is_public(scope.get("method", ""), scope["path"]):
+            scope.setdefault("state", {})["client_ip"] = str(address)
+            await self.app(scope, receive, send)
+            return
+        if outside:
             log.warning("refused request from outside the intranet", extra={"client": str(address or peer)})
             body = json.dumps({"detail": FORBIDDEN_MESSAGE}, ensure_ascii=False).encode()
             await send(

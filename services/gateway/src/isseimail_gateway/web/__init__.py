@@ -6,7 +6,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from isseimail_gateway.web import admin, applicant, campaign
+from isseimail_gateway.web import admin, applicant, campaign, unsubscribe
 from isseimail_gateway.web.failure import WebError
 from isseimail_gateway.web.render import STATIC_DIR, error_page
 from isseimail_gateway.web.security import SecurityHeaders
@@ -15,6 +15,7 @@ router = APIRouter(include_in_schema=False)
 router.include_router(applicant.router)
 router.include_router(campaign.router)
 router.include_router(admin.router)
+router.include_router(unsubscribe.router)
 
 
 def install(app: FastAPI) -> None:
