@@ -9,11 +9,15 @@ from typing import Any
 
 import dkim
 import httpx
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from isseimail_dispatcher.app import create_app, create_worker_app
+from isseimail_dispatcher.dkim_keys import KeyPair, generate, txt_name, txt_value
+from isseimail_dispatcher.dkim_signing import DkimSigner, SigningKey, load_private_key
 from isseimail_dispatcher.settings import DispatcherSettings
+from isseimail_shared.mailmerge import Recipient, render_campaign
 from isseimail_shared.testing.dns import DnsServer
 from isseimail_shared.testing.process import running_app
 from isseimail_shared.testing.smtp import Captured, CaptureServer
@@ -189,3 +193,47 @@ async def test_rotation_keeps_both_selectors_verifying(
     dns_server.zone(first["txt_name"], txt=[second["txt_value"]])  # the old name now carries another key
     assert verify_all(before[0].data, dns_server) == [False]
     assert verify_all(after[0].data, dns_server) == [True]
+
+
+def stamped() -> bytes:
+    template = render_campaign(
+        "sender@corp.example.jp",
+        "差出人  名",
+        "ご案内 " * 20,
+        "本文\n\n\n",
+        attachments=[("a.pdf", b"%PDF-1.4\n" * 999)],
+    )
+    recipient = Recipient(row=1, email="user1@example.jp", company="株式会社テスト", contact="担当 1")
+    return template.stamp(recipient, message_id="<1@corp.example.jp>", bounce_address="b1@bounce.example.jp")
+
+
+EDGE_MESSAGES = {
+    "stamped campaign mail": stamped(),
+    "folded header, trailing blank lines": b"From: a@corp.example.jp\r\nTo: b@example.jp\r\nSubject: folded\r\n"
+    b"  continued\twith tab  \r\nDate: Fri, 27 Nov 2026 10:00:00 +0900\r\n\r\nbody  \r\n\r\n\r\n",
+    "no body": b"FROM: a@corp.example.jp\r\nsubject: x\r\n\r\n",
+    "body without a final CRLF": b"From: a@corp.example.jp\r\nTo: b@example.jp\r\n\r\nlast line",
+    "bare LF (dkimpy's own parse)": b"From: a@corp.example.jp\nTo: b@example.jp\n\nline\nline\n",
+    "repeated headers": b"From: a@corp.example.jp\r\nTo: b@example.jp\r\nTo: c@example.jp\r\n"
+    b"List-Unsubscribe: <mailto:u@x.jp>\r\n\r\nbody\r\n",
+}
+KEYS: dict[str, KeyPair] = {}
+
+
+@pytest.mark.parametrize("name", list(EDGE_MESSAGES))
+def test_signer_output_verifies_with_dkimpy(name: str, dns_server: DnsServer) -> None:
+    """Our signer (OpenSSL primitives, header-only parse) produces what dkimpy's verifier accepts, on the
+    worker's real messages and on awkward ones."""
+    KEYS.setdefault("rsa", generate("rsa-sha256"))
+    KEYS.setdefault("ed", generate("ed25519-sha256"))
+    keys = []
+    for selector, pair in (("s1", KEYS["rsa"]), ("e1", KEYS["ed"])):
+        dns_server.zone(txt_name(selector, DOMAIN), txt=[txt_value(pair.algorithm, pair.public_key)])
+        private = load_private_key(pair.algorithm, pair.private_key)
+        keys.append(SigningKey(selector.encode(), DOMAIN.encode(), pair.algorithm, private))
+    signed = DkimSigner(keys).sign_sync(EDGE_MESSAGES[name])
+    assert signed.endswith(EDGE_MESSAGES[name])
+    assert verify_all(signed, dns_server) == [True, True]
+    forged_from = re.sub(rb"(?im)^(from:)", rb"\1 x", signed, count=1)
+    assert forged_from != signed
+    assert verify_all(forged_from, dns_server) == [False, False]
