@@ -42,6 +42,9 @@ LATENCY = "isseimail_dispatch_smtp_transaction_seconds_bucket"
 LOGINS = 'isseimail_pass_logins_total{kind="pass",result="wrong_password"}'
 UP = 'up{job="isseimail",component="composer",instance="composer:8083"}'
 READY = 'isseimail_ready{job="isseimail",component="dispatcher",instance="dispatcher:8084",service="dispatcher"}'
+CAMPAIGN = "6f1c2a9e-0d55-4a39-9a51-2f0c1d8e7b10"
+RATE_A = f'isseimail_campaign_complaint_rate{{instance="notifier-a:8085",service="notifier",campaign="{CAMPAIGN}"}}'
+RATE_B = f'isseimail_campaign_complaint_rate{{instance="notifier-b:8085",service="notifier",campaign="{CAMPAIGN}"}}'
 
 CASES = [
     Case(
@@ -191,6 +194,38 @@ CASES = [
         "10m",
         note="many successful logins: quiet",
     ),
+]
+
+
+CASES += [
+    Case(
+        "IsseimailComplaintRateHigh",
+        {RATE_A: "0x3 0.002x20", RATE_B: "0x3 0.002x20"},
+        "12m",
+        [{"campaign": CAMPAIGN, "severity": "warning"}],
+        "0.2%",
+        "2 complaints per 1000 delivered, reported by two notifier replicas: one alert",
+    ),
+    Case(
+        "IsseimailComplaintRateHigh",
+        {RATE_A: "0.0005x20"},
+        "12m",
+        note="0.05% (1 in 2000): quiet",
+    ),
+    Case(
+        "IsseimailComplaintRateHigh",
+        {RATE_A: "0x3 0.002x20"},
+        "6m",
+        note="not before it has lasted 5m",
+    ),
+    Case(
+        "IsseimailComplaintRateCritical",
+        {RATE_A: "0x3 0.005x20"},
+        "12m",
+        [{"campaign": CAMPAIGN, "severity": "critical"}],
+        "0.5%",
+    ),
+    Case("IsseimailComplaintRateCritical", {RATE_A: "0.002x20"}, "12m", note="0.2%: the warning only"),
 ]
 
 
