@@ -16,6 +16,7 @@ K8S = ROOT / "deploy" / "k8s"
 render_base = load_script("deploy/k8s/render_base.py")
 kustomize = load_script("deploy/k8s/kustomize_lite.py")
 OVERLAYS = ["dev", "prod"]
+OPTIONAL = {"clamav"}  # deploy/k8s/components: third-party workloads, checked by their own test
 KUBERNETES_VERSION = "1.31.0"
 
 
@@ -62,7 +63,7 @@ def test_schema_check_rejects_a_broken_resource() -> None:
 def test_every_workload_has_probes_limits_security_and_a_budget(overlay: str) -> None:
     """Readiness on /readyz, liveness on /healthz, requests and limits, non-root read-only containers, a PDB."""
     resources = built(overlay)
-    deployments = of_kind(resources, "Deployment")
+    deployments = {n: d for n, d in of_kind(resources, "Deployment").items() if n not in OPTIONAL}
     assert set(deployments) == {w.name for w in render_base.WORKLOADS}
     budgets = of_kind(resources, "PodDisruptionBudget")
     services = of_kind(resources, "Service")
@@ -131,6 +132,58 @@ def test_only_the_gateway_is_reachable_from_outside(overlay: str) -> None:
     bounce = policies["notifier-bounces-from-relay"]["spec"]["ingress"][0]
     assert bounce["ports"] == [{"protocol": "TCP", "port": 2525}]
     assert set(bounce["from"][0]) == {"ipBlock"}
+
+
+def test_clamav_component_scans_for_the_composer_only() -> None:
+    """prod's optional ClamAV: probes, limits, hardened pod, a budget; the composer is pointed at it and is the
+    only pod that may reach it; dev (without the component) leaves scanning unset."""
+    resources = built("prod")
+    deployment = of_kind(resources, "Deployment")["clamav"]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"].startswith("clamav/clamav:")
+    assert not container["image"].endswith(":latest")
+    assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(container)
+    for kind in ("requests", "limits"):
+        assert set(container["resources"][kind]) == {"cpu", "memory"}
+    security = container["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert pod["automountServiceAccountToken"] is False
+    labels = deployment["spec"]["selector"]["matchLabels"]
+    assert labels.get("app.kubernetes.io/part-of") != "isseimail"  # never a source in isseimail-internal
+    assert of_kind(resources, "PodDisruptionBudget")["clamav"]["spec"]["selector"]["matchLabels"] == labels
+    service = of_kind(resources, "Service")["clamav"]
+    assert service["spec"]["selector"] == labels
+    assert service["spec"]["ports"][0]["port"] == 3310
+    config = of_kind(resources, "ConfigMap")["isseimail-config"]
+    assert config["data"]["ISSEIMAIL_CLAMD_URL"] == "tcp://clamav:3310"
+    policy = of_kind(resources, "NetworkPolicy")["clamav-from-composer"]["spec"]
+    assert policy["podSelector"]["matchLabels"] == labels
+    (rule,) = policy["ingress"]
+    assert rule["from"] == [
+        {
+            "podSelector": {
+                "matchLabels": {"app.kubernetes.io/name": "composer", "app.kubernetes.io/part-of": "isseimail"}
+            }
+        }
+    ]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 3310}]
+    dev = built("dev")
+    assert "clamav" not in of_kind(dev, "Deployment")
+    assert "ISSEIMAIL_CLAMD_URL" not in of_kind(dev, "ConfigMap")["isseimail-config"]["data"]
+
+
+def test_kustomize_lite_refuses_a_component_that_is_not_one(tmp_path: Path) -> None:
+    """A components entry must point at a kind: Component (a Kustomization there is an error, not merged)."""
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+    )
+    (tmp_path / "kustomization.yaml").write_text("components:\n  - c\n")
+    with pytest.raises(kustomize.KustomizeError, match="Component"):
+        kustomize.build(tmp_path)
 
 
 def test_base_autoscales_workers_on_cpu() -> None:

@@ -1,7 +1,7 @@
 """A small, strict subset of `kustomize build`, for CI machines without the kustomize binary.
 
-It understands exactly the fields the overlays here use (resources, namespace, images, replicas, patches
-with strategic merge by name, `$patch: delete`) and refuses any other field, so it can never silently
+It understands exactly the fields the overlays here use (resources, components, namespace, images, replicas,
+patches with strategic merge by name, `$patch: delete`) and refuses any other field, so it can never silently
 build something different from what kustomize would. With kustomize installed, use the real thing:
 `kustomize build deploy/k8s/overlays/prod` (or `kubectl kustomize ...`).
 
@@ -18,7 +18,8 @@ from typing import Any
 import yaml
 
 Resource = dict[str, Any]
-KNOWN = {"apiVersion", "kind", "resources", "namespace", "images", "replicas", "patches"}
+KNOWN = {"apiVersion", "kind", "resources", "components", "namespace", "images", "replicas", "patches"}
+COMPONENT_KNOWN = {"apiVersion", "kind", "resources", "patches"}
 
 
 class KustomizeError(ValueError):
@@ -36,7 +37,9 @@ def build(directory: Path) -> list[Resource]:
         if path.is_dir():
             resources.extend(build(path))
         else:
-            resources.extend(d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d)
+            resources.extend(_load(path))
+    for entry in kustomization.get("components", []):
+        resources = apply_component(resources, (directory / entry).resolve())
     for patch in kustomization.get("patches", []):
         resources = apply_patch(resources, directory, patch)
     for image in kustomization.get("images", []):
@@ -49,6 +52,22 @@ def build(directory: Path) -> list[Resource]:
             if resource["kind"] != "Namespace":
                 resource.setdefault("metadata", {})["namespace"] = kustomization["namespace"]
     _check_unique(resources)
+    return resources
+
+
+def _load(path: Path) -> list[Resource]:
+    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+
+
+def apply_component(resources: list[Resource], directory: Path) -> list[Resource]:
+    """A kustomize Component: its resources join the parent's, then its patches apply to all of them
+    (before the parent's own patches, images and namespace, as kustomize orders it)."""
+    component = yaml.safe_load((directory / "kustomization.yaml").read_text(encoding="utf-8"))
+    if component.get("kind") != "Component" or set(component) - COMPONENT_KNOWN:
+        raise KustomizeError(f"{directory}: a component needs kind Component and only {sorted(COMPONENT_KNOWN)}")
+    resources = [*resources, *(r for entry in component.get("resources", []) for r in _load(directory / entry))]
+    for patch in component.get("patches", []):
+        resources = apply_patch(resources, directory, patch)
     return resources
 
 
