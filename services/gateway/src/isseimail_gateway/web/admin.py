@@ -1,4 +1,5 @@
-"""The administrator's pages: login, applications to approve or reject, passes, campaigns, suppressions."""
+"""The administrator's pages: login, applications to approve or reject, passes, campaigns, suppressions,
+sender domains (admin_domains.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from isseimail_gateway.session import NOT_LOGGED_IN, AdminSession, require_admin_session
 from isseimail_gateway.upstream import Upstreams, get_upstreams
-from isseimail_gateway.web import apiclient
+from isseimail_gateway.web import admin_domains, apiclient
 from isseimail_gateway.web.applicant import parse_id
 from isseimail_gateway.web.forms import pick, read_form, text
 from isseimail_gateway.web.render import WebError, redirect, render
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
+router.include_router(admin_domains.router)  # /admin/domains: sender-domain readiness
 
 REASON_REQUIRED = "理由を入力してください。"
 MAX_QUERY = 254
