@@ -197,6 +197,26 @@ CASES = [
 ]
 
 
+THROTTLED = 'isseimail_dispatch_throttle_events_total{service="dispatcher",domain="docomo.ne.jp",action="decreased"}'
+HELD = 'isseimail_dispatch_throttle_events_total{service="dispatcher",domain="docomo.ne.jp",action="held"}'
+
+CASES += [
+    Case(
+        "IsseimailDomainThrottling",
+        {THROTTLED: "0 0 1 1 2 2 3 3 4x10"},
+        "10m",
+        [{"domain": "docomo.ne.jp", "severity": "warning"}],
+        "4",
+        "four rate decreases within 30 min",
+    ),
+    Case(
+        "IsseimailDomainThrottling",
+        {THROTTLED: "0 1 1 1 1 1 1 1 1 1 1", HELD: "0+20x10"},
+        "10m",
+        note="one decrease and a burst of replies within its hold: quiet",
+    ),
+]
+
 CASES += [
     Case(
         "IsseimailComplaintRateHigh",
