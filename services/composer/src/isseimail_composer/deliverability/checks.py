@@ -72,14 +72,19 @@ async def check_dkim(dns: Resolver, domain: str, keys: list[DkimKey] | None) -> 
         ]
     live = [k for k in keys if k.state in ("active", "next")]
     if not any(k.state == "active" for k in live):
-        return [
-            Finding(
-                check="dkim",
-                status="error",
-                message=f"{domain} のDKIM署名鍵がありません。「isseimail-dispatcher dkim」で鍵を作成し、"
-                "表示されるTXTレコードを公開してください。",
+        waiting = [k for k in live if k.state == "next"]
+        if waiting:
+            message = (
+                f"{domain} にはまだ署名に使う鍵（active）がありません。下のTXTレコードを公開してから"
+                f"「isseimail-dispatcher dkim rotate {domain}」で署名を始めてください。"
             )
-        ]
+        else:
+            message = (
+                f"{domain} のDKIM署名鍵がありません。「isseimail-dispatcher dkim generate {domain}」で鍵を作成し、"
+                "表示されるTXTレコードを公開してから rotate してください。"
+            )
+        records = [DnsRecord(name=k.txt_name, type="TXT", value=k.txt_value) for k in waiting]
+        return [Finding(check="dkim", status="error", message=message, records=records)]
     return [await _check_key(dns, key) for key in live]
 
 
