@@ -58,6 +58,11 @@ class CaptureHandler:
         with self._lock:
             self._per_rcpt[address.lower()] = _Failure(code, text, times)
 
+    def clear_recipient(self, address: str) -> None:
+        """Drop the rule for this address (other rules stand)."""
+        with self._lock:
+            self._per_rcpt.pop(address.lower(), None)
+
     def fail_next(self, command: str, code: int, text: str, times: int = 1) -> None:
         """Answer `code text` to the next `times` MAIL, RCPT or DATA commands, whoever sends them."""
         with self._lock:
