@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import os
 import re
 import sys
@@ -15,6 +16,7 @@ import asyncpg
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from dkim.canonicalization import Simple
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -27,7 +29,7 @@ from isseimail_dispatcher.dkim_keys import (
     normalize_domain,
     txt_value,
 )
-from isseimail_dispatcher.dkim_signing import OVERSIGNED_HEADERS, Keyring, include_headers
+from isseimail_dispatcher.dkim_signing import OVERSIGNED_HEADERS, Keyring, include_headers, simple_body_hash
 from isseimail_dispatcher.dkim_store import StoredKey, txt_public_key
 from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_shared.testing.dns import DnsServer
@@ -318,3 +320,10 @@ def test_present_headers_are_signed_and_singletons_oversigned() -> None:
     assert names.count(b"list-unsubscribe-post") == 1  # absent: signed once, so adding one breaks it
     assert b"x-isseimail-bounce" not in names
     assert set(OVERSIGNED_HEADERS) <= set(names)
+
+
+@given(st.lists(st.sampled_from([b"\r\n", b"a", b" ", b"\r", b"\n", b"\t"]), max_size=40).map(b"".join))
+def test_body_hash_matches_dkimpy_simple_canonicalization(body: bytes) -> None:
+    expected = base64.b64encode(hashlib.sha256(Simple.canonicalize_body(body)).digest())
+    assert simple_body_hash(body) == expected
+    assert simple_body_hash(memoryview(b"head" + body)[4:]) == expected
