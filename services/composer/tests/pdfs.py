@@ -129,20 +129,28 @@ def padded_pdf(size: int, seed: int = 0) -> bytes:
     return data
 
 
-def many_pages_pdf(pages: int) -> bytes:
-    """A document of many small pages, each with its own content stream, font and link annotation: many objects,
-    like a real report (the check walks every object, so this is its costly case)."""
+_TEXT_BYTES = bytes(b"abcdefghijklmnopqrstuvwxyz      "[i % 32] for i in range(256))  # random bytes -> words
+
+
+def many_pages_pdf(pages: int, page_bytes: int = 0) -> bytes:
+    """A document of many pages, each with its own content stream, font and link annotation: many objects,
+    like a real report (the check walks every object, so this is its costly case). `page_bytes` of seeded
+    random words per page make a page weigh what a page of real text does (~2-4 KB compressed)."""
     objects: list[bytes] = [CATALOG, b""]  # the page tree is filled in once the page numbers are known
     kids = []
+    words = random.Random(pages)
     for i in range(pages):
         first = len(objects) + 1
         kids.append(first)
         text = b"BT /F1 11 Tf 72 760 Td (Page %d of the quarterly report) Tj ET" % i
+        if page_bytes:
+            line = words.randbytes(page_bytes).translate(_TEXT_BYTES)
+            text += b" BT /F1 9 Tf 72 700 Td (" + line + b") Tj ET"
         objects.append(
             b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents %d 0 R /Annots [%d 0 R]"
             b" /Resources << /Font << /F1 %d 0 R >> >> >>" % (first + 1, first + 2, first + 3)
         )
-        objects.append(stream(text * 20, compress=True))
+        objects.append(stream(text if page_bytes else text * 20, compress=True))
         objects.append(
             b"<< /Type /Annot /Subtype /Link /Rect [72 700 200 720] /A << /S /GoTo /D [%d 0 R /Fit] >> >>" % first
         )
