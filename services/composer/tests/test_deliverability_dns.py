@@ -379,3 +379,49 @@ async def test_dns_failure_is_an_error_not_a_pass(make_checker: Any, dns_server:
 def test_good_bounce_helper_is_consistent(dns_server: DnsServer) -> None:
     good_bounce(dns_server)
     assert dns_server.lookup(BOUNCE) is not None
+
+
+@pytest.mark.parametrize(
+    ("records", "status", "needle"),
+    [
+        ({"@": "v=spf1 ip4:198.51.100.1 -all"}, "error", "192.0.2.10（判定 fail）"),
+        (
+            {"@": "v=spf1 include:_other.example ~all", "_other.example": "v=spf1 ip4:198.51.100.0/24 -all"},
+            "error",
+            "softfail",
+        ),
+        ({"@": "v=spf1 mx -all", "mx": "yes"}, "ok", "DNS参照 1 回"),
+        ({"@": "v=spf1 a:host.good.example.jp/24 -all", "host.good.example.jp": "192.0.2.99"}, "ok", "DNS参照 1 回"),
+        ({"@": "v=spf1 a:host.good.example.jp -all", "host.good.example.jp": "192.0.2.99"}, "error", "fail"),
+        ({"@": "v=spf1 exists:%{i}.spf.example -all"}, "ok", "DNS参照 1 回"),  # macros cannot be judged: not refused
+        (
+            {"@": "v=spf1 ip6:2001:db8::/32 include:_v4.example -all", "_v4.example": "v=spf1 ip4:192.0.2.0/28 -all"},
+            "ok",
+            "",
+        ),
+    ],
+)
+async def test_spf_must_authorise_the_sending_address(
+    checker: ReadinessChecker,
+    dns_server: DnsServer,
+    peer: DkimPeer,
+    records: dict[str, str],
+    status: str,
+    needle: str,
+) -> None:
+    """With ISSEIMAIL_SENDING_IPS set, SPF is evaluated for that address (ip4, a/cidr, mx, include, redirect)."""
+    domain = good_domain(dns_server, peer)
+    for name, value in records.items():
+        if name == "@":
+            dns_server.zone(domain, txt=[value], mx=[(10, MAIL_HOST)] if "mx" in records else [])
+        elif name == "mx":
+            continue
+        elif value.startswith("v=spf1"):
+            dns_server.zone(name, txt=[value])
+        else:
+            dns_server.zone(name, a=[value])
+    spf = one(await checker.report(domain, fresh=True), "spf")
+    assert spf.status == status, spf
+    assert needle in spf.message
+    if status == "error":
+        assert f"ip4:{SENDING_IP}" in spf.records[0].value

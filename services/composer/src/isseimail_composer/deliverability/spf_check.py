@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from isseimail_composer.deliverability.model import Check, DnsRecord, Finding
 from isseimail_composer.deliverability.records import RecordError, SpfRecord, is_spf, parse_spf
 from isseimail_composer.deliverability.resolver import DnsFailure, Resolver
+from isseimail_composer.deliverability.spf_eval import authorizes
 
 LOOKUP_LIMIT = 10  # RFC 7208 4.6.4
 MAX_DOMAINS = 40  # a hostile chain is not followed forever, even if its lookups were not counted
@@ -82,8 +83,11 @@ def suggested_spf(mechanisms: list[str], current: SpfRecord | None) -> str:
     return " ".join(["v=spf1", *terms, "-all"])
 
 
-async def check_spf(dns: Resolver, domain: str, mechanisms: list[str], check: Check = "spf") -> Finding:
-    """One finding for the domain's SPF; `mechanisms` authorise this system's sending hosts."""
+async def check_spf(
+    dns: Resolver, domain: str, mechanisms: list[str], check: Check = "spf", ips: list[str] | None = None
+) -> Finding:
+    """One finding for the domain's SPF; `mechanisms` authorise this system's sending hosts, and each of `ips`
+    (the configured sending addresses) must get "pass"."""
     walk = _Walk()
     try:
         texts = await dns.txt(domain)
@@ -113,6 +117,12 @@ async def check_spf(dns: Resolver, domain: str, mechanisms: list[str], check: Ch
         return Finding(check=check, status="error", message=" ".join(problems), records=publish, found=found)
     if qualifier == "+":
         return Finding(check=check, status="error", message=ALL_TEXT["+"], records=publish, found=found)
+    results = {ip: await authorizes(dns, domain, ip) for ip in ips or []}
+    refused = {ip: r for ip, r in results.items() if r not in ("pass", "unknown")}
+    if refused:
+        named = "、".join(f"{ip}（判定 {r}）" for ip, r in refused.items())
+        message = f"送信元 {named} が {domain} のSPFで許可されていません。受信側でSPFが失敗します。"
+        return Finding(check=check, status="error", message=message, records=publish, found=found)
     if qualifier in ("?", "~"):
         return Finding(check=check, status="warning", message=ALL_TEXT[qualifier], records=publish, found=found)
     if qualifier is None:
