@@ -9,36 +9,22 @@ step is saved as a screenshot under var/screenshots/.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from isseimail_composer.app import create_app as composer_app
-from isseimail_composer.settings import ComposerSettings
-from isseimail_dispatcher.app import create_app as dispatcher_app
-from isseimail_dispatcher.app import create_worker_app
-from isseimail_dispatcher.settings import DispatcherSettings
-from isseimail_gateway.app import create_app as gateway_app
-from isseimail_gateway.settings import GatewaySettings
-from isseimail_list_validator.app import create_app as validator_app
-from isseimail_list_validator.settings import ListValidatorSettings
-from isseimail_notifier.app import create_app as notifier_app
-from isseimail_notifier.settings import NotifierSettings
-from isseimail_pass.app import create_app as pass_app
-from isseimail_pass.settings import PassSettings
 from isseimail_shared.testing.browser import PageWatch, chromium, new_page, screenshot
 from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.http import serving_service
 from isseimail_shared.testing.pdfs import sample_pdf
-from isseimail_shared.testing.process import free_port, running_app
 from isseimail_shared.testing.smtp import CaptureServer
+from isseimail_shared.testing.system import SystemProcesses
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -60,71 +46,26 @@ class System:
 
 @pytest.fixture
 async def system(
-    make_settings: Callable[..., Any], smtp_server: CaptureServer, dns_server: DnsServer
+    database_url: str, amqp_url: str, smtp_server: CaptureServer, dns_server: DnsServer, tmp_path: Path
 ) -> AsyncIterator[System]:
-    """All six services (and a dispatcher worker) on loopback ports, sharing this test's DB, vhost and SMTP."""
-    ports = {name: free_port() for name in ("gateway", "pass", "validator", "composer", "dispatcher", "notifier")}
-    url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    """All six services and a dispatcher worker as separate processes (the e2e harness), sharing this
+    test's database, vhost, SMTP capture server and DNS server."""
     dns_server.zone("corp.example.jp", mx=[(10, "mx.corp.example.jp")])
     dns_server.zone("example.co.jp", mx=[(10, "mx.example.co.jp")])
     dns_server.zone("slow.example.jp", mx=[(10, "mx.slow.example.jp")], delay=1.0)
     dns_server.zone("a-only.example.jp", a=["192.0.2.10"])
     dns_server.zone("nullmx.example.jp", null_mx=True)
-    nameservers = f"127.0.0.1:{dns_server.port}"
-    base_settings = make_settings
-
-    def make_settings(cls: type[Any], **overrides: Any) -> Any:  # a short grace: nothing is in flight at the end
-        return base_settings(cls, shutdown_grace_seconds=1, **overrides)
-
-    apps = [
-        (
-            "notifier",
-            notifier_app(make_settings(NotifierSettings, public_url=url["gateway"], bounce_listen_port=free_port())),
-        ),
-        (
-            "pass",
-            pass_app(
-                make_settings(
-                    PassSettings,
-                    admin_email=ADMIN_EMAIL,
-                    admin_password=ADMIN_PASSWORD,
-                    login_url=url["gateway"] + "/login",
-                )
-            ),
-        ),
-        (
-            "validator",
-            validator_app(
-                make_settings(
-                    ListValidatorSettings,
-                    dns_nameservers=nameservers,
-                    notifier_url=url["notifier"],
-                    list_max_bytes=MAX_LIST_BYTES,
-                )
-            ),
-        ),
-        ("composer", composer_app(make_settings(ComposerSettings, list_validator_url=url["validator"]))),
-        (
-            "dispatcher",
-            dispatcher_app(make_settings(DispatcherSettings, composer_url=url["composer"], retry_base_seconds=0.2)),
-        ),
-    ]
-    gateway_settings = make_settings(
-        GatewaySettings,
-        session_secret="browser-flow-secret",
-        pass_url=url["pass"],
-        list_validator_url=url["validator"],
-        composer_url=url["composer"],
-        dispatcher_url=url["dispatcher"],
-        notifier_url=url["notifier"],
+    processes = SystemProcesses(
+        database_url=database_url,
+        amqp_url=amqp_url,
+        smtp_relay=("127.0.0.1", smtp_server.port),
+        dns_nameserver=dns_server.nameserver,
+        log_dir=tmp_path / "logs",
+        env={"ISSEIMAIL_LIST_MAX_BYTES": str(MAX_LIST_BYTES)},
+        admin=(ADMIN_EMAIL, ADMIN_PASSWORD),
     )
-    async with contextlib.AsyncExitStack() as stack:
-        for name, app in apps:
-            await stack.enter_async_context(serving_service(app, port=ports[name]))
-        worker_settings = make_settings(DispatcherSettings, composer_url=url["composer"], worker_port=free_port())
-        await stack.enter_async_context(running_app(create_worker_app(worker_settings)))
-        await stack.enter_async_context(serving_service(gateway_app(gateway_settings), port=ports["gateway"]))
-        yield System(url=url["gateway"], smtp=smtp_server, dns=dns_server)
+    async with processes:
+        yield System(url=processes.gateway_url, smtp=smtp_server, dns=dns_server)
 
 
 @pytest.fixture
