@@ -18,8 +18,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pikepdf
+import pikepdf.settings
 
 log = logging.getLogger(__name__)
+
+# qpdf decodes object streams to read the objects in them: a 2 MB file could inflate to 2 GB (Flate's ~1000:1).
+# No honest object stream of a 2 MB file comes near this; beyond it qpdf fails the stream and the file is refused.
+DECODE_MAX_BYTES = 32 * 1024 * 1024
+pikepdf.settings.set_qpdf_limits(
+    flate_max_memory=DECODE_MAX_BYTES, run_length_max_memory=DECODE_MAX_BYTES, png_max_memory=DECODE_MAX_BYTES
+)
 
 # Active-content rules, each refused unless the site allows it (ISSEIMAIL_PDF_ALLOW).
 RULES: dict[str, str] = {
