@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import time
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 
