@@ -102,11 +102,14 @@ class ReadinessChecker:
 
     async def _build_with(self, dns: Resolver, domain: str) -> Report:
         c = self.config
-        keys = await self._keys(domain)
+
+        async def dkim() -> list[Finding]:  # the dispatcher is asked while the other checks ask DNS
+            return await checks.check_dkim(dns, domain, await self._keys(domain))
+
         mechanisms = c.spf_mechanisms()
         tasks: list[Awaitable[list[Finding]]] = [
             _single(check_spf(dns, domain, mechanisms, ips=c.sending_ips)),
-            checks.check_dkim(dns, domain, keys),
+            dkim(),
             _single(checks.check_dmarc(dns, domain, c.bounce_domain)),
             _single(checks.check_bounce_mx(dns, c.bounce_domain, c.bounce_mx_host)),
         ]

@@ -3,6 +3,7 @@ from 'there is no such record'."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import aiodns
@@ -59,12 +60,13 @@ class Resolver:
         return sorted(found)
 
     async def addresses(self, name: str) -> list[str]:
-        found: list[str] = []
-        for qtype in ("A", "AAAA"):
-            for r in await self._records(name, qtype):
-                if isinstance(r.data, (pycares.ARecordData, pycares.AAAARecordData)):
-                    found.append(str(r.data.addr))
-        return found
+        both = await asyncio.gather(self._records(name, "A"), self._records(name, "AAAA"))  # one round trip
+        return [
+            str(r.data.addr)
+            for records in both
+            for r in records
+            if isinstance(r.data, (pycares.ARecordData, pycares.AAAARecordData))
+        ]
 
     async def ptr(self, reverse_name: str) -> list[str]:
         records = await self._records(reverse_name, "PTR")
