@@ -5,8 +5,6 @@ at most the one message a killed worker had in flight."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -30,16 +28,6 @@ RECIPIENTS = 100
 EXPECTED = {f"user{i}@example.jp" for i in range(1, RECIPIENTS + 1)} | {SENDER}
 # 10 messages/s after a burst of 60: the campaign takes a few seconds, long enough to break something.
 SLOW = {"domain_per_minute": 600, "batch_size": 10, "scheduler_seconds": 0.2, "claim_seconds": 2.0}
-
-
-class WorkerProcess(ServiceProcess):
-    """`python -m isseimail_dispatcher worker` as a real subprocess."""
-
-    def start(self) -> None:
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module, "worker"], env=self.env, stdout=out, stderr=subprocess.STDOUT
-        )
 
 
 @pytest.fixture
@@ -95,7 +83,7 @@ async def test_worker_killed_mid_campaign_then_restarted(
     settings = make_settings(DispatcherSettings, composer_url=snapshot_peer.url, **SLOW)
     port = free_port()
     env = worker_env(database_url, amqp_url, smtp_server, port)
-    worker = WorkerProcess("isseimail_dispatcher", env, port, tmp_path / "worker.log")
+    worker = ServiceProcess("isseimail_dispatcher", env, port, tmp_path / "worker.log", args=["worker"])
     async with running_app(create_app(settings)):
         worker.start()
         try:
@@ -132,7 +120,7 @@ async def test_worker_stopped_with_sigterm_hands_its_batch_over(
     settings = make_settings(DispatcherSettings, composer_url=snapshot_peer.url, **{**SLOW, "batch_size": 200})
     port = free_port()
     env = {**worker_env(database_url, amqp_url, smtp_server, port), "ISSEIMAIL_SHUTDOWN_GRACE_SECONDS": "3"}
-    worker = WorkerProcess("isseimail_dispatcher", env, port)
+    worker = ServiceProcess("isseimail_dispatcher", env, port, args=["worker"])
     async with running_app(create_app(settings)):
         worker.start()
         try:
