@@ -1,7 +1,7 @@
 """Every attachment must be a sound, passive, clean PDF: structure and active content (pdf_safety), then
 clamd when ISSEIMAIL_CLAMD_URL is set. Run when a draft is stored, at the ready-check, and at freeze.
 
-The PDF checks run in a worker thread (qpdf releases the GIL) so the event loop keeps serving; the
+The PDF checks run in a worker thread so the event loop is not held for their milliseconds; the
 clamd scans of one draft run concurrently. Messages name the file and every reason, in Japanese.
 """
 
