@@ -327,3 +327,16 @@ def test_body_hash_matches_dkimpy_simple_canonicalization(body: bytes) -> None:
     expected = base64.b64encode(hashlib.sha256(Simple.canonicalize_body(body)).digest())
     assert simple_body_hash(body) == expected
     assert simple_body_hash(memoryview(b"head" + body)[4:]) == expected
+
+
+async def test_broken_configured_key_fails_clearly(dkim_settings: Callable[..., DispatcherSettings]) -> None:
+    """A malformed ISSEIMAIL_DKIM_PRIVATE_KEY stops a worker at start (not every message later) and makes the
+    read API answer 503 naming the setting, never a 500."""
+    broken = dkim_settings(dkim_selector="old", dkim_private_key="-----BEGIN PRIVATE KEY-----\\nnot a key")
+    with pytest.raises(DkimKeyError, match="ISSEIMAIL_DKIM_PRIVATE_KEY"):
+        async with running_app(create_worker_app(broken)):
+            pass
+    async with running_app(create_app(broken)) as api:
+        answer = await api.get(f"/internal/dkim/{DOMAIN}")
+    assert answer.status_code == 503
+    assert "ISSEIMAIL_DKIM_PRIVATE_KEY" in answer.json()["detail"]

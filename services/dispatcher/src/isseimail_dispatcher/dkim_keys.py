@@ -8,6 +8,7 @@ log line or a traceback that prints one shows no key.
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Literal
@@ -93,14 +94,15 @@ def rsa_public_key(key: rsa.RSAPublicKey) -> str:
     return base64.b64encode(der).decode()
 
 
+@functools.lru_cache(maxsize=4)  # loading checks the key (70 ms); the configured key does not change
 def public_key_of_pem(pem: bytes) -> str:
     """The p= value of an RSA private key in PEM (the key configured in ISSEIMAIL_DKIM_PRIVATE_KEY)."""
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError):
-        raise DkimKeyError("ISSEIMAIL_DKIM_PRIVATE_KEY は PEM 形式の RSA 秘密鍵ではありません。") from None
+        raise DkimKeyError("ISSEIMAIL_DKIM_PRIVATE_KEY は PEM 形式の RSA 秘密鍵ではありません。", 503) from None
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise DkimKeyError("ISSEIMAIL_DKIM_PRIVATE_KEY は RSA 秘密鍵ではありません。")
+        raise DkimKeyError("ISSEIMAIL_DKIM_PRIVATE_KEY は RSA 秘密鍵ではありません。", 503)
     return rsa_public_key(key.public_key())
 
 

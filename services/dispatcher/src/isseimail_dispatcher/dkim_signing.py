@@ -183,7 +183,10 @@ class Keyring:
         self._configured: PrivateKey | None = None
         if settings.dkim_selector and settings.dkim_private_key:
             pem = settings.dkim_private_key.get_secret_value().replace("\\n", "\n").encode()
-            self._configured = load_private_key("rsa-sha256", pem)  # once per process: the check costs 70 ms
+            try:
+                self._configured = load_private_key("rsa-sha256", pem)  # once per process: the check costs 70 ms
+            except DkimKeyError:
+                raise DkimKeyError("ISSEIMAIL_DKIM_PRIVATE_KEY は PEM 形式の RSA 秘密鍵ではありません。", 503) from None
 
     def configured_signer(self, sender_domain: str) -> DkimSigner | None:
         """The configured key (ISSEIMAIL_DKIM_*), signing as ISSEIMAIL_DKIM_DOMAIN or the sender's domain."""

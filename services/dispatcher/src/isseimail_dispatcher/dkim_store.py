@@ -218,6 +218,13 @@ async def rotate(
     promoted = {k.algorithm for k in candidates}
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('dkim_keys:' || $1))", domain)
+        still_next = await conn.fetchval(
+            "SELECT count(*) FROM dkim_keys WHERE domain = $1 AND state = 'next' AND selector = ANY($2::text[])",
+            domain,
+            [k.selector for k in candidates],
+        )
+        if still_next != len(candidates):  # a concurrent rotate got there first
+            raise DkimKeyError(f"{domain} の鍵は別の操作で切り替えられました。一覧を確認してください。", 409)
         active_rsa = await conn.fetchval(
             "SELECT 1 FROM dkim_keys WHERE domain = $1 AND algorithm = 'rsa-sha256' AND state = 'active'", domain
         )
