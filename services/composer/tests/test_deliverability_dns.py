@@ -3,6 +3,7 @@ SPF chains, DKIM keys, DMARC policies, the bounce MX and PTR, each finding with 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -425,3 +426,23 @@ async def test_spf_must_authorise_the_sending_address(
     assert needle in spf.message
     if status == "error":
         assert f"ip4:{SENDING_IP}" in spf.records[0].value
+
+
+async def test_a_dead_resolver_costs_a_send_a_few_seconds_at_most(
+    make_checker: Any, dns_server: DnsServer, peer: DkimPeer
+) -> None:
+    """DNS answering too late: the report gives up after its deadline with 'could not verify' errors (blocking),
+    and is not cached."""
+    domain = good_domain(dns_server, peer)
+    dns_server.zone(f"_dmarc.{domain}", txt=["v=DMARC1; p=reject; rua=mailto:r@good.example.jp"], delay=4.0)
+    checker = make_checker(dns_timeout_seconds=0.5)
+    started = asyncio.get_running_loop().time()
+    report = await checker.report(domain)
+    elapsed = asyncio.get_running_loop().time() - started
+    assert elapsed < checker.deadline() + 1.0
+    assert "dmarc" in report.blocking
+    assert all("確認できませんでした" in f.message for f in report.findings if f.status == "error")
+    asked = dns_server.queries[(f"_dmarc.{domain}", "TXT")]
+    await checker.report(domain)
+    assert dns_server.queries[(f"_dmarc.{domain}", "TXT")] > asked  # not cached: asked again
+    await checker.close()

@@ -59,6 +59,12 @@ async def _single(check: Awaitable[Finding]) -> list[Finding]:
     return [await check]
 
 
+def _timed_out(domain: str, seconds: float) -> Report:
+    message = f"{seconds:.0f}秒以内にDNSの応答が揃わず、確認できませんでした。時間をおいて再確認してください。"
+    findings = [Finding(check=c, status="error", message=message) for c in ("spf", "dkim", "dmarc")]
+    return Report.of(domain, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), findings)
+
+
 @dataclass
 class _Cached:
     report: Report
@@ -122,6 +128,10 @@ class ReadinessChecker:
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         return Report.of(domain, now, findings)
 
+    def deadline(self) -> float:
+        """A whole report's time limit: a few DNS timeouts, so a send never waits on a dead resolver for long."""
+        return max(2.0, 3 * self.dns_timeout)
+
     async def report(self, domain: str, *, fresh: bool = False) -> Report:
         domain = domain.lower().rstrip(".")
         lock = self._locks.setdefault(domain, asyncio.Lock())
@@ -129,7 +139,11 @@ class ReadinessChecker:
             cached = self._cache.get(domain)
             if cached and not fresh and cached.expires > time.monotonic():
                 return cached.report.model_copy(deep=True)
-            report = await self._build(domain)
+            try:
+                report = await asyncio.wait_for(self._build(domain), self.deadline())
+            except TimeoutError:
+                log.warning("readiness of %s not answered within %.1f s", domain, self.deadline())
+                report = _timed_out(domain, self.deadline())
             unreachable = any("確認できませんでした" in f.message for f in report.findings)
             if self.cache_seconds > 0 and not unreachable:
                 self._cache[domain] = _Cached(report, time.monotonic() + self.cache_seconds)
