@@ -26,6 +26,15 @@ async def running_app(app: FastAPI, client_ip: str = "127.0.0.1") -> AsyncIterat
             yield client
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGKILL the child when the test process dies, so no service outlives a killed test run
+    (holding ports and database connections that keep the test database from being dropped)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -59,7 +68,11 @@ class ServiceProcess:
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.module, *self.args], env=self.env, stdout=out, stderr=subprocess.STDOUT
+                [sys.executable, "-m", self.module, *self.args],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         finally:
             if not isinstance(out, int):
