@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import hashlib
 import os
 import re
@@ -38,6 +39,7 @@ from isseimail_shared.testing.process import running_app
 SECRET = "x3uLq0tOQ3bH2b8m3dX4d5pXw1hZb0v3b9mU8kq7n6Y="  # Fernet keys for tests only
 OTHER_SECRET = "pZ4mY0a8mJv1m0m1eJ6bK0pXq3b9l0QmKxRk2cZpW1E="
 DOMAIN = "corp.example.jp"
+FIRST = f"s{dt.datetime.now(dt.UTC).year}a"  # the default selector of a domain's first RSA key
 KEY_FIELDS = {"selector", "algorithm", "state", "public_key", "txt_name", "txt_value"}
 
 
@@ -186,7 +188,7 @@ async def test_wrong_or_missing_secret_fails_clearly(
     finally:
         await conn.close()
     assert signer is not None
-    assert [k.selector for k in signer.keys] == [b"s2026a"]
+    assert [k.selector for k in signer.keys] == [FIRST.encode()]
     async with running_app(create_app(wrong)) as api:
         mixed = await api.post("/internal/dkim/other.example.jp/keys", json={})
         listing = await api.get(f"/internal/dkim/{DOMAIN}")  # reading needs no secret
@@ -236,22 +238,22 @@ async def test_cli_generate_rotate_list(database_url: str, dns_server: DnsServer
     }
     code, generated, _ = await run_cli(env, "generate", DOMAIN)
     assert code == 0
-    assert f'^s2026a._domainkey.{DOMAIN} TXT "v=DKIM1; k=rsa; p=' in "^" + generated.splitlines()[1]
+    assert f'^{FIRST}._domainkey.{DOMAIN} TXT "v=DKIM1; k=rsa; p=' in "^" + generated.splitlines()[1]
     assert all(len(s) <= 255 for s in re.findall(r"\"([^\"]*)\"", generated))
     code, _, refused = await run_cli(env, "rotate", DOMAIN)
     assert code == 1
-    assert "s2026a._domainkey" in refused
+    assert f"{FIRST}._domainkey" in refused
     name = publish_printed(dns_server, generated)
     code, rotated, _ = await run_cli(env, "rotate", DOMAIN)
     assert code == 0
-    assert "now signing with s2026a" in rotated
+    assert f"now signing with {FIRST}" in rotated
     code, ed, _ = await run_cli(env, "generate", DOMAIN, "--algorithm", "ed25519", "--selector", "ed1")
     assert code == 0
     assert f'ed1._domainkey.{DOMAIN} TXT "v=DKIM1; k=ed25519; p=' in ed
     code, listed, _ = await run_cli(env, "list", DOMAIN)
     assert code == 0
     assert listed.splitlines()[0] == DOMAIN
-    assert re.search(r"^  s2026a  rsa-sha256  active  \(signing; keep published\)$", listed, re.MULTILINE)
+    assert re.search(rf"^  {FIRST}  rsa-sha256  active  \(signing; keep published\)$", listed, re.MULTILINE)
     assert re.search(r"^  ed1  ed25519-sha256  next  \(not signing yet", listed, re.MULTILINE)
     assert f"    {name} TXT " in listed
     code, _, wrong = await run_cli({**env, "ISSEIMAIL_DKIM_KEY_SECRET": OTHER_SECRET}, "generate", "other.example.jp")
