@@ -177,6 +177,10 @@ class DigestLoop:
             f"UPDATE bounces SET raw = ''::bytea WHERE received_at < now() - interval '{KEEP_RAW_BOUNCES}' "
             "AND length(raw) > 0"
         )
+        await self._pool.execute(
+            f"UPDATE complaints SET raw = ''::bytea WHERE received_at < now() - interval '{KEEP_RAW_BOUNCES}' "
+            "AND length(raw) > 0"
+        )
 
     async def run(self) -> None:
         wakeup = Wakeup(self._pool, NOTIFY)
