@@ -200,7 +200,8 @@ class SystemProcesses:
         self.processes[name].kill()
 
     def terminate(self, name: str, timeout: float = 30.0) -> int:
-        """SIGTERM and wait (SIGKILL after `timeout`); returns the exit code."""
+        """SIGTERM and wait (SIGKILL after `timeout`); returns the exit code (-15 after a graceful stop:
+        uvicorn re-raises the signal once it has shut down; -9 when it had to be killed)."""
         return self.processes[name].terminate(timeout)
 
     async def restart(self, name: str, timeout: float = 60.0) -> None:
