@@ -117,6 +117,25 @@ PANELS = (
         ),
     ),
     Panel(
+        "Complaint rate per campaign (alert > 0.1%)",
+        "percentunit",
+        (Query("max by (campaign) (isseimail_campaign_complaint_rate)", "{{campaign}}"),),
+    ),
+    Panel(
+        "Unsubscribes and feedback reports (1 h)",
+        "short",
+        (
+            Query(
+                "sum by (channel, outcome) (increase(isseimail_notifier_unsubscribes_total[1h]))",
+                "unsubscribe {{channel}} {{outcome}}",
+            ),
+            Query(
+                "sum by (feedback_type, outcome) (increase(isseimail_notifier_complaints_total[1h]))",
+                "report {{feedback_type}} {{outcome}}",
+            ),
+        ),
+    ),
+    Panel(
         "Failed logins (5 min)",
         "short",
         (Query("isseimail:login_failures:increase5m", "failed logins"),),
