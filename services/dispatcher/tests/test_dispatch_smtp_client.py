@@ -128,6 +128,36 @@ async def test_data_path_dot_stuffs_and_survives_refusals(smtp_server: CaptureSe
     assert received.rstrip(b"\n") == BIG.replace(b"\r\n", b"\n")
 
 
+async def test_send_cancelled_mid_transaction_breaks_the_connection() -> None:
+    """A send cancelled while a reply is due leaves the connection broken, never reused: the next MAIL on it
+    would meet the old transaction ("503 nested MAIL") or read the replies meant for the old one."""
+
+    async def silent_after_mail(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 slow.test ESMTP\r\n")
+        with contextlib.suppress(ConnectionError):
+            while line := await reader.readline():
+                verb = line.split(b" ")[0].strip().upper()
+                if verb == b"EHLO":
+                    writer.write(b"250 slow.test\r\n")
+                elif verb == b"MAIL":
+                    writer.write(b"250 2.1.0 ok\r\n")
+                # RCPT: no answer, as a server that stalls
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(silent_after_mail, "127.0.0.1", 0)
+    try:
+        conn = await connect(server.sockets[0].getsockname()[1])
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(conn.send("b-1@bounce.test", "a@example.jp", b"Subject: x\r\n\r\nhi\r\n"), 0.5)
+        assert conn.broken
+        with pytest.raises(SmtpError):
+            await conn.send("b-2@bounce.test", "b@example.jp", b"Subject: y\r\n\r\nhi\r\n")
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 async def test_unreachable_server_is_a_temporary_connection_error() -> None:
     """Nobody listening: SmtpError without a reply, which the worker treats as temporary."""
     with pytest.raises(SmtpError) as refused:

@@ -193,9 +193,17 @@ class SmtpConnection:
         """
         if self.broken:
             raise SmtpError("connection is broken")
-        if self.chunking:
-            return await self._send_bdat(mail_from, rcpt, message)
-        return await self._send_data(mail_from, rcpt, prepare_data(message))
+        try:
+            if self.chunking:
+                return await self._send_bdat(mail_from, rcpt, message)
+            return await self._send_data(mail_from, rcpt, prepare_data(message))
+        except SmtpError:
+            raise
+        except BaseException:
+            # Cancelled mid-transaction (a batch handed back when the broker connection dropped): the
+            # server's state and the replies still due are unknown, so the connection must not be reused.
+            self.abort()
+            raise
 
     async def _send_bdat(self, mail_from: str, rcpt: str, message: bytes) -> Reply:
         await self._write(
