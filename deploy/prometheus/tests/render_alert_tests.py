@@ -248,6 +248,34 @@ CASES += [
     Case("IsseimailComplaintRateCritical", {RATE_A: "0.002x20"}, "12m", note="0.2%: the warning only"),
 ]
 
+SCAN_FAILED = 'isseimail_composer_attachments_scanned_total{outcome="failed"}'
+SCAN_CLEAN = 'isseimail_composer_attachments_scanned_total{outcome="clean"}'
+INFECTED = 'isseimail_composer_attachments_refused_total{reason="infected"}'
+SCRIPTED = 'isseimail_composer_attachments_refused_total{reason="javascript"}'
+
+CASES += [
+    Case(
+        "IsseimailAttachmentScannerFailing",
+        {SCAN_FAILED: "0 0 0 2 2x10", SCAN_CLEAN: "0+4x14"},
+        "5m",
+        [{"severity": "warning"}],
+        value="2",
+    ),
+    Case(
+        "IsseimailAttachmentScannerFailing",
+        {SCAN_CLEAN: "0+4x20", SCAN_FAILED: "0x20"},
+        "10m",
+        note="every scan clean: quiet",
+    ),
+    Case("IsseimailInfectedAttachment", {INFECTED: "0 0 1 1x10"}, "5m", [{"severity": "warning"}], value="1"),
+    Case(
+        "IsseimailInfectedAttachment",
+        {SCRIPTED: "0 1 2 3x10", INFECTED: "0x15"},
+        "10m",
+        note="only scripted PDFs refused: quiet",
+    ),
+]
+
 
 def alert_rules() -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
