@@ -233,6 +233,25 @@ def test_pdf_without_pages_is_refused() -> None:
     assert verdict.message == "PDFにページがありません。"
 
 
+def test_page_tree_count_is_not_trusted() -> None:
+    """/Count 5 over an empty /Kids is no page; a first empty branch before a real page is fine; a loop is no page."""
+    lying = raw_pdf([CATALOG, b"<< /Type /Pages /Kids [] /Count 5 >>"])
+    assert check_pdf(lying).reasons == ("no_pages",)
+    branch = b"<< /Type /Pages /Parent 2 0 R /Kids [] /Count 0 >>"
+    nested = raw_pdf(
+        [
+            CATALOG,
+            b"<< /Type /Pages /Kids [5 0 R 3 0 R] /Count 1 >>",
+            PAGE,
+            stream(TEXT),
+            branch,
+        ]
+    )
+    assert check_pdf(nested).ok
+    looped = raw_pdf([CATALOG, b"<< /Type /Pages /Kids [2 0 R] /Count 1 >>"])
+    assert check_pdf(looped).reasons[0] in {"no_pages", "damaged", "not_parsable"}
+
+
 @pytest.mark.parametrize(
     "data",
     [
