@@ -85,7 +85,7 @@ async def test_refusals_and_later_bounces_are_reported_and_suppressed(
             what="bounces counted",
         )
         assert progress["status"] != "completed", progress
-        assert progress["retrying"] == 1, progress
+        assert progress["total"] - progress["sent"] - progress["failed"] == 1, progress  # only the held one
 
         # while the campaign is held open, the failure reports (1 s digests) name every refused and bounced
         # recipient exactly once; anything not yet reported would go into the completion mail instead
@@ -103,7 +103,8 @@ async def test_refusals_and_later_bounces_are_reported_and_suppressed(
             assert (f"（{named} 件）" in str(message["Subject"])) == (named > 1), message["Subject"]
 
         smtp_server.handler.clear_recipient(address(HOLD))
-        final = await applicant.wait_completed(campaign_id, timeout=120)
+        # its retry delay doubled while it was held (from ISSEIMAIL_RETRY_BASE_SECONDS=0.2), hence the margin
+        final = await applicant.wait_completed(campaign_id, timeout=180)
         counts = (final["total"], final["sent"], final["failed"], final["bounced"])
         # a bounced message was delivered to the next hop first: it counts as sent, and as bounced
         assert counts == (COUNT + 1, COUNT + 1 - len(REFUSED), len(REFUSED), len(BOUNCED)), final
