@@ -1,0 +1,291 @@
+"""A 5,000-recipient campaign through the gateway's JSON API while things break, every service its own process.
+
+1. Each service is killed with SIGKILL once mid-campaign and restarted, one at a time: gateway,
+   pass-service, list-validator, composer, dispatcher (serve: it also relays the workers' outbox and
+   re-queues the batches of dead workers), a dispatcher worker, notifier.
+2. The test's own RabbitMQ node is restarted mid-campaign.
+3. The test's own PostgreSQL cluster is restarted mid-campaign.
+
+Each time: the campaign completes, every recipient is delivered, duplicates are at most the messages in
+flight at the faults (deliveries in state `sending` at that moment: sent on the wire, outcome not yet
+committed), and exactly one completion mail arrives. Restarts use private servers
+(testing/private_infra.py): restarting the machine's shared ones would break other tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from tests.e2e.support import cp932_csv, system_mails, wait_until
+
+from isseimail_shared.testing.dns import DnsServer
+from isseimail_shared.testing.pdfs import sample_pdf
+from isseimail_shared.testing.private_infra import PrivatePostgres, PrivateRabbitMQ
+from isseimail_shared.testing.smtp import CaptureServer
+from isseimail_shared.testing.system import ApiClient, SystemProcesses, new_pass
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+RECIPIENTS = 5000
+DOMAINS = [f"kaisha{i}.example.jp" for i in range(10)]  # each has an MX record (e2e_dns in conftest.py)
+APPLICANT = "hanako.sato@corp.example.jp"
+EXPECTED = {f"user{i}@{DOMAINS[i % len(DOMAINS)]}" for i in range(1, RECIPIENTS + 1)} | {APPLICANT}
+VERP = re.compile(r"b-[0-9a-f]{32}-\d+-")
+KILL_ORDER = ["gateway", "pass-service", "list-validator", "composer", "dispatcher", "worker-0", "notifier"]
+# The default politeness, 600 a minute per domain over 10 domains, makes the campaign last at least 50 s,
+# long enough for seven kills and restarts even on a quiet machine; a short claim lets a killed worker's
+# batches go back to the queue within seconds.
+PACED = {
+    "ISSEIMAIL_DOMAIN_PER_MINUTE": "600",
+    "ISSEIMAIL_CLAIM_SECONDS": "3",
+    "ISSEIMAIL_LOG_LEVEL": "WARNING",
+}
+# One fault per campaign needs no pacing: as fast as the machine goes.
+UNPACED = {**PACED, "ISSEIMAIL_DOMAIN_PER_MINUTE": "100000"}
+# Small PDFs keep 5,000 captured messages cheap for the in-process SMTP server (about 25 KB each).
+PDFS = [("資料1.pdf", sample_pdf(8_000, seed=1, title="fault 1")), ("資料2.pdf", sample_pdf(8_000, seed=2))]
+
+
+@dataclass
+class Fault:
+    what: str
+    captured_before: int  # campaign mails captured when it struck
+    in_flight: int  # deliveries in state `sending` at that moment
+    recovery_s: float  # until the process (or server) answered again
+    at: float = 0.0  # time.monotonic() when it struck
+
+
+def rows() -> list[tuple[str, str, str, str, str]]:
+    return [
+        (f"user{i}@{DOMAINS[i % len(DOMAINS)]}", f"株式会社テスト{i}", "営業部", "", f"髙橋{i}")
+        for i in range(1, RECIPIENTS + 1)
+    ]
+
+
+def campaign_rcpts(smtp: CaptureServer) -> list[str]:
+    """Recipients of the campaign mails captured so far (their return path is a VERP address; system mail's
+    is not)."""
+    return [m.rcpt_tos[0] for m in smtp.messages if VERP.match(m.mail_from)]
+
+
+async def in_flight(database_url: str) -> int:
+    """Messages that may be on the wire: a worker sends each batch over one connection, one message at a
+    time, committing each outcome before the next, so at most one per batch being sent."""
+    conn = await asyncpg.connect(database_url, timeout=10)
+    try:
+        count: int = await conn.fetchval(
+            "SELECT count(DISTINCT batch_id) FROM dispatcher.deliveries WHERE state = 'sending'"
+        )
+        return count
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def running(
+    database_url: str,
+    amqp_url: str,
+    smtp: CaptureServer,
+    dns: DnsServer,
+    tmp_path: Path,
+    env: dict[str, str] = PACED,
+) -> AsyncIterator[SystemProcesses]:
+    system = SystemProcesses(
+        database_url=database_url,
+        amqp_url=amqp_url,
+        smtp_relay=("127.0.0.1", smtp.port),
+        dns_nameserver=dns.nameserver,
+        log_dir=tmp_path / "logs",
+        workers=2,
+        env=env,
+    )
+    await system.start()
+    try:
+        yield system
+    except BaseException:
+        for name in system.names:
+            print(f"--- {name}.log (tail) ---\n{system.log_tail(name, 40)}")
+        raise
+    finally:
+        await system.stop()
+
+
+async def start_campaign(system: SystemProcesses, smtp: CaptureServer) -> tuple[ApiClient, str]:
+    """Apply, approve, log in, upload 5,000 rows, compose, send; returns the applicant and the campaign."""
+    began = time.monotonic()
+    applicant, _ = await new_pass(system, smtp, APPLICANT)
+    list_id = await applicant.upload_list(cp932_csv(rows()))
+    checked = await applicant.wait_list(list_id, timeout=180)
+    assert (checked["status"], checked["ok"]) == ("valid", RECIPIENTS), checked
+    campaign_id = await applicant.create_campaign(
+        list_id,
+        sender_email=APPLICANT,
+        sender_name="株式会社サンプル 営業本部 佐藤花子",
+        subject="【ご案内】障害試験",
+        body="いつもお世話になっております。\nご案内をお送りします。",
+        attachments=PDFS,
+    )
+    assert (await applicant.send(campaign_id))["status"] == "accepted"
+    print(f"\ncampaign sent {time.monotonic() - began:.1f} s after the system was up")
+    return applicant, campaign_id
+
+
+async def after_progress(smtp: CaptureServer, more: int, timeout: float = 120) -> int:
+    """Wait until `more` further campaign mails have arrived; returns the count then."""
+    target = len(campaign_rcpts(smtp)) + more
+    await wait_until(lambda: len(campaign_rcpts(smtp)) >= target, timeout, f"{target} campaign mails")
+    return len(campaign_rcpts(smtp))
+
+
+async def strike(
+    what: str,
+    smtp: CaptureServer,
+    database_url: str,
+    fault: Callable[[], Awaitable[None]],
+    recover: Callable[[], Awaitable[None]],
+) -> Fault:
+    captured = len(campaign_rcpts(smtp))
+    assert captured < RECIPIENTS + 1, f"the campaign was over before {what} broke"
+    # counted before the fault: a database restart makes the count unreadable afterwards
+    flying = await in_flight(database_url)
+    await fault()
+    started = time.monotonic()
+    flying = max(flying, await in_flight(database_url)) if what != "postgresql restart" else flying
+    await recover()
+    return Fault(what, captured, flying, time.monotonic() - started, started)
+
+
+async def failures(database_url: str) -> list[str]:
+    conn = await asyncpg.connect(database_url, timeout=10)
+    try:
+        rows = await conn.fetch(
+            "SELECT email, attempts, smtp_code, diagnostic FROM dispatcher.deliveries WHERE state = 'failed'"
+        )
+    finally:
+        await conn.close()
+    return [f"{r['email']} after {r['attempts']}: {r['smtp_code']} {r['diagnostic']}" for r in rows]
+
+
+async def finish(
+    applicant: ApiClient,
+    campaign_id: str,
+    smtp: CaptureServer,
+    database_url: str,
+    faults: list[Fault],
+    started: float,
+) -> None:
+    """The campaign completes; everyone got it; duplicates within what was in flight; one completion mail."""
+    progress = await applicant.wait_completed(campaign_id, timeout=400)
+    print(f"campaign completed at {time.monotonic() - started:.0f} s")
+    if progress["failed"]:
+        print("failed deliveries:", *await failures(database_url), sep="\n  ")
+    assert (progress["total"], progress["sent"], progress["failed"]) == (RECIPIENTS + 1, RECIPIENTS + 1, 0), progress
+    await wait_until(lambda: set(campaign_rcpts(smtp)) >= EXPECTED, 60, "every recipient captured")
+    completions = await wait_until(lambda: system_mails(smtp, APPLICANT, "送信完了"), 60, "the completion mail")
+    await asyncio.sleep(3)  # a second completion mail would arrive within the notifier's send loop
+    assert len(system_mails(smtp, APPLICANT, "送信完了")) == 1
+    assert f"配信成功: {RECIPIENTS + 1} 件" in completions[0].get_body(preferencelist=("plain",)).get_content()
+
+    counts = Counter(campaign_rcpts(smtp))
+    assert set(counts) == EXPECTED
+    duplicates = sum(counts.values()) - len(counts)
+    allowed = sum(f.in_flight for f in faults)
+    print(f"\n{'fault':<24} {'at s':>5} {'mails before':>12} {'in flight':>9} {'back after s':>12}")
+    for f in faults:
+        print(f"{f.what:<24} {f.at - started:>5.0f} {f.captured_before:>12} {f.in_flight:>9} {f.recovery_s:>12.1f}")
+    print(
+        f"duplicates: {duplicates} (allowed: {allowed}, the messages in flight at the faults); "
+        f"{sum(counts.values())} campaign mails captured; {time.monotonic() - started:.0f} s"
+    )
+    assert duplicates <= allowed, counts.most_common(5)
+
+
+async def test_each_service_killed_once_mid_campaign(
+    database_url: str, amqp_url: str, smtp_server: CaptureServer, e2e_dns: DnsServer, tmp_path: Path
+) -> None:
+    """SIGKILL and restart of every service in turn during one 5,000-recipient campaign."""
+    started = time.monotonic()
+    async with running(database_url, amqp_url, smtp_server, e2e_dns, tmp_path) as system:
+        applicant, campaign_id = await start_campaign(system, smtp_server)
+        faults = []
+        async with applicant:
+            for name in KILL_ORDER:
+                await after_progress(smtp_server, 100)
+
+                async def kill(name: str = name) -> None:
+                    system.kill(name)
+
+                async def restart(name: str = name) -> None:
+                    await system.restart(name)
+
+                faults.append(await strike(f"kill {name}", smtp_server, database_url, kill, restart))
+            await finish(applicant, campaign_id, smtp_server, database_url, faults, started)
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+async def test_rabbitmq_restarted_mid_campaign(
+    database_url: str,
+    private_rabbitmq: PrivateRabbitMQ,
+    smtp_server: CaptureServer,
+    e2e_dns: DnsServer,
+    tmp_path: Path,
+) -> None:
+    """The broker (a node of this module's own) stopped and started again while the campaign runs."""
+    started = time.monotonic()
+    async with running(database_url, private_rabbitmq.url, smtp_server, e2e_dns, tmp_path, UNPACED) as system:
+        applicant, campaign_id = await start_campaign(system, smtp_server)
+        async with applicant:
+            await after_progress(smtp_server, 1000)
+
+            async def stop() -> None:
+                await asyncio.to_thread(private_rabbitmq.stop)
+
+            async def start() -> None:
+                await asyncio.to_thread(private_rabbitmq.start)
+
+            fault = await strike("rabbitmq restart", smtp_server, database_url, stop, start)
+            await finish(applicant, campaign_id, smtp_server, database_url, [fault], started)
+
+
+async def test_postgresql_restarted_mid_campaign(
+    amqp_url: str,
+    private_postgres: PrivatePostgres,
+    smtp_server: CaptureServer,
+    e2e_dns: DnsServer,
+    tmp_path: Path,
+) -> None:
+    """The database (a cluster of this module's own) stopped and started again while the campaign runs."""
+    started = time.monotonic()
+    conn = await asyncpg.connect(private_postgres.url)
+    try:
+        await conn.execute("CREATE DATABASE isseimail_faults")
+    finally:
+        await conn.close()
+    database_url = with_database(private_postgres.url, "isseimail_faults")
+    async with running(database_url, amqp_url, smtp_server, e2e_dns, tmp_path, UNPACED) as system:
+        applicant, campaign_id = await start_campaign(system, smtp_server)
+        async with applicant:
+            await after_progress(smtp_server, 1000)
+
+            async def stop() -> None:
+                await asyncio.to_thread(private_postgres.stop, "fast")
+
+            async def start() -> None:
+                await asyncio.sleep(2)  # down long enough for every service to notice
+                await asyncio.to_thread(private_postgres.start)
+
+            fault = await strike("postgresql restart", smtp_server, database_url, stop, start)
+            await finish(applicant, campaign_id, smtp_server, database_url, [fault], started)
