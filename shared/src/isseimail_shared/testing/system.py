@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import os
 import re
 import signal
 import subprocess
@@ -122,26 +123,24 @@ class SystemProcesses:
         per_service = dict(service_env or {})
         self.processes: dict[str, ServiceProcess] = {}
         for name, module, port_var in SERVICES:
-            self.processes[name] = ServiceProcess(
-                module,
-                {**common, port_var: str(self.ports[name]), **per_service.get(name, {})},
-                self.ports[name],
-                log_dir / f"{name}.log",
-            )
+            own = {**common, port_var: str(self.ports[name]), **per_service.get(name, {})}
+            self.processes[name] = self._process(module, own, name, [])
         for i in range(workers):
             name = f"worker-{i}"
-            self.processes[name] = ServiceProcess(
-                "isseimail_dispatcher",
-                {
-                    **common,
-                    "ISSEIMAIL_WORKER_PORT": str(self.ports[name]),
-                    **per_service.get("worker", {}),
-                    **per_service.get(name, {}),
-                },
-                self.ports[name],
-                log_dir / f"{name}.log",
-                args=["worker"],
-            )
+            own = {
+                **common,
+                "ISSEIMAIL_WORKER_PORT": str(self.ports[name]),
+                **per_service.get("worker", {}),
+                **per_service.get(name, {}),
+            }
+            self.processes[name] = self._process("isseimail_dispatcher", own, name, ["worker"])
+
+    def _process(self, module: str, own: dict[str, str], name: str, args: list[str]) -> ServiceProcess:
+        proc = ServiceProcess(module, own, self.ports[name], self.log_dir / f"{name}.log", args=args)
+        # Only the settings given here: an ISSEIMAIL_* variable in the caller's shell must not leak in.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("ISSEIMAIL_")}
+        proc.env = {**inherited, **own}
+        return proc
 
     # --- what the tests read ----------------------------------------------------------------------
     @property
