@@ -179,11 +179,20 @@ class SystemProcesses:
 
     # --- lifecycle --------------------------------------------------------------------------------
     async def start(self, timeout: float = 90.0) -> None:
-        """Start every process, then wait until each answers /readyz 200 (a failure says which and why)."""
-        for proc in self.processes.values():
-            proc.start()
+        """Start every process, then wait until each answers /readyz 200 (a failure says which and why).
+
+        Workers after the first start once it is ready: RabbitMQ 3.10 crashes the connection of a consumer
+        of a quorum queue that another connection is still creating (`{badmatch,{error,noproc}}`, fixed in
+        RabbitMQ 4.1 by rabbitmq-server#13625), so two workers declaring dispatcher.batches at once made
+        one of them fail its start now and then.
+        """
+        later = [name for name in self.processes if name.startswith("worker-") and name != "worker-0"]
+        first = [name for name in self.processes if name not in later]
         try:
-            await asyncio.gather(*(self._wait_ready(name, timeout) for name in self.processes))
+            for group in (first, later):
+                for name in group:
+                    self.processes[name].start()
+                await asyncio.gather(*(self._wait_ready(name, timeout) for name in group))
         except BaseException:
             await self.stop()
             raise
