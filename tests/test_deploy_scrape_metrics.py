@@ -6,20 +6,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from isseimail_notifier.app import create_app as notifier_app
 from isseimail_notifier.settings import NotifierSettings
+from isseimail_shared.testing.metrics import samples
 from isseimail_shared.testing.process import running_app
-
-
-def _samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
-    found: dict[tuple[tuple[str, str], ...], float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name:
-                found[tuple(sorted(sample.labels.items()))] = sample.value
-    return found
 
 
 async def test_metrics_scrape_reports_ready_and_queue_depths(make_settings: Callable[..., Any]) -> None:
@@ -29,8 +19,8 @@ async def test_metrics_scrape_reports_ready_and_queue_depths(make_settings: Call
         queues = [c.queue.name for c in app.state.runtime.consumers]
         text = (await client.get("/metrics")).text
     assert queues, "the notifier consumes at least one queue"
-    assert _samples(text, "isseimail_ready")[(("service", "notifier"),)] == 1.0
-    depths = {dict(k)["queue"]: v for k, v in _samples(text, "isseimail_queue_messages").items()}
+    assert samples(text, "isseimail_ready")[(("service", "notifier"),)] == 1.0
+    depths = {dict(k)["queue"]: v for k, v in samples(text, "isseimail_queue_messages").items()}
     for queue in queues:
         assert depths[queue] >= 0
         assert depths[f"{queue}.dlq"] == 0
@@ -47,4 +37,4 @@ async def test_metrics_scrape_still_answers_when_the_broker_is_gone(make_setting
         elapsed = time.monotonic() - started
     assert response.status_code == 200
     assert elapsed < 4
-    assert _samples(response.text, "isseimail_ready")[(("service", "notifier"),)] == 0.0
+    assert samples(response.text, "isseimail_ready")[(("service", "notifier"),)] == 0.0

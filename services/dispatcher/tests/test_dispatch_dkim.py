@@ -3,6 +3,7 @@ lookups go over UDP to the real loopback DNS server serving the published TXT re
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -13,17 +14,16 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from isseimail_dispatcher.app import create_app, create_worker_app
 from isseimail_dispatcher.dkim_keys import KeyPair, generate, txt_name, txt_value
 from isseimail_dispatcher.dkim_signing import DkimSigner, SigningKey, load_private_key
 from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_shared.mailmerge import Recipient, render_campaign
 from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.process import running_app
 from isseimail_shared.testing.smtp import Captured, CaptureServer
 
+from .conftest import running_dispatcher
+
 DOMAIN = "corp.example.jp"  # the snapshot peer's sender domain
-KEY_SECRET = "x3uLq0tOQ3bH2b8m3dX4d5pXw1hZb0v3b9mU8kq7n6Y="  # a Fernet key for tests only
 REQUIRED = {"from", "to", "subject", "date", "message-id", "list-unsubscribe", "list-unsubscribe-post"}
 
 
@@ -57,37 +57,21 @@ async def publish(
     return listing
 
 
-async def send_campaign(snapshot_peer: Any, make_recipients: Any, accept_campaign: Any, watch: Any, count: int) -> None:
-    """One campaign from DOMAIN to `count` recipients (plus the sender's copy), waited for to completion."""
-    done = len(watch.of("campaign.completed"))
-    rows = make_recipients(count)
-    campaign_id = snapshot_peer.add(rows)
-    await accept_campaign(campaign_id, len(rows))
-    await watch.wait_for("campaign.completed", done + 1)
-
-
-def settings_for(
-    make_settings: Callable[..., Any], snapshot_peer: Any, dns: DnsServer, **extra: Any
-) -> DispatcherSettings:
-    settings: DispatcherSettings = make_settings(
-        DispatcherSettings,
-        composer_url=snapshot_peer.url,
-        dns_nameservers=dns.nameserver,
-        dkim_key_secret=KEY_SECRET,
-        public_url="https://mail.example.jp",  # one-click unsubscribe: List-Unsubscribe-Post is on every message
-        **extra,
-    )
-    return settings
+@pytest.fixture
+def signing_settings(
+    dkim_settings: Callable[..., DispatcherSettings], snapshot_peer: Any
+) -> Callable[..., DispatcherSettings]:
+    """DKIM settings reading campaigns from the snapshot peer, with one-click unsubscribe (List-Unsubscribe-Post
+    on every message)."""
+    return functools.partial(dkim_settings, composer_url=snapshot_peer.url, public_url="https://mail.example.jp")
 
 
 async def test_configured_key_still_signs(
-    make_settings: Callable[..., Any],
+    signing_settings: Callable[..., DispatcherSettings],
     smtp_server: CaptureServer,
-    snapshot_peer: Any,
-    watch: Any,
-    make_recipients: Any,
-    accept_campaign: Any,
     dns_server: DnsServer,
+    make_recipients: Any,
+    send_campaign: Any,
 ) -> None:
     """With no key in the table, ISSEIMAIL_DKIM_SELECTOR / _PRIVATE_KEY sign as before, and the read API lists
     that key as the active one, so the readiness check can compare it with DNS."""
@@ -95,16 +79,13 @@ async def test_configured_key_still_signs(
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    settings = settings_for(
-        make_settings,
-        snapshot_peer,
-        dns_server,
+    settings = signing_settings(
         dkim_selector="isseimail",
         dkim_private_key=pem.replace("\n", "\\n"),  # as an environment variable carries it
     )
-    async with running_app(create_app(settings)) as api, running_app(create_worker_app(settings)):
+    async with running_dispatcher(settings) as (api, _):
         listing = await publish(api, dns_server)
-        await send_campaign(snapshot_peer, make_recipients, accept_campaign, watch, 3)
+        await send_campaign(make_recipients(3))
     assert [(k["selector"], k["state"], k["algorithm"]) for k in listing["keys"]] == [
         ("isseimail", "active", "rsa-sha256")
     ]
@@ -117,24 +98,22 @@ async def test_configured_key_still_signs(
 
 
 async def test_generated_rsa_and_ed25519_keys_both_sign(
-    make_settings: Callable[..., Any],
+    signing_settings: Callable[..., DispatcherSettings],
     smtp_server: CaptureServer,
-    snapshot_peer: Any,
-    watch: Any,
-    make_recipients: Any,
-    accept_campaign: Any,
     dns_server: DnsServer,
+    make_recipients: Any,
+    send_campaign: Any,
 ) -> None:
     """A domain with an RSA and an Ed25519 key gets two signatures per message; both verify, both cover the
     headers RFC 8058 and the issue name, and a header added in transit breaks them."""
-    settings = settings_for(make_settings, snapshot_peer, dns_server)
-    async with running_app(create_app(settings)) as api, running_app(create_worker_app(settings)):
+    settings = signing_settings()
+    async with running_dispatcher(settings) as (api, _):
         for algorithm in ("rsa", "ed25519"):
             assert (await api.post(f"/internal/dkim/{DOMAIN}/keys", json={"algorithm": algorithm})).status_code == 201
         await publish(api, dns_server)
         rotated = await api.post(f"/internal/dkim/{DOMAIN}/rotate")
         assert rotated.status_code == 200, rotated.text
-        await send_campaign(snapshot_peer, make_recipients, accept_campaign, watch, 3)
+        await send_campaign(make_recipients(3))
     assert len(smtp_server.messages) == 4
     for captured in smtp_server.messages:
         sigs = signatures(captured.data)
@@ -152,28 +131,26 @@ async def test_generated_rsa_and_ed25519_keys_both_sign(
 
 
 async def test_rotation_keeps_both_selectors_verifying(
-    make_settings: Callable[..., Any],
+    signing_settings: Callable[..., DispatcherSettings],
     smtp_server: CaptureServer,
-    snapshot_peer: Any,
-    watch: Any,
-    make_recipients: Any,
-    accept_campaign: Any,
     dns_server: DnsServer,
+    make_recipients: Any,
+    send_campaign: Any,
 ) -> None:
     """Mail signed before a rotation (old selector) and after it (new selector) both verify while both
     records are published; the old key really is another key (without its record the old mail fails)."""
-    settings = settings_for(make_settings, snapshot_peer, dns_server)
-    async with running_app(create_app(settings)) as api, running_app(create_worker_app(settings)):
+    settings = signing_settings()
+    async with running_dispatcher(settings) as (api, _):
         first = (await api.post(f"/internal/dkim/{DOMAIN}/keys", json={"selector": "s2026a"})).json()["key"]
         await publish(api, dns_server)
         assert (await api.post(f"/internal/dkim/{DOMAIN}/rotate")).status_code == 200
-        await send_campaign(snapshot_peer, make_recipients, accept_campaign, watch, 2)
+        await send_campaign(make_recipients(2))
         before: list[Captured] = smtp_server.messages
 
         second = (await api.post(f"/internal/dkim/{DOMAIN}/keys", json={})).json()["key"]
         during = await publish(api, dns_server)  # old active + new next: both selectors live
         rotated = (await api.post(f"/internal/dkim/{DOMAIN}/rotate")).json()
-        await send_campaign(snapshot_peer, make_recipients, accept_campaign, watch, 2)
+        await send_campaign(make_recipients(2))
         after = smtp_server.messages[len(before) :]
     assert {(k["selector"], k["state"]) for k in during["keys"]} == {
         (first["selector"], "active"),

@@ -11,7 +11,6 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from typing import Any
 
 import asyncpg
 import pytest
@@ -36,21 +35,12 @@ from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_shared.testing.dns import DnsServer
 from isseimail_shared.testing.process import running_app
 
-SECRET = "x3uLq0tOQ3bH2b8m3dX4d5pXw1hZb0v3b9mU8kq7n6Y="  # Fernet keys for tests only
-OTHER_SECRET = "pZ4mY0a8mJv1m0m1eJ6bK0pXq3b9l0QmKxRk2cZpW1E="
+from .conftest import DKIM_KEY_SECRET as SECRET
+
+OTHER_SECRET = "pZ4mY0a8mJv1m0m1eJ6bK0pXq3b9l0QmKxRk2cZpW1E="  # another Fernet key for tests only
 DOMAIN = "corp.example.jp"
 FIRST = f"s{dt.datetime.now(dt.UTC).year}a"  # the default selector of a domain's first RSA key
 KEY_FIELDS = {"selector", "algorithm", "state", "public_key", "txt_name", "txt_value"}
-
-
-@pytest.fixture
-def dkim_settings(make_settings: Callable[..., Any], dns_server: DnsServer) -> Callable[..., DispatcherSettings]:
-    def build(**extra: Any) -> DispatcherSettings:
-        values = {"dns_nameservers": dns_server.nameserver, "dkim_key_secret": SECRET, **extra}
-        settings: DispatcherSettings = make_settings(DispatcherSettings, **values)
-        return settings
-
-    return build
 
 
 async def table_rows(database_url: str) -> list[asyncpg.Record]:

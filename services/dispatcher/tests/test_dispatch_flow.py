@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from typing import Any
 
-from isseimail_dispatcher.app import create_app, create_worker_app
-from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_shared.events import DeliveryBounced, envelope_for
 from isseimail_shared.messaging import Broker
-from isseimail_shared.testing.process import running_app
 from isseimail_shared.testing.smtp import CaptureServer
 from isseimail_shared.unsubscribe import read_token, verify
 from isseimail_shared.verp import parse_bounce_address
 
+from .conftest import running_dispatcher
+
 
 async def test_campaign_is_delivered_once_to_every_recipient(
-    make_settings: Callable[..., Any],
+    fast_settings: Any,
     smtp_server: CaptureServer,
     snapshot_peer: Any,
     watch: Any,
@@ -29,13 +27,8 @@ async def test_campaign_is_delivered_once_to_every_recipient(
     """Every recipient plus the sender's copy gets one stamped message; campaign.completed comes once."""
     rows = make_recipients(30, "example.jp") + make_recipients(12, "other.jp", start=31)
     campaign_id = snapshot_peer.add(rows)
-    settings = make_settings(
-        DispatcherSettings,
-        composer_url=snapshot_peer.url,
-        batch_size=10,
-        public_url="https://mail.example.jp/",
-    )
-    async with running_app(create_app(settings)) as api, running_app(create_worker_app(settings)) as worker:
+    settings = fast_settings(batch_size=10, public_url="https://mail.example.jp/")
+    async with running_dispatcher(settings) as (api, worker):
         event_id = uuid.uuid4()
         await accept_campaign(campaign_id, len(rows), event_id)
         await accept_campaign(campaign_id, len(rows), event_id)  # redelivered event

@@ -5,22 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
-import pytest
 
 from isseimail_dispatcher.limits import acquire_lease, release_lease, renew_leases, take_tokens
 from isseimail_dispatcher.settings import DomainLimit
-from isseimail_shared.db import create_pool, migrate
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(database_url, "dispatcher")
-    await migrate(p, "dispatcher", ["isseimail_shared.sql", "isseimail_dispatcher.migrations"])
-    yield p
-    await p.close()
 
 
 async def take(pool: asyncpg.Pool, limit: DomainLimit, want: int) -> tuple[int, float]:

@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
-import asyncpg
-
-from isseimail_dispatcher.app import create_app, create_worker_app
 from isseimail_dispatcher.scheduler import BATCH_QUEUE
-from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_shared.messaging import Broker
 from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.process import running_app
 from isseimail_shared.testing.smtp import CaptureServer
 
-
-def fast(make_settings: Callable[..., Any], peer: Any, **overrides: Any) -> DispatcherSettings:
-    values: dict[str, Any] = {
-        "composer_url": peer.url,
-        "batch_size": 5,
-        "retry_base_seconds": 0.1,
-        "scheduler_seconds": 0.2,
-        "claim_seconds": 2.0,
-    }
-    values.update(overrides)
-    settings: DispatcherSettings = make_settings(DispatcherSettings, **values)
-    return settings
+from .conftest import deliveries, running_dispatcher
 
 
 async def dlq_depth(broker: Broker) -> int:
@@ -39,35 +22,17 @@ async def dlq_depth(broker: Broker) -> int:
         await channel.close()
 
 
-async def deliveries(database_url: str) -> dict[str, asyncpg.Record]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        rows = await conn.fetch("SELECT * FROM dispatcher.deliveries")
-    finally:
-        await conn.close()
-    return {r["email"]: r for r in rows}
-
-
 async def test_temporary_replies_are_retried_then_delivered(
-    make_settings: Callable[..., Any],
-    smtp_server: CaptureServer,
-    snapshot_peer: Any,
-    watch: Any,
-    make_recipients: Any,
-    accept_campaign: Any,
-    database_url: str,
+    fast_settings: Any, smtp_server: CaptureServer, make_recipients: Any, send_campaign: Any, database_url: str
 ) -> None:
     """451 on RCPT, 421 on MAIL and 452 on DATA for a while: those recipients are retried and delivered once."""
     rows = make_recipients(12)
-    campaign_id = snapshot_peer.add(rows)
     smtp_server.handler.fail_next("RCPT", 451, "4.7.1 greylisted, try later", times=4)
     smtp_server.handler.fail_next("MAIL", 421, "4.3.2 service shutting down", times=2)
     smtp_server.handler.fail_next("DATA", 452, "4.3.1 insufficient storage", times=2)
-    settings = fast(make_settings, snapshot_peer)
-    async with running_app(create_app(settings)), running_app(create_worker_app(settings)):
-        await accept_campaign(campaign_id, len(rows))
-        completed = await watch.wait_for("campaign.completed")
-    assert (completed[0].sent, completed[0].failed) == (13, 0)
+    async with running_dispatcher(fast_settings()):
+        completed = await send_campaign(rows)
+    assert (completed.sent, completed.failed) == (13, 0)
     assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == sorted(
         [r.email for r in rows] + ["sender@corp.example.jp"]
     )
@@ -78,26 +43,22 @@ async def test_temporary_replies_are_retried_then_delivered(
 
 
 async def test_permanent_rejection_fails_with_the_servers_code(
-    make_settings: Callable[..., Any],
+    fast_settings: Any,
     smtp_server: CaptureServer,
-    snapshot_peer: Any,
     watch: Any,
     make_recipients: Any,
-    accept_campaign: Any,
+    send_campaign: Any,
     database_url: str,
 ) -> None:
     """550 5.1.1 for two recipients: they fail with that code and text, delivery.failed goes out, others arrive."""
     rows = make_recipients(10)
-    campaign_id = snapshot_peer.add(rows)
     for bad in ("user3@example.jp", "user7@example.jp"):
         smtp_server.handler.fail_recipient(bad, 550, f"5.1.1 <{bad}>: user unknown")
-    settings = fast(make_settings, snapshot_peer)
-    async with running_app(create_app(settings)) as api, running_app(create_worker_app(settings)):
-        await accept_campaign(campaign_id, len(rows))
-        completed = await watch.wait_for("campaign.completed")
+    async with running_dispatcher(fast_settings()) as (api, _):
+        completed = await send_campaign(rows)
         failed_events = await watch.wait_for("delivery.failed", 2)
-        progress = (await api.get(f"/internal/campaigns/{campaign_id}/progress")).json()
-    assert (completed[0].total, completed[0].sent, completed[0].failed) == (11, 9, 2)
+        progress = (await api.get(f"/internal/campaigns/{completed.campaign_id}/progress")).json()
+    assert (completed.total, completed.sent, completed.failed) == (11, 9, 2)
     assert (progress["sent"], progress["failed"], progress["status"]) == (9, 2, "completed")
     assert {e.recipient for e in failed_events} == {"user3@example.jp", "user7@example.jp"}
     assert {(e.smtp_code, e.enhanced_status, e.row_number) for e in failed_events} == {
@@ -113,29 +74,20 @@ async def test_permanent_rejection_fails_with_the_servers_code(
 
 
 async def test_retries_stop_at_the_maximum_age(
-    make_settings: Callable[..., Any],
-    smtp_server: CaptureServer,
-    snapshot_peer: Any,
-    watch: Any,
-    make_recipients: Any,
-    accept_campaign: Any,
+    fast_settings: Any, smtp_server: CaptureServer, watch: Any, make_recipients: Any, send_campaign: Any
 ) -> None:
     """A recipient that keeps answering 451 is failed, with the 451, once ISSEIMAIL_RETRY_MAX_AGE has passed."""
-    rows = make_recipients(3)
-    campaign_id = snapshot_peer.add(rows)
     smtp_server.handler.fail_recipient("user2@example.jp", 451, "4.2.0 mailbox busy")
-    settings = fast(make_settings, snapshot_peer, retry_max_age=1.0)
-    async with running_app(create_app(settings)), running_app(create_worker_app(settings)):
-        await accept_campaign(campaign_id, len(rows))
-        completed = await watch.wait_for("campaign.completed")
+    async with running_dispatcher(fast_settings(retry_max_age=1.0)):
+        completed = await send_campaign(make_recipients(3))
         failed = watch.of("delivery.failed")
-    assert (completed[0].sent, completed[0].failed) == (3, 1)
+    assert (completed.sent, completed.failed) == (3, 1)
     assert len(failed) == 1
     assert (failed[0].recipient, failed[0].smtp_code, failed[0].enhanced_status) == ("user2@example.jp", 451, "4.2.0")
 
 
 async def test_high_hard_failure_rate_pauses_the_campaign(
-    make_settings: Callable[..., Any],
+    fast_settings: Any,
     smtp_server: CaptureServer,
     snapshot_peer: Any,
     watch: Any,
@@ -147,8 +99,8 @@ async def test_high_hard_failure_rate_pauses_the_campaign(
     campaign_id = snapshot_peer.add(rows)
     for row in rows[:20]:
         smtp_server.handler.fail_recipient(row.email, 550, "5.1.1 user unknown")
-    settings = fast(make_settings, snapshot_peer, pause_min_attempts=5, batch_size=5, worker_prefetch=1)
-    async with running_app(create_app(settings)) as api, running_app(create_worker_app(settings)):
+    settings = fast_settings(pause_min_attempts=5, batch_size=5, worker_prefetch=1)
+    async with running_dispatcher(settings) as (api, _):
         await accept_campaign(campaign_id, len(rows))
         paused = await watch.wait_for("campaign.paused")
         await asyncio.sleep(1.0)
@@ -160,38 +112,27 @@ async def test_high_hard_failure_rate_pauses_the_campaign(
 
 
 async def test_unparseable_batch_message_goes_to_the_dlq(
-    make_settings: Callable[..., Any],
-    smtp_server: CaptureServer,
-    snapshot_peer: Any,
-    watch: Any,
-    make_recipients: Any,
-    accept_campaign: Any,
-    broker: Broker,
+    fast_settings: Any, smtp_server: CaptureServer, make_recipients: Any, send_campaign: Any, broker: Broker
 ) -> None:
     """Garbage on the batch queue ends in its DLQ; the worker keeps running and sends the next campaign."""
-    settings = fast(make_settings, snapshot_peer)
-    async with running_app(create_app(settings)), running_app(create_worker_app(settings)) as worker:
+    async with running_dispatcher(fast_settings()) as (_, worker):
         for i, body in enumerate([b"not json", b'{"batch_id": "1"}', b"[1]", b'{"batch_id": 1, "x": 2}']):
             await broker.publish_work(BATCH_QUEUE, body, message_id=f"bad-{i}")
         async with asyncio.timeout(10):
             while await dlq_depth(broker) != 4:  # noqa: ASYNC110 - polling the broker
                 await asyncio.sleep(0.1)
         assert (await worker.get("/readyz")).status_code == 200
-        rows = make_recipients(2)
-        campaign_id = snapshot_peer.add(rows)
-        await accept_campaign(campaign_id, len(rows))
-        await watch.wait_for("campaign.completed")
+        await send_campaign(make_recipients(2))
     assert len(smtp_server.messages) == 3
 
 
 async def test_direct_mx_mode_follows_the_mx_and_fails_domains_without_mail(
-    make_settings: Callable[..., Any],
+    fast_settings: Any,
     smtp_server: CaptureServer,
     dns_server: DnsServer,
-    snapshot_peer: Any,
     watch: Any,
     make_recipients: Any,
-    accept_campaign: Any,
+    send_campaign: Any,
 ) -> None:
     """MX mode resolves through the configured DNS, skips a dead MX, and fails null-MX and NXDOMAIN domains."""
     dns_server.zone("example.jp", mx=[(5, "dead.example.jp"), (10, "mx.example.jp")])
@@ -200,20 +141,13 @@ async def test_direct_mx_mode_follows_the_mx_and_fails_domains_without_mail(
     dns_server.zone("corp.example.jp", a=["127.0.0.1"])  # no MX: the A record is the implicit MX
     dns_server.zone("nomail.jp", null_mx=True)
     rows = [*make_recipients(3), *make_recipients(1, "nomail.jp", start=4), *make_recipients(1, "gone.jp", start=5)]
-    campaign_id = snapshot_peer.add(rows)
-    settings = fast(
-        make_settings,
-        snapshot_peer,
-        delivery_mode="mx",
-        mx_port=smtp_server.port,
-        dns_nameservers=dns_server.nameserver,
-        smtp_timeout=2.0,
+    settings = fast_settings(
+        delivery_mode="mx", mx_port=smtp_server.port, dns_nameservers=dns_server.nameserver, smtp_timeout=2.0
     )
-    async with running_app(create_app(settings)), running_app(create_worker_app(settings)):
-        await accept_campaign(campaign_id, len(rows))
-        completed = await watch.wait_for("campaign.completed")
+    async with running_dispatcher(settings):
+        completed = await send_campaign(rows)
         failed = {e.recipient: e for e in watch.of("delivery.failed")}
-    assert (completed[0].sent, completed[0].failed) == (4, 2)
+    assert (completed.sent, completed.failed) == (4, 2)
     assert failed["user4@nomail.jp"].smtp_code == 556
     assert failed["user5@gone.jp"].enhanced_status == "5.1.2"
     assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == [
@@ -225,24 +159,12 @@ async def test_direct_mx_mode_follows_the_mx_and_fails_domains_without_mail(
 
 
 async def test_domain_rate_limit_spaces_out_sending(
-    make_settings: Callable[..., Any],
-    smtp_server: CaptureServer,
-    snapshot_peer: Any,
-    watch: Any,
-    make_recipients: Any,
-    accept_campaign: Any,
+    fast_settings: Any, smtp_server: CaptureServer, make_recipients: Any, send_campaign: Any
 ) -> None:
     """60/min for example.jp across two workers: a burst of 6, then about one a second; all arrive once."""
-    rows = make_recipients(9)
-    campaign_id = snapshot_peer.add(rows)
-    settings = fast(make_settings, snapshot_peer, domain_limits='{"example.jp": {"connections": 1, "per_minute": 60}}')
-    async with (
-        running_app(create_app(settings)),
-        running_app(create_worker_app(settings)),
-        running_app(create_worker_app(settings)),
-    ):
-        await accept_campaign(campaign_id, len(rows))
-        await watch.wait_for("campaign.completed")
+    settings = fast_settings(domain_limits='{"example.jp": {"connections": 1, "per_minute": 60}}')
+    async with running_dispatcher(settings, workers=2):
+        await send_campaign(make_recipients(9))
     arrivals = sorted(m.received_at for m in smtp_server.messages if m.rcpt_tos[0].endswith("@example.jp"))
     assert len(arrivals) == 9
     assert arrivals[-1] - arrivals[0] >= 2.0  # 3 messages past the burst at 1/s

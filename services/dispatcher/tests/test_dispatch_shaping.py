@@ -7,53 +7,21 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from isseimail_dispatcher.adaptive import Adaptation, ThrottleState, effective_per_minute, step
-from isseimail_dispatcher.app import create_app, create_worker_app
 from isseimail_dispatcher.destinations import Router
 from isseimail_dispatcher.limits import record_rate_limit, take_tokens, throttle_states
 from isseimail_dispatcher.settings import DispatcherSettings, DomainLimit
-from isseimail_shared.db import create_pool, migrate
 from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.process import running_app
+from isseimail_shared.testing.metrics import sample
 from isseimail_shared.testing.smtp import CaptureServer
 
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(database_url, "dispatcher")
-    await migrate(p, "dispatcher", ["isseimail_shared.sql", "isseimail_dispatcher.migrations"])
-    yield p
-    await p.close()
-
-
-def fast(make_settings: Callable[..., Any], peer: Any, **overrides: Any) -> DispatcherSettings:
-    values: dict[str, Any] = {
-        "composer_url": peer.url,
-        "batch_size": 5,
-        "retry_base_seconds": 0.1,
-        "scheduler_seconds": 0.2,
-        "claim_seconds": 2.0,
-    }
-    values.update(overrides)
-    settings: DispatcherSettings = make_settings(DispatcherSettings, **values)
-    return settings
-
-
-def sample(text: str, name: str, **labels: str) -> float:
-    """One sample's value from a /metrics page (0 when absent)."""
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
-                return float(s.value)
-    return 0.0
-
+from .conftest import deliveries, running_dispatcher
 
 # --- the database side ----------------------------------------------------------------------------
 
@@ -125,23 +93,19 @@ async def test_the_lowered_rate_comes_back_in_steps(pool: asyncpg.Pool) -> None:
 
 
 async def test_a_domain_answering_421_slows_down_and_the_campaign_completes(
-    make_settings: Callable[..., Any],
+    fast_settings: Any,
     smtp_server: CaptureServer,
-    snapshot_peer: Any,
     watch: Any,
     make_recipients: Any,
-    accept_campaign: Any,
+    send_campaign: Any,
     database_url: str,
 ) -> None:
     """421 4.7.0 "too many messages" for six recipients' first attempts, then acceptance: every recipient is delivered
     once and none fails; the domain's stored rate went down, the metrics show it, and it recovers step by step."""
     rows = make_recipients(20)
-    campaign_id = snapshot_peer.add(rows)
     for row in rows[:6]:  # per recipient, so that the sender's own copy (another domain) is never refused
         smtp_server.handler.fail_recipient(row.email, 421, "4.7.0 Too many messages, try again later", times=1)
-    settings = fast(
-        make_settings,
-        snapshot_peer,
+    settings = fast_settings(
         domain_limits='{"example.jp": {"connections": 2, "per_minute": 1200}}',
         throttle_window_seconds=2.0,
         throttle_increase_fraction=0.25,
@@ -154,30 +118,30 @@ async def test_a_domain_answering_421_slows_down_and_the_campaign_completes(
             seen.append(sample((await api.get("/metrics")).text, gauge, domain="example.jp"))
             await asyncio.sleep(0.1)
 
-    async with running_app(create_app(settings)) as api, running_app(create_worker_app(settings)) as worker:
+    async with running_dispatcher(settings) as (api, worker):
         before = (await worker.get("/metrics")).text
         poller = asyncio.create_task(watch_gauge(api))
         try:
-            await accept_campaign(campaign_id, len(rows))
-            completed = await watch.wait_for("campaign.completed")
+            completed = await send_campaign(rows)
             conn = await asyncpg.connect(database_url)
             try:
                 bucket = await conn.fetchrow("SELECT * FROM dispatcher.domain_buckets WHERE domain = 'example.jp'")
-                state = await conn.fetch("SELECT state, attempts FROM dispatcher.deliveries")
             finally:
                 await conn.close()
+            state = (await deliveries(database_url)).values()
             after = (await worker.get("/metrics")).text
             async with asyncio.timeout(15):
                 while not seen or seen[-1] < 1200:  # noqa: ASYNC110 - the poller fills `seen`
                     await asyncio.sleep(0.1)
         finally:
             poller.cancel()
-    assert (completed[0].sent, completed[0].failed) == (21, 0)
+    assert (completed.sent, completed.failed) == (21, 0)
     assert not watch.of("delivery.failed")
     assert not watch.of("campaign.paused")
     assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == sorted(
         [r.email for r in rows] + ["sender@corp.example.jp"]
     )
+    assert len(state) == 21
     assert all(r["state"] == "sent" for r in state)
     assert sum(1 for r in state if r["attempts"] > 1) == 6  # the throttled ones were retried, not failed
     assert bucket is not None
@@ -201,27 +165,15 @@ async def test_a_domain_answering_421_slows_down_and_the_campaign_completes(
 
 
 async def test_the_worker_reconnects_after_the_messages_per_connection_limit(
-    make_settings: Callable[..., Any],
-    smtp_server: CaptureServer,
-    snapshot_peer: Any,
-    watch: Any,
-    make_recipients: Any,
-    accept_campaign: Any,
+    fast_settings: Any, smtp_server: CaptureServer, make_recipients: Any, send_campaign: Any
 ) -> None:
     """messages_per_connection 3 for example.jp: ten messages arrive over at least four connections, none over
     more than three."""
-    rows = make_recipients(10)
-    campaign_id = snapshot_peer.add(rows)
-    settings = fast(
-        make_settings,
-        snapshot_peer,
-        batch_size=10,
-        worker_prefetch=1,
-        domain_limits='{"example.jp": {"messages_per_connection": 3}}',
+    settings = fast_settings(
+        batch_size=10, worker_prefetch=1, domain_limits='{"example.jp": {"messages_per_connection": 3}}'
     )
-    async with running_app(create_app(settings)), running_app(create_worker_app(settings)):
-        await accept_campaign(campaign_id, len(rows))
-        await watch.wait_for("campaign.completed")
+    async with running_dispatcher(settings):
+        await send_campaign(make_recipients(10))
     per_connection = Counter(m.peer for m in smtp_server.messages if m.rcpt_tos[0].endswith("@example.jp"))
     assert sum(per_connection.values()) == 10
     assert None not in per_connection
