@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import aiosmtplib
 import asyncpg
 import pytest
 
+from isseimail_notifier.bounce_listener import BounceListener
 from isseimail_shared.events import Envelope, Event, envelope_for
 from isseimail_shared.messaging import Broker
 
@@ -35,6 +37,26 @@ async def notifier_db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(database_url, server_settings={"search_path": "notifier"})
     yield conn
     await conn.close()
+
+
+def listener_port(app: Any) -> int:
+    """The port the running notifier app's SMTP listener took (tests configure port 0)."""
+    listener = app.state.runtime.state["bounce_listener"]
+    assert isinstance(listener, BounceListener)
+    return listener.port
+
+
+async def smtp_send(port: int, rcpt: str, data: bytes, mail_from: str = "") -> tuple[int, str]:
+    """Deliver raw bytes to the listener like a remote MTA (null sender unless given); returns the final answer."""
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30)
+    await client.connect()
+    try:
+        await client.mail(mail_from)
+        await client.rcpt(rcpt)
+        response = await client.data(data)
+        return response.code, response.message
+    finally:
+        client.close()
 
 
 async def wait_until(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:

@@ -13,38 +13,18 @@ import asyncpg
 import pytest
 
 from isseimail_notifier.app import create_app
-from isseimail_notifier.bounce_listener import BounceListener
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_shared.events import CampaignAccepted, DeliveryBounced, DeliverySucceeded
 from isseimail_shared.testing.process import running_app
 from isseimail_shared.testing.smtp import CaptureServer
 from isseimail_shared.verp import bounce_address
 
-from .conftest import wait_until
+from .conftest import listener_port, smtp_send, wait_until
 
 BOUNCES = Path(__file__).parent / "bounces"
 SECRET = b"test-verp-secret"  # what make_settings gives every service
 DOMAIN = "bounce.isseimail.localhost"
 SENDER = "koho@example.jp"
-
-
-def _port(app: Any) -> int:
-    listener = app.state.runtime.state["bounce_listener"]
-    assert isinstance(listener, BounceListener)
-    return listener.port
-
-
-async def _send(port: int, rcpt: str, data: bytes, mail_from: str = "") -> tuple[int, str]:
-    """Deliver raw bytes like a remote MTA (null sender); returns the final SMTP answer."""
-    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30)
-    await client.connect()
-    try:
-        await client.mail(mail_from)
-        await client.rcpt(rcpt)
-        response = await client.data(data)
-        return response.code, response.message
-    finally:
-        client.close()
 
 
 def _dsn_for(recipient: str, status: str = "5.1.1", diagnostic: str = "550 5.1.1 User unknown") -> bytes:
@@ -80,10 +60,10 @@ async def test_dsn_is_stored_suppressed_reported_and_published(
         await wait_until(lambda: notifier_db.fetchval("SELECT count(*) FROM deliveries"))
         await wait_until(lambda: notifier_db.fetchval("SELECT count(*) FROM campaigns"))
         verp = bounce_address(SECRET, DOMAIN, campaign, 17)
-        code, _ = await _send(_port(app), verp, _dsn_for("gone@example.co.jp"))
+        code, _ = await smtp_send(listener_port(app), verp, _dsn_for("gone@example.co.jp"))
         assert code == 250
         assert await notifier_db.fetchval("SELECT count(*) FROM bounces WHERE delivery_id = 17 AND is_bounce") == 1
-        again, _ = await _send(_port(app), verp, _dsn_for("gone@example.co.jp"))  # the remote MTA retries
+        again, _ = await smtp_send(listener_port(app), verp, _dsn_for("gone@example.co.jp"))  # the remote MTA retries
         assert again == 250
         events = await sink.wait_for(1)
         mails = await smtp_server.wait_for(1, rcpt=SENDER)
@@ -124,7 +104,7 @@ async def test_hostile_messages_are_refused_or_recorded_as_not_a_bounce(
     verp = bounce_address(SECRET, DOMAIN, campaign, 9)
     async with running_app(app) as client:
         with pytest.raises(aiosmtplib.SMTPDataError) as too_big:
-            await _send(_port(app), verp, b"Subject: big\r\n\r\n" + (b"x" * 78 + b"\r\n") * 6000)
+            await smtp_send(listener_port(app), verp, b"Subject: big\r\n\r\n" + (b"x" * 78 + b"\r\n") * 6000)
         assert too_big.value.code == 552
         for raw in (
             (BOUNCES / "vacation-autoreply.eml").read_bytes(),
@@ -132,10 +112,10 @@ async def test_hostile_messages_are_refused_or_recorded_as_not_a_bounce(
             b"\x00\xff garbage without headers \xfe",
             b"Content-Type: multipart/report; boundary=\r\n\r\n--\r\n",
         ):
-            code, _ = await _send(_port(app), verp, raw)
+            code, _ = await smtp_send(listener_port(app), verp, raw)
             assert code == 250
         # more recipients than allowed in one message
-        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=_port(app), timeout=10)
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=listener_port(app), timeout=10)
         await smtp.connect()
         await smtp.mail("")
         for delivery in (1, 2):
@@ -180,7 +160,7 @@ async def test_forgeries_change_nothing_and_a_bounce_fails_only_its_own_delivery
     async with running_app(app) as client:
         for rcpt in forged:
             with pytest.raises(aiosmtplib.SMTPRecipientRefused) as refused:
-                await _send(_port(app), rcpt, _dsn_for("victim@example.jp"))
+                await smtp_send(listener_port(app), rcpt, _dsn_for("victim@example.jp"))
             assert refused.value.code == 550
         await asyncio.sleep(0.3)
         for table in ("bounces", "suppressions", "failures", "outbox"):
@@ -190,7 +170,7 @@ async def test_forgeries_change_nothing_and_a_bounce_fails_only_its_own_delivery
         mallory = DeliverySucceeded(campaign_id=campaign, delivery_id=5, recipient="mallory@example.jp", smtp_code=250)
         await publish(mallory)
         await wait_until(lambda: _deliveries(notifier_db, 1))
-        code, _ = await _send(_port(app), genuine, _dsn_for("ceo@example.jp"))
+        code, _ = await smtp_send(listener_port(app), genuine, _dsn_for("ceo@example.jp"))
         assert code == 250
         events = await sink.wait_for(1)
         checked = await client.post(
@@ -198,7 +178,7 @@ async def test_forgeries_change_nothing_and_a_bounce_fails_only_its_own_delivery
         )
         # a genuine VERP address of a delivery the notifier has not heard of: recorded, suppresses nothing
         unknown = bounce_address(SECRET, DOMAIN, campaign, 6)
-        assert (await _send(_port(app), unknown, _dsn_for("cfo@example.jp")))[0] == 250
+        assert (await smtp_send(listener_port(app), unknown, _dsn_for("cfo@example.jp")))[0] == 250
         await sink.wait_for(2)
     assert checked.json() == {"suppressed": {"mallory@example.jp": "userunknown"}}
     assert isinstance(events[0], DeliveryBounced)
@@ -224,10 +204,10 @@ async def test_hundred_concurrent_senders_lose_nothing(
                 DeliverySucceeded(campaign_id=campaign, delivery_id=n, recipient=f"user{n}@example.jp", smtp_code=250)
             )
         await wait_until(lambda: _deliveries(notifier_db, 100), timeout=30)
-        port = _port(app)
+        port = listener_port(app)
         answers = await asyncio.gather(
             *(
-                _send(port, bounce_address(SECRET, DOMAIN, campaign, n), _dsn_for(f"user{n}@example.jp"))
+                smtp_send(port, bounce_address(SECRET, DOMAIN, campaign, n), _dsn_for(f"user{n}@example.jp"))
                 for n in range(1, 101)
             )
         )

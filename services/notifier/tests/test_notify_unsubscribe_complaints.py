@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -15,14 +16,13 @@ from prometheus_client import REGISTRY
 
 from isseimail_notifier import complaint_rates
 from isseimail_notifier.app import create_app
-from isseimail_notifier.bounce_listener import BounceListener
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_shared.events import CampaignAccepted, DeliverySucceeded
 from isseimail_shared.testing.process import running_app
 from isseimail_shared.unsubscribe import mailto_address, make_token
 from isseimail_shared.verp import bounce_address
 
-from .conftest import wait_until
+from .conftest import listener_port, smtp_send, wait_until
 
 FEEDBACK = Path(__file__).parent / "feedback"
 SECRET = b"test-verp-secret"
@@ -30,22 +30,8 @@ DOMAIN = "bounce.isseimail.localhost"
 ORG = "corp.example.jp"
 
 
-def _port(app: Any) -> int:
-    listener = app.state.runtime.state["bounce_listener"]
-    assert isinstance(listener, BounceListener)
-    return listener.port
-
-
-async def _send(port: int, rcpt: str, data: bytes, mail_from: str = "someone@example.org") -> tuple[int, str]:
-    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30)
-    await client.connect()
-    try:
-        await client.mail(mail_from)
-        await client.rcpt(rcpt)
-        response = await client.data(data)
-        return response.code, response.message
-    finally:
-        client.close()
+# Unsubscribe mails and feedback reports come from a mailbox, not from the null sender of a DSN.
+_send = functools.partial(smtp_send, mail_from="someone@example.org")
 
 
 async def _campaign(publish: Any, db: asyncpg.Connection, deliveries: dict[int, str], sender: str) -> uuid.UUID:
@@ -94,7 +80,7 @@ async def test_mailto_unsubscribe_suppresses_for_the_sender_organisation_only(
             publish, notifier_db, {5: "Taro@Example.co.jp", 6: "hanako@example.co.jp"}, f"koho@{ORG}"
         )
         token = make_token(SECRET, campaign, 5, "taro@example.co.jp", ORG)
-        port = _port(app)
+        port = listener_port(app)
         for _ in range(2):  # a replayed request: still 250, still one row
             code, _ = await _send(port, mailto_address(token, DOMAIN).upper(), b"Subject: unsubscribe\r\n\r\n")
             assert code == 250
@@ -180,7 +166,7 @@ async def test_feedback_reports_suppress_and_count_per_campaign(
     before = _complaint_counts()
     async with running_app(app) as client:
         campaign = await _campaign(publish, notifier_db, recipients, f"koho@{ORG}")
-        port = _port(app)
+        port = listener_port(app)
         fbl = f"fbl@{DOMAIN}"
         by_verp = _report("provider-headers-only.eml", return_path=bounce_address(SECRET, DOMAIN, campaign, 1))
         token = make_token(SECRET, campaign, 2, recipients[2], ORG)
@@ -231,7 +217,7 @@ async def test_complaint_upgrades_an_unsubscribe_and_bounces_stay_global(
         token = make_token(SECRET, campaign, 1, "both@example.co.jp", ORG)
         assert (await client.post(f"/internal/unsubscribes/{token}", json={})).status_code == 200
         report = _report("provider-headers-only.eml", return_path=bounce_address(SECRET, DOMAIN, campaign, 1))
-        assert (await _send(_port(app), f"fbl@{DOMAIN}", report))[0] == 250
+        assert (await _send(listener_port(app), f"fbl@{DOMAIN}", report))[0] == 250
         await notifier_db.execute(
             "INSERT INTO suppressions (address, reason, hard, active) VALUES ('both@example.co.jp', 'userunknown', "
             "true, true)"
