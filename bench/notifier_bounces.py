@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiosmtplib
 import asyncpg
+from timing import row, timed
 
 from isseimail_notifier.bounce_parser import parse_bounce
 from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
@@ -34,30 +33,6 @@ from isseimail_shared.verp import bounce_address
 FIXTURES = Path(__file__).resolve().parent.parent / "services" / "notifier" / "tests" / "bounces"
 SECRET = "bench-verp-secret"  # noqa: S105 - a throwaway HMAC key for the bench run
 DOMAIN = "bounce.isseimail.localhost"
-
-
-async def timed(n: int, concurrency: int, job: Callable[[int], Awaitable[None]]) -> tuple[float, list[float]]:
-    gate = asyncio.Semaphore(concurrency)
-    latencies: list[float] = []
-
-    async def one(i: int) -> None:
-        async with gate:
-            start = time.perf_counter()
-            await job(i)
-            latencies.append(time.perf_counter() - start)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(n)))
-    return time.perf_counter() - start, latencies
-
-
-def row(name: str, count: int, wall: float, latencies: list[float]) -> str:
-    ordered = sorted(latencies)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return (
-        f"| {name} | {count:,} | {wall:.2f} s | {count / wall:,.0f}/s "
-        f"| {statistics.median(ordered) * 1000:.2f} ms | {p99 * 1000:.2f} ms |"
-    )
 
 
 def bench_parser(rounds: int) -> str:

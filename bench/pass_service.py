@@ -20,35 +20,19 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
 from cryptography.fernet import Fernet
+from timing import timed
 
 from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
 from isseimail_shared.testing.infra import create_database, create_vhost, delete_vhost, drop_database
 from isseimail_shared.testing.process import ServiceProcess, free_port
 
 ADMIN = {"email": "bench-admin@example.jp", "password": "bench-admin-password"}
-
-
-async def timed(n: int, concurrency: int, job: Callable[[int], Awaitable[None]]) -> tuple[float, list[float]]:
-    """Run job(0..n-1) with bounded concurrency; returns wall seconds and each call's latency."""
-    gate = asyncio.Semaphore(concurrency)
-    latencies: list[float] = []
-
-    async def one(i: int) -> None:
-        async with gate:
-            start = time.perf_counter()
-            await job(i)
-            latencies.append(time.perf_counter() - start)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(n)))
-    return time.perf_counter() - start, latencies
 
 
 def row(name: str, count: int, wall: float, latencies: list[float]) -> str:

@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiosmtplib
 import asyncpg
 import httpx
+from timing import row, timed
 
 from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
 from isseimail_shared.testing.infra import create_database, create_vhost, delete_vhost, drop_database
@@ -39,16 +38,6 @@ FEEDBACK = Path(__file__).resolve().parent.parent / "services" / "notifier" / "t
 SECRET = "bench-verp-secret"  # noqa: S105 - a throwaway HMAC key for the bench run
 DOMAIN = "bounce.isseimail.localhost"
 ORG = "corp.example.jp"
-
-
-def row(name: str, count: int, wall: float, latencies: list[float], unit: str = "ms") -> str:
-    ordered = sorted(latencies)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    scale = 1e6 if unit == "µs" else 1e3
-    return (
-        f"| {name} | {count:,} | {wall:.2f} s | {count / wall:,.0f}/s "
-        f"| {statistics.median(ordered) * scale:.2f} {unit} | {p99 * scale:.2f} {unit} |"
-    )
 
 
 def bench_tokens(n: int) -> list[str]:
@@ -74,21 +63,6 @@ def bench_tokens(n: int) -> list[str]:
         row("make_token (per message sent)", n, wall_make, made, "µs"),
         row("read + verify", n, wall_check, checked, "µs"),
     ]
-
-
-async def timed(n: int, concurrency: int, job: Callable[[int], Awaitable[None]]) -> tuple[float, list[float]]:
-    gate = asyncio.Semaphore(concurrency)
-    latencies: list[float] = []
-
-    async def one(i: int) -> None:
-        async with gate:
-            start = time.perf_counter()
-            await job(i)
-            latencies.append(time.perf_counter() - start)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(n)))
-    return time.perf_counter() - start, latencies
 
 
 async def smtp(port: int, rcpt: str, data: bytes) -> None:
