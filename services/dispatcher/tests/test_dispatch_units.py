@@ -82,6 +82,26 @@ def test_batches_group_by_domain_and_respect_the_size(domains: list[str], size: 
         assert {domain_of(r.email) for r in group} == {domain}
 
 
+@given(
+    st.lists(st.sampled_from(["a.jp", "b.jp", "c.jp", "d.example"]), max_size=80),
+    st.integers(min_value=1, max_value=7),
+)
+def test_batches_come_in_rounds_over_the_domains(domains: list[str], size: int) -> None:
+    """No domain's (k+1)-th batch is published before every domain that has a k-th batch has had it, and
+    within a domain the rows keep their order."""
+    rows = [Recipient(row=i + 1, email=f"u{i}@{d}") for i, d in enumerate(domains)]
+    batches = cut_batches(rows, size)
+    seen: dict[str, int] = {}
+    rounds = []
+    for domain, _ in batches:
+        rounds.append(seen.get(domain, 0))
+        seen[domain] = seen.get(domain, 0) + 1
+    assert rounds == sorted(rounds)
+    for domain in seen:
+        in_order = [r.row for d, group in batches if d == domain for r in group]
+        assert in_order == sorted(in_order)
+
+
 @given(st.integers(min_value=1, max_value=100), st.floats(min_value=0.01, max_value=600))
 def test_backoff_grows_with_jitter_and_is_capped(attempts: int, base: float) -> None:
     """Each retry waits between half and one and a half of base*2^(n-1), never past 1.5 hours."""

@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from itertools import zip_longest
 from typing import Any
 
 import httpx
@@ -84,15 +85,17 @@ def domain_of(address: str) -> str:
 
 
 def cut_batches(recipients: list[Recipient], size: int) -> list[tuple[str, list[Recipient]]]:
-    """Recipients grouped by domain, each group cut into batches of at most `size`."""
+    """Recipients grouped by domain, each group cut into batches of at most `size`, in rounds: every domain's
+    first batch, then every domain's second, ... Batches are published in this order, so the workers' first
+    batches spread over many domains instead of queueing behind one domain's politeness limit."""
     by_domain: dict[str, list[Recipient]] = defaultdict(list)
     for r in recipients:
         by_domain[domain_of(r.email)].append(r)
-    batches: list[tuple[str, list[Recipient]]] = []
-    for domain in sorted(by_domain):
-        group = by_domain[domain]
-        batches.extend((domain, group[i : i + size]) for i in range(0, len(group), size))
-    return batches
+    per_domain = [
+        [(domain, group[i : i + size]) for i in range(0, len(group), size)]
+        for domain, group in sorted(by_domain.items())
+    ]
+    return [batch for round_ in zip_longest(*per_domain) for batch in round_ if batch is not None]
 
 
 def campaign_accepted(settings: DispatcherSettings, client: httpx.AsyncClient) -> Any:
