@@ -2,6 +2,8 @@
 
     uv run python bench/e2e.py                        # 5,000 recipients, 2 MB of PDFs, 1 and 2 workers
     uv run python bench/e2e.py --recipients 1000 --workers 1    # a quick run
+    uv run python bench/e2e.py --recipients 2000 --workers 1 --per-domain-minute 600 --batch-size 50 \
+        --attachment-kb 50                            # politeness on: is every domain kept busy?
 
 Every service runs as its own process (testing/system.py, as in the end-to-end tests) on a fresh
 database and vhost of the shared PostgreSQL and RabbitMQ, with a loopback DNS server answering MX for
@@ -218,7 +220,7 @@ async def completion_mail(capture: CaptureServer, timeout: float) -> float:
     raise TimeoutError("no completion mail")
 
 
-async def run(workers: int, recipients: int, spread: int, log_level: str, keep: bool) -> Run:
+async def run(workers: int, recipients: int, spread: int, log_level: str, keep: bool, args: argparse.Namespace) -> Run:
     result = Run(workers, recipients)
     database_url = await create_database("isseimail_bench")
     vhost, amqp_url = create_vhost("isseimail_bench")
@@ -243,8 +245,9 @@ async def run(workers: int, recipients: int, spread: int, log_level: str, keep: 
                 workers=workers,
                 env={
                     "ISSEIMAIL_LOG_LEVEL": log_level,
-                    "ISSEIMAIL_DOMAIN_PER_MINUTE": "10000000",
+                    "ISSEIMAIL_DOMAIN_PER_MINUTE": str(args.per_domain_minute or 10_000_000),
                     "ISSEIMAIL_DOMAIN_CONNECTIONS": "100",
+                    "ISSEIMAIL_BATCH_SIZE": str(args.batch_size),
                     "ISSEIMAIL_WORKER_PREFETCH": "8",
                     "ISSEIMAIL_DB_POOL_SIZE": "24",
                     "ISSEIMAIL_UNVERIFIED_POLICY": "block",
@@ -269,7 +272,7 @@ async def run(workers: int, recipients: int, spread: int, log_level: str, keep: 
                         sender_name="株式会社サンプル 営業本部 佐藤花子",
                         subject=SUBJECT,
                         body=BODY,
-                        attachments=attachments(),
+                        attachments=attachments(args.attachment_kb * 1000),
                     )
                     await applicant.preview(campaign_id)
                     for u in result.usage.values():
@@ -330,7 +333,7 @@ async def main(args: argparse.Namespace) -> None:
     results = []
     for workers in args.workers:
         print(f"run: {args.recipients} recipients, {workers} worker(s) ...", flush=True)
-        results.append(await run(workers, args.recipients, args.domains, args.log_level, args.keep))
+        results.append(await run(workers, args.recipients, args.domains, args.log_level, args.keep, args))
     print(report(results))
 
 
@@ -341,6 +344,11 @@ def cli() -> argparse.Namespace:
     parser.add_argument("--recipients", type=int, default=5000)
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2], help="dispatcher worker processes per run")
     parser.add_argument("--domains", type=int, default=10, help="recipient domains the list is spread over")
+    parser.add_argument(
+        "--per-domain-minute", type=int, default=0, help="messages per minute per domain (0: politeness lifted)"
+    )
+    parser.add_argument("--batch-size", type=int, default=200, help="recipients per dispatch batch")
+    parser.add_argument("--attachment-kb", type=int, default=2080, help="PDF bytes in all, in kB (at most 2,097)")
     parser.add_argument("--log-level", default="WARNING", help="the services' ISSEIMAIL_LOG_LEVEL")
     parser.add_argument("--keep", action="store_true", help="keep the services' logs, database and vhost")
     return parser.parse_args()
