@@ -23,7 +23,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from isseimail_shared.testing.infra import InfrastructureMissing
 from isseimail_shared.testing.process import free_port
@@ -38,9 +38,18 @@ def _pg_bin() -> Path:
     return Path(found[-1]).parent
 
 
-class _Timed:
+class _PrivateServer:
+    """A server of the test's own: started on entering (cleaned up if that fails), closed on leaving; `timings`
+    records how long each start, stop and restart took."""
+
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
 
     @contextlib.contextmanager
     def _timed(self, what: str) -> Any:
@@ -48,8 +57,19 @@ class _Timed:
         yield
         self.timings[what] = time.monotonic() - started
 
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
 
-class PrivatePostgres(_Timed):
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PrivatePostgres(_PrivateServer):
     """A throwaway PostgreSQL cluster; `url` names its `postgres` database as the `postgres` superuser."""
 
     def __init__(self) -> None:
@@ -117,19 +137,8 @@ class PrivatePostgres(_Timed):
             self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> PrivatePostgres:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class PrivateRabbitMQ(_Timed):
+class PrivateRabbitMQ(_PrivateServer):
     """A throwaway RabbitMQ node; `url` names its default vhost as guest (allowed from loopback)."""
 
     def __init__(self) -> None:
@@ -234,14 +243,3 @@ class PrivateRabbitMQ(_Timed):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(30)
         shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self) -> PrivateRabbitMQ:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
