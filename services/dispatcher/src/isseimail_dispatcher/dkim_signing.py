@@ -27,24 +27,10 @@ from isseimail_dispatcher.settings import DispatcherSettings
 HEADER = b"DKIM-Signature"
 # Header fields relaxed (survives refolding by relays), body simple (the body is ours, byte for byte).
 POLICY = CanonicalizationPolicy.from_c_value(b"relaxed/simple")
-# Signed when present. RFC 8058 §4 requires List-Unsubscribe and List-Unsubscribe-Post to be signed.
-SIGNED_HEADERS = (
-    b"from",
-    b"to",
-    b"cc",
-    b"reply-to",
-    b"subject",
-    b"date",
-    b"message-id",
-    b"mime-version",
-    b"content-type",
-    b"content-transfer-encoding",
-    b"list-unsubscribe",
-    b"list-unsubscribe-post",
-)
 # Signed once more than they occur ("oversigning", RFC 6376 §8.15): an instance added in transit, or added
 # at all when the message has none (say a List-Unsubscribe-Post or a second From), breaks the signature, so
 # nobody can replay a signed message with a forged sender, subject or unsubscribe target.
+# RFC 8058 §4 requires List-Unsubscribe and List-Unsubscribe-Post to be signed.
 OVERSIGNED_HEADERS = (
     b"from",
     b"to",
@@ -56,6 +42,8 @@ OVERSIGNED_HEADERS = (
     b"list-unsubscribe",
     b"list-unsubscribe-post",
 )
+# Signed when present: those, and the MIME headers (signed as they occur, not oversigned).
+SIGNED_HEADERS = (*OVERSIGNED_HEADERS, b"mime-version", b"content-type", b"content-transfer-encoding")
 
 
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
