@@ -27,17 +27,15 @@ from deliverability_support import DkimPeer, good_domain, readiness_settings
 
 from isseimail_composer.deliverability.report import ReadinessChecker
 from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.http import serving
+from isseimail_shared.testing.http import serving_peer
 
 
 async def run(rounds: int) -> list[tuple[str, float, float, float]]:
     rows = []
     dns = DnsServer()
     dns.start()
-    peer = DkimPeer()
     try:
-        async with serving(peer.app()) as url:
-            peer.url = url
+        async with serving_peer(DkimPeer()) as peer:
             for latency in (0.0, 0.02, 0.05):
                 dns.clear()
                 domain = good_domain(dns, peer)

@@ -20,7 +20,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from isseimail_composer.app import create_app
 from isseimail_composer.settings import ComposerSettings
+from isseimail_shared.testing.http import serving_peer
 from isseimail_shared.testing.process import free_port, running_app
+
+from .deliverability_support import DkimPeer
 
 PASS_ID = 41
 USER_ID = "123456"
@@ -132,6 +135,13 @@ async def fake_lists() -> AsyncIterator[FakeLists]:
     yield state
     server.should_exit = True
     await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def dkim_peer() -> AsyncIterator[DkimPeer]:
+    """The dispatcher's DKIM key contract on a real loopback port (domain readiness reads it)."""
+    async with serving_peer(DkimPeer()) as peer:
+        yield peer
 
 
 @pytest.fixture

@@ -86,8 +86,10 @@ def good_bounce(dns: DnsServer) -> None:
     dns.zone(MAIL_HOST, a=[SENDING_IP])
 
 
-def readiness_settings(dns: DnsServer, peer: DkimPeer, **overrides: Any) -> ComposerSettings:
-    values: dict[str, Any] = {
+def readiness_values(dns: DnsServer, peer: DkimPeer) -> dict[str, Any]:
+    """The settings domain readiness reads: the test DNS server (short timeout), the stand-in dispatcher, and the
+    shared bounce domain and sending address that good_domain() publishes."""
+    return {
         "dns_nameservers": dns.nameserver,
         "dns_timeout_seconds": 0.5,
         "dispatcher_url": peer.url,
@@ -96,5 +98,7 @@ def readiness_settings(dns: DnsServer, peer: DkimPeer, **overrides: Any) -> Comp
         "helo_name": MAIL_HOST,
         "sending_ips": SENDING_IP,
     }
-    values.update(overrides)
-    return ComposerSettings(**values)
+
+
+def readiness_settings(dns: DnsServer, peer: DkimPeer, **overrides: Any) -> ComposerSettings:
+    return ComposerSettings(**{**readiness_values(dns, peer), **overrides})

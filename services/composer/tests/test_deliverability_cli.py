@@ -7,38 +7,17 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import AsyncIterator
-
-import pytest
 
 from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.http import serving
 
-from .deliverability_support import BOUNCE, MAIL_HOST, SENDING_IP, DkimPeer, good_domain, key_json, rsa_public_key
-
-
-@pytest.fixture
-async def peer() -> AsyncIterator[DkimPeer]:
-    p = DkimPeer()
-    async with serving(p.app()) as url:
-        p.url = url
-        yield p
+from .deliverability_support import MAIL_HOST, DkimPeer, good_domain, key_json, readiness_values, rsa_public_key
 
 
-async def check_domain(dns: DnsServer, peer: DkimPeer, *args: str, **env: str) -> tuple[int, str, str]:
+async def check_domain(dns: DnsServer, dkim_peer: DkimPeer, *args: str, **env: str) -> tuple[int, str, str]:
     command = shutil.which("isseimail-composer") or sys.executable
     prefix = [] if command.endswith("isseimail-composer") else ["-m", "isseimail_composer"]
-    environment = {
-        **os.environ,
-        "ISSEIMAIL_DNS_NAMESERVERS": dns.nameserver,
-        "ISSEIMAIL_DNS_TIMEOUT_SECONDS": "0.5",
-        "ISSEIMAIL_DISPATCHER_URL": peer.url,
-        "ISSEIMAIL_BOUNCE_DOMAIN": BOUNCE,
-        "ISSEIMAIL_BOUNCE_MX_HOST": MAIL_HOST,
-        "ISSEIMAIL_HELO_NAME": MAIL_HOST,
-        "ISSEIMAIL_SENDING_IPS": SENDING_IP,
-        **env,
-    }
+    settings = {f"ISSEIMAIL_{name.upper()}": str(value) for name, value in readiness_values(dns, dkim_peer).items()}
+    environment = {**os.environ, **settings, **env}
     process = await asyncio.create_subprocess_exec(
         command,
         *prefix,
@@ -53,34 +32,34 @@ async def check_domain(dns: DnsServer, peer: DkimPeer, *args: str, **env: str) -
     return process.returncode, out.decode(), err.decode()
 
 
-async def test_good_domain_exits_zero(dns_server: DnsServer, peer: DkimPeer) -> None:
+async def test_good_domain_exits_zero(dns_server: DnsServer, dkim_peer: DkimPeer) -> None:
     """A well-configured domain: every line OK, exit status 0."""
-    good_domain(dns_server, peer)
-    status, out, _ = await check_domain(dns_server, peer, "good.example.jp")
+    good_domain(dns_server, dkim_peer)
+    status, out, _ = await check_domain(dns_server, dkim_peer, "good.example.jp")
     assert status == 0, out
     assert "[OK] SPF" in out
     assert "[OK] DKIM" in out
     assert "エラー 0 件" in out
 
 
-async def test_misconfigured_domain_prints_records_and_exits_one(dns_server: DnsServer, peer: DkimPeer) -> None:
+async def test_misconfigured_domain_prints_records_and_exits_one(dns_server: DnsServer, dkim_peer: DkimPeer) -> None:
     """Errors print the records to publish in zone-file form and the status is 1; --json is machine-readable."""
-    peer.keys["bad.example.jp"] = [key_json("bad.example.jp", "sel1", rsa_public_key())]
+    dkim_peer.keys["bad.example.jp"] = [key_json("bad.example.jp", "sel1", rsa_public_key())]
     dns_server.zone("bad.example.jp", txt=["v=spf1 +all"])
-    status, out, _ = await check_domain(dns_server, peer, "bad.example.jp", ISSEIMAIL_DELIVERY_MODE="mx")
+    status, out, _ = await check_domain(dns_server, dkim_peer, "bad.example.jp", ISSEIMAIL_DELIVERY_MODE="mx")
     assert status == 1
     assert "[エラー] SPF: 「+all」" in out
-    assert f'sel1._domainkey.bad.example.jp. IN TXT "{peer.keys["bad.example.jp"][0]["txt_value"]}"' in out
+    assert f'sel1._domainkey.bad.example.jp. IN TXT "{dkim_peer.keys["bad.example.jp"][0]["txt_value"]}"' in out
     assert '_dmarc.bad.example.jp. IN TXT "v=DMARC1; p=none;' in out
     assert f"10.2.0.192.in-addr.arpa. IN PTR {MAIL_HOST}." in out
     assert "一斉送信は拒否されます" in out
-    status, out, _ = await check_domain(dns_server, peer, "bad.example.jp", "--json")
+    status, out, _ = await check_domain(dns_server, dkim_peer, "bad.example.jp", "--json")
     assert status == 1
     report = json.loads(out)
     assert report["blocking"] == ["dkim", "dmarc"]
 
 
-async def test_bad_domain_name_is_usage_error(dns_server: DnsServer, peer: DkimPeer) -> None:
-    status, _, err = await check_domain(dns_server, peer, "not a domain")
+async def test_bad_domain_name_is_usage_error(dns_server: DnsServer, dkim_peer: DkimPeer) -> None:
+    status, _, err = await check_domain(dns_server, dkim_peer, "not a domain")
     assert status == 2
     assert "ドメイン名が正しくありません" in err

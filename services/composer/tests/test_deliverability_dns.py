@@ -12,7 +12,6 @@ import pytest
 from isseimail_composer.deliverability.model import Finding, Report
 from isseimail_composer.deliverability.report import ReadinessChecker
 from isseimail_shared.testing.dns import DnsServer, reverse_name
-from isseimail_shared.testing.http import serving
 
 from .deliverability_support import (
     BOUNCE,
@@ -29,19 +28,11 @@ from .deliverability_support import (
 
 
 @pytest.fixture
-async def peer() -> AsyncIterator[DkimPeer]:
-    p = DkimPeer()
-    async with serving(p.app()) as url:
-        p.url = url
-        yield p
-
-
-@pytest.fixture
-def make_checker(dns_server: DnsServer, peer: DkimPeer) -> Any:
+def make_checker(dns_server: DnsServer, dkim_peer: DkimPeer) -> Any:
     made: list[ReadinessChecker] = []
 
     def build(**overrides: Any) -> ReadinessChecker:
-        checker = ReadinessChecker.from_settings(readiness_settings(dns_server, peer, **overrides))
+        checker = ReadinessChecker.from_settings(readiness_settings(dns_server, dkim_peer, **overrides))
         made.append(checker)
         return checker
 
@@ -61,9 +52,11 @@ def one(report: Report, check: str) -> Finding:
     return found[0]
 
 
-async def test_good_domain_is_ok_everywhere(checker: ReadinessChecker, dns_server: DnsServer, peer: DkimPeer) -> None:
+async def test_good_domain_is_ok_everywhere(
+    checker: ReadinessChecker, dns_server: DnsServer, dkim_peer: DkimPeer
+) -> None:
     """SPF with an include, matching DKIM, DMARC reject and a resolving bounce MX: every finding ok."""
-    domain = good_domain(dns_server, peer)
+    domain = good_domain(dns_server, dkim_peer)
     report = await checker.report(domain)
     assert [f.status for f in report.findings] == ["ok"] * len(report.findings), report.findings
     assert {f.check for f in report.findings} == {"spf", "dkim", "dmarc", "bounce_mx", "bounce_spf"}
@@ -73,9 +66,9 @@ async def test_good_domain_is_ok_everywhere(checker: ReadinessChecker, dns_serve
     assert all(not f.records for f in report.findings)
 
 
-async def test_missing_and_duplicate_spf(checker: ReadinessChecker, dns_server: DnsServer, peer: DkimPeer) -> None:
+async def test_missing_and_duplicate_spf(checker: ReadinessChecker, dns_server: DnsServer, dkim_peer: DkimPeer) -> None:
     """No SPF: error with a v=spf1 record naming our sending address; two SPF records: error naming the count."""
-    domain = good_domain(dns_server, peer)
+    domain = good_domain(dns_server, dkim_peer)
     dns_server.zone(domain, txt=["some-verification=1"])
     spf = one(await checker.report(domain, fresh=True), "spf")
     assert spf.status == "error"
@@ -88,9 +81,11 @@ async def test_missing_and_duplicate_spf(checker: ReadinessChecker, dns_server: 
     assert len(spf.found) == 2
 
 
-async def test_include_chain_over_ten_lookups(checker: ReadinessChecker, dns_server: DnsServer, peer: DkimPeer) -> None:
+async def test_include_chain_over_ten_lookups(
+    checker: ReadinessChecker, dns_server: DnsServer, dkim_peer: DkimPeer
+) -> None:
     """A chain of includes with 11 DNS-querying terms is an error that names the count and the limit."""
-    domain = good_domain(dns_server, peer)
+    domain = good_domain(dns_server, dkim_peer)
     dns_server.zone(domain, txt=["v=spf1 include:i1.chain.example mx -all"])
     for i in range(1, 9):
         dns_server.zone(f"i{i}.chain.example", txt=[f"v=spf1 include:i{i + 1}.chain.example -all"])
@@ -108,10 +103,10 @@ async def test_include_chain_over_ten_lookups(checker: ReadinessChecker, dns_ser
 
 
 async def test_include_loop_and_missing_targets(
-    checker: ReadinessChecker, dns_server: DnsServer, peer: DkimPeer
+    checker: ReadinessChecker, dns_server: DnsServer, dkim_peer: DkimPeer
 ) -> None:
     """An include loop is reported (not followed forever); include/redirect targets without SPF are errors."""
-    domain = good_domain(dns_server, peer)
+    domain = good_domain(dns_server, dkim_peer)
     dns_server.zone(domain, txt=["v=spf1 include:loop-a.example -all"])
     dns_server.zone("loop-a.example", txt=["v=spf1 include:loop-b.example -all"])
     dns_server.zone("loop-b.example", txt=["v=spf1 include:loop-a.example -all"])
@@ -138,10 +133,10 @@ async def test_include_loop_and_missing_targets(
     ],
 )
 async def test_spf_all_qualifiers(
-    checker: ReadinessChecker, dns_server: DnsServer, peer: DkimPeer, record: str, status: str, needle: str
+    checker: ReadinessChecker, dns_server: DnsServer, dkim_peer: DkimPeer, record: str, status: str, needle: str
 ) -> None:
     """+all is an error; ~all, ?all and no 'all' are warnings; 'all' through redirect= counts; bad syntax errors."""
-    domain = good_domain(dns_server, peer)
+    domain = good_domain(dns_server, dkim_peer)
     dns_server.zone(domain, txt=[record])
     spf = one(await checker.report(domain, fresh=True), "spf")
     assert spf.status == status, spf
@@ -151,17 +146,17 @@ async def test_spf_all_qualifiers(
 
 
 async def test_dkim_matches_mismatches_missing(
-    checker: ReadinessChecker, dns_server: DnsServer, peer: DkimPeer
+    checker: ReadinessChecker, dns_server: DnsServer, dkim_peer: DkimPeer
 ) -> None:
     """The published key must be the one the dispatcher signs with; a wrong or missing key is an error."""
-    domain = good_domain(dns_server, peer)
+    domain = good_domain(dns_server, dkim_peer)
     assert one(await checker.report(domain), "dkim").status == "ok"
     dns_server.zone(f"s1._domainkey.{domain}", txt=[f"v=DKIM1; k=rsa; p={rsa_public_key()}"])
     dkim = one(await checker.report(domain, fresh=True), "dkim")
     assert dkim.status == "error"
     assert "一致しません" in dkim.message
     assert dkim.records[0].name == f"s1._domainkey.{domain}"
-    assert dkim.records[0].value == peer.keys[domain][0]["txt_value"]
+    assert dkim.records[0].value == dkim_peer.keys[domain][0]["txt_value"]
     dns_server.zone(f"s1._domainkey.{domain}", nxdomain=True)
     report = await checker.report(domain, fresh=True)
     dkim = one(report, "dkim")
@@ -173,11 +168,11 @@ async def test_dkim_matches_mismatches_missing(
 
 
 async def test_dkim_next_and_ed25519_keys_warn(
-    checker: ReadinessChecker, dns_server: DnsServer, peer: DkimPeer
+    checker: ReadinessChecker, dns_server: DnsServer, dkim_peer: DkimPeer
 ) -> None:
     """A 'next' key or an Ed25519 second signature not yet in DNS is a warning, not a refusal."""
-    domain = good_domain(dns_server, peer)
-    peer.keys[domain] += [
+    domain = good_domain(dns_server, dkim_peer)
+    dkim_peer.keys[domain] += [
         key_json(domain, "s2", rsa_public_key(), state="next"),
         key_json(domain, "e1", ed25519_public_key(), algorithm="ed25519-sha256"),
         key_json(domain, "old", rsa_public_key(), state="retired"),
@@ -189,10 +184,10 @@ async def test_dkim_next_and_ed25519_keys_warn(
     assert {r.name for f in dkim for r in f.records} == {f"s2._domainkey.{domain}", f"e1._domainkey.{domain}"}
 
 
-async def test_dkim_without_keys_or_dispatcher(make_checker: Any, dns_server: DnsServer, peer: DkimPeer) -> None:
+async def test_dkim_without_keys_or_dispatcher(make_checker: Any, dns_server: DnsServer, dkim_peer: DkimPeer) -> None:
     """No key at the dispatcher: error telling how to make one; the dispatcher unreachable: error, not cached."""
-    domain = good_domain(dns_server, peer)
-    peer.keys[domain] = []
+    domain = good_domain(dns_server, dkim_peer)
+    dkim_peer.keys[domain] = []
     checker = make_checker()
     dkim = one(await checker.report(domain), "dkim")
     assert dkim.status == "error"
@@ -233,14 +228,14 @@ async def test_dkim_without_keys_or_dispatcher(make_checker: Any, dns_server: Dn
 async def test_dmarc_policies(
     checker: ReadinessChecker,
     dns_server: DnsServer,
-    peer: DkimPeer,
+    dkim_peer: DkimPeer,
     records: list[str],
     status: str,
     needle: str,
     suggested: str | None,
 ) -> None:
     """DMARC missing / invalid / duplicated is an error; p=none, pct<100, no rua warn; reject is ok."""
-    domain = good_domain(dns_server, peer)
+    domain = good_domain(dns_server, dkim_peer)
     dns_server.zone(f"_dmarc.{domain}", txt=records)
     report = await checker.report(domain, fresh=True)
     dmarc = one(report, "dmarc")
@@ -252,10 +247,10 @@ async def test_dmarc_policies(
 
 
 async def test_dmarc_of_the_parent_domain_applies(
-    checker: ReadinessChecker, dns_server: DnsServer, peer: DkimPeer
+    checker: ReadinessChecker, dns_server: DnsServer, dkim_peer: DkimPeer
 ) -> None:
     """A subdomain without its own record falls under its organisational domain's policy (sp= when given)."""
-    domain = good_domain(dns_server, peer, "news.good.example.jp")
+    domain = good_domain(dns_server, dkim_peer, "news.good.example.jp")
     dns_server.zone("_dmarc.news.good.example.jp", nxdomain=True)
     dns_server.zone("_dmarc.good.example.jp", txt=["v=DMARC1; p=reject; sp=none; rua=mailto:r@good.example.jp"])
     dmarc = one(await checker.report(domain), "dmarc")
@@ -264,10 +259,10 @@ async def test_dmarc_of_the_parent_domain_applies(
 
 
 async def test_bounce_mx_missing_null_or_elsewhere(
-    checker: ReadinessChecker, dns_server: DnsServer, peer: DkimPeer
+    checker: ReadinessChecker, dns_server: DnsServer, dkim_peer: DkimPeer
 ) -> None:
     """The bounce domain needs an MX whose host resolves; it should name the configured bounce host."""
-    domain = good_domain(dns_server, peer)
+    domain = good_domain(dns_server, dkim_peer)
     dns_server.zone(BOUNCE, txt=[f"v=spf1 ip4:{SENDING_IP} -all"])
     mx = one(await checker.report(domain, fresh=True), "bounce_mx")
     assert mx.status == "error"
@@ -282,9 +277,9 @@ async def test_bounce_mx_missing_null_or_elsewhere(
     assert one(await checker.report(domain, fresh=True), "bounce_mx").status == "warning"
 
 
-async def test_ptr_in_mx_mode(make_checker: Any, dns_server: DnsServer, peer: DkimPeer) -> None:
+async def test_ptr_in_mx_mode(make_checker: Any, dns_server: DnsServer, dkim_peer: DkimPeer) -> None:
     """Direct-MX mode: the sending address needs a PTR that resolves back to it (and names the EHLO host)."""
-    domain = good_domain(dns_server, peer)
+    domain = good_domain(dns_server, dkim_peer)
     checker = make_checker(delivery_mode="mx")
     ptr = one(await checker.report(domain), "ptr")
     assert ptr.status == "error"
@@ -312,11 +307,11 @@ async def test_ptr_in_mx_mode(make_checker: Any, dns_server: DnsServer, peer: Dk
 
 
 async def test_misconfigured_domain_lists_every_problem(
-    make_checker: Any, dns_server: DnsServer, peer: DkimPeer
+    make_checker: Any, dns_server: DnsServer, dkim_peer: DkimPeer
 ) -> None:
     """Everything wrong at once: each check is an error with the exact record to publish."""
     domain = "bad.example.jp"
-    peer.keys[domain] = [key_json(domain, "sel1", rsa_public_key())]
+    dkim_peer.keys[domain] = [key_json(domain, "sel1", rsa_public_key())]
     dns_server.zone(domain, txt=["v=spf1 ip4:192.0.2.10 -all", "v=spf1 mx -all"])
     dns_server.zone(f"sel1._domainkey.{domain}", txt=[f"v=DKIM1; k=rsa; p={rsa_public_key()}"])
     dns_server.zone("bounce.bad.example.jp")  # exists, no MX, no SPF
@@ -347,9 +342,9 @@ async def test_misconfigured_domain_lists_every_problem(
     await checker.close()
 
 
-async def test_reports_are_cached_briefly(make_checker: Any, dns_server: DnsServer, peer: DkimPeer) -> None:
+async def test_reports_are_cached_briefly(make_checker: Any, dns_server: DnsServer, dkim_peer: DkimPeer) -> None:
     """A second look within the cache time asks DNS nothing; fresh=True and cache_seconds=0 ask again."""
-    domain = good_domain(dns_server, peer)
+    domain = good_domain(dns_server, dkim_peer)
     checker = make_checker(readiness_cache_seconds=60)
     await checker.report(domain)
     asked = sum(dns_server.queries.values())
@@ -365,9 +360,11 @@ async def test_reports_are_cached_briefly(make_checker: Any, dns_server: DnsServ
     await uncached.close()
 
 
-async def test_dns_failure_is_an_error_not_a_pass(make_checker: Any, dns_server: DnsServer, peer: DkimPeer) -> None:
+async def test_dns_failure_is_an_error_not_a_pass(
+    make_checker: Any, dns_server: DnsServer, dkim_peer: DkimPeer
+) -> None:
     """SERVFAIL everywhere: every check says it could not be verified (error), never ok."""
-    domain = good_domain(dns_server, peer)
+    domain = good_domain(dns_server, dkim_peer)
     for name in (domain, f"s1._domainkey.{domain}", f"_dmarc.{domain}", BOUNCE):
         dns_server.zone(name, servfail=True)
     checker = make_checker()
@@ -405,13 +402,13 @@ def test_good_bounce_helper_is_consistent(dns_server: DnsServer) -> None:
 async def test_spf_must_authorise_the_sending_address(
     checker: ReadinessChecker,
     dns_server: DnsServer,
-    peer: DkimPeer,
+    dkim_peer: DkimPeer,
     records: dict[str, str],
     status: str,
     needle: str,
 ) -> None:
     """With ISSEIMAIL_SENDING_IPS set, SPF is evaluated for that address (ip4, a/cidr, mx, include, redirect)."""
-    domain = good_domain(dns_server, peer)
+    domain = good_domain(dns_server, dkim_peer)
     for name, value in records.items():
         if name == "@":
             dns_server.zone(domain, txt=[value], mx=[(10, MAIL_HOST)] if "mx" in records else [])
@@ -429,11 +426,11 @@ async def test_spf_must_authorise_the_sending_address(
 
 
 async def test_a_dead_resolver_costs_a_send_a_few_seconds_at_most(
-    make_checker: Any, dns_server: DnsServer, peer: DkimPeer
+    make_checker: Any, dns_server: DnsServer, dkim_peer: DkimPeer
 ) -> None:
     """DNS answering too late: the report gives up after its deadline with 'could not verify' errors (blocking),
     and is not cached."""
-    domain = good_domain(dns_server, peer)
+    domain = good_domain(dns_server, dkim_peer)
     dns_server.zone(f"_dmarc.{domain}", txt=["v=DMARC1; p=reject; rua=mailto:r@good.example.jp"], delay=4.0)
     checker = make_checker(dns_timeout_seconds=0.5)
     started = asyncio.get_running_loop().time()

@@ -13,11 +13,10 @@ import pytest
 from isseimail_composer.app import create_app
 from isseimail_composer.settings import ComposerSettings
 from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.http import serving
 from isseimail_shared.testing.process import running_app
 
 from .conftest import HEADERS, FakeLists, sample_rows
-from .deliverability_support import BOUNCE, MAIL_HOST, SENDING_IP, DkimPeer, good_domain
+from .deliverability_support import DkimPeer, good_domain, readiness_values
 from .test_composer_drafts import fields, post
 
 ADMIN = {"actor": "admin@corp.example.jp", "reason": "DMARCは来週公開予定。今回の案内だけ送る。"}
@@ -25,27 +24,17 @@ ADMIN = {"actor": "admin@corp.example.jp", "reason": "DMARCは来週公開予定
 
 @pytest.fixture
 async def composer_dns(
-    composer_settings: Callable[..., ComposerSettings], dns_server: DnsServer
+    composer_settings: Callable[..., ComposerSettings], dns_server: DnsServer, dkim_peer: DkimPeer
 ) -> AsyncIterator[tuple[httpx.AsyncClient, DkimPeer]]:
     """The composer with two sender domains: good.example.jp (all fine) and bad.example.jp (no DMARC)."""
-    peer = DkimPeer()
-    async with serving(peer.app()) as url:
-        peer.url = url
-        good_domain(dns_server, peer)
-        good_domain(dns_server, peer, "bad.example.jp")
-        dns_server.zone("_dmarc.bad.example.jp", nxdomain=True)
-        settings = composer_settings(
-            sender_domains="good.example.jp,bad.example.jp",
-            dns_nameservers=dns_server.nameserver,
-            dns_timeout_seconds=0.5,
-            dispatcher_url=url,
-            bounce_domain=BOUNCE,
-            bounce_mx_host=MAIL_HOST,
-            helo_name=MAIL_HOST,
-            sending_ips=SENDING_IP,
-        )
-        async with running_app(create_app(settings)) as client:
-            yield client, peer
+    good_domain(dns_server, dkim_peer)
+    good_domain(dns_server, dkim_peer, "bad.example.jp")
+    dns_server.zone("_dmarc.bad.example.jp", nxdomain=True)
+    settings = composer_settings(
+        sender_domains="good.example.jp,bad.example.jp", **readiness_values(dns_server, dkim_peer)
+    )
+    async with running_app(create_app(settings)) as client:
+        yield client, dkim_peer
 
 
 async def _draft(client: httpx.AsyncClient, fake_lists: FakeLists, sender: str) -> str:

@@ -11,7 +11,7 @@ from isseimail_shared.messaging import Broker
 from isseimail_shared.settings import ServiceSettings, SmtpRelay
 from isseimail_shared.testing.clamd import ClamdServer
 from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.http import serving
+from isseimail_shared.testing.http import serving_peer
 from isseimail_shared.testing.infra import create_database, create_vhost, delete_vhost, drop_database
 from isseimail_shared.testing.private_infra import PrivatePostgres, PrivateRabbitMQ
 from isseimail_shared.testing.smtp import CaptureServer
@@ -73,9 +73,7 @@ def clamd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClamdServ
 @pytest.fixture
 async def snapshot_peer() -> AsyncIterator[SnapshotPeer]:
     """A stand-in composer on a loopback port serving the snapshot NDJSON contract."""
-    peer = SnapshotPeer()
-    async with serving(peer.app()) as url:
-        peer.url = url
+    async with serving_peer(SnapshotPeer()) as peer:
         yield peer
 
 

@@ -6,11 +6,23 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from typing import Protocol, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
 
 from isseimail_shared.testing.process import free_port
+
+
+class Peer(Protocol):
+    """A stand-in for another service: builds its app and is told the URL it is served at."""
+
+    url: str
+
+    def app(self) -> FastAPI: ...
+
+
+P = TypeVar("P", bound=Peer)
 
 
 @contextlib.asynccontextmanager
@@ -52,3 +64,11 @@ async def serving(
 def serving_service(app: FastAPI, port: int | None = None) -> contextlib.AbstractAsyncContextManager[str]:
     """A whole service (lifespan included) on a loopback port, for services that others call over HTTP."""
     return serving(app, lifespan=True, port=port)
+
+
+@contextlib.asynccontextmanager
+async def serving_peer(peer: P) -> AsyncIterator[P]:
+    """Serve a stand-in peer's app on a loopback port, with `peer.url` set to where it answers."""
+    async with serving(peer.app()) as url:
+        peer.url = url
+        yield peer
