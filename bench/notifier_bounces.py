@@ -14,20 +14,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-import aiosmtplib
 import asyncpg
+from notifier_process import running_notifier, send_mail
 from timing import row, timed
 
 from isseimail_notifier.bounce_parser import parse_bounce
-from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
-from isseimail_shared.testing.infra import create_database, create_vhost, delete_vhost, drop_database
-from isseimail_shared.testing.process import ServiceProcess, free_port
-from isseimail_shared.testing.smtp import CaptureServer
 from isseimail_shared.verp import bounce_address
 
 FIXTURES = Path(__file__).resolve().parent.parent / "services" / "notifier" / "tests" / "bounces"
@@ -53,40 +48,15 @@ def dsn(recipient: str) -> bytes:
 
 
 async def bench_listener(bounces: int, concurrency: int) -> str:
-    database_url = await create_database("isseimail_bench")
-    vhost, amqp_url = create_vhost("isseimail_bench")
-    relay = CaptureServer()
-    await relay.start()
-    bounce_port, http_port = free_port(), free_port()
-    env = {
-        "ISSEIMAIL_DATABASE_URL": database_url,
-        "ISSEIMAIL_AMQP_URL": amqp_url,
-        "ISSEIMAIL_CREDENTIALS_KEY": CREDENTIALS_KEY,
-        "ISSEIMAIL_VERP_SECRET": SECRET,
-        "ISSEIMAIL_BOUNCE_DOMAIN": DOMAIN,
-        "ISSEIMAIL_BOUNCE_LISTEN_PORT": str(bounce_port),
-        "ISSEIMAIL_NOTIFIER_PORT": str(http_port),
-        "ISSEIMAIL_SMTP_RELAY": f"smtp://127.0.0.1:{relay.port}",
-        "ISSEIMAIL_LOG_LEVEL": "WARNING",
-    }
-    log_path = Path(tempfile.gettempdir()) / "bench-notifier.log"
-    proc = ServiceProcess("isseimail_notifier", env, http_port, log_path=log_path)
-    proc.start()
-    try:
-        await proc.wait_ready(60)
+    async with running_notifier(SECRET, DOMAIN, "bench-notifier.log") as notifier:
         campaign = uuid.uuid4()
 
         async def send(i: int) -> None:
             rcpt = bounce_address(SECRET.encode(), DOMAIN, campaign, i + 1)
-            client = aiosmtplib.SMTP(hostname="127.0.0.1", port=bounce_port, timeout=60)
-            await client.connect()
-            try:
-                await client.sendmail("", [rcpt], dsn(f"user{i}@example.jp"))
-            finally:
-                client.close()
+            await send_mail(notifier.smtp_port, rcpt, dsn(f"user{i}@example.jp"))
 
         wall, latencies = await timed(bounces, concurrency, send)
-        conn = await asyncpg.connect(database_url, server_settings={"search_path": "notifier"})
+        conn = await asyncpg.connect(notifier.database_url, server_settings={"search_path": "notifier"})
         try:
             stored = await conn.fetchval("SELECT count(*) FROM bounces")
             events = await conn.fetchval("SELECT count(*) FROM outbox WHERE routing_key = 'delivery.bounced'")
@@ -95,11 +65,6 @@ async def bench_listener(bounces: int, concurrency: int) -> str:
         assert stored == bounces, f"stored {stored} of {bounces}"
         assert events == bounces, f"{events} delivery.bounced events for {bounces} bounces"
         return row(f"listener, {concurrency} concurrent senders", bounces, wall, latencies)
-    finally:
-        proc.terminate()
-        await relay.stop()
-        delete_vhost(vhost)
-        await drop_database(database_url)
 
 
 async def main() -> None:

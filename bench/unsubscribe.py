@@ -17,20 +17,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-import aiosmtplib
 import asyncpg
 import httpx
+from notifier_process import running_notifier, send_mail
 from timing import row, timed
 
-from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
-from isseimail_shared.testing.infra import create_database, create_vhost, delete_vhost, drop_database
-from isseimail_shared.testing.process import ServiceProcess, free_port
-from isseimail_shared.testing.smtp import CaptureServer
 from isseimail_shared.unsubscribe import mailto_address, make_token, read_token, verify
 from isseimail_shared.verp import bounce_address
 
@@ -38,6 +33,7 @@ FEEDBACK = Path(__file__).resolve().parent.parent / "services" / "notifier" / "t
 SECRET = "bench-verp-secret"  # noqa: S105 - a throwaway HMAC key for the bench run
 DOMAIN = "bounce.isseimail.localhost"
 ORG = "corp.example.jp"
+MAILBOX = "someone@example.org"  # unsubscribes and reports come from a mailbox, not a null sender
 
 
 def bench_tokens(n: int) -> list[str]:
@@ -65,43 +61,13 @@ def bench_tokens(n: int) -> list[str]:
     ]
 
 
-async def smtp(port: int, rcpt: str, data: bytes) -> None:
-    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=60)
-    await client.connect()
-    try:
-        await client.sendmail("someone@example.org", [rcpt], data)
-    finally:
-        client.close()
-
-
 async def bench_notifier(count: int, concurrency: int) -> list[str]:
-    database_url = await create_database("isseimail_bench")
-    vhost, amqp_url = create_vhost("isseimail_bench")
-    relay = CaptureServer()
-    await relay.start()
-    smtp_port, http_port = free_port(), free_port()
-    env = {
-        "ISSEIMAIL_DATABASE_URL": database_url,
-        "ISSEIMAIL_AMQP_URL": amqp_url,
-        "ISSEIMAIL_CREDENTIALS_KEY": CREDENTIALS_KEY,
-        "ISSEIMAIL_VERP_SECRET": SECRET,
-        "ISSEIMAIL_BOUNCE_DOMAIN": DOMAIN,
-        "ISSEIMAIL_BOUNCE_LISTEN_PORT": str(smtp_port),
-        "ISSEIMAIL_NOTIFIER_PORT": str(http_port),
-        "ISSEIMAIL_SMTP_RELAY": f"smtp://127.0.0.1:{relay.port}",
-        "ISSEIMAIL_LOG_LEVEL": "WARNING",
-    }
-    proc = ServiceProcess(
-        "isseimail_notifier", env, http_port, log_path=Path(tempfile.gettempdir()) / "bench-unsub.log"
-    )
-    proc.start()
     secret = SECRET.encode()
     lines: list[str] = []
-    try:
-        await proc.wait_ready(60)
+    async with running_notifier(SECRET, DOMAIN, "bench-unsub.log") as notifier:
         campaign = uuid.uuid4()
         total = 3 * count
-        conn = await asyncpg.connect(database_url, server_settings={"search_path": "notifier"})
+        conn = await asyncpg.connect(notifier.database_url, server_settings={"search_path": "notifier"})
         try:
             await conn.execute(
                 "INSERT INTO campaigns (campaign_id, sender_email, subject) VALUES ($1, $2, 'bench')",
@@ -120,7 +86,7 @@ async def bench_notifier(count: int, concurrency: int) -> list[str]:
         forged = [make_token(b"not-the-key", campaign, i, f"user{i}@example.jp", ORG) for i in range(count)]
         unknown = [make_token(secret, campaign, total + i, f"user{i}@example.jp", ORG) for i in range(count)]
         timings: dict[str, list[float]] = {"valid": [], "forged": [], "unknown": []}
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as client:
+        async with httpx.AsyncClient(base_url=notifier.http_url) as client:
             for _kind, token in [("valid", valid[0]), ("forged", forged[0]), ("unknown", unknown[0])] * 20:
                 await client.get(f"/internal/unsubscribes/{token}")  # warm-up
             start = time.perf_counter()
@@ -140,7 +106,7 @@ async def bench_notifier(count: int, concurrency: int) -> list[str]:
 
         async def unsubscribe(i: int) -> None:
             token = make_token(secret, campaign, count + i, f"user{count + i}@example.jp", ORG)
-            await smtp(smtp_port, mailto_address(token, DOMAIN), b"Subject: unsubscribe\r\n\r\n")
+            await send_mail(notifier.smtp_port, mailto_address(token, DOMAIN), b"Subject: unsubscribe\r\n\r\n", MAILBOX)
 
         wall, latencies = await timed(count, concurrency, unsubscribe)
         lines.append(row(f"mailto unsubscribe via SMTP, {concurrency} concurrent", count, wall, latencies))
@@ -149,21 +115,18 @@ async def bench_notifier(count: int, concurrency: int) -> list[str]:
 
         async def complain(i: int) -> None:
             verp = bounce_address(secret, DOMAIN, campaign, 2 * count + i)
-            await smtp(smtp_port, f"fbl@{DOMAIN}", template.replace(b"@@RETURN_PATH@@", verp.encode()))
+            await send_mail(
+                notifier.smtp_port, f"fbl@{DOMAIN}", template.replace(b"@@RETURN_PATH@@", verp.encode()), MAILBOX
+            )
 
         wall, latencies = await timed(count, concurrency, complain)
         lines.append(row(f"ARF report to fbl@ via SMTP, {concurrency} concurrent", count, wall, latencies))
-        conn = await asyncpg.connect(database_url, server_settings={"search_path": "notifier"})
+        conn = await asyncpg.connect(notifier.database_url, server_settings={"search_path": "notifier"})
         try:
             kinds = dict(await conn.fetch("SELECT kind, count(*) FROM suppressions GROUP BY kind"))
         finally:
             await conn.close()
         assert kinds == {"unsubscribed": count, "complained": count}, kinds
-    finally:
-        proc.terminate()
-        await relay.stop()
-        delete_vhost(vhost)
-        await drop_database(database_url)
     return lines
 
 
