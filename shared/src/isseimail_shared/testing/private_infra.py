@@ -38,6 +38,18 @@ def _pg_bin() -> Path:
     return Path(found[-1]).parent
 
 
+def _checked(
+    argv: list[str], what: str, cwd: Path, timeout: float, *, user: str | None = None, env: dict[str, str] | None = None
+) -> str:
+    """Run one of a server's own tools; its output, or an error carrying what the tool said."""
+    done = subprocess.run(
+        argv, user=user, env=env, capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout
+
+
 class _PrivateServer:
     """A server of the test's own: started on entering (cleaned up if that fails), closed on leaving; `timings`
     records how long each start, stop and restart took."""
@@ -90,17 +102,7 @@ class PrivatePostgres(_PrivateServer):
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, *args: str, timeout: float = 60) -> None:
-        done = subprocess.run(
-            [str(self.bin / args[0]), *args[1:]],
-            user=self._user,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            cwd=self.dir,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"{args[0]} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+        _checked([str(self.bin / args[0]), *args[1:]], args[0], self.dir, timeout, user=self._user)
 
     def _pg_ctl(self, *args: str) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", *args)
@@ -181,18 +183,8 @@ class PrivateRabbitMQ(_PrivateServer):
         return f"amqp://guest:guest@127.0.0.1:{self.port}/"
 
     def ctl(self, *args: str, timeout: float = 90) -> str:
-        done = subprocess.run(
-            [str(RABBITMQ_BIN / "rabbitmqctl"), "-q", "-n", self.node, *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            cwd=self.dir,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
-        return done.stdout
+        argv = [str(RABBITMQ_BIN / "rabbitmqctl"), "-q", "-n", self.node, *args]
+        return _checked(argv, f"rabbitmqctl {' '.join(args)}", self.dir, timeout, env=self.env)
 
     def _boot(self) -> None:
         with contextlib.suppress(FileNotFoundError):
