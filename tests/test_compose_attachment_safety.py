@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 import pikepdf
 import pytest
-from tests.test_compose_send_flow import ROWS, Stack, form, login, stack, upload_valid_list  # noqa: F401 - fixture
+from tests.flow_support import upload_valid_list
+from tests.test_compose_send_flow import ROWS, Stack, form, login, stack  # noqa: F401 - fixture
 
 from isseimail_shared.testing.clamd import EICAR
 from isseimail_shared.testing.pdfs import sample_pdf

@@ -4,7 +4,6 @@ pass.consumed over RabbitMQ freezing the campaign in the composer (real PostgreS
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import email
 import email.policy
 import json
@@ -12,17 +11,16 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from tests.flow_support import ADMIN, DAY, NOW, list_validator_settings, upload_valid_list
 
 from isseimail_composer.app import create_app as composer_app
 from isseimail_composer.settings import ComposerSettings
 from isseimail_gateway.app import create_app as gateway_app
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_list_validator.app import create_app as lv_app
-from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_list_validator.testing import csv_bytes
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
@@ -33,9 +31,6 @@ from isseimail_shared.testing.passes import gateway_login, issue_pass
 from isseimail_shared.testing.pdfs import sample_pdf
 from isseimail_shared.testing.process import free_port, running_app
 
-DAY = dt.date(2026, 12, 3)
-NOW = dt.datetime(2026, 12, 3, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
-ADMIN = ("admin@example.jp", "admin-password-long-enough")
 EXPIRED = "この1DayPassは失効しています。再度申請してください。"
 PDF = sample_pdf(25_600, title="compose flow")
 ROWS = [
@@ -65,14 +60,7 @@ async def stack(
     composer_extra = {"clamd_url": request.getfixturevalue("clamd_server").tcp_url} if scanning else {}
     dns_server.zone("good.co.jp", mx=[(10, "mx.good.co.jp")])
     pass_settings = make_settings(PassSettings, admin_email=ADMIN[0], admin_password=ADMIN[1])
-    lv_settings = make_settings(
-        ListValidatorSettings,
-        dns_nameservers=dns_server.nameserver,
-        dns_timeout_seconds=0.3,
-        result_flush_seconds=0.02,
-        unverified_policy="allow",
-        notifier_url=f"http://127.0.0.1:{free_port()}",
-    )
+    lv_settings = list_validator_settings(make_settings, dns_server)
     async with (
         serving_service(pass_app(pass_settings, clock=lambda: NOW)) as pass_url,
         serving_service(lv_app(lv_settings)) as lv_url,
@@ -101,19 +89,6 @@ async def login(stack: Stack, client: httpx.AsyncClient, applicant: str) -> int:
     issued = await issue_pass(stack.pass_url, stack.database_url, admin=ADMIN, applicant_email=applicant, use_date=DAY)
     await gateway_login(client, issued)
     return issued.pass_id
-
-
-async def upload_valid_list(client: httpx.AsyncClient, rows: list[tuple[str, ...]]) -> str:
-    r = await client.post("/api/v1/lists", files={"file": ("宛先.csv", csv_bytes(rows), "text/csv")})
-    assert r.status_code == 202, r.text
-    list_id: str = r.json()["list_id"]
-    for _ in range(1200):  # up to a minute on a loaded machine
-        body = (await client.get(f"/api/v1/lists/{list_id}")).json()
-        if body["status"] != "validating":
-            assert body["status"] == "valid", body
-            return list_id
-        await asyncio.sleep(0.05)
-    raise TimeoutError(list_id)
 
 
 def form(list_id: str, **overrides: str) -> dict[str, str]:

@@ -4,17 +4,15 @@ an administrator overrides it through the admin API, and the override is audited
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
 import pytest
+from tests.flow_support import ADMIN, DAY, NOW, list_validator_settings, upload_valid_list
 
 from isseimail_composer.app import create_app as composer_app
 from isseimail_composer.settings import ComposerSettings
@@ -23,8 +21,6 @@ from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_gateway.app import create_app as gateway_app
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_list_validator.app import create_app as lv_app
-from isseimail_list_validator.settings import ListValidatorSettings
-from isseimail_list_validator.testing import csv_bytes
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
 from isseimail_shared.testing.dns import DnsServer
@@ -32,9 +28,6 @@ from isseimail_shared.testing.http import serving_service
 from isseimail_shared.testing.passes import gateway_login, issue_pass
 from isseimail_shared.testing.process import free_port, running_app
 
-DAY = dt.date(2026, 12, 3)
-NOW = dt.datetime(2026, 12, 3, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
-ADMIN = ("admin@example.jp", "admin-password-long-enough")
 DOMAIN = "sender.example.jp"
 BOUNCE = "bounce.sender.example.jp"
 KEY_SECRET = "x3uLq0tOQ3bH2b8m3dX4d5pXw1hZb0v3b9mU8kq7n6Y="  # a Fernet key for tests only
@@ -56,14 +49,7 @@ async def stack(make_settings: Callable[..., Any], dns_server: DnsServer, databa
     dns_server.zone(DOMAIN, txt=["v=spf1 ip4:192.0.2.10 -all"])
     dns_server.zone(BOUNCE, mx=[(10, "mail.sender.example.jp")], txt=["v=spf1 ip4:192.0.2.10 -all"])
     dns_server.zone("mail.sender.example.jp", a=["192.0.2.10"])
-    lv_settings = make_settings(
-        ListValidatorSettings,
-        dns_nameservers=dns_server.nameserver,
-        dns_timeout_seconds=0.3,
-        result_flush_seconds=0.02,
-        unverified_policy="allow",
-        notifier_url=f"http://127.0.0.1:{free_port()}",
-    )
+    lv_settings = list_validator_settings(make_settings, dns_server)
     shared: dict[str, Any] = {"dns_nameservers": dns_server.nameserver, "bounce_domain": BOUNCE}
     async with contextlib.AsyncExitStack() as s:
         pass_url = await s.enter_async_context(
@@ -106,22 +92,6 @@ async def stack(make_settings: Callable[..., Any], dns_server: DnsServer, databa
         yield Stack(gateway, pass_url, dispatcher_url, database_url)
 
 
-async def _valid_list(client: httpx.AsyncClient) -> str:
-    r = await client.post(
-        "/api/v1/lists",
-        files={"file": ("宛先.csv", csv_bytes([("hanako@good.co.jp", "", "", "", "各位")]), "text/csv")},
-    )
-    assert r.status_code == 202, r.text
-    list_id: str = r.json()["list_id"]
-    for _ in range(1200):
-        body = (await client.get(f"/api/v1/lists/{list_id}")).json()
-        if body["status"] != "validating":
-            assert body["status"] == "valid", body
-            return list_id
-        await asyncio.sleep(0.05)
-    raise TimeoutError(list_id)
-
-
 async def test_send_refused_for_failing_dkim_and_dmarc_until_overridden(stack: Stack, dns_server: DnsServer) -> None:
     """The DKIM key from the real dispatcher is checked against DNS; with DKIM fixed but DMARC missing the send is
     refused with a Japanese reason and the pass is kept; the administrator's override lets the same pass send."""
@@ -152,7 +122,7 @@ async def test_send_refused_for_failing_dkim_and_dmarc_until_overridden(stack: S
             stack.pass_url, stack.database_url, admin=ADMIN, applicant_email="taro@example.co.jp", use_date=DAY
         )
         await gateway_login(user, issued)
-        list_id = await _valid_list(user)
+        list_id = await upload_valid_list(user, [("hanako@good.co.jp", "", "", "", "各位")])
         form = {
             "list_id": list_id,
             "sender_email": f"taro@{DOMAIN}",
