@@ -141,3 +141,40 @@ class ServiceSettings(BaseSettings):
     def nameserver_strings(self) -> list[str]:
         """The form aiodns wants: 'ip:port' (IPv6 as '[ip]:port')."""
         return [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.dns_nameservers]
+
+
+# Settings that more than one service reads under the same name. Each is defined once here and mixed into the
+# services that need it, so that two definitions of one ISSEIMAIL_* variable cannot drift apart.
+
+
+class OutboundMailSettings(BaseModel):
+    """How campaign mail leaves: the dispatcher sends that way, the composer checks the sender domain's DNS for it."""
+
+    delivery_mode: Literal["relay", "mx"] = Field(
+        default="relay", description="relay: every message to ISSEIMAIL_SMTP_RELAY; mx: straight to the MX hosts."
+    )
+    helo_name: str = Field(
+        default="isseimail.localhost", description="Name the workers give in EHLO (and the PTR name in mx mode)."
+    )
+
+
+class DnsQuerySettings(BaseModel):
+    """DNS look-ups through ISSEIMAIL_DNS_NAMESERVERS (list validator: recipient domains; composer: sender domains)."""
+
+    dns_timeout_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        le=60,
+        description="Initial timeout of a DNS query; c-ares adapts it to the server's latency, backs off on retries.",
+    )
+
+
+class PublicUrlSettings(BaseModel):
+    """The gateway's address as users reach it (notifier: links in system mails; dispatcher: one-click unsubscribe)."""
+
+    public_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="The gateway's URL as users reach it: links in system mails, and, when it is https://, the "
+        "RFC 8058 one-click unsubscribe URL <PUBLIC_URL>/unsubscribe/<token> in every campaign mail (http:// = "
+        "the mailto: unsubscribe on the bounce domain only).",
+    )

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import NoDecode
 
 from isseimail_composer.clamd_client import ClamdAddress
 from isseimail_composer.pdf_safety import RULES
-from isseimail_shared.settings import ServiceSettings
+from isseimail_shared.settings import DnsQuerySettings, OutboundMailSettings, ServiceSettings
 
 
-class ComposerSettings(ServiceSettings):
+class ComposerSettings(ServiceSettings, OutboundMailSettings, DnsQuerySettings):
     port: int = Field(
         default=8083,
         ge=1,
@@ -71,12 +71,6 @@ class ComposerSettings(ServiceSettings):
 
     # Domain readiness (deliverability/): what the dispatcher signs with and where mail leaves from.
     dispatcher_url: str = Field(default="http://127.0.0.1:8084", description="dispatcher base URL.")
-    delivery_mode: Literal["relay", "mx"] = Field(
-        default="relay", description="relay: every message to ISSEIMAIL_SMTP_RELAY; mx: straight to the MX hosts."
-    )
-    helo_name: str = Field(
-        default="isseimail.localhost", description="Name the workers give in EHLO (and the PTR name in mx mode)."
-    )
     sending_ips: Annotated[list[ipaddress.IPv4Address | ipaddress.IPv6Address], NoDecode] = Field(
         default_factory=list,
         description="Comma list of the public addresses mail leaves from (SPF and, in mx mode, PTR checks).",
@@ -84,12 +78,6 @@ class ComposerSettings(ServiceSettings):
     bounce_mx_host: str | None = Field(
         default=None,
         description="Host the bounce domain's MX should name (the notifier's listener); default ISSEIMAIL_HELO_NAME.",
-    )
-    dns_timeout_seconds: float = Field(
-        default=3.0,
-        gt=0,
-        le=60,
-        description="Initial timeout of a DNS query; c-ares adapts it to the server's latency, backs off on retries.",
     )
     readiness_cache_seconds: float = Field(
         default=300.0,

@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from isseimail_dispatcher.adaptive import Adaptation
 from isseimail_dispatcher.shaping import DomainLimit, LimitOverride, Shaping, load_presets
-from isseimail_shared.settings import ServiceSettings
+from isseimail_shared.settings import OutboundMailSettings, PublicUrlSettings, ServiceSettings
 
 __all__ = ["DispatcherSettings", "DomainLimit", "LimitOverride"]
 
 
-class DispatcherSettings(ServiceSettings):
-    public_url: str = Field(
-        default="http://127.0.0.1:8080",
-        description="The gateway's URL as users reach it: links in system mails, and, when it is https://, the "
-        "RFC 8058 one-click unsubscribe URL <PUBLIC_URL>/unsubscribe/<token> in every campaign mail (http:// = "
-        "the mailto: unsubscribe on the bounce domain only).",
-    )
+class DispatcherSettings(ServiceSettings, OutboundMailSettings, PublicUrlSettings):
     port: int = Field(
         default=8084,
         ge=1,
@@ -39,9 +33,6 @@ class DispatcherSettings(ServiceSettings):
     composer_url: str = Field(default="http://127.0.0.1:8083", description="composer base URL (campaign snapshots).")
     batch_size: int = Field(default=200, ge=1, le=10_000, description="Recipients per dispatch batch.")
     worker_prefetch: int = Field(default=4, ge=1, le=1000, description="Batches a worker process works on at once.")
-    delivery_mode: Literal["relay", "mx"] = Field(
-        default="relay", description="relay: every message to ISSEIMAIL_SMTP_RELAY; mx: straight to the MX hosts."
-    )
     mx_port: int = Field(default=25, ge=1, le=65535, description="SMTP port of MX hosts in mx mode (tests: loopback).")
     domain_connections: int = Field(
         default=5, ge=1, le=1000, description="Default fleet-wide concurrent connections per recipient domain."
@@ -87,7 +78,6 @@ class DispatcherSettings(ServiceSettings):
         default=200, ge=1, description="Recipients finished before the failure rate can pause a campaign."
     )
     smtp_timeout: float = Field(default=60.0, gt=0, le=600, description="Seconds to wait for any SMTP reply.")
-    helo_name: str = Field(default="isseimail.localhost", description="Name the workers give in EHLO.")
     dkim_selector: str | None = Field(default=None, description="DKIM selector; signing is on with a key.")
     dkim_domain: str | None = Field(default=None, description="DKIM d= domain (default: the sender's domain).")
     dkim_private_key: SecretStr | None = Field(

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import NoDecode
 
-from isseimail_shared.settings import ServiceSettings
+from isseimail_shared.settings import DnsQuerySettings, ServiceSettings
 
 DEFAULT_LEGACY_CARRIER_DOMAINS = (
     "docomo.ne.jp",
@@ -25,7 +25,7 @@ DEFAULT_LEGACY_CARRIER_DOMAINS = (
 )
 
 
-class ListValidatorSettings(ServiceSettings):
+class ListValidatorSettings(ServiceSettings, DnsQuerySettings):
     port: int = Field(
         default=8082,
         ge=1,
@@ -50,12 +50,6 @@ class ListValidatorSettings(ServiceSettings):
         default_factory=lambda: list(DEFAULT_LEGACY_CARRIER_DOMAINS),
         description="Comma list of carrier domains (and their subdomains) where 'a..b@' / 'a.@' local parts "
         "are accepted as legacy addresses and quoted on the wire.",
-    )
-    dns_timeout_seconds: float = Field(
-        default=3.0,
-        gt=0,
-        le=60,
-        description="Initial timeout of a DNS query; c-ares adapts it to the server's latency, backs off on retries.",
     )
     dns_attempts: int = Field(
         default=3, ge=1, le=10, description="Tries per DNS query (SERVFAIL, timeout) before 'could not be verified'."

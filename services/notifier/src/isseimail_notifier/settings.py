@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, EmailStr, Field, SecretStr
 
-from isseimail_shared.settings import ServiceSettings
+from isseimail_shared.settings import PublicUrlSettings, ServiceSettings
 
 
-class NotifierSettings(ServiceSettings):
+class NotifierSettings(ServiceSettings, PublicUrlSettings):
     port: int = Field(
         default=8085,
         ge=1,
@@ -17,12 +17,6 @@ class NotifierSettings(ServiceSettings):
     )
     system_from: EmailStr = Field(
         default="isseimail@localhost.localdomain", description="From address of every system mail."
-    )
-    public_url: str = Field(
-        default="http://127.0.0.1:8080",
-        description="The gateway's URL as users reach it: links in system mails, and, when it is https://, the "
-        "RFC 8058 one-click unsubscribe URL <PUBLIC_URL>/unsubscribe/<token> in every campaign mail (http:// = "
-        "the mailto: unsubscribe on the bounce domain only).",
     )
     mail_retry_seconds: float = Field(
         default=30.0, gt=0, description="Wait before the first retry of a system mail; doubles per attempt up to 1 h."
