@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from urllib.parse import urlsplit, urlunsplit
 
+import pytest
+
+from isseimail_shared import runtime as runtime_module
 from isseimail_shared.app import create_app
 from isseimail_shared.db import Conn
 from isseimail_shared.events import AdminCreated, Envelope, envelope_for
@@ -80,3 +85,38 @@ async def test_stop_waits_for_in_flight_handler(database_url: str, amqp_url: str
         started.clear()
         await asyncio.sleep(0.5)
         assert not started.is_set()
+
+
+async def test_stop_ends_even_when_a_task_and_the_pool_hang(
+    database_url: str, amqp_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A background task that ignores cancellation and a connection never given back to the pool do not hang
+    the stop: each step is abandoned after its time limit, with a warning naming it, and the pool is terminated."""
+    monkeypatch.setattr(runtime_module, "STOP_STEP_SECONDS", 0.3)
+    release, running = asyncio.Event(), asyncio.Event()
+
+    async def stubborn(_rt: Runtime) -> None:
+        running.set()
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0.05)
+
+    async def hold_a_connection(rt: Runtime) -> None:
+        await rt.pool.acquire()  # never released
+
+    probe = ServiceSpec(
+        name="probe", schema="probe", migrations=None, background=[stubborn], on_start=[hold_a_connection]
+    )
+    app = create_app(probe, ServiceSettings(database_url=database_url, amqp_url=amqp_url))
+    try:
+        async with running_app(app):
+            pool = app.state.runtime.pool
+            await asyncio.wait_for(running.wait(), timeout=5)
+        started = time.monotonic()
+    finally:
+        release.set()
+    assert pool.is_closing()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("probe:stubborn did not stop" in w for w in warnings), warnings
+    assert any("database pool close did not finish" in w for w in warnings), warnings
+    assert time.monotonic() - started < 5

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,9 +160,7 @@ class Runtime:
         self.consumers.clear()
         for task in reversed(self.tasks):
             task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await _await_cancelled(self.tasks)
         self.tasks.clear()
         for hook in self.spec.on_stop:
             try:
@@ -172,11 +170,11 @@ class Runtime:
         if self.relay is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.relay.publish_pending(), timeout=5)
-            await self.relay.close()
+            await _bounded(self.relay.close(), "outbox relay close")
         if self.broker_ is not None:
-            await self.broker_.close()
-        if self.pool_ is not None:
-            await self.pool_.close()
+            await _bounded(self.broker_.close(), "broker connection close")
+        if self.pool_ is not None and not await _bounded(self.pool_.close(), "database pool close"):
+            self.pool_.terminate()
         log.info("%s stopped", self.spec.name)
 
     async def ready(self) -> dict[str, bool]:
@@ -215,3 +213,29 @@ async def _retry(what: str, connect: Callable[[], Awaitable[Any]], attempts: int
             log.warning("%s not reachable (%s); retrying in %.1fs", what, exc.__class__.__name__, delay)
             await asyncio.sleep(delay)
     raise AssertionError("unreachable")
+
+
+# A stop must end even when a step hangs (a connection in a reconnect loop, a task that ignores
+# cancellation): each step gets this long, then the stop goes on and says which step it gave up on.
+STOP_STEP_SECONDS = 10.0
+
+
+async def _await_cancelled(tasks: list[asyncio.Task[Any]]) -> None:
+    if not tasks:
+        return
+    done, pending = await asyncio.wait(tasks, timeout=STOP_STEP_SECONDS)
+    for task in done:
+        if not task.cancelled():
+            task.exception()  # retrieved: it was logged where it happened
+    for task in pending:
+        log.warning("background task %s did not stop within %g s", task.get_name(), STOP_STEP_SECONDS)
+
+
+async def _bounded(step: Coroutine[Any, Any, Any], what: str) -> bool:
+    """Run one stop step with a time limit; False (and a warning) when it had to be abandoned."""
+    try:
+        await asyncio.wait_for(step, timeout=STOP_STEP_SECONDS)
+    except TimeoutError:
+        log.warning("%s did not finish within %g s; going on", what, STOP_STEP_SECONDS)
+        return False
+    return True
