@@ -120,3 +120,23 @@ async def test_stop_ends_even_when_a_task_and_the_pool_hang(
     assert any("probe:stubborn did not stop" in w for w in warnings), warnings
     assert any("database pool close did not finish" in w for w in warnings), warnings
     assert time.monotonic() - started < 5
+
+
+async def test_a_failed_start_closes_what_it_opened(database_url: str, amqp_url: str) -> None:
+    """A start hook that raises (a broken key, a bad preset file) still leaves no pool or broker connection open."""
+
+    async def broken(_rt: Runtime) -> None:
+        raise RuntimeError("broken configuration")
+
+    app = create_app(
+        ServiceSpec(name="probe", schema="probe", migrations=None, on_start=[broken]),
+        ServiceSettings(database_url=database_url, amqp_url=amqp_url),
+    )
+    with pytest.raises(RuntimeError, match="broken configuration"):
+        async with running_app(app):
+            pass
+    runtime = app.state.runtime
+    assert runtime.pool_ is not None
+    assert runtime.pool_.is_closing()
+    assert runtime.broker_ is not None
+    assert not runtime.broker_.is_connected()

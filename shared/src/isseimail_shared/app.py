@@ -26,8 +26,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
         try:
+            await runtime.start()  # a start that fails half-way still closes what it opened
             yield
         finally:
             await runtime.stop()
