@@ -69,11 +69,7 @@ async def send_completion(conn: Conn, event: CampaignCompleted, settings: Notifi
         attachment=attachment,
     )
     # What the completion mail lists needs no separate digest any more.
-    await conn.execute(
-        "UPDATE failures SET reported_by = $2 WHERE campaign_id = $1 AND reported_by IS NULL",
-        event.campaign_id,
-        cause,
-    )
+    await failures.mark_campaign_reported(conn, event.campaign_id, cause)
     await conn.execute("UPDATE pending_completions SET done_at = now() WHERE campaign_id = $1", event.campaign_id)
 
 

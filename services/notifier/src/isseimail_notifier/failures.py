@@ -198,3 +198,10 @@ class DigestLoop:
                 await wakeup.wait(poll)
         finally:
             await wakeup.close()
+
+
+async def mark_campaign_reported(conn: Conn, campaign_id: uuid.UUID, cause: str) -> None:
+    """The campaign's failures not yet in a mail are now reported by the mail of `cause`; no digest repeats them."""
+    await conn.execute(
+        "UPDATE failures SET reported_by = $2 WHERE campaign_id = $1 AND reported_by IS NULL", campaign_id, cause
+    )

@@ -85,11 +85,7 @@ def campaign_paused(settings: NotifierSettings) -> Callable[[Conn, Envelope, Cam
             domain=mail_domain(str(settings.system_from)),
             attachment=attachment,
         )
-        await conn.execute(
-            "UPDATE failures SET reported_by = $2 WHERE campaign_id = $1 AND reported_by IS NULL",
-            event.campaign_id,
-            cause,
-        )
+        await failures.mark_campaign_reported(conn, event.campaign_id, cause)
 
     return handle
 
