@@ -36,7 +36,7 @@ from isseimail_composer.attachment_safety import AttachmentGuard
 from isseimail_composer.clamd_client import ClamdClient
 from isseimail_composer.form import MAX_ATTACHMENT_BYTES, Attachment
 from isseimail_composer.pdf_safety import check_pdf
-from isseimail_shared.testing.clamd import ClamdServer
+from isseimail_testing.clamd import ClamdServer
 
 ROOT = Path(__file__).resolve().parent.parent
 

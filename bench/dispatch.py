@@ -35,12 +35,12 @@ from pathlib import Path
 from isseimail_shared.events import CampaignAccepted, envelope_for
 from isseimail_shared.mailmerge import Recipient
 from isseimail_shared.messaging import Broker
-from isseimail_shared.testing.http import serving
-from isseimail_shared.testing.infra import create_database, create_vhost, delete_vhost, drop_database
-from isseimail_shared.testing.process import ServiceProcess, free_port
-from isseimail_shared.testing.snapshot import SENDER, SnapshotPeer
-from isseimail_shared.testing.watch import watching
 from isseimail_shared.verp import bounce_address
+from isseimail_testing.http import serving
+from isseimail_testing.infra import create_database, create_vhost, delete_vhost, drop_database
+from isseimail_testing.process import ServiceProcess, free_port
+from isseimail_testing.snapshot import SENDER, SnapshotPeer
+from isseimail_testing.watch import watching
 
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"

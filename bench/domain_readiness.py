@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "services" / "co
 from deliverability_support import DkimPeer, good_domain, readiness_settings
 
 from isseimail_composer.deliverability.report import ReadinessChecker
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.http import serving_peer
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.http import serving_peer
 
 
 async def run(rounds: int) -> list[tuple[str, float, float, float]]:

@@ -38,12 +38,12 @@ from pathlib import Path
 
 import asyncpg
 
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.infra import create_database, create_vhost, delete_vhost, drop_database
-from isseimail_shared.testing.pdfs import sample_pdf
-from isseimail_shared.testing.process import free_port
-from isseimail_shared.testing.smtp import CaptureServer
-from isseimail_shared.testing.system import SystemProcesses, new_pass
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.infra import create_database, create_vhost, delete_vhost, drop_database
+from isseimail_testing.pdfs import sample_pdf
+from isseimail_testing.process import free_port
+from isseimail_testing.smtp import CaptureServer
+from isseimail_testing.system import SystemProcesses, new_pass
 
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 APPLICANT = "hanako.sato@corp.example.jp"

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import aiosmtplib
 
-from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
-from isseimail_shared.testing.infra import create_database, create_vhost, delete_vhost, drop_database
-from isseimail_shared.testing.process import ServiceProcess, free_port
-from isseimail_shared.testing.smtp import CaptureServer
+from isseimail_testing.fixtures import CREDENTIALS_KEY
+from isseimail_testing.infra import create_database, create_vhost, delete_vhost, drop_database
+from isseimail_testing.process import ServiceProcess, free_port
+from isseimail_testing.smtp import CaptureServer
 
 
 @dataclass(frozen=True)

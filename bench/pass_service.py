@@ -28,9 +28,9 @@ import httpx
 from cryptography.fernet import Fernet
 from timing import timed
 
-from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
-from isseimail_shared.testing.infra import create_database, create_vhost, delete_vhost, drop_database
-from isseimail_shared.testing.process import ServiceProcess, free_port
+from isseimail_testing.fixtures import CREDENTIALS_KEY
+from isseimail_testing.infra import create_database, create_vhost, delete_vhost, drop_database
+from isseimail_testing.process import ServiceProcess, free_port
 
 ADMIN = {"email": "bench-admin@example.jp", "password": "bench-admin-password"}
 

@@ -21,7 +21,7 @@ from isseimail_dispatcher.adaptive import Adaptation
 from isseimail_dispatcher.limits import bucket_capacity, record_rate_limit, take_tokens
 from isseimail_dispatcher.shaping import DomainLimit
 from isseimail_shared.db import create_pool, migrate
-from isseimail_shared.testing.infra import create_database, drop_database
+from isseimail_testing.infra import create_database, drop_database
 
 ROUNDS = 5
 BEFORE = """

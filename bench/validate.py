@@ -27,10 +27,10 @@ import httpx
 from dnslib.server import DNSLogger
 
 from isseimail_shared.messaging import EVENTS_EXCHANGE
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
-from isseimail_shared.testing.infra import create_database, create_vhost, delete_vhost, drop_database
-from isseimail_shared.testing.process import ServiceProcess, free_port
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.fixtures import CREDENTIALS_KEY
+from isseimail_testing.infra import create_database, create_vhost, delete_vhost, drop_database
+from isseimail_testing.process import ServiceProcess, free_port
 
 MIX = [("good", 0.70), ("nxdomain", 0.10), ("null_mx", 0.05), ("a_only", 0.10), ("slow", 0.05)]
 

@@ -22,7 +22,7 @@ import httpx
 
 from isseimail_shared.db import ensure_database
 from isseimail_shared.settings import ServiceSettings
-from isseimail_shared.testing.smtp import CaptureServer
+from isseimail_testing.smtp import CaptureServer
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"

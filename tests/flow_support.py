@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from isseimail_list_validator.settings import ListValidatorSettings
-from isseimail_list_validator.testing import csv_bytes
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.process import free_port
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.lists import csv_bytes
+from isseimail_testing.process import free_port
 
 DAY = dt.date(2026, 12, 3)
 NOW = dt.datetime(2026, 12, 3, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo"))

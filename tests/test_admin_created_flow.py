@@ -9,8 +9,8 @@ from isseimail_notifier.app import create_app as notifier_app
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
-from isseimail_shared.testing.process import running_app
-from isseimail_shared.testing.smtp import CaptureServer
+from isseimail_testing.process import running_app
+from isseimail_testing.smtp import CaptureServer
 
 
 async def test_admin_created_event_reaches_notifier_and_mails_once(

@@ -20,11 +20,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from isseimail_shared.testing.browser import PageWatch, chromium, new_page, screenshot
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.pdfs import sample_pdf
-from isseimail_shared.testing.smtp import CaptureServer
-from isseimail_shared.testing.system import SystemProcesses
+from isseimail_testing.browser import PageWatch, chromium, new_page, screenshot
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.pdfs import sample_pdf
+from isseimail_testing.smtp import CaptureServer
+from isseimail_testing.system import SystemProcesses
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -10,9 +10,9 @@ import pytest
 
 from isseimail_gateway.app import create_app
 from isseimail_gateway.settings import GatewaySettings
-from isseimail_shared.testing.browser import PageWatch, chromium, new_page, screenshot
-from isseimail_shared.testing.http import serving_service
-from isseimail_shared.testing.process import free_port
+from isseimail_testing.browser import PageWatch, chromium, new_page, screenshot
+from isseimail_testing.http import serving_service
+from isseimail_testing.process import free_port
 
 PAGES = {"home": "/", "apply": "/apply", "login": "/login", "admin-login": "/admin/login"}
 

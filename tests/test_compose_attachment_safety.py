@@ -11,8 +11,8 @@ import pytest
 from tests.flow_support import upload_valid_list
 from tests.test_compose_send_flow import ROWS, Stack, form, login, stack  # noqa: F401 - fixture
 
-from isseimail_shared.testing.clamd import EICAR
-from isseimail_shared.testing.pdfs import sample_pdf
+from isseimail_testing.clamd import EICAR
+from isseimail_testing.pdfs import sample_pdf
 
 SCAN_ON = "添付ファイルはウイルス検査（ClamAV）とPDFの安全性チェックを行ってから受け付けます。"
 SCAN_OFF = "ウイルス検査は行われていません（PDFの安全性チェックのみ行います）。"

@@ -21,15 +21,15 @@ from isseimail_composer.settings import ComposerSettings
 from isseimail_gateway.app import create_app as gateway_app
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_list_validator.app import create_app as lv_app
-from isseimail_list_validator.testing import csv_bytes
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
 from isseimail_shared.mailmerge import CampaignTemplate, Recipient
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.http import serving_service
-from isseimail_shared.testing.passes import gateway_login, issue_pass
-from isseimail_shared.testing.pdfs import sample_pdf
-from isseimail_shared.testing.process import free_port, running_app
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.http import serving_service
+from isseimail_testing.lists import csv_bytes
+from isseimail_testing.passes import gateway_login, issue_pass
+from isseimail_testing.pdfs import sample_pdf
+from isseimail_testing.process import free_port, running_app
 
 EXPIRED = "この1DayPassは失効しています。再度申請してください。"
 PDF = sample_pdf(25_600, title="compose flow")

@@ -23,10 +23,10 @@ import pytest
 import yaml
 from tests.deploy_support import ROOT, load_script, tool
 
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.process import free_port
-from isseimail_shared.testing.smtp import CaptureServer
-from isseimail_shared.testing.system import SystemProcesses, new_pass
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.process import free_port
+from isseimail_testing.smtp import CaptureServer
+from isseimail_testing.system import SystemProcesses, new_pass
 
 RULES = ROOT / "deploy" / "prometheus" / "rules"
 RECIPIENTS = int(os.environ.get("ISSEIMAIL_LIVE_RECIPIENTS", "60"))

@@ -8,8 +8,8 @@ from typing import Any
 
 from isseimail_notifier.app import create_app as notifier_app
 from isseimail_notifier.settings import NotifierSettings
-from isseimail_shared.testing.metrics import samples
-from isseimail_shared.testing.process import running_app
+from isseimail_testing.metrics import samples
+from isseimail_testing.process import running_app
 
 
 async def test_metrics_scrape_reports_ready_and_queue_depths(make_settings: Callable[..., Any]) -> None:

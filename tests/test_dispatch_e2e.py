@@ -20,18 +20,18 @@ from isseimail_dispatcher.app import create_worker_app
 from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_list_validator.app import create_app as lists_app
 from isseimail_list_validator.settings import ListValidatorSettings
-from isseimail_list_validator.testing import csv_bytes, upload, wait_done
 from isseimail_notifier.app import create_app as notifier_app
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_shared.events import PassConsumed, envelope_for
 from isseimail_shared.messaging import Broker
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.http import serving_service
-from isseimail_shared.testing.pdfs import sample_pdf
-from isseimail_shared.testing.process import running_app
-from isseimail_shared.testing.smtp import CaptureServer
-from isseimail_shared.testing.watch import watching
 from isseimail_shared.verp import parse_bounce_address
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.http import serving_service
+from isseimail_testing.lists import csv_bytes, upload, wait_done
+from isseimail_testing.pdfs import sample_pdf
+from isseimail_testing.process import running_app
+from isseimail_testing.smtp import CaptureServer
+from isseimail_testing.watch import watching
 
 pytestmark = pytest.mark.timeout(300)  # six services and 1,001 messages on a shared 2-core machine
 

@@ -18,11 +18,11 @@ from isseimail_dispatcher.app import create_app, create_worker_app
 from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_shared.events import CampaignAccepted, envelope_for
 from isseimail_shared.messaging import Broker
-from isseimail_shared.testing.process import ServiceProcess, free_port, running_app
-from isseimail_shared.testing.smtp import CaptureServer
-from isseimail_shared.testing.snapshot import SENDER, SnapshotPeer, make_recipients
-from isseimail_shared.testing.tcpproxy import TcpProxy
-from isseimail_shared.testing.watch import EventWatch, watching
+from isseimail_testing.process import ServiceProcess, free_port, running_app
+from isseimail_testing.smtp import CaptureServer
+from isseimail_testing.snapshot import SENDER, SnapshotPeer, make_recipients
+from isseimail_testing.tcpproxy import TcpProxy
+from isseimail_testing.watch import EventWatch, watching
 
 RECIPIENTS = 100
 EXPECTED = {f"user{i}@example.jp" for i in range(1, RECIPIENTS + 1)} | {SENDER}

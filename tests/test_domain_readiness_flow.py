@@ -23,10 +23,10 @@ from isseimail_gateway.settings import GatewaySettings
 from isseimail_list_validator.app import create_app as lv_app
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.http import serving_service
-from isseimail_shared.testing.passes import gateway_login, issue_pass
-from isseimail_shared.testing.process import free_port, running_app
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.http import serving_service
+from isseimail_testing.passes import gateway_login, issue_pass
+from isseimail_testing.process import free_port, running_app
 
 DOMAIN = "sender.example.jp"
 BOUNCE = "bounce.sender.example.jp"

@@ -14,14 +14,14 @@ import pytest
 
 from isseimail_list_validator.app import create_app as lv_app
 from isseimail_list_validator.settings import ListValidatorSettings
-from isseimail_list_validator.testing import csv_bytes, upload, wait_done
 from isseimail_notifier.app import create_app as notifier_app
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_notifier.suppressions import record_failure
 from isseimail_shared.messaging import EVENTS_EXCHANGE
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.http import serving_service
-from isseimail_shared.testing.process import free_port, running_app
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.http import serving_service
+from isseimail_testing.lists import csv_bytes, upload, wait_done
+from isseimail_testing.process import free_port, running_app
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from isseimail_shared.testing.process import free_port
+from isseimail_testing.process import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ["GATEWAY", "PASS", "LIST_VALIDATOR", "COMPOSER", "DISPATCHER", "NOTIFIER", "WORKER"]

@@ -28,9 +28,9 @@ from isseimail_notifier.app import create_app as notifier_app
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
-from isseimail_shared.testing.http import serving
-from isseimail_shared.testing.process import free_port, running_app
-from isseimail_shared.testing.smtp import CaptureServer
+from isseimail_testing.http import serving
+from isseimail_testing.process import free_port, running_app
+from isseimail_testing.smtp import CaptureServer
 
 JST = ZoneInfo("Asia/Tokyo")
 DAY = dt.date(2026, 12, 3)

@@ -33,11 +33,11 @@ from isseimail_notifier.bounce_listener import BounceListener
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_shared.events import CampaignAccepted, envelope_for
 from isseimail_shared.messaging import Broker
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.http import serving_service
-from isseimail_shared.testing.process import running_app
-from isseimail_shared.testing.smtp import CaptureServer
-from isseimail_shared.testing.snapshot import SENDER, SnapshotPeer, make_recipients
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.http import serving_service
+from isseimail_testing.process import running_app
+from isseimail_testing.smtp import CaptureServer
+from isseimail_testing.snapshot import SENDER, SnapshotPeer, make_recipients
 
 FEEDBACK = Path(__file__).resolve().parent.parent / "services" / "notifier" / "tests" / "feedback"
 ORG = SENDER.rpartition("@")[2]

@@ -17,7 +17,7 @@ from isseimail_shared.events import AdminCreated, Envelope, encode, envelope_for
 from isseimail_shared.inbox import event_handler
 from isseimail_shared.messaging import EVENTS_EXCHANGE, Broker, Consumer
 from isseimail_shared.outbox import OutboxRelay, add_event
-from isseimail_shared.testing.tcpproxy import TcpProxy
+from isseimail_testing.tcpproxy import TcpProxy
 
 QUEUE = "test.admins"
 

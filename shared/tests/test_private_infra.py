@@ -9,7 +9,7 @@ import aio_pika
 import asyncpg
 import pytest
 
-from isseimail_shared.testing.private_infra import PrivatePostgres, PrivateRabbitMQ
+from isseimail_testing.private_infra import PrivatePostgres, PrivateRabbitMQ
 
 
 @pytest.mark.parametrize("mode", ["fast", "immediate"])

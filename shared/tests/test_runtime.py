@@ -15,8 +15,8 @@ from isseimail_shared.db import Conn
 from isseimail_shared.events import AdminCreated, Envelope, envelope_for
 from isseimail_shared.runtime import Runtime, ServiceSpec
 from isseimail_shared.settings import ServiceSettings
-from isseimail_shared.testing.process import running_app
-from isseimail_shared.testing.tcpproxy import TcpProxy
+from isseimail_testing.process import running_app
+from isseimail_testing.tcpproxy import TcpProxy
 
 
 def spec(consumers=None) -> ServiceSpec:  # type: ignore[no-untyped-def]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.smtp import CaptureServer
-from isseimail_shared.testing.system import SystemProcesses
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.smtp import CaptureServer
+from isseimail_testing.system import SystemProcesses
 
 # Domains the e2e tests send to; each has an MX record on the loopback DNS server.
 DOMAINS = ["corp.example.jp", "example.co.jp", *(f"kaisha{i}.example.jp" for i in range(10))]

@@ -12,7 +12,7 @@ from typing import Any
 import aiosmtplib
 import httpx
 
-from isseimail_shared.testing.smtp import CaptureServer
+from isseimail_testing.smtp import CaptureServer
 
 HEADER = ["メールアドレス", "会社名", "部署名1", "部署名2", "ご担当者名"]
 Row = tuple[str, str, str, str, str]  # email, company, department1, department2, contact

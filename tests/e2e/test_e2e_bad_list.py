@@ -9,8 +9,8 @@ import time
 import pytest
 from tests.e2e.support import cp932_csv
 
-from isseimail_shared.testing.smtp import CaptureServer
-from isseimail_shared.testing.system import SystemProcesses, new_pass
+from isseimail_testing.smtp import CaptureServer
+from isseimail_testing.system import SystemProcesses, new_pass
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -20,9 +20,9 @@ from tests.e2e.support import (
     wait_until,
 )
 
-from isseimail_shared.testing.pdfs import sample_pdf
-from isseimail_shared.testing.smtp import CaptureServer
-from isseimail_shared.testing.system import ApiClient, SystemProcesses, new_pass
+from isseimail_testing.pdfs import sample_pdf
+from isseimail_testing.smtp import CaptureServer
+from isseimail_testing.system import ApiClient, SystemProcesses, new_pass
 
 pytestmark = [
     pytest.mark.timeout(360),

@@ -13,9 +13,9 @@ from collections import Counter
 import pytest
 from tests.e2e.support import Row, addressee, body_text, campaign_mails, cp932_csv, system_mails, wait_until
 
-from isseimail_shared.testing.pdfs import sample_pdf
-from isseimail_shared.testing.smtp import CaptureServer
-from isseimail_shared.testing.system import ApiClient, SystemProcesses, credentials_from_mail
+from isseimail_testing.pdfs import sample_pdf
+from isseimail_testing.smtp import CaptureServer
+from isseimail_testing.system import ApiClient, SystemProcesses, credentials_from_mail
 
 pytestmark = [pytest.mark.timeout(420), pytest.mark.slow]
 

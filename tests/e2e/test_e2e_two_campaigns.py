@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import pytest
 from tests.e2e.support import Row, addressee, body_text, campaign_mails, cp932_csv, system_mails, wait_until
 
-from isseimail_shared.testing.pdfs import sample_pdf
-from isseimail_shared.testing.smtp import CaptureServer
-from isseimail_shared.testing.system import VERP_SECRET, ApiClient, SystemProcesses, new_pass
 from isseimail_shared.verp import parse_bounce_address
+from isseimail_testing.pdfs import sample_pdf
+from isseimail_testing.smtp import CaptureServer
+from isseimail_testing.system import VERP_SECRET, ApiClient, SystemProcesses, new_pass
 
 pytestmark = [pytest.mark.timeout(360), pytest.mark.slow, pytest.mark.system(workers=2)]
 

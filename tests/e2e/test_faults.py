@@ -28,11 +28,11 @@ import asyncpg
 import pytest
 from tests.e2e.support import cp932_csv, system_mails, wait_until
 
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.pdfs import sample_pdf
-from isseimail_shared.testing.private_infra import PrivatePostgres, PrivateRabbitMQ
-from isseimail_shared.testing.smtp import CaptureServer
-from isseimail_shared.testing.system import ApiClient, SystemProcesses, new_pass
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.pdfs import sample_pdf
+from isseimail_testing.private_infra import PrivatePostgres, PrivateRabbitMQ
+from isseimail_testing.smtp import CaptureServer
+from isseimail_testing.system import ApiClient, SystemProcesses, new_pass
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from isseimail_shared.testing.smtp import CaptureServer
-from isseimail_shared.testing.system import SystemProcesses, new_pass
+from isseimail_testing.smtp import CaptureServer
+from isseimail_testing.system import SystemProcesses, new_pass
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -20,8 +20,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from isseimail_composer.app import create_app
 from isseimail_composer.settings import ComposerSettings
-from isseimail_shared.testing.http import serving_peer
-from isseimail_shared.testing.process import free_port, running_app
+from isseimail_testing.http import serving_peer
+from isseimail_testing.process import free_port, running_app
 
 from .deliverability_support import DkimPeer
 

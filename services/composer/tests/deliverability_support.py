@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from isseimail_composer.settings import ComposerSettings
-from isseimail_shared.testing.dns import DnsServer
+from isseimail_testing.dns import DnsServer
 
 BOUNCE = "bounce.good.example.jp"
 MAIL_HOST = "mail.good.example.jp"

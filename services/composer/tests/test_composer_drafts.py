@@ -154,7 +154,7 @@ async def test_emoji_allowed_in_utf8_refused_in_iso_2022_jp(composer: httpx.Asyn
 async def test_sender_email_rules(composer_settings: Any, fake_lists: FakeLists) -> None:
     """One address, ≤50 characters, only the configured sender domains."""
     from isseimail_composer.app import create_app
-    from isseimail_shared.testing.process import running_app
+    from isseimail_testing.process import running_app
 
     list_id = fake_lists.add(sample_rows(1))
     async with running_app(create_app(composer_settings(sender_domains="example.co.jp"))) as client:

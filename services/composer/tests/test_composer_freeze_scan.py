@@ -13,8 +13,8 @@ import pytest
 from isseimail_composer.app import create_app
 from isseimail_composer.settings import ComposerSettings
 from isseimail_shared.messaging import Broker
-from isseimail_shared.testing.clamd import ClamdServer
-from isseimail_shared.testing.process import running_app
+from isseimail_testing.clamd import ClamdServer
+from isseimail_testing.process import running_app
 
 from .conftest import FakeLists, sample_rows
 from .test_composer_freeze import accepted_queue, consume, create_draft, db, eventually  # noqa: F401 - fixture

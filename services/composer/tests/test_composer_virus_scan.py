@@ -17,8 +17,8 @@ from isseimail_composer.app import create_app
 from isseimail_composer.attachment_safety import SCAN_FAILED
 from isseimail_composer.clamd_client import ClamdAddress, ClamdClient, ScanFailed
 from isseimail_composer.settings import ComposerSettings
-from isseimail_shared.testing.clamd import EICAR, ClamdServer
-from isseimail_shared.testing.process import free_port, running_app
+from isseimail_testing.clamd import EICAR, ClamdServer
+from isseimail_testing.process import free_port, running_app
 
 from .conftest import HEADERS, FakeLists, sample_rows
 from .pdfs import CATALOG, PAGE, PAGES, TEXT, padded_pdf, raw_pdf, stream

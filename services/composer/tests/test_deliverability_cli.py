@@ -8,7 +8,7 @@ import os
 import shutil
 import sys
 
-from isseimail_shared.testing.dns import DnsServer
+from isseimail_testing.dns import DnsServer
 
 from .deliverability_support import MAIL_HOST, DkimPeer, good_domain, key_json, readiness_values, rsa_public_key
 

@@ -11,7 +11,7 @@ import pytest
 
 from isseimail_composer.deliverability.model import Finding, Report
 from isseimail_composer.deliverability.report import ReadinessChecker
-from isseimail_shared.testing.dns import DnsServer, reverse_name
+from isseimail_testing.dns import DnsServer, reverse_name
 
 from .deliverability_support import (
     BOUNCE,

@@ -12,8 +12,8 @@ import pytest
 
 from isseimail_composer.app import create_app
 from isseimail_composer.settings import ComposerSettings
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.process import running_app
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.process import running_app
 
 from .conftest import HEADERS, FakeLists, sample_rows
 from .deliverability_support import DkimPeer, good_domain, readiness_values

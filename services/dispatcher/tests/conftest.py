@@ -18,10 +18,10 @@ from isseimail_shared.db import create_pool, migrate
 from isseimail_shared.events import CampaignAccepted, CampaignCompleted, envelope_for
 from isseimail_shared.mailmerge import Recipient
 from isseimail_shared.messaging import Broker
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.process import running_app
-from isseimail_shared.testing.snapshot import SENDER, SnapshotPeer, make_recipients
-from isseimail_shared.testing.watch import EventWatch, watching
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.process import running_app
+from isseimail_testing.snapshot import SENDER, SnapshotPeer, make_recipients
+from isseimail_testing.watch import EventWatch, watching
 
 DKIM_KEY_SECRET = "x3uLq0tOQ3bH2b8m3dX4d5pXw1hZb0v3b9mU8kq7n6Y="  # a Fernet key for tests only
 

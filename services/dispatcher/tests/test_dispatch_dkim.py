@@ -18,8 +18,8 @@ from isseimail_dispatcher.dkim_keys import KeyPair, generate, txt_name, txt_valu
 from isseimail_dispatcher.dkim_signing import DkimSigner, SigningKey, load_private_key
 from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_shared.mailmerge import Recipient, render_campaign
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.smtp import Captured, CaptureServer
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.smtp import Captured, CaptureServer
 
 from .conftest import running_dispatcher
 

@@ -32,8 +32,8 @@ from isseimail_dispatcher.dkim_keys import (
 from isseimail_dispatcher.dkim_signing import OVERSIGNED_HEADERS, Keyring, include_headers, simple_body_hash
 from isseimail_dispatcher.dkim_store import StoredKey, txt_public_key
 from isseimail_dispatcher.settings import DispatcherSettings
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.process import running_app
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.process import running_app
 
 from .conftest import DKIM_KEY_SECRET as SECRET
 

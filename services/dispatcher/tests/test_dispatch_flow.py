@@ -8,9 +8,9 @@ from typing import Any
 
 from isseimail_shared.events import DeliveryBounced, envelope_for
 from isseimail_shared.messaging import Broker
-from isseimail_shared.testing.smtp import CaptureServer
 from isseimail_shared.unsubscribe import read_token, verify
 from isseimail_shared.verp import parse_bounce_address
+from isseimail_testing.smtp import CaptureServer
 
 from .conftest import running_dispatcher
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from isseimail_dispatcher.scheduler import BATCH_QUEUE
 from isseimail_shared.messaging import Broker
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.smtp import CaptureServer
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.smtp import CaptureServer
 
 from .conftest import deliveries, running_dispatcher
 

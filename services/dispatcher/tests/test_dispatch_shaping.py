@@ -17,9 +17,9 @@ from isseimail_dispatcher.adaptive import Adaptation, ThrottleState, effective_p
 from isseimail_dispatcher.destinations import Router
 from isseimail_dispatcher.limits import record_rate_limit, take_tokens, throttle_states
 from isseimail_dispatcher.settings import DispatcherSettings, DomainLimit
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.metrics import sample
-from isseimail_shared.testing.smtp import CaptureServer
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.metrics import sample
+from isseimail_testing.smtp import CaptureServer
 
 from .conftest import deliveries, running_dispatcher
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from isseimail_dispatcher.smtp_client import SmtpConnection, SmtpError
-from isseimail_shared.testing.smtp import CaptureServer
+from isseimail_testing.smtp import CaptureServer
 
 BIG = b"Subject: big\r\n\r\n" + b".dot line\r\n" + (b"QUJD" * 19 + b"\r\n") * 30_000 + b".\r\n..\r\nend"
 

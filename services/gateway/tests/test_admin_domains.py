@@ -20,9 +20,9 @@ from isseimail_gateway.app import create_app
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.http import serving, serving_service
-from isseimail_shared.testing.process import free_port, running_app
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.http import serving, serving_service
+from isseimail_testing.process import free_port, running_app
 
 ADMIN_EMAIL = "admin@corp.example.jp"
 ADMIN_PASSWORD = "admin-password-for-tests"

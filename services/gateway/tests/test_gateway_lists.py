@@ -23,15 +23,15 @@ from isseimail_gateway.app import create_app as gateway_app
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_list_validator.app import create_app as lv_app
 from isseimail_list_validator.settings import ListValidatorSettings
-from isseimail_list_validator.testing import csv_bytes
 from isseimail_notifier.app import create_app as notifier_app
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.http import serving_service
-from isseimail_shared.testing.passes import gateway_login, issue_pass
-from isseimail_shared.testing.process import free_port, running_app
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.http import serving_service
+from isseimail_testing.lists import csv_bytes
+from isseimail_testing.passes import gateway_login, issue_pass
+from isseimail_testing.process import free_port, running_app
 
 DAY = dt.date(2026, 12, 3)
 NOW = dt.datetime(2026, 12, 3, 10, 0, tzinfo=ZoneInfo("Asia/Tokyo"))

@@ -23,9 +23,9 @@ from isseimail_gateway.session import ADMIN_COOKIE, PASS_COOKIE
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
-from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
-from isseimail_shared.testing.http import serving
-from isseimail_shared.testing.process import running_app
+from isseimail_testing.fixtures import CREDENTIALS_KEY
+from isseimail_testing.http import serving
+from isseimail_testing.process import running_app
 
 JST = ZoneInfo("Asia/Tokyo")
 DAY = dt.date(2026, 12, 3)

@@ -20,9 +20,9 @@ from isseimail_notifier.app import create_app as notifier_app
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_shared.events import CampaignAccepted, DeliverySucceeded, envelope_for
 from isseimail_shared.messaging import Broker
-from isseimail_shared.testing.http import serving_service
-from isseimail_shared.testing.process import free_port, running_app
 from isseimail_shared.unsubscribe import make_token
+from isseimail_testing.http import serving_service
+from isseimail_testing.process import free_port, running_app
 
 SECRET = b"test-verp-secret"
 ORG = "corp.example.jp"

@@ -20,9 +20,9 @@ from isseimail_notifier.settings import NotifierSettings
 from isseimail_notifier.suppressions import record_failure
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
-from isseimail_shared.testing.http import serving_service
-from isseimail_shared.testing.process import free_port, running_app
-from isseimail_shared.testing.smtp import CaptureServer
+from isseimail_testing.http import serving_service
+from isseimail_testing.process import free_port, running_app
+from isseimail_testing.smtp import CaptureServer
 
 ADMIN_EMAIL = "admin@corp.example.jp"
 ADMIN_PASSWORD = "admin-password-for-tests"

@@ -10,7 +10,7 @@ from isseimail_gateway.app import create_app
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_gateway.web.render import local_time
 from isseimail_gateway.web.security import CSP
-from isseimail_shared.testing.process import free_port, running_app
+from isseimail_testing.process import free_port, running_app
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -10,8 +10,8 @@ import pytest
 
 from isseimail_list_validator.app import create_app
 from isseimail_list_validator.settings import ListValidatorSettings
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.process import free_port, running_app
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.process import free_port, running_app
 
 
 @pytest.fixture

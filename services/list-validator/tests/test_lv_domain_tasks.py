@@ -15,10 +15,10 @@ from isseimail_list_validator import lists
 from isseimail_list_validator.app import create_app
 from isseimail_list_validator.rows import PreparedRow
 from isseimail_list_validator.settings import ListValidatorSettings
-from isseimail_list_validator.testing import csv_bytes, upload, wait_done
 from isseimail_list_validator.worker import DOMAIN_QUEUE, MAX_TASK_DOMAINS, DomainTask, task_size
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.process import running_app
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.lists import csv_bytes, upload, wait_done
+from isseimail_testing.process import running_app
 
 
 @given(st.integers(min_value=1, max_value=200_000), st.integers(min_value=1, max_value=MAX_TASK_DOMAINS))

@@ -12,8 +12,8 @@ from isseimail_list_validator import lists
 from isseimail_list_validator.app import create_app
 from isseimail_list_validator.rows import PreparedRow
 from isseimail_list_validator.settings import ListValidatorSettings
-from isseimail_shared.testing.http import serving
-from isseimail_shared.testing.process import running_app
+from isseimail_testing.http import serving
+from isseimail_testing.process import running_app
 
 
 def _row(n: int, email: str) -> PreparedRow:

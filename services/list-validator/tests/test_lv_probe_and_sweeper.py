@@ -9,10 +9,10 @@ from isseimail_list_validator import lists
 from isseimail_list_validator.app import create_app
 from isseimail_list_validator.rows import PreparedRow
 from isseimail_list_validator.settings import ListValidatorSettings
-from isseimail_list_validator.testing import csv_bytes, upload, wait_done
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.process import running_app
-from isseimail_shared.testing.smtp import CaptureServer
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.lists import csv_bytes, upload, wait_done
+from isseimail_testing.process import running_app
+from isseimail_testing.smtp import CaptureServer
 
 
 async def test_smtp_probe_finds_missing_mailboxes_and_catch_all_domains(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from isseimail_list_validator.domain_check import DomainChecker
-from isseimail_shared.testing.dns import DnsServer
+from isseimail_testing.dns import DnsServer
 
 
 async def test_slow_domain_after_many_fast_ones_is_still_verified(dns_server: DnsServer) -> None:

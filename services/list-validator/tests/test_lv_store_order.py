@@ -10,7 +10,7 @@ from isseimail_list_validator.app import create_app
 from isseimail_list_validator.lists import DomainOutcome
 from isseimail_list_validator.rows import PreparedRow
 from isseimail_list_validator.settings import ListValidatorSettings
-from isseimail_shared.testing.process import running_app
+from isseimail_testing.process import running_app
 
 
 def _row(n: int, domain: str) -> PreparedRow:

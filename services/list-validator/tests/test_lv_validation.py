@@ -9,9 +9,9 @@ import httpx
 
 from isseimail_list_validator.app import create_app
 from isseimail_list_validator.settings import ListValidatorSettings
-from isseimail_list_validator.testing import csv_bytes, upload, wait_done
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.process import running_app
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.lists import csv_bytes, upload, wait_done
+from isseimail_testing.process import running_app
 
 
 def _zones(dns: DnsServer) -> None:

@@ -15,9 +15,9 @@ import pytest
 from isseimail_notifier.app import create_app
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_shared.events import CampaignAccepted, DeliveryBounced, DeliverySucceeded
-from isseimail_shared.testing.process import running_app
-from isseimail_shared.testing.smtp import CaptureServer
 from isseimail_shared.verp import bounce_address
+from isseimail_testing.process import running_app
+from isseimail_testing.smtp import CaptureServer
 
 from .conftest import listener_port, smtp_send, wait_until
 

@@ -13,9 +13,9 @@ from cryptography.fernet import Fernet
 from isseimail_notifier.app import create_app
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_shared.events import ApplicationRejected, PassIssued
-from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
-from isseimail_shared.testing.process import running_app
-from isseimail_shared.testing.smtp import CaptureServer
+from isseimail_testing.fixtures import CREDENTIALS_KEY
+from isseimail_testing.process import running_app
+from isseimail_testing.smtp import CaptureServer
 
 PASSWORD = "Kx7mP2qR9t"
 

@@ -15,8 +15,8 @@ import asyncpg
 from isseimail_notifier.app import create_app
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_shared.events import CampaignCompleted, CampaignPaused, DeliveryFailed, envelope_for
-from isseimail_shared.testing.process import running_app
-from isseimail_shared.testing.smtp import CaptureServer
+from isseimail_testing.process import running_app
+from isseimail_testing.smtp import CaptureServer
 
 from .conftest import wait_until
 

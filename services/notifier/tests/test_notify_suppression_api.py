@@ -11,7 +11,7 @@ import asyncpg
 from isseimail_notifier.app import create_app
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_notifier.suppressions import record_failure
-from isseimail_shared.testing.process import running_app
+from isseimail_testing.process import running_app
 
 
 async def test_hard_and_repeated_soft_failures_suppress(

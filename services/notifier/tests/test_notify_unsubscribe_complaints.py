@@ -18,9 +18,9 @@ from isseimail_notifier import complaint_rates
 from isseimail_notifier.app import create_app
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_shared.events import CampaignAccepted, DeliverySucceeded
-from isseimail_shared.testing.process import running_app
 from isseimail_shared.unsubscribe import mailto_address, make_token
 from isseimail_shared.verp import bounce_address
+from isseimail_testing.process import running_app
 
 from .conftest import listener_port, smtp_send, wait_until
 

@@ -16,8 +16,8 @@ from cryptography.fernet import Fernet
 
 from isseimail_pass.app import create_app
 from isseimail_pass.settings import PassSettings
-from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
-from isseimail_shared.testing.process import running_app
+from isseimail_testing.fixtures import CREDENTIALS_KEY
+from isseimail_testing.process import running_app
 
 JST = ZoneInfo("Asia/Tokyo")
 ADMIN_EMAIL = "admin@example.jp"

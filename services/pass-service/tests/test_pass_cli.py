@@ -13,7 +13,7 @@ from argon2 import PasswordHasher
 
 from isseimail_pass.__main__ import _create_admin
 from isseimail_pass.settings import PassSettings
-from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
+from isseimail_testing.fixtures import CREDENTIALS_KEY
 
 
 def _run(

@@ -22,7 +22,7 @@ from isseimail_pass.credentials import (
 )
 from isseimail_pass.models import ApplicationIn, PassLoginIn
 from isseimail_pass.settings import PassSettings
-from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
+from isseimail_testing.fixtures import CREDENTIALS_KEY
 
 LOOK_ALIKES = set("0Oo1lI")
 

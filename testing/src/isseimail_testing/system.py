@@ -34,9 +34,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
-from isseimail_shared.testing.process import ServiceProcess, free_port
-from isseimail_shared.testing.smtp import CaptureServer
+from isseimail_testing.fixtures import CREDENTIALS_KEY
+from isseimail_testing.process import ServiceProcess, free_port
+from isseimail_testing.smtp import CaptureServer
 
 ADMIN_EMAIL = "admin@corp.example.jp"
 # Test-only values; real deployments set their own (see the README settings table).

@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 from cryptography.fernet import Fernet
 
-from isseimail_shared.testing.fixtures import CREDENTIALS_KEY
+from isseimail_testing.fixtures import CREDENTIALS_KEY
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from isseimail_shared.testing.process import free_port
+from isseimail_testing.process import free_port
 
 # The EICAR anti-virus test file, assembled here so that this source file itself is no test signature.
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"

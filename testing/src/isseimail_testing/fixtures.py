@@ -9,13 +9,13 @@ import pytest
 
 from isseimail_shared.messaging import Broker
 from isseimail_shared.settings import ServiceSettings, SmtpRelay
-from isseimail_shared.testing.clamd import ClamdServer
-from isseimail_shared.testing.dns import DnsServer
-from isseimail_shared.testing.http import serving_peer
-from isseimail_shared.testing.infra import create_database, create_vhost, delete_vhost, drop_database
-from isseimail_shared.testing.private_infra import PrivatePostgres, PrivateRabbitMQ
-from isseimail_shared.testing.smtp import CaptureServer
-from isseimail_shared.testing.snapshot import SnapshotPeer
+from isseimail_testing.clamd import ClamdServer
+from isseimail_testing.dns import DnsServer
+from isseimail_testing.http import serving_peer
+from isseimail_testing.infra import create_database, create_vhost, delete_vhost, drop_database
+from isseimail_testing.private_infra import PrivatePostgres, PrivateRabbitMQ
+from isseimail_testing.smtp import CaptureServer
+from isseimail_testing.snapshot import SnapshotPeer
 
 S = TypeVar("S", bound=ServiceSettings)
 

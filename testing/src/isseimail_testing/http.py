@@ -11,7 +11,7 @@ from typing import Protocol, TypeVar
 import uvicorn
 from fastapi import FastAPI
 
-from isseimail_shared.testing.process import free_port
+from isseimail_testing.process import free_port
 
 
 class Peer(Protocol):

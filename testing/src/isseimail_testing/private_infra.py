@@ -25,8 +25,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Self
 
-from isseimail_shared.testing.infra import InfrastructureMissing
-from isseimail_shared.testing.process import free_port
+from isseimail_testing.infra import InfrastructureMissing
+from isseimail_testing.process import free_port
 
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
 
