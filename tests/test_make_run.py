@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from isseimail_testing.process import free_port
+from isseimail_testing.services import services
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ["GATEWAY", "PASS", "LIST_VALIDATOR", "COMPOSER", "DISPATCHER", "NOTIFIER", "WORKER"]
 
 
 def children_of(pid: int) -> set[int]:
@@ -45,20 +45,16 @@ def alive(pid: int) -> bool:
 @pytest.mark.timeout(180)
 def test_run_starts_everything_and_ctrl_c_stops_it(database_url: str, amqp_url: str, tmp_path: Path) -> None:
     """Six services and a dispatcher worker answer /readyz 200, SMTP is caught, SIGINT ends every process."""
-    ports = {name: free_port() for name in SERVICES}
+    ports = {s.name: free_port() for s in services()}
     catcher = free_port()
     env = {
         **os.environ,
-        **{f"ISSEIMAIL_{name}_PORT": str(port) for name, port in ports.items()},
+        **{s.port_env: str(ports[s.name]) for s in services()},
+        **{s.url_env: f"http://127.0.0.1:{ports[s.name]}" for s in services() if s.url_env is not None},
         "ISSEIMAIL_MAILCATCHER_PORT": str(catcher),
         "ISSEIMAIL_DATABASE_URL": database_url,
         "ISSEIMAIL_AMQP_URL": amqp_url,
         "ISSEIMAIL_BOUNCE_LISTEN_PORT": str(free_port()),
-        "ISSEIMAIL_PASS_URL": f"http://127.0.0.1:{ports['PASS']}",
-        "ISSEIMAIL_LIST_VALIDATOR_URL": f"http://127.0.0.1:{ports['LIST_VALIDATOR']}",
-        "ISSEIMAIL_COMPOSER_URL": f"http://127.0.0.1:{ports['COMPOSER']}",
-        "ISSEIMAIL_DISPATCHER_URL": f"http://127.0.0.1:{ports['DISPATCHER']}",
-        "ISSEIMAIL_NOTIFIER_URL": f"http://127.0.0.1:{ports['NOTIFIER']}",
     }
     env.pop("ISSEIMAIL_SMTP_RELAY", None)
     log = tmp_path / "run.log"

@@ -42,6 +42,19 @@ def test_entry_matches_its_package(entry: Service) -> None:
     assert fields[entry.port_env] == entry.port, f"{entry.name}: registry port {entry.port} is not the default"
 
 
+def test_url_variables_are_what_the_callers_read() -> None:
+    """Each url_env is a setting of some service, defaulting to the entry's own port on loopback."""
+    read: dict[str, set[str]] = {}
+    for entry in packages():
+        for env, default in port_fields(entry).items():
+            read.setdefault(env, set()).add(str(default))
+    called = [s for s in services() if s.url_env is not None]
+    assert {s.name for s in called} == {"pass-service", "list-validator", "composer", "dispatcher", "notifier"}
+    for entry in called:
+        assert entry.url_env is not None
+        assert read.get(entry.url_env) == {f"http://127.0.0.1:{entry.port}"}, entry.name
+
+
 def test_the_worker_is_a_process_of_the_dispatcher_package() -> None:
     worker, dispatcher = service("dispatcher-worker"), service("dispatcher")
     assert worker.process_of == "dispatcher"

@@ -41,6 +41,7 @@ class Service:
     port_env: str  # the variable that sets the port
     args: tuple[str, ...] = ()
     process_of: str | None = None  # the service whose package this process runs (None: its own package)
+    url_env: str | None = None  # the variable other services read its base URL from (None: no service calls it)
 
     @property
     def image(self) -> str:
@@ -90,7 +91,7 @@ def load(path: Path = REGISTRY) -> tuple[Service, ...]:
         else:
             _require(entry, _OWN, where)
             own = {k: entry[k] for k in _OWN}
-        unknown = set(entry) - {*_OWN, *_PROCESS, "process_of"}
+        unknown = set(entry) - {*_OWN, *_PROCESS, "process_of", "url_env"}
         if unknown:
             raise ValueError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
         by_name[entry["name"]] = entry
@@ -101,6 +102,7 @@ def load(path: Path = REGISTRY) -> tuple[Service, ...]:
                 port_env=entry["port_env"],
                 args=tuple(entry["args"]),
                 process_of=owner,
+                url_env=entry.get("url_env"),
                 **own,
             )
         )

@@ -96,11 +96,7 @@ class SystemProcesses:
             "ISSEIMAIL_SHUTDOWN_GRACE_SECONDS": "2",
             "ISSEIMAIL_LOG_LEVEL": "INFO",
             # Every URL a service may call, so each process has the same picture of the system.
-            "ISSEIMAIL_PASS_URL": url["pass-service"],
-            "ISSEIMAIL_LIST_VALIDATOR_URL": url["list-validator"],
-            "ISSEIMAIL_COMPOSER_URL": url["composer"],
-            "ISSEIMAIL_DISPATCHER_URL": url["dispatcher"],
-            "ISSEIMAIL_NOTIFIER_URL": url["notifier"],
+            **{s.url_env: url[s.name] for s in singles if s.url_env is not None},
             "ISSEIMAIL_PUBLIC_URL": url["gateway"],
             "ISSEIMAIL_LOGIN_URL": url["gateway"] + "/login",
             "ISSEIMAIL_ADMIN_EMAIL": admin[0],
