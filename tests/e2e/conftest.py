@@ -49,10 +49,8 @@ async def system(
         yield procs
     finally:
         await procs.stop()
-        report = request.node.stash.get(FAILED, False)
-        if report:
-            for name in procs.names:
-                print(f"--- {name}.log (tail) ---\n{procs.log_tail(name, 60)}")
+        if request.node.stash.get(FAILED, False):
+            print(procs.logs_report(60))
 
 
 FAILED = pytest.StashKey[bool]()

@@ -37,3 +37,9 @@ async def test_kill_and_restart_keep_port_and_sessions(system: SystemProcesses, 
     for name in system.names:
         assert system.log_path(name).stat().st_size > 0
     assert system.log_tail("worker-0", 400).count("dispatcher-worker started") == 2  # one log across restarts
+    # what a failing test prints: every process's own log lines, the killed gateway's first start included
+    report = system.logs_report(400)
+    for name in system.names:
+        assert f"--- {name}: {system.log_path(name)}" in report
+    assert report.count('"service": "gateway"') >= 2
+    assert "(nothing logged)" not in report

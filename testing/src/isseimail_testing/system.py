@@ -95,6 +95,7 @@ class SystemProcesses:
             "ISSEIMAIL_OUTBOX_POLL_SECONDS": "0.2",
             "ISSEIMAIL_SHUTDOWN_GRACE_SECONDS": "2",
             "ISSEIMAIL_LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",  # a SIGKILLed process's last lines are in its log, not lost in a buffer
             # Every URL a service may call, so each process has the same picture of the system.
             **{s.url_env: url[s.name] for s in singles if s.url_env is not None},
             "ISSEIMAIL_PUBLIC_URL": url["gateway"],
@@ -166,6 +167,17 @@ class SystemProcesses:
         if not path.exists():
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def logs_report(self, lines: int = 40) -> str:
+        """The tail of every process's log with its path, for a failing test to print (after stop(), so that
+        each log ends with what its process did last)."""
+        parts = []
+        for name in self.processes:
+            path = self.log_path(name)
+            size = path.stat().st_size if path.exists() else 0
+            tail = self.log_tail(name, lines) or "(nothing logged)"
+            parts.append(f"--- {name}: {path} ({size} bytes), last {lines} lines ---\n{tail}")
+        return "\n".join(parts)
 
     # --- lifecycle --------------------------------------------------------------------------------
     async def start(self, timeout: float = 90.0) -> None:
