@@ -214,7 +214,7 @@ class SystemProcesses:
         uvicorn re-raises the signal once it has shut down; -9 when it had to be killed)."""
         return self.processes[name].terminate(timeout)
 
-    async def restart(self, name: str, timeout: float = 60.0) -> None:
+    async def restart(self, name: str, timeout: float = 120.0) -> None:
         """Start the process again (same environment and port; killed first if still running), wait ready."""
         proc = self.processes[name]
         if proc.running():
