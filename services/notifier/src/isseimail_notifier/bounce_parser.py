@@ -19,7 +19,17 @@ from dataclasses import asdict, dataclass, field
 from email.message import Message
 from typing import Any
 
-from isseimail_notifier.reasons import classify, find_reply_code, find_status, is_hard
+from isseimail_notifier import bounce_plain as plain
+from isseimail_notifier.bounce_ses import ses_verdict
+from isseimail_notifier.reasons import (
+    SUCCESS_ACTIONS,
+    better_status,
+    classify,
+    derived_status,
+    find_reply_code,
+    find_status,
+    is_hard,
+)
 
 MAX_PARSE_BYTES = 20 * 1024 * 1024
 MAX_DEPTH = 5
@@ -29,22 +39,25 @@ MAX_TEXT = 64 * 1024
 MAX_DIAGNOSTIC = 1000
 MAX_RECIPIENTS_KEPT = 100
 
-_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-.]{0,251}[A-Za-z0-9])?")
-_DAEMON = re.compile(r"mailer-daemon|postmaster|mail delivery|mailer|delivery[- ]subsystem|double-bounce", re.I)
+_ADDRESS = plain.ADDRESS
+_DAEMON = plain.DAEMON
 _BOUNCE_SUBJECT = re.compile(
-    r"undeliver|undelivered|returned mail|delivery (?:status notification|failure|failed|has failed)|"
+    r"undeliver|undelivered|returned mail|delivery (?:status notification|failure|failed|has failed|problem)|"
     r"mail delivery failed|failure notice|could not be delivered|non[- ]?delivery|delivery problem|"
-    r"配信(?:不能|エラー|失敗)|送信(?:エラー|失敗)|届きませんでした|不達|エラーメール",
+    r"mail (?:system error|error)|returned to sender|rejected|not delivered|delivery error|"
+    r"配信(?:不能|エラー|失敗)|送信(?:エラー|失敗)|届きませんでした|不達|エラーメール|返送",
     re.I,
 )
 _DELAY_SUBJECT = re.compile(
     r"delayed mail|delivery (?:status notification )?\(delay\)|warning: could not send|still being retried|"
-    r"delivery delayed|遅延",
+    r"delivery delayed|delayed:|delay(?:ed)? notification|遅延",
     re.I,
 )
-_AUTO_REPLY_SUBJECT = re.compile(
-    r"^(?:auto(?:matic)?[ -]?(?:reply|response)|out of (?:the )?office|vacation|away from|自動(?:応答|返信)|不在)|"
-    r"^auto:",
+# Japanese mobile carriers: their "user unknown" after DATA is the recipient's own domain filter (指定受信).
+_CARRIERS = re.compile(
+    r"(?:^|\.)(?:docomo\.ne\.jp|ezweb\.ne\.jp|au\.com|ido\.ne\.jp|softbank\.ne\.jp|i\.softbank\.jp|"
+    r"[a-z]\.vodafone\.ne\.jp|disney\.ne\.jp|pdx\.ne\.jp|willcom\.com|emnet\.ne\.jp|ymobile\.ne\.jp|"
+    r"y-mobile\.ne\.jp|rakuten\.jp|uqmobile\.jp)$",
     re.I,
 )
 
@@ -59,6 +72,7 @@ class BounceResult:
     diagnostic: str
     note: str | None = None
     recipients: tuple[str, ...] = field(default_factory=tuple)
+    action: str = ""
 
     def as_json(self, file: str | None = None) -> dict[str, Any]:
         data = asdict(self)
@@ -66,8 +80,8 @@ class BounceResult:
         return {"file": file, **data} if file is not None else data
 
 
-def not_a_bounce(note: str, reason: str = "undefined") -> BounceResult:
-    return BounceResult(False, None, None, reason, False, "", note)
+def not_a_bounce(note: str, reason: str = "undefined", action: str = "") -> BounceResult:
+    return BounceResult(False, None, None, reason, False, "", note, (), action)
 
 
 def parse_bounce(data: bytes) -> BounceResult:
@@ -194,36 +208,16 @@ def _strip_type(value: str) -> str:
     return rest.strip().strip("<>") if sep and " " not in kind.strip() else value.strip().strip("<>")
 
 
-def _from_dsn(part: Message) -> BounceResult:
-    blocks = _status_blocks(part)
-    recipients = [b for b in blocks[1:] or blocks if "final-recipient" in b or "original-recipient" in b]
-    if not recipients:
-        return not_a_bounce("delivery status notification without any recipient")
-    failed = [b for b in recipients if _action(b) == "failed"]
-    delayed = [b for b in recipients if _action(b) == "delayed"]
-    chosen = failed[0] if failed else delayed[0] if delayed else recipients[0]
-    action = _action(chosen)
-    recipient = _address(_strip_type(chosen.get("final-recipient") or chosen.get("original-recipient", "")))
-    diagnostic = _strip_type(chosen.get("diagnostic-code", ""))[:MAX_DIAGNOSTIC]
-    status = find_status(chosen.get("status", "")) or find_status(diagnostic)
-    note = f"{len(recipients)} recipients in the report; the first failed one is used" if len(recipients) > 1 else None
-    if action in ("delivered", "relayed", "expanded"):
-        return BounceResult(False, recipient, status, "undefined", False, diagnostic, f"success notice ({action})")
-    if action == "delayed":
-        return BounceResult(False, recipient, status, "delayed", False, diagnostic, "delay warning, not a failure")
-    if recipient is None:
-        return not_a_bounce("delivery status notification without a usable recipient address")
-    reason = classify(status, diagnostic, find_reply_code(diagnostic))
-    if reason == "undefined" and status is None and not diagnostic:
-        reason = "undefined"
-    all_failed = tuple(
-        a for b in failed[:MAX_RECIPIENTS_KEPT] if (a := _address(_strip_type(b.get("final-recipient", ""))))
-    )
-    return BounceResult(True, recipient, status, reason, is_hard(reason), diagnostic, note, all_failed or (recipient,))
+def _address(text: str) -> str | None:
+    for match in _ADDRESS.finditer(text):
+        address = plain.clean(match[0])
+        if plain.qualified(address):
+            return address
+    return None
 
 
 def _action(block: dict[str, str]) -> str:
-    action = block.get("action", "").strip().lower().split(" ")[0]
+    action = block.get("action", "").strip().lower().split(" ")[0].strip(";,.")
     if action:
         return action
     status = find_status(block.get("status", ""))
@@ -232,12 +226,99 @@ def _action(block: dict[str, str]) -> str:
     return "failed" if status.startswith("5") else "delayed" if status.startswith("4") else "delivered"
 
 
-def _address(text: str) -> str | None:
-    match = _ADDRESS.search(text)
-    return match[0].strip('"').lower() if match else None
+def _block_recipient(block: dict[str, str], addressed: list[str]) -> str | None:
+    for name in ("final-recipient", "original-recipient", "x-actual-recipient"):
+        address = _address(_strip_type(block.get(name, "")))
+        if address:
+            return address
+    return addressed[0] if len(addressed) == 1 else None
 
 
-# --- non-standard bounces --------------------------------------------------------------------------
+def _is_success(action: str, status: str | None) -> bool:
+    return action in SUCCESS_ACTIONS or (status or "").startswith("2")
+
+
+def _from_dsn(part: Message, human: str, addressed: list[str]) -> BounceResult | None:
+    """The RFC 3464 report; None when it names no recipient (the human-readable part is read instead)."""
+    blocks = _status_blocks(part)
+    listed = [b for b in blocks[1:] or blocks if "final-recipient" in b or "original-recipient" in b]
+    if not listed:
+        listed = [b for b in blocks if "action" in b and "status" in b]
+    if not listed:
+        return None
+    judged = []
+    for block in listed:
+        action = _action(block)
+        diagnostic = _strip_type(block.get("diagnostic-code", ""))[:MAX_DIAGNOSTIC]
+        status = better_status(find_status(block.get("status", "")), diagnostic)
+        judged.append((block, action, status, diagnostic))
+    failed = [j for j in judged if not _is_success(j[1], j[2]) and j[1] not in ("delayed",)]
+    delayed = [j for j in judged if j[1] == "delayed" and not (j[2] or "").startswith("2")]
+    block, action, status, diagnostic = failed[0] if failed else delayed[0] if delayed else judged[0]
+    recipient = _block_recipient(block, addressed)
+    note = f"{len(listed)} recipients in the report; the first failed one is used" if len(listed) > 1 else None
+    if _is_success(action, status):
+        return BounceResult(
+            False, recipient, status, "delivered", False, diagnostic, f"success notice ({action})", (), action
+        )
+    if action == "delayed":
+        return BounceResult(
+            False, recipient, status, "delayed", False, diagnostic, "delay warning, not a failure", (), "delayed"
+        )
+    if recipient is None:
+        return None
+    if not diagnostic:
+        # Some MTAs leave Diagnostic-Code out: the human-readable part explains the recipient.
+        diagnostic = plain.diagnostic(human, max(human.lower().find(recipient), 0))
+        status = better_status(status, diagnostic)
+    reason = _reason(status, diagnostic, recipient, human)
+    status = status or derived_status(reason, find_reply_code(diagnostic))
+    all_failed = tuple(a for j in failed[:MAX_RECIPIENTS_KEPT] if (a := _block_recipient(j[0], [])))
+    return BounceResult(
+        True, recipient, status, reason, is_hard(reason, status), diagnostic, note, all_failed or (recipient,), "failed"
+    )
+
+
+def _reason(status: str | None, diagnostic: str, recipient: str, context: str) -> str:
+    reason = classify(status, diagnostic, find_reply_code(diagnostic))
+    if reason in ("undefined", "onhold") and context:
+        reason = classify(status, context[:4000], find_reply_code(diagnostic))
+        if reason in ("vacation",):
+            reason = "undefined"
+    domain = recipient.rpartition("@")[2]
+    if _CARRIERS.search(domain) and reason in ("userunknown", "rejected", "undefined", "onhold"):
+        window = diagnostic + "\n" + context[:4000]
+        if plain.after_data(window) or re.search(r"指定受信|受信拒否|拒否設定|filter", window, re.I):
+            return "filtered"
+    return reason
+
+
+# --- the message -----------------------------------------------------------------------------------
+
+
+def _original_headers(parts: list[tuple[Message, int, bool]], tail: str) -> list[str]:
+    """Who the returned message was addressed to (its To/Cc), from an attached copy or the quoted text."""
+    for part, _d, original in parts:
+        if original and (part.get("To") or part.get("Cc")):
+            found = [plain.clean(a) for a in _ADDRESS.findall(_header(part, "To") + " " + _header(part, "Cc"))]
+            return [a for a in found if plain.qualified(a)]
+        if part.get_content_type() == "text/rfc822-headers":
+            found = plain.header_recipients(_text_of(part))
+            if found:
+                return found
+    return plain.header_recipients(tail) if tail else []
+
+
+def _is_auto_reply(msg: Message, subject: str, auto: str) -> bool:
+    return (
+        auto.startswith("auto-replied")
+        or msg.get("X-Autoreply") is not None
+        or msg.get("X-Autorespond") is not None
+        or (msg.get("X-Auto-Response-Suppress") is not None
+        and bool(plain.AUTO_REPLY_SUBJECT.search(subject)))
+        or _header(msg, "Precedence").lower() == "auto_reply"
+        or bool(plain.AUTO_REPLY_SUBJECT.search(subject))
+    )
 
 
 def _parse(data: bytes) -> BounceResult:
@@ -251,121 +332,122 @@ def _parse(data: bytes) -> BounceResult:
         report_type = str(msg.get_param("report-type", "") or "").lower()
         if report_type == "disposition-notification":
             return not_a_bounce("read receipt (message disposition notification)")
+        if report_type == "feedback-report":
+            return not_a_bounce("feedback report (ARF), not a bounce", "feedback")
+    if any(p.get_content_type() == "message/feedback-report" for p, _d, o in parts if not o):
+        return not_a_bounce("feedback report (ARF), not a bounce", "feedback")
+
+    text = _body_text(parts)
+    report, tail = plain.split_original(text)
+    addressed = _original_headers(parts, tail)
+
+    ses = ses_verdict(text) if "Type" in text or "notificationType" in text or "eventType" in text else None
+    if ses is not None:
+        is_bounce, recipient, status, reason, action, diag, recipients = ses
+        note = "Amazon SES notification"
+        return BounceResult(
+            is_bounce, recipient, status, reason, is_bounce and is_hard(reason, status), diag, note, recipients, action
+        )
+
     for part, _depth, original in parts:
         if original:
             continue
         if part.get_content_type() in ("message/delivery-status", "message/global-delivery-status"):
-            return _from_dsn(part)
+            result = _from_dsn(part, report, addressed)
+            if result is not None:
+                return result
+            break
 
     failed_header = _header(msg, "X-Failed-Recipients")
-    looks_bounce = bool(
-        failed_header or _DAEMON.search(sender) or _BOUNCE_SUBJECT.search(subject) or _DELAY_SUBJECT.search(subject)
-    )
-    if not looks_bounce:
-        # Checked after the bounce signs: MTAs mark their bounces Auto-Submitted: auto-replied too.
-        if (
-            auto.startswith("auto-replied")
-            or msg.get("X-Autoreply") is not None
-            or msg.get("X-Autorespond") is not None
-            or _header(msg, "Precedence").lower() == "auto_reply"
-            or _AUTO_REPLY_SUBJECT.search(subject)
-        ):
-            return not_a_bounce("automatic reply (vacation or out-of-office)", reason="vacation")
-        return not_a_bounce("not a delivery status notification")
+    daemon = bool(_DAEMON.search(sender))
+    signs = bool(failed_header or daemon or _BOUNCE_SUBJECT.search(subject) or _DELAY_SUBJECT.search(subject))
+    if not signs and (plain.CHALLENGE.search(subject) or msg.get("X-Boxbe-Challenge") or msg.get("X-Spamarrest")):
+        return not_a_bounce("challenge-response (sender verification request), not a bounce")
+    if _is_auto_reply(msg, subject, auto) and not failed_header and not (daemon and plain.BODY_BOUNCE.search(report)):
+        return not_a_bounce("automatic reply (vacation or out-of-office)", reason="vacation")
+    fml = msg.get("X-MLServer") is not None or msg.get("X-ML-Name") is not None
+    if not signs and not fml:
+        if not (plain.BODY_BOUNCE.search(report[:4000]) and _DIAG_OR_TRANSCRIPT.search(report[:8000])):
+            return not_a_bounce("not a delivery status notification")
+    if plain.CHALLENGE.search(subject) and not failed_header and not _BOUNCE_SUBJECT.search(subject):
+        return not_a_bounce("challenge-response (sender verification request), not a bounce")
 
-    text = _body_text(parts)
-    own = {a.lower() for a in _ADDRESS.findall(sender + " " + _header(msg, "To"))}
-    if _DELAY_SUBJECT.search(subject):
+    own = {plain.clean(a) for a in _ADDRESS.findall(sender + " " + _header(msg, "To"))}
+    if fml and not signs:
+        return _fml(report, addressed, msg)
+    if _DELAY_SUBJECT.search(subject) or plain.is_delay(report, subject):
+        recipient, position = plain.find_recipient(report, own, addressed)
+        diag = plain.diagnostic(report, position)
         return BounceResult(
-            False,
-            _first_recipient(text, own),
-            find_status(text),
-            "delayed",
-            False,
-            _diagnostic(text, 0),
-            "delay warning, not a failure",
+            False, recipient, find_status(diag), "delayed", False, diag, "delay warning, not a failure", (), "delayed"
         )
-    recipient = _address(failed_header) if failed_header else None
-    position = 0
+    recipient: str | None = None
+    position = -1
+    if failed_header:
+        recipient = _address(failed_header)
+        position = report.lower().find(recipient) if recipient else -1
     if recipient is None:
-        recipient, position = _find_recipient(text, own)
-    else:
-        position = max(text.lower().find(recipient), 0)
+        recipient, position = plain.find_recipient(report, own, addressed)
     if recipient is None:
-        recipient = _original_recipient(parts)
-        if recipient is None:
-            return not_a_bounce("bounce without any recipient address")
-    diagnostic = _diagnostic(text, position)
-    status = find_status(diagnostic) or find_status(text[position:])
-    reason = classify(status, diagnostic or text[position : position + 2000], find_reply_code(diagnostic))
-    if reason == "undefined":
-        reason = classify(status, text[:MAX_TEXT])
+        return not_a_bounce("bounce without any recipient address")
+    diag = plain.diagnostic(report, position if position >= 0 else 0)
+    status = better_status(find_status(diag), "") or find_status(report[max(position, 0) :][:4000])
+    if status and status.startswith("2"):
+        if not re.search(r"(?<![\d.])[45]\d\d(?![\d.])|[45]\.\d{1,3}\.\d{1,3}", report[:8000]):
+            return BounceResult(False, recipient, status, "delivered", False, diag, "success notice", (), "delivered")
+        status = find_status(re.sub(r"(?<![\d.])2\.\d{1,3}\.\d{1,3}", " ", report[max(position, 0) :][:4000]))
+    code = find_reply_code(diag)
+    reason = _reason(status, diag, recipient, report)
+    status = status or derived_status(reason, code)
     return BounceResult(
-        True, recipient, status, reason, is_hard(reason), diagnostic, "non-standard bounce", (recipient,)
+        True, recipient, status, reason, is_hard(reason, status), diag, "non-standard bounce", (recipient,), "failed"
+    )
+
+
+_DIAG_OR_TRANSCRIPT = re.compile(
+    r"(?<![\d.])[45]\d\d[ -]|[45]\.\d{1,3}\.\d{1,3}|user unknown|no such|does not exist|"
+    r"mailbox|quota|rejected|refused|存在|拒否",
+    re.I,
+)
+
+
+def _fml(report: str, addressed: list[str], msg: Message) -> BounceResult:
+    """An fml mailing-list error: the list refused the message (not a member, not allowed, ...)."""
+    if not re.search(
+        r"not member|members? only|not (?:allowed|permitted)|reject|denied|error|fail|cannot|"
+        r"can't|could not|メンバー|拒否|エラー",
+        report[:6000],
+        re.I,
+    ):
+        return not_a_bounce("mailing-list notice, not a bounce")
+    recipient = addressed[0] if addressed else _address(_header(msg, "From"))
+    if recipient is None:
+        return not_a_bounce("bounce without any recipient address")
+    diag = " ".join(report[:MAX_DIAGNOSTIC].split())
+    reason = "rejected" if re.search(r"member|not (?:allowed|permitted)|reject|denied", report, re.I) else "systemerror"
+    return BounceResult(
+        True,
+        recipient,
+        derived_status(reason, None),
+        reason,
+        False,
+        diag,
+        "mailing-list (fml) error",
+        (recipient,),
+        "failed",
     )
 
 
 def _body_text(parts: list[tuple[Message, int, bool]]) -> str:
-    plain = [p for p, _d, original in parts if not original and p.get_content_type() == "text/plain"]
-    if plain:
-        return "\n".join(_text_of(p) for p in plain[:3])[:MAX_TEXT]
+    plain_parts = [p for p, _d, original in parts if not original and p.get_content_type() == "text/plain"]
+    if plain_parts:
+        return "\n".join(_text_of(p) for p in plain_parts[:3])[:MAX_TEXT]
     html = [p for p, _d, original in parts if not original and p.get_content_type() == "text/html"]
     if html:
-        text = re.sub(r"<[^>]{0,2000}>", " ", _text_of(html[0]))
-        return re.sub(r"&(?:lt|gt|nbsp|amp);", " ", text)[:MAX_TEXT]
+        text = re.sub(r"<br\s*/?>|</p>|</tr>|</div>", "\n", _text_of(html[0]), flags=re.I)
+        text = re.sub(r"<[^>]{0,2000}>", " ", text)
+        return re.sub(r"&(?:lt|gt|nbsp|amp|quot);", " ", text)[:MAX_TEXT]
+    bodies = [p for p, _d, original in parts if not original and not p.is_multipart()]
+    if bodies and bodies[0].get_content_maintype() in ("text", "application"):
+        return _text_of(bodies[0])[:MAX_TEXT]
     return ""
-
-
-def _find_recipient(text: str, own: set[str]) -> tuple[str | None, int]:
-    for match in _ADDRESS.finditer(text):
-        address = match[0].strip('"').lower()
-        local = address.partition("@")[0]
-        if address in own or _DAEMON.search(local) or local in ("root", "nobody"):
-            continue
-        return address, match.start()
-    return None, 0
-
-
-def _first_recipient(text: str, own: set[str]) -> str | None:
-    return _find_recipient(text, own)[0]
-
-
-def _original_recipient(parts: list[tuple[Message, int, bool]]) -> str | None:
-    for part, _d, original in parts:
-        if original and part.get("To"):
-            return _address(_header(part, "To"))
-        if part.get_content_type() == "text/rfc822-headers":
-            headers = email.message_from_string(_text_of(part), policy=email.policy.compat32)
-            if headers.get("To"):
-                return _address(_header(headers, "To"))
-    return None
-
-
-_DIAG_LINE = re.compile(r"(?<!\d)[45]\d\d[ -]|(?<![\d.])[45]\.\d{1,3}\.\d{1,3}(?![\d.])|#[45]\.\d")
-
-
-def _diagnostic(text: str, position: int) -> str:
-    """The server's own words: the reply line(s) after the recipient, or the recipient's paragraph."""
-    position = text.rfind("\n", 0, position) + 1  # from the start of the recipient's line
-    lines = text[position : position + 8000].splitlines()
-    for index, line in enumerate(lines[:80]):
-        if _DIAG_LINE.search(line):
-            picked = [line.strip()]
-            for follow in lines[index + 1 : index + 4]:
-                if not follow.strip() or _ADDRESS.match(follow.strip().strip("<>")):
-                    break
-                if follow.startswith((" ", "\t")) or _DIAG_LINE.match(follow.strip()):
-                    picked.append(follow.strip())
-            return " ".join(picked)[:MAX_DIAGNOSTIC]
-    paragraph: list[str] = []
-    for line in lines[:12]:
-        if not line.strip() and paragraph:
-            break
-        if line.strip():
-            paragraph.append(line.strip())
-    if len(paragraph) <= 1:
-        # The address stands alone (carrier style): the explanation is the paragraph before it.
-        before = [p.strip() for p in re.split(r"\n\s*\n", text[max(0, position - 2000) : position]) if p.strip()]
-        if before:
-            paragraph = [" ".join(before[-1].split()), *paragraph]
-    return " ".join(paragraph)[:MAX_DIAGNOSTIC]
