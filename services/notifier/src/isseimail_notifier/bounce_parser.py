@@ -314,8 +314,7 @@ def _is_auto_reply(msg: Message, subject: str, auto: str) -> bool:
         auto.startswith("auto-replied")
         or msg.get("X-Autoreply") is not None
         or msg.get("X-Autorespond") is not None
-        or (msg.get("X-Auto-Response-Suppress") is not None
-        and bool(plain.AUTO_REPLY_SUBJECT.search(subject)))
+        or (msg.get("X-Auto-Response-Suppress") is not None and bool(plain.AUTO_REPLY_SUBJECT.search(subject)))
         or _header(msg, "Precedence").lower() == "auto_reply"
         or bool(plain.AUTO_REPLY_SUBJECT.search(subject))
     )
@@ -366,14 +365,14 @@ def _parse(data: bytes) -> BounceResult:
     if _is_auto_reply(msg, subject, auto) and not failed_header and not (daemon and plain.BODY_BOUNCE.search(report)):
         return not_a_bounce("automatic reply (vacation or out-of-office)", reason="vacation")
     fml = msg.get("X-MLServer") is not None or msg.get("X-ML-Name") is not None
-    if not signs and not fml:
-        if not (plain.BODY_BOUNCE.search(report[:4000]) and _DIAG_OR_TRANSCRIPT.search(report[:8000])):
-            return not_a_bounce("not a delivery status notification")
+    body_signs = plain.BODY_BOUNCE.search(report[:4000]) and _DIAG_OR_TRANSCRIPT.search(report[:8000])
+    if not signs and not fml and not body_signs:
+        return not_a_bounce("not a delivery status notification")
     if plain.CHALLENGE.search(subject) and not failed_header and not _BOUNCE_SUBJECT.search(subject):
         return not_a_bounce("challenge-response (sender verification request), not a bounce")
 
     own = {plain.clean(a) for a in _ADDRESS.findall(sender + " " + _header(msg, "To"))}
-    if fml and not signs:
+    if fml:
         return _fml(report, addressed, msg)
     if _DELAY_SUBJECT.search(subject) or plain.is_delay(report, subject):
         recipient, position = plain.find_recipient(report, own, addressed)
@@ -381,7 +380,7 @@ def _parse(data: bytes) -> BounceResult:
         return BounceResult(
             False, recipient, find_status(diag), "delayed", False, diag, "delay warning, not a failure", (), "delayed"
         )
-    recipient: str | None = None
+    recipient = None
     position = -1
     if failed_header:
         recipient = _address(failed_header)
@@ -424,7 +423,10 @@ def _fml(report: str, addressed: list[str], msg: Message) -> BounceResult:
     if recipient is None:
         return not_a_bounce("bounce without any recipient address")
     diag = " ".join(report[:MAX_DIAGNOSTIC].split())
-    reason = "rejected" if re.search(r"member|not (?:allowed|permitted)|reject|denied", report, re.I) else "systemerror"
+    reason = classify(None, diag)
+    if reason in ("undefined", "onhold", "policyviolation", "contenterror", "systemerror"):
+        member = re.search(r"member|not (?:allowed|permitted)|reject|denied", report, re.I)
+        reason = "rejected" if member else "systemerror"
     return BounceResult(
         True,
         recipient,

@@ -16,7 +16,7 @@ ADDRESS = re.compile(
     r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-.]{0,251}[A-Za-z0-9])?", re.ASCII
 )
 DAEMON = re.compile(
-    r"mailer-daemon|postmaster|mail delivery|mailer|delivery[- ]subsystem|double-bounce|mail ?administrator|"
+    r"mailer-daemon|post_?master|mail delivery|mailer|delivery[- ]subsystem|double-bounce|mail ?administrator|"
     r"mail ?system|^smtp$|^bounces?$|^no-?reply$",
     re.I,
 )
@@ -24,7 +24,8 @@ DAEMON = re.compile(
 BODY_BOUNCE = re.compile(
     r"this is the mail system at host|the original message was received at|created automatically by mail delivery|"
     r"this is the qmail-send program|wasn't able to deliver your message|delivery has failed to these recipients|"
-    r"did not reach (?:some or all of )?the intended recipients?|could not be delivered to (?:one or more|the following)|"
+    r"did not reach (?:some or all of )?the intended recipients?|could not be delivered to (?:one or more|"
+    r"the following)|"
     r"delivery to the following recipients? failed|unable to deliver (?:your )?message|message (?:was )?not delivered|"
     r"was not delivered to|your message (?:couldn't|could not|cannot|can't|wasn't) be(?:en)? delivered|"
     r"permanent (?:fatal )?errors?|undeliverable|delivery (?:status notification|failed|failure)|"
@@ -34,8 +35,10 @@ BODY_BOUNCE = re.compile(
     re.I,
 )
 DELAY_TEXT = re.compile(
-    r"will (?:continue|keep) (?:trying|to try|retrying|attempting)|will be retried|will retry|(?:still|keep) (?:being )?"
-    r"retr(?:y|ied|ying)|this is (?:a|only a) warning|warning message only|do not need to resend|delivery attempts will "
+    r"will (?:continue|keep) (?:trying|to try|retrying|attempting)|will be retried|will retry|(?:still|"
+    r"keep) (?:being )?"
+    r"retr(?:y|ied|ying)|this is (?:a|only a) warning|warning message only|do not need to resend|"
+    r"delivery attempts will "
     r"continue|has been delayed|is delayed|delivery (?:is )?delayed|not yet been delivered|temporarily deferred|"
     r"no action is required|will attempt (?:re)?delivery|再送を(?:試みます|続けます)|遅延",
     re.I,
@@ -59,7 +62,8 @@ AUTO_REPLY_SUBJECT = re.compile(
     re.I,
 )
 ORIGINAL_SPLIT = re.compile(
-    r"^[ \t>]*[-=_*]{2,}[^\n]{0,20}(?:original message|copy of (?:the|your)? ?message|returned message|message "
+    r"^[ \t>]*[-=_*]{2,}[^\n]{0,20}(?:original (?:message|mail)|copy of (?:the|your)? ?message|returned message|"
+    r"message "
     r"headers? follows?|below this line|undelivered message|original headers|headers of the original|元のメッセージ|"
     r"元のメール|原文|以下.{0,8}メール)|^[ \t]*(?:original message follows|original message headers|"
     r"-+ ?message header follows|\*\* ?Original message|the original message (?:headers? )?(?:is|are|was) "
@@ -87,7 +91,7 @@ _NOT_RECIPIENT_CONTEXT = re.compile(
     r"administrator at|postmaster at|report this|id=)[^\n]{0,40}$",
     re.I,
 )
-_IDLIKE = re.compile(r"^[0-9a-f.$\-_=]{12,}$|javamail|^[0-9.]+$", re.I)
+_IDLIKE = re.compile(r"^(?=.*\d)(?=.*[a-f])[0-9a-f.$\-_=]{16,}$|javamail", re.I)
 _DIAG_LINE = re.compile(r"(?<![\d.])[45]\d\d[ -]|(?<![\d.])[45]\.\d{1,3}\.\d{1,3}(?![\d.])|#[45]\.\d")
 
 
@@ -123,7 +127,7 @@ def header_recipients(text: str) -> list[str]:
     """Addresses of To:/Cc: lines in a block of returned headers, in order."""
     found: list[str] = []
     for match in re.finditer(
-        r"^(?:To|Cc|Delivered-To|X-Original-To):[ \t]*(.*(?:\n[ \t]+.*)*)", text[:20000], re.I | re.M
+        r"^[ \t]*(?:To|Cc|Delivered-To|X-Original-To|RCPT TO):[ \t]*(.*(?:\n[ \t]+.*)*)", text[:20000], re.I | re.M
     ):
         for address in ADDRESS.findall(match[1]):
             address = clean(address)
@@ -186,7 +190,7 @@ def diagnostic(text: str, position: int) -> str:
             return " ".join(picked)[:MAX_DIAGNOSTIC]
     paragraph: list[str] = []
     for line in lines[:14]:
-        if not line.strip() and len(paragraph) > 1:
+        if not line.strip() and len(paragraph) > 1 and not paragraph[-1].endswith(":"):
             break
         if line.strip():
             paragraph.append(line.strip())

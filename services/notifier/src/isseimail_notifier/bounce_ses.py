@@ -43,7 +43,7 @@ def _load(text: str) -> dict[str, Any] | None:
 
 def ses_verdict(text: str) -> SesVerdict | None:
     """(is_bounce, recipient, status, reason, action, diagnostic, recipients), or None if not SES JSON."""
-    if '"notificationType"' not in text and '"eventType"' not in text:
+    if "notificationType" not in text and "eventType" not in text:
         return None
     data = _load(text)
     if data is None:
@@ -78,5 +78,5 @@ def ses_verdict(text: str) -> SesVerdict | None:
     if reason == "suppressed":
         reason = "userunknown" if not transient else "onhold"
     status = status or derived_status(reason, find_reply_code(diagnostic), transient)
-    recipients = tuple(str(r["emailAddress"]).strip().strip("<>").lower() for r in listed[:100])
-    return True, recipient, status, reason, action, diagnostic, recipients
+    failed = tuple(str(r["emailAddress"]).strip().strip("<>").lower() for r in listed[:100])
+    return True, recipient, status, reason, action, diagnostic, failed

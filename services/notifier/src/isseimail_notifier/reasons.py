@@ -229,17 +229,11 @@ _BY_STATUS: Final = {
     "7.27": "notaccept",
 }
 # Statuses too generic to overrule a text: x.0.0 and the catch-all subjects.
-_GENERIC_STATUS: Final = frozenset({"0.0", "1.0", "2.0", "3.0", "4.0", "5.0", "6.0", "7.0", "7.1", "2.1", "4.7", "1.1"})
+_GENERIC_STATUS: Final = frozenset({"0.0", "1.0", "2.0", "3.0", "4.0", "5.0", "6.0", "7.0", "7.1", "2.1"})
 
 # (reason, pattern, strong). A strong text overrules any status; a weak one only a generic or absent one.
 _RAW_PATTERNS: Final = (
     ("vacation", r"out of (?:the )?office|on vacation|auto(?:matic)?[- ]?reply", False),
-    (
-        "mailererror",
-        r"procmail|maildrop|command (?:died|failed|output)|x-unix; ?\d|unknown mailer error|mailer error|"
-        r"pipe to \|?/|local delivery failed|exit (?:code|status) \d|deferred: local mailer",
-        True,
-    ),
     (
         "mailboxfull",
         r"mailbox (?:is |was )?(?:full|over)|over ?quota|quota (?:exceeded|full|violation)|exceeded (?:storage|"
@@ -251,10 +245,17 @@ _RAW_PATTERNS: Final = (
         True,
     ),
     (
+        "mailererror",
+        r"procmail|maildrop|command (?:died|failed|output)|x-unix; ?\d|unknown mailer error|mailer error|"
+        r"pipe to \|?/|local delivery failed|exit (?:code|status) \d|deferred: local mailer",
+        True,
+    ),
+    (
         "ratelimited",
         r"too many (?:recipients|messages|mails|emails) (?:this|per|in|from)|rate limit|ratelimit|rate of (?:incoming|"
         r"unsolicited)|receiving mail at a rate|try again slower|sending (?:too fast|at a rate)|throttl|"
-        r"exceeded (?:the )?(?:sending|message|maximum) (?:limit|rate)|connection rate|too many (?:connections|sessions)"
+        r"exceeded (?:the )?(?:sending|message|maximum) (?:limit|rate)|connection rate|too many (?:connections|"
+        r"sessions)"
         r"|message (?:submission )?rate|hourly (?:limit|sending)|daily (?:sending )?(?:limit|quota)",
         True,
     ),
@@ -265,7 +266,8 @@ _RAW_PATTERNS: Final = (
     ),
     (
         "mesgtoobig",
-        r"message (?:size )?(?:is )?too (?:large|big)|message (?:size )?exceeds|size (?:limit )?exceed|exceeds? (?:the )?"
+        r"message (?:size )?(?:is )?too (?:large|big)|message (?:size )?exceeds|size (?:limit )?exceed|"
+        r"exceeds? (?:the )?"
         r"(?:maximum|fixed|message) (?:message )?size|message length exceeds|larger than (?:the )?(?:maximum|allowed)|"
         r"size limit|message is larger|メール(?:の)?サイズ",
         True,
@@ -275,7 +277,7 @@ _RAW_PATTERNS: Final = (
         r"null mx|host (?:or domain name )?not found|host unknown|domain (?:name )?(?:not found|does not exist|"
         r"doesn'?t exist|unknown|is not valid)|unrouteable (?:mail )?(?:address|domain)|no mx|nxdomain|unknown (?:host|"
         r"domain)|name or service not known|domain has no|no such domain|no (?:valid )?(?:mx|a) record|"
-        r"dns (?:error|lookup failed)|could not be resolved|recipient domain|unable to route|"
+        r"dns (?:error|lookup failed)|no route found to domain|could not be resolved|recipient domain|unable to route|"
         r"ドメイン(?:が)?(?:存在しません|見つかりません)",
         True,
     ),
@@ -286,13 +288,16 @@ _RAW_PATTERNS: Final = (
     ),
     (
         "userunknown",
-        r"user unknown|unknown user|unknown recipient|no such (?:user|mailbox|recipient|account|address|person)|"
+        r"user unknown|unknown user|not listed in (?:the )?(?:domino )?directory|not listed in public name|"
+        r"unknown recipient|no such (?:user|mailbox|recipient|account|address|person)|"
         r"user(?:name)? (?:not found|does not exist|doesn'?t exist|not listed)|recipient(?: address)? (?:not found|"
-        r"unknown|does not exist|doesn'?t exist|is not (?:valid|known))|recipnotfound|mailbox (?:not found|does not exist|"
+        r"unknown|does not exist|doesn'?t exist|is not (?:valid|known))|recipnotfound|mailbox (?:not found|"
+        r"does not exist|"
         r"doesn'?t exist|unknown|not present)|address (?:could ?n[o']t be found|not found|unknown|does not exist|"
         r"doesn'?t exist)|email account that you tried to reach does not exist|invalid (?:recipient|mailbox|address|"
         r"user)|unknown (?:local|mailbox|address|account)|no mailbox|not a (?:valid|registered|known) (?:user|"
-        r"recipient|mailbox|address)|not a registered|account (?:does not|doesn'?t) exist|no such local user|this user doesn'?t have a|"
+        r"recipient|mailbox|address)|not a registered|account (?:does not|doesn'?t) exist|no such local user|"
+        r"this user doesn'?t have a|"
         r"is not a valid (?:mailbox|recipient|user)|undeliverable address|unknown or illegal alias|"
         r"address rejected: user|user not exist|addressee unknown|bad (?:recipient|destination mailbox)|"
         r"destin(?:ation|taion) (?:address|mailbox) (?:is )?(?:invalid|unknown)|not our customer|"
@@ -307,16 +312,16 @@ _RAW_PATTERNS: Final = (
         True,
     ),
     (
+        "spamdetected",
+        r"spam(?!haus|cop| ?trap)|junk mail|bulk mail|unsolicited|content rejected|message content|"
+        r"迷惑メール",
+        True,
+    ),
+    (
         "filtered",
         r"filter(?:ed)?(?! out)|refused by (?:the )?recipient|recipient (?:has )?(?:refused|rejected|blocked|"
         r"denied)|not accepting mail from|sender (?:address )?(?:is )?(?:blocked|denied) by (?:the )?recipient|"
         r"受信拒否|指定受信|拒否設定",
-        True,
-    ),
-    (
-        "spamdetected",
-        r"spam(?!haus|cop| ?trap)|junk mail|bulk mail|unsolicited|content rejected|message content|"
-        r"迷惑メール",
         True,
     ),
     (
@@ -331,15 +336,15 @@ _RAW_PATTERNS: Final = (
         True,
     ),
     (
-        "badreputation",
-        r"reputation|sender score|senderscore",
+        "blocked",
+        r"block(?:ed| ?list)|black ?list|\brbl\b|\bdnsbl\b|spamhaus|spamcop|client host (?:\[[^\]]*\] )?rejected|"
+        r"access denied|listed (?:at|on|in|by)|your ip|ip address (?:\S+ )?(?:is )?(?:not allowed|banned|rejected)|"
+        r"banned|connection (?:rejected|refused) (?:by|from)|service unavailable;? client|not allowed to send",
         True,
     ),
     (
-        "blocked",
-        r"block(?:ed|list)|black ?list|\brbl\b|\bdnsbl\b|spamhaus|spamcop|client host (?:\[[^\]]*\] )?rejected|"
-        r"access denied|listed (?:at|on|in|by)|your ip|ip address (?:\S+ )?(?:is )?(?:not allowed|banned|rejected)|"
-        r"banned|connection (?:rejected|refused) (?:by|from)|service unavailable;? client|not allowed to send",
+        "badreputation",
+        r"reputation|sender score|senderscore",
         True,
     ),
     (
@@ -356,7 +361,8 @@ _RAW_PATTERNS: Final = (
     ),
     (
         "expired",
-        r"retry time(?:out)? (?:not )?exceeded|message expired|delivery (?:time )?expired|could not be delivered within|"
+        r"retry time(?:out)? (?:not )?exceeded|message expired|delivery (?:time )?expired|"
+        r"could not be delivered within|"
         r"gave up|giving up|too long in (?:the )?queue|queue (?:file )?(?:lifetime|too long)|timed? out.*queue|"
         r"has been delayed for too long|message timed out|delivery time(?:d)? ?out|expired after|"
         r"retry timeout|maximum (?:time|retry)|undeliverable for \d|unable to deliver.*for \d+ days|"
