@@ -122,19 +122,20 @@ def _codec(charset: str | None) -> str:
     return name
 
 
-def _walk(msg: Message, depth: int = 0, budget: list[int] | None = None) -> list[tuple[Message, int, bool]]:
-    """(part, depth, inside an attached original message) for the leaves and containers, bounded."""
-    budget = budget if budget is not None else [MAX_PARTS]
-    out: list[tuple[Message, int, bool]] = []
-    stack: list[tuple[Message, int, bool]] = [(msg, depth, False)]
-    while stack and budget[0] > 0:
+Parts = list[tuple[Message, str, bool]]
+
+
+def _walk(msg: Message) -> Parts:
+    """(part, its content type, inside an attached original message) for leaves and containers, bounded."""
+    budget = MAX_PARTS
+    out: Parts = []
+    stack: list[tuple[Message, int, bool]] = [(msg, 0, False)]
+    while stack and budget > 0:
         part, level, original = stack.pop(0)
-        budget[0] -= 1
-        out.append((part, level, original))
-        if level >= MAX_DEPTH:
-            continue
+        budget -= 1
         ctype = part.get_content_type()
-        if ctype == "message/delivery-status" or ctype == "message/global-delivery-status":
+        out.append((part, ctype, original))
+        if level >= MAX_DEPTH or ctype in ("message/delivery-status", "message/global-delivery-status"):
             continue
         if part.is_multipart():
             payload = part.get_payload()
@@ -160,11 +161,12 @@ def _status_blocks(part: Message) -> list[dict[str, str]]:
     payload = part.get_payload()
     encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
     if isinstance(payload, list):
-        texts = [m.as_string() if isinstance(m, Message) else str(m) for m in payload[: MAX_BLOCKS + 1]]
-        text = "\n\n".join(texts)
         if encoding in ("base64", "quoted-printable"):
             # The parser split the encoded text into "blocks"; decode what it saw as one body.
-            text = _decode_transfer(text, encoding)
+            texts = [m.as_string() if isinstance(m, Message) else str(m) for m in payload[: MAX_BLOCKS + 1]]
+            text = _decode_transfer("\n\n".join(texts), encoding)
+        else:
+            text = "\n\n".join(_fields_text(m) for m in payload[: MAX_BLOCKS + 1])
     else:
         text = _text_of(part) if not isinstance(payload, str) else payload
         if part.get("Content-Transfer-Encoding", "").lower() in ("base64", "quoted-printable"):
@@ -186,6 +188,15 @@ def _status_blocks(part: Message) -> list[dict[str, str]]:
         if len(blocks) > MAX_BLOCKS:
             break
     return blocks
+
+
+def _fields_text(block: Message | object) -> str:
+    """A parsed field group back as text, without the cost of the generator (as_string)."""
+    if not isinstance(block, Message):
+        return str(block)
+    text = "\n".join(f"{name}: {value}" for name, value in block.items())
+    body = block.get_payload()
+    return text + "\n\n" + body if isinstance(body, str) and body.strip() else text
 
 
 def _decode_transfer(text: str, encoding: str) -> str:
@@ -296,13 +307,13 @@ def _reason(status: str | None, diagnostic: str, recipient: str, context: str) -
 # --- the message -----------------------------------------------------------------------------------
 
 
-def _original_headers(parts: list[tuple[Message, int, bool]], tail: str) -> list[str]:
+def _original_headers(parts: Parts, tail: str) -> list[str]:
     """Who the returned message was addressed to (its To/Cc), from an attached copy or the quoted text."""
-    for part, _d, original in parts:
+    for part, ctype, original in parts:
         if original and (part.get("To") or part.get("Cc")):
             found = [plain.clean(a) for a in _ADDRESS.findall(_header(part, "To") + " " + _header(part, "Cc"))]
             return [a for a in found if plain.qualified(a)]
-        if part.get_content_type() == "text/rfc822-headers":
+        if ctype == "text/rfc822-headers":
             found = plain.header_recipients(_text_of(part))
             if found:
                 return found
@@ -327,13 +338,13 @@ def _parse(data: bytes) -> BounceResult:
     auto = _header(msg, "Auto-Submitted").lower()
     parts = _walk(msg)
 
-    if msg.get_content_type() == "multipart/report":
+    if parts[0][1] == "multipart/report":
         report_type = str(msg.get_param("report-type", "") or "").lower()
         if report_type == "disposition-notification":
             return not_a_bounce("read receipt (message disposition notification)")
         if report_type == "feedback-report":
             return not_a_bounce("feedback report (ARF), not a bounce", "feedback")
-    if any(p.get_content_type() == "message/feedback-report" for p, _d, o in parts if not o):
+    if any(ctype == "message/feedback-report" for _p, ctype, o in parts if not o):
         return not_a_bounce("feedback report (ARF), not a bounce", "feedback")
 
     text = _body_text(parts)
@@ -348,10 +359,10 @@ def _parse(data: bytes) -> BounceResult:
             is_bounce, recipient, status, reason, is_bounce and is_hard(reason, status), diag, note, recipients, action
         )
 
-    for part, _depth, original in parts:
+    for part, ctype, original in parts:
         if original:
             continue
-        if part.get_content_type() in ("message/delivery-status", "message/global-delivery-status"):
+        if ctype in ("message/delivery-status", "message/global-delivery-status"):
             result = _from_dsn(part, report, addressed)
             if result is not None:
                 return result
@@ -440,16 +451,16 @@ def _fml(report: str, addressed: list[str], msg: Message) -> BounceResult:
     )
 
 
-def _body_text(parts: list[tuple[Message, int, bool]]) -> str:
-    plain_parts = [p for p, _d, original in parts if not original and p.get_content_type() == "text/plain"]
+def _body_text(parts: Parts) -> str:
+    plain_parts = [p for p, ctype, original in parts if not original and ctype == "text/plain"]
     if plain_parts:
         return "\n".join(_text_of(p) for p in plain_parts[:3])[:MAX_TEXT]
-    html = [p for p, _d, original in parts if not original and p.get_content_type() == "text/html"]
+    html = [p for p, ctype, original in parts if not original and ctype == "text/html"]
     if html:
         text = re.sub(r"<br\s*/?>|</p>|</tr>|</div>", "\n", _text_of(html[0]), flags=re.I)
         text = re.sub(r"<[^>]{0,2000}>", " ", text)
         return re.sub(r"&(?:lt|gt|nbsp|amp|quot);", " ", text)[:MAX_TEXT]
-    bodies = [p for p, _d, original in parts if not original and not p.is_multipart()]
+    bodies = [p for p, ctype, original in parts if not original and not p.is_multipart()]
     if bodies and bodies[0].get_content_maintype() in ("text", "application"):
         return _text_of(bodies[0])[:MAX_TEXT]
     return ""
