@@ -13,7 +13,6 @@ import asyncpg
 from isseimail_notifier import failures, suppressions
 from isseimail_notifier.bounce_parser import BounceResult
 from isseimail_notifier.failures import DigestPolicy
-from isseimail_notifier.reasons import counts_for_suppression
 from isseimail_shared.events import DeliveryBounced
 from isseimail_shared.outbox import add_event
 from isseimail_shared.verp import VerpTag
@@ -77,7 +76,7 @@ async def store_bounce(
         )
         if not fresh:
             return False  # the same delivery bounced before (a retried or duplicated bounce)
-        if delivery is not None and counts_for_suppression(result.reason):
+        if delivery is not None:  # the policy (everyone, the sender organisation, nobody) is record_failure's
             await suppressions.record_failure(
                 conn,
                 address=recipient,
