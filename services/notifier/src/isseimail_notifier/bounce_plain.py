@@ -82,7 +82,7 @@ _RECIPIENT_KEYWORD = re.compile(
     r"(?:RCPT TO:?\s*|Recipient(?:'s)? ?(?:address)?\s*[:=]\s*|Original[- ]Recipient:\s*(?:rfc822;\s*)?|"
     r"Final[- ]Recipient:\s*(?:rfc822;\s*)?|Failed (?:recipient|address)e?s?:\s*|Invalid recipient:\s*|"
     r"unknown user:?\s*|User |mailbox |address(?:ee)?:?\s+|宛先:?\s*|To:\s*|for\s+|deliver(?:ed|y)? to\s+|"
-    r"sent to\s+|recipient\s+)[<\"']?(?P<a>" + ADDRESS.pattern + r")",
+    r"sent to\s+|recipient\s+|could not be delivered to:?\s*)[<\"']?(?P<a>" + ADDRESS.pattern + r")",
     re.I | re.ASCII,
 )
 _NOT_RECIPIENT_CONTEXT = re.compile(
@@ -93,6 +93,9 @@ _NOT_RECIPIENT_CONTEXT = re.compile(
 )
 _IDLIKE = re.compile(r"^(?=.*\d)(?=.*[a-f])[0-9a-f.$\-_=]{16,}$|javamail", re.I)
 _DIAG_LINE = re.compile(r"(?<![\d.])[45]\d\d[ -]|(?<![\d.])[45]\.\d{1,3}\.\d{1,3}(?![\d.])|#[45]\.\d")
+
+
+_SEPARATOR = re.compile(r"^[-=_*#~]{5,}")
 
 
 def split_original(text: str) -> tuple[str, str]:
@@ -189,11 +192,17 @@ def diagnostic(text: str, position: int) -> str:
                     picked.append(stripped)
             return " ".join(picked)[:MAX_DIAGNOSTIC]
     paragraph: list[str] = []
-    for line in lines[:14]:
-        if not line.strip() and len(paragraph) > 1 and not paragraph[-1].endswith(":"):
+    window = lines[:14]
+    for index, line in enumerate(window):
+        stripped = line.strip()
+        if _SEPARATOR.match(stripped):
             break
-        if line.strip():
-            paragraph.append(line.strip())
+        if not stripped and paragraph and not paragraph[-1].endswith(":"):
+            following = next((rest.strip() for rest in window[index + 1 :] if rest.strip()), "")
+            if len(paragraph) > 1 or not (following.endswith(":") and len(following) < 30):
+                break  # the paragraph ends, unless a label ("because:") introduces the explanation
+        if stripped:
+            paragraph.append(stripped)
     if len(paragraph) <= 1:
         # The address stands alone (carrier style): the explanation is the paragraph before it.
         before = [p.strip() for p in re.split(r"\n\s*\n", text[max(0, position - 2000) : position]) if p.strip()]

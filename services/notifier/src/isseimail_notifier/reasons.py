@@ -307,7 +307,8 @@ _RAW_PATTERNS: Final = (
     (
         "suspend",
         r"(?<!temporarily )(?<!temporary )suspended|account (?:has been )?(?:disabled|inactive|locked|expired|"
-        r"deactivated|frozen|blocked)|mailbox (?:disabled|inactive|is disabled|is inactive)|inactive (?:user|account|"
+        r"deactivated|frozen|blocked)|mailbox (?:disabled|inactive|is disabled|is inactive)|temporarily limited|"
+        r"inactive (?:user|account|"
         r"mailbox)|(?:user|account) (?:is )?(?:disabled|deactivated)|停止|休止",
         True,
     ),
@@ -349,7 +350,8 @@ _RAW_PATTERNS: Final = (
     ),
     (
         "norelaying",
-        r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited|not allowed)|unable to relay|not permitted to "
+        r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited|not allowed)|smtp relay error|unable to relay|"
+        r"not permitted to "
         r"relay|we do not relay|no relaying|relay not permitted|open relay|is not a gateway",
         True,
     ),
@@ -363,7 +365,8 @@ _RAW_PATTERNS: Final = (
         "expired",
         r"retry time(?:out)? (?:not )?exceeded|message expired|delivery (?:time )?expired|"
         r"could not be delivered within|"
-        r"gave up|giving up|too long in (?:the )?queue|queue (?:file )?(?:lifetime|too long)|timed? out.*queue|"
+        r"gave up|giving up|not delivered within|too long in (?:the )?queue|queue (?:file )?(?:lifetime|too long)|"
+        r"timed? out.*queue|"
         r"has been delayed for too long|message timed out|delivery time(?:d)? ?out|expired after|"
         r"retry timeout|maximum (?:time|retry)|undeliverable for \d|unable to deliver.*for \d+ days|"
         r"(?:could|can) not (?:be )?deliver(?:ed)? (?:for|in) \d+",
