@@ -17,6 +17,7 @@ import quopri
 import re
 from dataclasses import asdict, dataclass, field, replace
 from email.message import Message
+from functools import cached_property
 from typing import Any
 
 from isseimail_notifier import bounce_plain as plain
@@ -48,12 +49,10 @@ _BOUNCE_SUBJECT = re.compile(
     r"unzustellbar|nicht zustellbar|non remis|non distribu|échec de (?:la )?remise|no se (?:puede|pudo) entregar|"
     r"non recapitabil|mensagem não entregue|"
     r"配信(?:不能|エラー|失敗)|送信(?:エラー|失敗)|届きませんでした|不達|エラーメール|返送",
-    re.I,
 )
 _DELAY_SUBJECT = re.compile(
     r"delayed mail|delivery (?:status notification )?\(delay\)|warning: could not send|still being retried|"
     r"delivery delayed|delayed:|delay(?:ed)? notification|遅延",
-    re.I,
 )
 # Japanese mobile carriers: their "user unknown" after DATA is the recipient's own domain filter (指定受信).
 _CARRIERS = re.compile(
@@ -263,7 +262,7 @@ def _is_success(action: str, status: str | None) -> bool:
     return action in SUCCESS_ACTIONS or (status or "").startswith("2")
 
 
-def _from_dsn(part: Message | str, human: str, addressed: list[str]) -> BounceResult | None:
+def _from_dsn(part: Message | str, body: _Body | str) -> BounceResult | None:
     """The RFC 3464 report (a delivery-status part, or its fields pasted in a text part); None when it names
     no recipient (the human-readable text is read instead)."""
     blocks = _status_blocks(part) if isinstance(part, Message) else _blocks_of(part)
@@ -283,7 +282,9 @@ def _from_dsn(part: Message | str, human: str, addressed: list[str]) -> BounceRe
     failed = [j for j in judged if not _is_success(j[1], j[2]) and j[1] not in ("delayed",)]
     delayed = [j for j in judged if j[1] == "delayed" and not (j[2] or "").startswith("2")]
     block, action, status, diagnostic = failed[0] if failed else delayed[0] if delayed else judged[0]
-    recipient = _block_recipient(block, addressed)
+    recipient = _block_recipient(block, [])
+    if recipient is None and isinstance(body, _Body):
+        recipient = _block_recipient(block, body.addressed)
     note = f"{len(listed)} recipients in the report; the first failed one is used" if len(listed) > 1 else None
     if _is_success(action, status):
         return BounceResult(
@@ -297,9 +298,10 @@ def _from_dsn(part: Message | str, human: str, addressed: list[str]) -> BounceRe
         return None
     if not diagnostic:
         # Some MTAs leave Diagnostic-Code out: the human-readable part explains the recipient.
+        human = body.report if isinstance(body, _Body) else body
         diagnostic = plain.diagnostic(human, max(human.lower().find(recipient), 0))
         status = better_status(status, diagnostic)
-    reason = _reason(status, diagnostic, recipient, human)
+    reason = _reason(status, diagnostic, recipient, body)
     status = status or derived_status(reason, find_reply_code(diagnostic))
     all_failed = tuple(a for j in failed[:MAX_RECIPIENTS_KEPT] if (a := _block_recipient(j[0], [])))
     return BounceResult(
@@ -307,14 +309,19 @@ def _from_dsn(part: Message | str, human: str, addressed: list[str]) -> BounceRe
     )
 
 
-def _reason(status: str | None, diagnostic: str, recipient: str, context: str) -> str:
+def _reason(status: str | None, diagnostic: str, recipient: str, body: _Body | str) -> str:
+    """The reason, the text around the recipient read only when the diagnostic leaves it open."""
     reason = classify(status, diagnostic, find_reply_code(diagnostic))
+    domain = recipient.rpartition("@")[2]
+    carrier = bool(_CARRIERS.search(domain))
+    if reason not in ("undefined", "onhold", "userunknown", "rejected") or (reason == "rejected" and not carrier):
+        return reason
+    context = body.report if isinstance(body, _Body) else body
     if reason in ("undefined", "onhold") and context:
         reason = classify(status, context[:4000], find_reply_code(diagnostic))
         if reason in ("vacation",):
             reason = "undefined"
-    domain = recipient.rpartition("@")[2]
-    if _CARRIERS.search(domain) and reason in ("userunknown", "rejected", "undefined", "onhold"):
+    if carrier and reason in ("userunknown", "rejected", "undefined", "onhold"):
         window = diagnostic + "\n" + context[:4000]
         if plain.after_data(window) or re.search(r"指定受信|受信拒否|拒否設定|filter", window, re.I):
             return "filtered"
@@ -331,6 +338,29 @@ def _reason(status: str | None, diagnostic: str, recipient: str, context: str) -
 # --- the message -----------------------------------------------------------------------------------
 
 
+class _Body:
+    """The report's text and the returned message's recipients, read only when a verdict needs them."""
+
+    def __init__(self, parts: Parts) -> None:
+        self._parts = parts
+
+    @cached_property
+    def text(self) -> str:
+        return _body_text(self._parts)
+
+    @cached_property
+    def _split(self) -> tuple[str, str]:
+        return plain.split_original(self.text)
+
+    @property
+    def report(self) -> str:
+        return self._split[0]
+
+    @cached_property
+    def addressed(self) -> list[str]:
+        return _original_headers(self._parts, self._split[1])
+
+
 def _original_headers(parts: Parts, tail: str) -> list[str]:
     """Who the returned message was addressed to (its To/Cc), from an attached copy or the quoted text."""
     for part, ctype, original in parts:
@@ -344,32 +374,35 @@ def _original_headers(parts: Parts, tail: str) -> list[str]:
     return plain.header_recipients(tail) if tail else []
 
 
-_AUTO_REPLY_HEADERS = (
-    "X-Autoreply",
-    "X-Autorespond",
-    "X-Autogenerated",
-    "X-AutoReply-From",
-    "X-Mail-Autoreply",
-    "X-Vacation",
-    "X-Auto-Reply",
+_AUTO_REPLY_HEADERS = frozenset(
+    {
+        "x-autoreply",
+        "x-autorespond",
+        "x-autogenerated",
+        "x-autoreply-from",
+        "x-mail-autoreply",
+        "x-vacation",
+        "x-auto-reply",
+    }
 )
 
 
-def _is_auto_reply(msg: Message, subject: str, auto: str) -> bool:
+def _is_auto_reply(msg: Message, names: set[str], subject: str, auto: str) -> bool:
     return (
         auto.startswith("auto-replied")
-        or any(msg.get(name) is not None for name in _AUTO_REPLY_HEADERS)
-        or (msg.get("X-Auto-Response-Suppress") is not None and bool(plain.AUTO_REPLY_SUBJECT.search(subject)))
-        or _header(msg, "Precedence").lower() == "auto_reply"
-        or bool(plain.AUTO_REPLY_SUBJECT.search(subject))
+        or not names.isdisjoint(_AUTO_REPLY_HEADERS)
+        or ("x-auto-response-suppress" in names and bool(plain.AUTO_REPLY_SUBJECT.search(subject.lower())))
+        or ("precedence" in names and _header(msg, "Precedence").lower() == "auto_reply")
+        or bool(plain.AUTO_REPLY_SUBJECT.search(subject.lower()))
     )
 
 
 def _parse(data: bytes) -> BounceResult:
     msg = email.message_from_bytes(data, policy=email.policy.compat32)
+    names = {name.lower() for name in msg.keys()}  # noqa: SIM118  # one pass; Message.get scans every header each time
     subject = _header(msg, "Subject")
     sender = _header(msg, "From")
-    auto = _header(msg, "Auto-Submitted").lower()
+    auto = _header(msg, "Auto-Submitted").lower() if "auto-submitted" in names else ""
     parts = _walk(msg)
 
     if parts[0][1] == "multipart/report":
@@ -381,11 +414,19 @@ def _parse(data: bytes) -> BounceResult:
     if any(ctype == "message/feedback-report" for _p, ctype, o in parts if not o):
         return not_a_bounce("feedback report (ARF), not a bounce", "feedback")
 
-    text = _body_text(parts)
-    report, tail = plain.split_original(text)
-    addressed = _original_headers(parts, tail)
+    body = _Body(parts)
+    for part, ctype, original in parts:
+        if original:
+            continue
+        if ctype in ("message/delivery-status", "message/global-delivery-status"):
+            result = _from_dsn(part, body)
+            if result is not None:
+                return result
+            break
 
-    ses = ses_verdict(text) if "Type" in text or "notificationType" in text or "eventType" in text else None
+    text = body.text
+    report, addressed = body.report, body.addressed
+    ses = ses_verdict(text) if "notificationType" in text or "eventType" in text else None
     if ses is not None:
         is_bounce, recipient, status, reason, action, diag, recipients = ses
         note = "Amazon SES notification"
@@ -393,38 +434,34 @@ def _parse(data: bytes) -> BounceResult:
             is_bounce, recipient, status, reason, is_bounce and is_hard(reason, status), diag, note, recipients, action
         )
 
-    for part, ctype, original in parts:
-        if original:
-            continue
-        if ctype in ("message/delivery-status", "message/global-delivery-status"):
-            result = _from_dsn(part, report, addressed)
-            if result is not None:
-                return result
-            break
-
-    failed_header = _header(msg, "X-Failed-Recipients")
+    failed_header = _header(msg, "X-Failed-Recipients") if "x-failed-recipients" in names else ""
     daemon = bool(_DAEMON.search(sender))
-    signs = bool(failed_header or daemon or _BOUNCE_SUBJECT.search(subject) or _DELAY_SUBJECT.search(subject))
-    if not signs and (plain.CHALLENGE.search(subject) or msg.get("X-Boxbe-Challenge") or msg.get("X-Spamarrest")):
+    low_subject, low_report = subject.lower(), report[:8000].lower()
+    signs = bool(failed_header or daemon or _BOUNCE_SUBJECT.search(low_subject) or _DELAY_SUBJECT.search(low_subject))
+    if not signs and (plain.CHALLENGE.search(low_subject) or "x-boxbe-challenge" in names or "x-spamarrest" in names):
         return not_a_bounce("challenge-response (sender verification request), not a bounce")
-    if _is_auto_reply(msg, subject, auto) and not failed_header and not (daemon and plain.BODY_BOUNCE.search(report)):
+    if (
+        _is_auto_reply(msg, names, subject, auto)
+        and not failed_header
+        and not (daemon and plain.BODY_BOUNCE.search(low_report))
+    ):
         return not_a_bounce("automatic reply (vacation or out-of-office)", reason="vacation")
-    fml = msg.get("X-MLServer") is not None or msg.get("X-ML-Name") is not None
-    body_signs = plain.BODY_BOUNCE.search(report[:4000]) and _DIAG_OR_TRANSCRIPT.search(report[:8000])
+    fml = "x-mlserver" in names or "x-ml-name" in names
+    body_signs = plain.BODY_BOUNCE.search(low_report[:4000]) and _DIAG_OR_TRANSCRIPT.search(low_report)
     if not signs and not fml and not body_signs:
         return not_a_bounce("not a delivery status notification")
-    if plain.CHALLENGE.search(subject) and not failed_header and not _BOUNCE_SUBJECT.search(subject):
+    if plain.CHALLENGE.search(low_subject) and not failed_header and not _BOUNCE_SUBJECT.search(low_subject):
         return not_a_bounce("challenge-response (sender verification request), not a bounce")
 
     pasted = _PASTED_DSN.search(report)
     if pasted is not None:  # DSN fields sent as text/plain (some gateways and old Exchange)
-        result = _from_dsn(report[pasted.start() :], report[: pasted.start()], addressed)
+        result = _from_dsn(report[pasted.start() :], report[: pasted.start()])
         if result is not None:
             return result
     own = {plain.clean(a) for a in _ADDRESS.findall(sender + " " + _header(msg, "To"))}
     if fml:
         return _fml(report, addressed, msg)
-    if _DELAY_SUBJECT.search(subject) or plain.is_delay(report, subject):
+    if _DELAY_SUBJECT.search(low_subject) or plain.is_delay(low_report, low_subject):
         recipient, position = plain.find_recipient(report, own, addressed)
         diag = plain.diagnostic(report, position)
         return BounceResult(
@@ -457,7 +494,6 @@ _PASTED_DSN = re.compile(r"^(?:Reporting-MTA|Final-Recipient|Original-Recipient)
 _DIAG_OR_TRANSCRIPT = re.compile(
     r"(?<![\d.])[45]\d\d[ -]|[45]\.\d{1,3}\.\d{1,3}|user unknown|no such|does not exist|"
     r"mailbox|quota|rejected|refused|存在|拒否",
-    re.I,
 )
 
 

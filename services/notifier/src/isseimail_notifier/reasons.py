@@ -421,7 +421,8 @@ _RAW_PATTERNS: Final = (
     ("userunknown", r"mailbox unavailable|unavailable mailbox|recipient rejected|invalid", False),
     ("rejected", r"reject|refused|denied|not accepted|拒否", False),
 )
-_PATTERNS: Final = tuple((reason, re.compile(p, re.IGNORECASE), strong) for reason, p, strong in _RAW_PATTERNS)
+# Patterns are lower case and matched against lower-cased text: several times faster than re.IGNORECASE.
+_PATTERNS: Final = tuple((reason, re.compile(p), strong) for reason, p, strong in _RAW_PATTERNS)
 
 # A reason without a status gets the one RFC 3463 gives it (the class from the reply code when known).
 _STATUS_OF: Final = {
@@ -492,6 +493,7 @@ def better_status(status: str | None, text: str) -> str | None:
 
 def text_reason(text: str) -> tuple[str, bool] | None:
     """The reason a diagnostic text names, with whether the text is specific enough to overrule a code."""
+    text = text.lower()
     for reason, pattern, strong in _PATTERNS:
         if pattern.search(text):
             return reason, strong
