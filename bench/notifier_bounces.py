@@ -8,10 +8,11 @@ The parser rows: every fixture under services/notifier/tests/bounces (the vendor
 parsed repeatedly in-process, as messages per second by wall clock and by this process's CPU time (the CPU
 figure is the steadier one on a shared machine).
 
-Needs PostgreSQL and RabbitMQ as for the tests (not with --parser-only). Parses the fixtures, then starts one notifier (`python -m isseimail_notifier`) on a fresh database
-and vhost and delivers N DSNs to authenticated VERP addresses through SMTP with bounded concurrency;
-each 250 means the bounce, its failure row, suppression update and delivery.bounced outbox row are
-committed. Prints one table: what, count, wall time, rate, p50 and p99.
+Needs PostgreSQL and RabbitMQ as for the tests (not with --parser-only). Parses the fixtures, then starts
+one notifier (`python -m isseimail_notifier`) on a fresh database and vhost and delivers N DSNs to
+authenticated VERP addresses through SMTP with bounded concurrency; each 250 means the bounce, its failure
+row, suppression update and delivery.bounced outbox row are committed. Prints one table: what, count, wall
+time, rate, p50 and p99.
 """
 
 from __future__ import annotations

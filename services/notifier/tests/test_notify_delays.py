@@ -13,7 +13,7 @@ import asyncpg
 
 from isseimail_notifier.app import create_app
 from isseimail_notifier.settings import NotifierSettings
-from isseimail_shared.events import CampaignAccepted, CampaignCompleted, DeliverySucceeded
+from isseimail_shared.events import CampaignAccepted, CampaignCompleted, DeliveryDelayed, DeliverySucceeded
 from isseimail_shared.verp import bounce_address
 from isseimail_testing.process import running_app
 from isseimail_testing.smtp import CaptureServer
@@ -29,10 +29,12 @@ async def test_delay_is_shown_then_failed_and_carrier_filter_is_per_organisation
     smtp_server: CaptureServer,
     publish: Callable[..., Any],
     notifier_db: asyncpg.Connection,
+    event_sink: Callable[..., Any],
 ) -> None:
     """A delay DSN makes no failure but lists the recipient as 遅延中 in the completion mail; the final DSN
     turns it into a failure. A docomo filter refusal is reported with what the recipient can do, and
     suppresses the address for the sender's organisation, not for everyone."""
+    sink = await event_sink("delivery.delayed")
     app = create_app(make_settings(NotifierSettings))
     campaign = uuid.uuid4()
     async with running_app(app) as client:
@@ -51,8 +53,12 @@ async def test_delay_is_shown_then_failed_and_carrier_filter_is_per_organisation
         await wait_until(lambda: notifier_db.fetchval("SELECT count(*) FROM campaigns"))
         port = listener_port(app)
         delayed = (BOUNCES / "postfix" / "03-delayed.eml").read_bytes()
-        code, _ = await smtp_send(port, bounce_address(SECRET, DOMAIN, campaign, 21), delayed)
-        assert code == 250
+        for _ in range(2):  # a second notice for the same delivery publishes nothing new
+            code, _ = await smtp_send(port, bounce_address(SECRET, DOMAIN, campaign, 21), delayed)
+            assert code == 250
+        (event,) = await sink.wait_for(1)
+        assert isinstance(event, DeliveryDelayed)
+        assert (event.delivery_id, event.recipient, event.status) == (21, "slow@example.org", "4.4.1")
         filtered = (BOUNCES / "docomo" / "01-unknown-user-after-data.eml").read_bytes()
         code, _ = await smtp_send(port, bounce_address(SECRET, DOMAIN, campaign, 22), filtered)
         assert code == 250
@@ -98,3 +104,4 @@ async def test_delay_is_shown_then_failed_and_carrier_filter_is_per_organisation
         assert code == 250
         assert await notifier_db.fetchval("SELECT reason FROM failures WHERE delivery_id = 21") == "expired"
         assert await notifier_db.fetchval("SELECT count(*) FROM delayed_deliveries") == 0
+    assert len(sink.events) == 1

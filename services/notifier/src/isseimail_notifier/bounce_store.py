@@ -13,7 +13,7 @@ import asyncpg
 from isseimail_notifier import delays, failures, suppressions
 from isseimail_notifier.bounce_parser import BounceResult
 from isseimail_notifier.failures import DigestPolicy
-from isseimail_shared.events import DeliveryBounced
+from isseimail_shared.events import DeliveryBounced, DeliveryDelayed
 from isseimail_shared.outbox import add_event
 from isseimail_shared.verp import VerpTag
 
@@ -59,7 +59,7 @@ async def store_bounce(
         if not result.is_bounce:
             # A delay notice: not a failure, but the sender sees the recipient as 遅延中 until the final DSN.
             if delivery is not None:
-                await delays.remember(
+                first = await delays.remember(
                     conn,
                     campaign_id=tag.campaign_id,
                     delivery_id=tag.delivery_id,
@@ -68,6 +68,17 @@ async def store_bounce(
                     status=result.status,
                     diagnostic=result.diagnostic,
                 )
+                if first:  # the campaign's status shows it as 遅延中 (dispatcher counts it)
+                    await add_event(
+                        conn,
+                        DeliveryDelayed(
+                            campaign_id=tag.campaign_id,
+                            delivery_id=tag.delivery_id,
+                            recipient=delivery["recipient"],
+                            status=result.status,
+                            diagnostic=result.diagnostic[:1000],
+                        ),
+                    )
             return False
         if result.recipient is None:
             return False

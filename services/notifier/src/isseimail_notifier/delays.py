@@ -26,14 +26,15 @@ async def remember(
     row_number: int | None,
     status: str | None,
     diagnostic: str,
-) -> None:
-    """Record (or count again) a delay notice for one delivery; a delivery already failed stays failed."""
-    await conn.execute(
+) -> bool:
+    """Record (or count again) a delay notice for one delivery; a delivery already failed stays failed.
+    True for the delivery's first notice."""
+    first = await conn.fetchval(
         "INSERT INTO delayed_deliveries AS d (campaign_id, delivery_id, recipient, row_number, status, diagnostic) "
         "SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS "
         "(SELECT 1 FROM failures f WHERE f.campaign_id = $1 AND f.delivery_id = $2) "
         "ON CONFLICT (campaign_id, delivery_id) DO UPDATE SET notices = d.notices + 1, last_seen = now(), "
-        "status = COALESCE(EXCLUDED.status, d.status), diagnostic = EXCLUDED.diagnostic",
+        "status = COALESCE(EXCLUDED.status, d.status), diagnostic = EXCLUDED.diagnostic RETURNING (xmax = 0)",
         campaign_id,
         delivery_id,
         recipient.strip().lower()[:500],
@@ -41,6 +42,7 @@ async def remember(
         status,
         diagnostic[:2000],
     )
+    return bool(first)
 
 
 async def resolve(conn: Conn, campaign_id: uuid.UUID, delivery_id: int) -> None:
