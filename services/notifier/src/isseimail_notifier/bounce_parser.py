@@ -453,6 +453,8 @@ def _parse(data: bytes) -> BounceResult:
     if plain.CHALLENGE.search(low_subject) and not failed_header and not _BOUNCE_SUBJECT.search(low_subject):
         return not_a_bounce("challenge-response (sender verification request), not a bounce")
 
+    if plain.SUCCESS_TEXT.search(low_report[:6000]) and not plain.FAILURE_TEXT.search(low_report[:6000]):
+        return not_a_bounce("success notice (delivered), not a failure", "delivered", "delivered")
     pasted = _PASTED_DSN.search(report)
     if pasted is not None:  # DSN fields sent as text/plain (some gateways and old Exchange)
         result = _from_dsn(report[pasted.start() :], report[: pasted.start()])

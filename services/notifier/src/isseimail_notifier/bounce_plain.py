@@ -43,9 +43,21 @@ DELAY_TEXT = re.compile(
     r"no action is required|will attempt (?:re)?delivery|再送を(?:試みます|続けます)|遅延",
 )
 FINAL_TEXT = re.compile(
-    r"gave up|giving up|will not (?:be )?retr|permanent(?:ly)?|has been (?:returned|rejected)|delayed for too long|"
+    r"gave up|giving up|not going to try again|delivery has failed|failed to these recipients|couldn'?t be delivered|"
+    r"wasn'?t delivered|will not (?:be )?retr|permanent(?:ly)?|has been (?:returned|rejected)|delayed for too long|"
     r"could not be delivered|retry time(?:out)? (?:not )?exceeded|failed permanently|no further attempts|"
     r"unable to deliver|undeliverable",
+)
+# A report that a message *was* delivered (relayed, expanded): a success notice, not a failure.
+SUCCESS_TEXT = re.compile(
+    r"(?:was|were|has been|have been) (?:successfully )?(?:delivered|relayed)|successfully delivered|"
+    r"delivery (?:to the following recipients? )?(?:succeeded|was successful|completed)|delivered to (?:the )?"
+    r"(?:following|destination|recipient'?s? (?:mailbox|server))|配信(?:されました|が完了しました)"
+)
+FAILURE_TEXT = re.compile(
+    r"(?<![\d.])[45]\d\d(?![\d.])|(?<![\d.])[45]\.\d{1,3}\.\d{1,3}|fail|could ?n[o']t|cannot|can't|unable|not "
+    r"(?:be )?delivered|undeliver|reject|refused|denied|error|unknown|no such|does not exist|over quota|expired|"
+    r"できません|エラー|拒否"
 )
 CHALLENGE = re.compile(
     r"please (?:confirm|verify)|confirm (?:your|that you)|verification (?:required|request|needed)|sender verification|"
