@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from isseimail_notifier.reasons import suppression_scope
+from isseimail_notifier.reasons import REASONS, suppression_scope
 from isseimail_shared.db import Conn
 
 GLOBAL = "*"
@@ -49,7 +49,8 @@ async def record_failure(
     or the From domain of the campaign's sender); any other reason (blocked, spam, rate limits, ...) says
     nothing about the address and suppresses nothing.
     """
-    kind = suppression_scope(reason)
+    # A reason outside the taxonomy (an older caller's free text): hard ones still hold for everyone.
+    kind = suppression_scope(reason) if reason in REASONS else "global" if hard else "organisation-counted"
     key = address.strip().lower()
     if kind == "none":
         return SuppressionUpdate(key, False, 0)
