@@ -302,6 +302,8 @@ def _from_dsn(part: Message | str, body: _Body | str) -> BounceResult | None:
         diagnostic = plain.diagnostic(human, max(human.lower().find(recipient), 0))
         status = better_status(status, diagnostic)
     reason = _reason(status, diagnostic, recipient, body)
+    if (status or "").startswith("4") and reason in ("systemerror", "onhold", "undefined"):
+        reason = "expired"  # a temporary failure the MTA finally gave up on: it expired in its queue
     status = status or derived_status(reason, find_reply_code(diagnostic))
     all_failed = tuple(a for j in failed[:MAX_RECIPIENTS_KEPT] if (a := _block_recipient(j[0], [])))
     return BounceResult(

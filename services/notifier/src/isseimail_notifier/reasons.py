@@ -273,8 +273,16 @@ _RAW_PATTERNS: Final = (
         True,
     ),
     (
+        "rejected",
+        r"sender address rejected|sender domain|domain of sender|sender verify failed|unverified sender|"
+        r"bad sender|sender (?:address )?(?:is )?(?:invalid|not allowed|unknown)|mail from.{0,40}rejected|"
+        r"envelope sender|your (?:e-?mail )?address (?:has been )?(?:blocked|rejected)",
+        True,
+    ),
+    (
         "hostunknown",
-        r"null mx|host (?:or domain name )?not found|host unknown|domain (?:name )?(?:not found|does not exist|"
+        r"null mx|all relevant mx records point to non-existent hosts|host (?:or domain name )?not found|"
+        r"host unknown|domain (?:name )?(?:not found|does not exist|"
         r"doesn'?t exist|unknown|is not valid)|unrouteable (?:mail )?(?:address|domain)|no mx|nxdomain|unknown (?:host|"
         r"domain)|name or service not known|domain has no|no such domain|no (?:valid )?(?:mx|a) record|"
         r"dns (?:error|lookup failed)|no route found to domain|could not be resolved|recipient domain|unable to route|"
@@ -288,7 +296,9 @@ _RAW_PATTERNS: Final = (
     ),
     (
         "userunknown",
-        r"user unknown|unknown user|not listed in (?:the )?(?:domino )?directory|not listed in public name|"
+        r"user unknown|unknown user|recipient address rejected: access denied|"
+        r"(?:ユーザ|ユーザー|アカウント|アドレス|メールボックス)(?:が|は)(?:存在しません|見つかりません|ありません)|"
+        r"not listed in (?:the )?(?:domino )?directory|not listed in public name|"
         r"unknown recipient|no such (?:user|mailbox|recipient|account|address|person)|"
         r"user(?:name)? (?:not found|does not exist|doesn'?t exist|not listed)|recipient(?: address)? (?:not found|"
         r"unknown|does not exist|doesn'?t exist|is not (?:valid|known))|recipnotfound|mailbox (?:not found|"
@@ -365,7 +375,8 @@ _RAW_PATTERNS: Final = (
         "expired",
         r"retry time(?:out)? (?:not )?exceeded|message expired|delivery (?:time )?expired|"
         r"could not be delivered within|"
-        r"gave up|giving up|not delivered within|too long in (?:the )?queue|queue (?:file )?(?:lifetime|too long)|"
+        r"gave up|giving up|not delivered within|retry time not reached|have been failing for a long time|"
+        r"too long in (?:the )?queue|queue (?:file )?(?:lifetime|too long)|"
         r"timed? out.*queue|"
         r"has been delayed for too long|message timed out|delivery time(?:d)? ?out|expired after|"
         r"retry timeout|maximum (?:time|retry)|undeliverable for \d|unable to deliver.*for \d+ days|"
@@ -381,7 +392,8 @@ _RAW_PATTERNS: Final = (
         "networkerror",
         r"connection (?:refused|timed out|reset|lost|closed)|network (?:is )?unreachable|no route to host|"
         r"mail loop|loops back|too many hops|hop count|routing loop|host unreachable|lost connection|"
-        r"could not connect|unable to connect|connect to .* failed|dns temporary|temporary dns|"
+        r"could not connect|did not accept our requests to connect|unable to connect|connect to .* failed|"
+        r"dns temporary|temporary dns|"
         r"timed out while|conversation with .* timed out",
         True,
     ),
