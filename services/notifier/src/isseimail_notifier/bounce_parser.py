@@ -439,7 +439,11 @@ def _parse(data: bytes) -> BounceResult:
     failed_header = _header(msg, "X-Failed-Recipients") if "x-failed-recipients" in names else ""
     daemon = bool(_DAEMON.search(sender))
     low_subject, low_report = subject.lower(), report[:8000].lower()
-    signs = bool(failed_header or daemon or _BOUNCE_SUBJECT.search(low_subject) or _DELAY_SUBJECT.search(low_subject))
+    # A person's reply to or forward of a bounce ("Re: Undeliverable: ...") is not a bounce.
+    reply = bool(_REPLY_SUBJECT.match(low_subject)) and not daemon
+    subject_sign = not reply and bool(_BOUNCE_SUBJECT.search(low_subject) or _DELAY_SUBJECT.search(low_subject))
+    daemon_sign = daemon and bool(plain.BODY_BOUNCE.search(low_report) or _DIAG_OR_TRANSCRIPT.search(low_report))
+    signs = bool(failed_header or subject_sign or daemon_sign)
     if not signs and (plain.CHALLENGE.search(low_subject) or "x-boxbe-challenge" in names or "x-spamarrest" in names):
         return not_a_bounce("challenge-response (sender verification request), not a bounce")
     if (
@@ -494,6 +498,7 @@ def _parse(data: bytes) -> BounceResult:
     )
 
 
+_REPLY_SUBJECT = re.compile(r"^\s*(?:re|fwd?|aw|wg|tr|rv|sv|vs|antw|返信|転送)\s*[:：]")
 _PASTED_DSN = re.compile(r"^(?:Reporting-MTA|Final-Recipient|Original-Recipient):[ \t]*\S", re.I | re.M)
 _DIAG_OR_TRANSCRIPT = re.compile(
     r"(?<![\d.])[45]\d\d[ -]|[45]\.\d{1,3}\.\d{1,3}|user unknown|no such|does not exist|"

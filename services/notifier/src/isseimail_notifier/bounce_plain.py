@@ -16,7 +16,7 @@ ADDRESS = re.compile(
     r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-.]{0,251}[A-Za-z0-9])?", re.ASCII
 )
 DAEMON = re.compile(
-    r"mailer-daemon|post_?master|mail delivery|mailer|delivery[- ]subsystem|double-bounce|mail ?administrator|"
+    r"mailer-daemon|post_?master|mail delivery|\bmailer\b|delivery[- ]subsystem|double-bounce|mail ?administrator|"
     r"mail ?system|^smtp$|^bounces?$|^no-?reply$",
     re.I,
 )
