@@ -450,6 +450,7 @@ def _parse(data: bytes) -> BounceResult:
         _is_auto_reply(msg, names, subject, auto)
         and not failed_header
         and not (daemon and plain.BODY_BOUNCE.search(low_report))
+        and not (subject_sign and _DIAG_OR_TRANSCRIPT.search(low_report))  # MTAs mark bounces auto-replied too
     ):
         return not_a_bounce("automatic reply (vacation or out-of-office)", reason="vacation")
     fml = "x-mlserver" in names or "x-ml-name" in names
