@@ -272,6 +272,8 @@ _RAW_PATTERNS: Final = (
         r"size limit|message is larger|メール(?:の)?サイズ",
         True,
     ),
+    # BIGLOBE and similar Japanese ISPs: the recipient's own filter, worded as an unknown user.
+    ("filtered", r"mail delivery failed\.\.\. user unknown|user refuses to receive|user reject|message filtered", True),
     (
         "rejected",
         r"sender address rejected|sender domain|domain of sender|sender verify failed|unverified sender|"
