@@ -157,7 +157,7 @@ async def test_clean_pdf_is_accepted_with_scanning_on(scanning_composer: Any, fa
         response = await post(client, fields(fake_lists.add(sample_rows(1))), [("見積書.pdf", CLEAN)])
         assert response.status_code == 201, response.text
         policy = (await client.get("/internal/attachment-policy")).json()
-    assert policy == {"virus_scanning": True, "scanner_reachable": True, "pdf_allow": []}
+    assert policy == {"virus_scanning": True, "scanner_reachable": True, "pdf_allow": [], "attachments_required": False}
 
 
 @pytest.mark.parametrize(
