@@ -99,7 +99,9 @@ WORKER_SPEC = ServiceSpec(
 
 
 def create_app(settings: DispatcherSettings | None = None) -> FastAPI:
-    app = create_service_app(SPEC, settings or DispatcherSettings(), [progress.router, estimate.router, dkim_api.router])
+    app = create_service_app(
+        SPEC, settings or DispatcherSettings(), [progress.router, estimate.router, dkim_api.router]
+    )
     dkim_api.install_error_handler(app)
     return app
 

@@ -10,7 +10,6 @@ not resolved here: a domain they would cover counts at the domain's own limit.
 from __future__ import annotations
 
 import uuid
-
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
