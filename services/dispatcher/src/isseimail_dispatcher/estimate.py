@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel
 
 from isseimail_dispatcher import limits
@@ -53,13 +53,16 @@ def pace_seconds(recipients: int, per_minute: float) -> float:
 
 
 @router.get("/campaigns/{campaign_id}/estimate", response_model=CampaignEstimate)
-async def estimate(campaign_id: str, db: Db, settings: SettingsDep) -> CampaignEstimate:
+async def estimate(
+    campaign_id: str, db: Db, settings: SettingsDep, x_isseimail_pass_id: Annotated[int, Header(ge=1, le=2**62)]
+) -> CampaignEstimate:
+    """The campaign of the pass the caller acts for (X-Isseimail-Pass-Id); any other campaign is "not found"."""
     try:
         cid = uuid.UUID(campaign_id)
     except ValueError:
         raise HTTPException(404, NOT_FOUND) from None
     pass_id = await db.fetchval("SELECT pass_id FROM campaigns WHERE campaign_id = $1", cid)
-    if pass_id is None:
+    if pass_id is None or pass_id != x_isseimail_pass_id:
         raise HTTPException(404, NOT_FOUND)
     counts = await db.fetch(
         "SELECT domain, count(*)::int AS n FROM deliveries WHERE campaign_id = $1 GROUP BY domain", cid
