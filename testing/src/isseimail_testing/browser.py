@@ -18,8 +18,9 @@ from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--lang=ja-JP"]
-SCREENSHOTS = Path(__file__).resolve().parents[4] / "var" / "screenshots"
-DOCS_SCREENSHOTS = Path(__file__).resolve().parents[4] / "docs" / "screenshots"
+ROOT = Path(__file__).resolve().parents[3]  # testing/src/isseimail_testing/browser.py -> the repository
+SCREENSHOTS = ROOT / "var" / "screenshots"
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
 # ISSEIMAIL_DOCS_SCREENSHOTS=1: the shots the README shows are refreshed in docs/screenshots as well.
 REFRESH_DOCS = "ISSEIMAIL_DOCS_SCREENSHOTS"
 
