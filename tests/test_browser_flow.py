@@ -11,8 +11,10 @@ shots are refreshed in docs/screenshots/).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +112,18 @@ async def wait_for_text(page: Any, text: str, shot: str, timeout: float = 30_000
     except Exception:
         await screenshot(page, f"{shot}-FAILED")
         raise AssertionError(f"{text!r} not shown; the page says: {await page.inner_text('main')}") from None
+
+
+async def mail_with_subject(system: System, address: str, needle: str, timeout: float = 60) -> Any:
+    """The first mail to `address` whose subject contains `needle`, waiting for it to arrive."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for captured in system.smtp.to(address):
+            if needle in str(captured.message()["Subject"]):
+                return captured.message()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no mail to {address} with {needle!r} in its subject")
+        await asyncio.sleep(0.1)
 
 
 async def credentials_from_mail(system: System, address: str) -> tuple[str, str]:
@@ -335,6 +349,11 @@ async def test_whole_applicant_path_in_the_browser(system: System, browser: Any)
 
     for address in ("yamada@example.co.jp", "tanaka@slow.example.jp", "info@a-only.example.jp"):
         assert len(system.smtp.to(address)) == 1, address
+    # the completion mail greets the sender by the 送信者名称 given at compose (the sender's own copy came too)
+    completion = await mail_with_subject(system, APPLICANT_EMAIL, "送信完了")
+    body_part = completion.get_body(preferencelist=("plain",))
+    assert body_part is not None
+    assert body_part.get_content().splitlines()[0] == "株式会社コーポ 営業本部 佐藤 花子 様"
 
     # the administrator sees the campaign with its progress, and the pass as used
     await admin.goto(system.url + "/admin/campaigns")
