@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 BASE = HERE / "base"
 NAMESPACE = "isseimail"
 PART_OF = "isseimail"
-UID = 10001  # the images' user (deploy/docker/dockerfiles.py)
+UID = 10001  # the images' user (the Dockerfile's UID build argument)
 
 SETTINGS_CLASSES = {
     "gateway": "isseimail_gateway.settings:GatewaySettings",
@@ -421,23 +421,13 @@ def documents() -> dict[str, list[dict[str, Any]]]:
     return files
 
 
-def kustomization(files: list[str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "namespace": NAMESPACE,
-        "resources": files,
-    }
-
-
 def render() -> dict[str, str]:
     docs = documents()
-    out = {
+    # base/kustomization.yaml is plain (it also lists the hand-written manifests): not written here
+    return {
         name: HEADER + yaml.safe_dump_all(content, sort_keys=False, allow_unicode=True, width=120)
         for name, content in docs.items()
     }
-    out["kustomization.yaml"] = HEADER + yaml.safe_dump(kustomization(list(docs)), sort_keys=False)
-    return out
 
 
 def secret_keys() -> list[str]:
