@@ -27,6 +27,21 @@ for s in tomllib.loads(open("services.toml").read())["service"]:
 PY
 )"
 
+# the build context as each builder sees it: only sources and manifests, never tests, .git, .venv or var/
+# (Debian's engine ignored the old `!`-exception .dockerignore; this proves the plain one works for both)
+context_check="FROM $base
+COPY . /ctx
+RUN leaked=\"\$(find /ctx -name tests -o -name .git -o -name .venv -o -name var -o -name bench)\"; \\
+    test -z \"\$leaked\" || { echo \"in the build context: \$leaked\" >&2; exit 1; }"
+for buildkit in 0 1; do
+  client=docker
+  if [ "$buildkit" = 1 ]; then [ -x /usr/bin/docker ] && client=/usr/bin/docker || continue; fi  # Debian's client
+  if ! printf '%s\n' "$context_check" | DOCKER_BUILDKIT=$buildkit "$client" build --network host --no-cache -q -f- . >/dev/null; then
+    echo "images: the build context (DOCKER_BUILDKIT=$buildkit) holds what .dockerignore excludes" >&2; exit 1
+  fi
+done
+echo "images: .dockerignore honoured by the classic builder and BuildKit" >&2
+
 start=$SECONDS
 while read -r name package entry port module version; do
   echo "images: building isseimail/$name:$version" >&2
