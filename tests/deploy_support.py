@@ -7,12 +7,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from isseimail_testing.services import Service, packages
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,23 +48,6 @@ def run(args: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
 
 
-@dataclass(frozen=True)
-class ImageService:
-    """A service that gets an image, as services.toml lists it."""
-
-    name: str
-    package: str
-    entry_point: str
-    port: int
-    port_env: str
-    directory: str
-
-
-def image_services() -> list[ImageService]:
+def image_services() -> tuple[Service, ...]:
     """The services with an image of their own (services.toml; a `process_of` entry runs from another's image)."""
-    registry = tomllib.loads((ROOT / "services.toml").read_text(encoding="utf-8"))
-    return [
-        ImageService(s["name"], s["package"], s["entry_point"], s["port"], s["port_env"], s["directory"])
-        for s in registry["service"]
-        if not s.get("process_of")
-    ]
+    return packages()

@@ -3,10 +3,8 @@ for `docker compose up`; docker-compose.ci.yml only swaps in local infrastructur
 
 from __future__ import annotations
 
-import importlib
 import re
 import shutil
-import tomllib
 from typing import Any
 
 import pytest
@@ -14,6 +12,7 @@ import yaml
 from tests.deploy_support import ROOT, image_services, run, tool
 
 from isseimail_shared.unsubscribe import TOKEN_PATTERN
+from isseimail_testing.services import services
 
 SERVICES = image_services()
 
@@ -110,7 +109,7 @@ def test_ci_override_swaps_only_infrastructure_images_and_names_its_stand_ins() 
     the stand-ins are named as such; production keeps the upstream images."""
     override = ci_override()["services"]
     production = compose()["services"]
-    ours = {s["name"] for s in tomllib.loads((ROOT / "services.toml").read_text(encoding="utf-8"))["service"]}
+    ours = {s.name for s in services()}
     for name, spec in override.items():
         if name in ours:
             assert set(spec) == {"environment"} or set(spec) == {"environment", "depends_on"}, name
@@ -156,14 +155,9 @@ def test_every_service_gets_every_url_it_reads() -> None:
     """Each `*_url` setting a service reads (its settings class, from services.toml) is set in its Compose
     environment: a missing one silently points at 127.0.0.1 inside the container (the list-validator could not
     reach the notifier's suppression list, the composer the list-validator)."""
-    registry = tomllib.loads((ROOT / "services.toml").read_text(encoding="utf-8"))["service"]
-    services = compose()["services"]
-    for entry in registry:
-        if entry.get("process_of"):
-            continue
-        module, _, name = entry["settings"].partition(":")
-        settings = getattr(importlib.import_module(module), name)
-        environment = services[entry["name"]]["environment"]
-        for field in settings.model_fields:
+    specs = compose()["services"]
+    for service in SERVICES:
+        environment = specs[service.name]["environment"]
+        for field in service.settings_class().model_fields:
             if field.endswith("_url") and field not in {"database_url", "amqp_url"}:
-                assert f"ISSEIMAIL_{field.upper()}" in environment, (entry["name"], field)
+                assert f"ISSEIMAIL_{field.upper()}" in environment, (service.name, field)

@@ -7,7 +7,9 @@ import re
 
 import pytest
 import yaml
-from tests.deploy_support import ROOT, ImageService, image_services, run, tool
+from tests.deploy_support import ROOT, image_services, run, tool
+
+from isseimail_testing.services import Service
 
 DOCKERFILE = ROOT / "Dockerfile"
 SERVICES = image_services()
@@ -76,7 +78,7 @@ def compose_services() -> dict[str, dict[str, object]]:
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
-def test_compose_builds_each_service_from_the_dockerfile_with_its_registry_values(service: ImageService) -> None:
+def test_compose_builds_each_service_from_the_dockerfile_with_its_registry_values(service: Service) -> None:
     """docker-compose.yml builds each image from the root Dockerfile with services.toml's package, console
     script and port, tagged isseimail/<name>:dev (make images tags the same and :<version>)."""
     spec = compose_services()[service.name]

@@ -21,20 +21,16 @@ import yaml
 from pydantic import AliasChoices, BaseModel
 from pydantic_core import PydanticUndefined
 
+from isseimail_testing.services import Service, packages, services
+
 HERE = Path(__file__).resolve().parent
 BASE = HERE / "base"
 NAMESPACE = "isseimail"
 PART_OF = "isseimail"
 UID = 10001  # the images' user (the Dockerfile's UID build argument)
 
-SETTINGS_CLASSES = {
-    "gateway": "isseimail_gateway.settings:GatewaySettings",
-    "pass-service": "isseimail_pass.settings:PassSettings",
-    "list-validator": "isseimail_list_validator.settings:ListValidatorSettings",
-    "composer": "isseimail_composer.settings:ComposerSettings",
-    "dispatcher": "isseimail_dispatcher.settings:DispatcherSettings",
-    "notifier": "isseimail_notifier.settings:NotifierSettings",
-}
+# services.toml (the one registry of services): settings classes, ports, images and arguments
+SETTINGS_CLASSES = {s.name: s.settings for s in packages()}
 
 # Settings that are secret although their type is not SecretStr: URLs that may carry a password.
 SECRET_FIELDS = {"database_url", "amqp_url", "smtp_relay"}
@@ -58,7 +54,7 @@ CLUSTER_VALUES = {
 @dataclass(frozen=True)
 class Workload:
     name: str  # Deployment, Service and component label
-    image: str  # repository of the image built from services/<image>/Dockerfile
+    image: str  # repository of the image (isseimail/<image>), built from the one Dockerfile
     settings: str  # key of SETTINGS_CLASSES
     port: int
     args: tuple[str, ...] = ()
@@ -70,25 +66,27 @@ class Workload:
     grace_seconds: int = 30
 
 
-WORKLOADS = (
-    Workload("gateway", "gateway", "gateway", 8080),
-    Workload("pass-service", "pass-service", "pass-service", 8081),
-    Workload("list-validator", "list-validator", "list-validator", 8082, memory=("256Mi", "768Mi")),
-    Workload("composer", "composer", "composer", 8083, memory=("256Mi", "768Mi")),
-    Workload("dispatcher", "dispatcher", "dispatcher", 8084),
-    # the SMTP workers: the dispatcher image with `worker`; scaled by the HPA (base) or KEDA (prod overlay)
-    Workload(
-        "dispatcher-worker",
-        "dispatcher",
-        "dispatcher",
-        8086,
-        args=("worker",),
-        cpu=("250m", "1"),
-        memory=("256Mi", "768Mi"),
-        service=False,
-        grace_seconds=90,
-    ),
-    Workload("notifier", "notifier", "notifier", 8085, extra_ports=(("smtp-bounce", 2525),)),
+# What only Kubernetes needs, per process of services.toml (names, ports, images, arguments come from there).
+# The SMTP workers (dispatcher-worker): the dispatcher image with `worker`, no Service, scaled by the HPA (base)
+# or KEDA (prod overlay). The notifier also listens for bounces on 2525.
+SIZING: dict[str, dict[str, Any]] = {
+    "list-validator": {"memory": ("256Mi", "768Mi")},
+    "composer": {"memory": ("256Mi", "768Mi")},
+    "dispatcher-worker": {"cpu": ("250m", "1"), "memory": ("256Mi", "768Mi"), "service": False, "grace_seconds": 90},
+    "notifier": {"extra_ports": (("smtp-bounce", 2525),)},
+}
+# Kubernetes order of the base files (gateway first, as before); every process of the registry is one workload
+ORDER = ("gateway", "pass-service", "list-validator", "composer", "dispatcher", "dispatcher-worker", "notifier")
+
+
+def workload(process: Service) -> Workload:
+    return Workload(
+        process.name, process.image, process.image, process.port, args=process.args, **SIZING.get(process.name, {})
+    )
+
+
+WORKLOADS = tuple(
+    workload(p) for p in sorted(services(), key=lambda p: ORDER.index(p.name) if p.name in ORDER else len(ORDER))
 )
 
 
