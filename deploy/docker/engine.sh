@@ -8,6 +8,7 @@
 ENGINE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 ENGINE_VAR="$ENGINE_ROOT/var/docker"
 ENGINE_STARTED=""
+ENGINE_EXEC_ROOT=""
 
 engine_log() { echo "engine: $*" >&2; }
 
@@ -39,7 +40,8 @@ engine_start() {
   mkdir -p "$ENGINE_VAR"
   export DOCKER_HOST="unix://$ENGINE_VAR/docker.sock"
   if engine_answers; then engine_log "using the engine at $DOCKER_HOST"; return 0; fi
-  local exec_root="/run/isseimail-docker-$(echo "$ENGINE_VAR" | md5sum | cut -c1-8)"  # short: socket paths
+  ENGINE_EXEC_ROOT="/run/isseimail-docker-$(echo "$ENGINE_VAR" | md5sum | cut -c1-8)"  # short: socket paths
+  local exec_root="$ENGINE_EXEC_ROOT"
   engine_log "starting dockerd (data in $ENGINE_VAR/data)"
   dockerd --host "$DOCKER_HOST" --iptables=false --ip6tables=false --bridge=none --ip-masq=false \
     --ip-forward=false --data-root "$ENGINE_VAR/data" --exec-root "$exec_root" \
@@ -56,5 +58,10 @@ engine_stop() {
   kill "$ENGINE_STARTED" 2>/dev/null || true
   for _ in $(seq 1 30); do kill -0 "$ENGINE_STARTED" 2>/dev/null || break; sleep 1; done
   kill -9 "$ENGINE_STARTED" 2>/dev/null || true
+  # dockerd leaves its network namespace mounted under the exec root
+  if [ -n "$ENGINE_EXEC_ROOT" ] && [ -d "$ENGINE_EXEC_ROOT" ]; then
+    for mount in "$ENGINE_EXEC_ROOT"/netns/*; do [ -e "$mount" ] && umount "$mount" 2>/dev/null; done
+    rm -rf "$ENGINE_EXEC_ROOT" 2>/dev/null || true
+  fi
   ENGINE_STARTED=""
 }
