@@ -1,7 +1,7 @@
 # One Dockerfile for the six service images. Build from the repository root, e.g.
 #   docker build --build-arg PACKAGE=isseimail-composer --build-arg COMMAND=isseimail-composer \
 #     --build-arg PORT=8083 -t isseimail/composer:0.1.0 .
-# (`make images` builds all six; deploy/docker/images.sh has the table.) No `# syntax=` line: the builder's
+# (`make images` builds all six, from services.toml.) No `# syntax=` line: the builder's
 # own frontend is used, so an offline engine never tries to pull one.
 ARG BASE_IMAGE=python:3.11.13-slim-bookworm
 
