@@ -88,10 +88,23 @@ def delivered(smtp: CaptureServer) -> int:
     return len(set(campaign_rcpts(smtp)))
 
 
+async def connect(database_url: str, patience: float = 60.0) -> asyncpg.Connection:
+    """A connection for the test's own queries; waits while the shared server has no slot free (other runs'
+    clients fill max_connections on a busy machine and leave within seconds)."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return await asyncpg.connect(database_url, timeout=10)
+        except asyncpg.TooManyConnectionsError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
 async def in_flight(database_url: str) -> int:
     """Messages that may be on the wire: a worker sends each batch over one connection, one message at a
     time, committing each outcome before the next, so at most one per batch being sent."""
-    conn = await asyncpg.connect(database_url, timeout=10)
+    conn = await connect(database_url)
     try:
         count: int = await conn.fetchval(
             "SELECT count(DISTINCT batch_id) FROM dispatcher.deliveries WHERE state = 'sending'"
@@ -193,7 +206,7 @@ async def strike(
 
 
 async def failures(database_url: str) -> list[str]:
-    conn = await asyncpg.connect(database_url, timeout=10)
+    conn = await connect(database_url)
     try:
         rows = await conn.fetch(
             "SELECT email, attempts, smtp_code, diagnostic FROM dispatcher.deliveries WHERE state = 'failed'"
