@@ -53,13 +53,20 @@ def dev_secrets() -> dict[str, str]:
             key, _, value = line.partition("=")
             if key and value:
                 values[key] = value
-    if not all(k in values for k in ("ISSEIMAIL_CREDENTIALS_KEY", "ISSEIMAIL_VERP_SECRET", "ISSEIMAIL_SESSION_SECRET")):
+    names = (
+        "ISSEIMAIL_CREDENTIALS_KEY",
+        "ISSEIMAIL_VERP_SECRET",
+        "ISSEIMAIL_SESSION_SECRET",
+        "ISSEIMAIL_INTERNAL_TOKENS",
+    )
+    if not all(k in values for k in names):
         from cryptography.fernet import Fernet
 
         values = {
             "ISSEIMAIL_CREDENTIALS_KEY": Fernet.generate_key().decode(),
             "ISSEIMAIL_VERP_SECRET": secrets.token_urlsafe(32),
             "ISSEIMAIL_SESSION_SECRET": secrets.token_urlsafe(32),
+            "ISSEIMAIL_INTERNAL_TOKENS": secrets.token_urlsafe(32),
         }
         VAR.mkdir(exist_ok=True)
         path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))

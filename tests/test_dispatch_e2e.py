@@ -26,6 +26,7 @@ from isseimail_shared.events import PassConsumed, envelope_for
 from isseimail_shared.messaging import Broker
 from isseimail_shared.verp import parse_bounce_address
 from isseimail_testing.dns import DnsServer
+from isseimail_testing.fixtures import INTERNAL_HEADERS
 from isseimail_testing.http import serving_service
 from isseimail_testing.lists import csv_bytes, upload, wait_done
 from isseimail_testing.pdfs import sample_pdf
@@ -72,8 +73,8 @@ async def test_thousand_recipients_through_the_real_services(
             serving_service(composer_app(make_settings(ComposerSettings, list_validator_url=lists_url))) as comp_url,
             running_app(dispatcher_app(make_settings(DispatcherSettings, composer_url=comp_url, **dispatch))) as api,
             running_app(create_worker_app(make_settings(DispatcherSettings, **dispatch))),
-            httpx.AsyncClient(base_url=lists_url, timeout=30) as lists,
-            httpx.AsyncClient(base_url=comp_url, timeout=30) as composer,
+            httpx.AsyncClient(base_url=lists_url, timeout=30, headers=INTERNAL_HEADERS) as lists,
+            httpx.AsyncClient(base_url=comp_url, timeout=30, headers=INTERNAL_HEADERS) as composer,
             watching(broker, ["campaign.*", "delivery.failed"]) as watch,
         ):
             uploaded = await upload(lists, csv_bytes(rows), pass_id=PASS_ID)

@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from isseimail_shared import scrape
+from isseimail_shared.internal_auth import InternalOnly
 from isseimail_shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from isseimail_shared.runtime import Runtime, ServiceSpec
 from isseimail_shared.settings import ServiceSettings
@@ -34,6 +35,8 @@ def create_app(
 
     app = FastAPI(title=f"isseimail {spec.name}", lifespan=lifespan, **fastapi_kwargs)  # type: ignore[arg-type]
     app.state.runtime = runtime
+    if spec.internal_api:
+        app.add_middleware(InternalOnly, tokens=settings.internal_tokens, service=spec.name)
     app.add_middleware(MetricsMiddleware, service=spec.name)
     app.include_router(health_router())
     for router in routers:

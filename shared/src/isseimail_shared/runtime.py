@@ -54,6 +54,8 @@ class ServiceSpec:
     # False for a process whose outbox another process of the same service relays (dispatcher workers):
     # publishing thousands of events would cost the hot path CPU for no gain.
     outbox_relay: bool = True
+    # An internal API (every service but the gateway): each call must carry the internal token.
+    internal_api: bool = True
 
 
 @dataclass

@@ -105,6 +105,11 @@ class ServiceSettings(BaseSettings):
         default=SecretStr("change-me-verp-secret"),
         description="HMAC key that authenticates VERP bounce addresses (dispatcher and notifier share it).",
     )
+    internal_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Tokens of service-to-service calls (comma list): the first is sent, every one accepted, so a "
+        "new token goes first and the old one is removed later; empty = internal APIs refuse every call.",
+    )
     log_level: str = Field(default="INFO", description="Python log level name.")
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to.")
     db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections per service process.")
@@ -121,6 +126,11 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _parse_relay(cls, value: object) -> object:
         return SmtpRelay.parse(value) if isinstance(value, str) else value
+
+    @field_validator("internal_tokens", mode="before")
+    @classmethod
+    def _parse_tokens(cls, value: object) -> object:
+        return _split_commas(value)
 
     @field_validator("dns_nameservers", mode="before")
     @classmethod

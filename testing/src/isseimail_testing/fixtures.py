@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from isseimail_shared.internal_auth import HEADER
 from isseimail_shared.messaging import Broker
 from isseimail_shared.settings import ServiceSettings, SmtpRelay
 from isseimail_testing.clamd import ClamdServer
@@ -20,6 +21,8 @@ from isseimail_testing.snapshot import SnapshotPeer
 S = TypeVar("S", bound=ServiceSettings)
 
 CREDENTIALS_KEY = "pZ4mY0a8mJv1m0m1eJ6bK0pXq3b9l0QmKxRk2cZpW1E="  # a Fernet key for tests only
+INTERNAL_TOKEN = "test-internal-token"  # noqa: S105 - service-to-service token for tests only
+INTERNAL_HEADERS = {HEADER: INTERNAL_TOKEN}  # what a test sends when it calls an internal API itself
 
 
 @pytest.fixture
@@ -110,6 +113,7 @@ def make_settings(database_url: str, amqp_url: str, smtp_server: CaptureServer) 
             # know a field ignore it (settings use extra="ignore").
             "credentials_key": CREDENTIALS_KEY,
             "verp_secret": "test-verp-secret",
+            "internal_tokens": INTERNAL_TOKEN,
             # The notifier's bounce SMTP listener: any free port, so tests never collide on 2525.
             "bounce_listen_port": 0,
         }

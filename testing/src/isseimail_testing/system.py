@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from isseimail_testing.fixtures import CREDENTIALS_KEY
+from isseimail_testing.fixtures import CREDENTIALS_KEY, INTERNAL_TOKEN
 from isseimail_testing.process import ServiceProcess, free_port
 from isseimail_testing.smtp import CaptureServer
 
@@ -99,6 +99,7 @@ class SystemProcesses:
             "ISSEIMAIL_CREDENTIALS_KEY": CREDENTIALS_KEY,
             "ISSEIMAIL_VERP_SECRET": VERP_SECRET,
             "ISSEIMAIL_SESSION_SECRET": SESSION_SECRET,
+            "ISSEIMAIL_INTERNAL_TOKENS": INTERNAL_TOKEN,
             "ISSEIMAIL_OUTBOX_POLL_SECONDS": "0.2",
             "ISSEIMAIL_SHUTDOWN_GRACE_SECONDS": "2",
             "ISSEIMAIL_LOG_LEVEL": "INFO",

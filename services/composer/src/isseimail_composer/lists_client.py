@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
+from isseimail_shared.internal_auth import internal_client
 from isseimail_shared.mailmerge import Recipient
 
 MAX_LINE = 64 * 1024  # one CSV row as JSON; a longer line is not a row
@@ -19,8 +21,8 @@ class ListsUnavailable(Exception):
 
 
 class ListsClient:
-    def __init__(self, base_url: str, timeout: float) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout, connect=5.0))
+    def __init__(self, base_url: str, timeout: float, tokens: Sequence[SecretStr]) -> None:
+        self._client = internal_client(base_url, tokens, httpx.Timeout(timeout, connect=5.0))
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -17,6 +17,7 @@ from isseimail_dispatcher.worker import BatchWorker
 from isseimail_shared.app import create_app as create_service_app
 from isseimail_shared.events import CampaignAccepted, DeliveryBounced, Event
 from isseimail_shared.inbox import EventHandler
+from isseimail_shared.internal_auth import internal_client
 from isseimail_shared.runtime import ConsumerSpec, Runtime, ServiceSpec
 
 EVENTS_QUEUE = "dispatcher.events"
@@ -29,7 +30,8 @@ def _settings(runtime: Runtime) -> DispatcherSettings:
 
 
 async def open_composer(runtime: Runtime) -> None:
-    runtime.state["composer"] = httpx.AsyncClient(base_url=_settings(runtime).composer_url, timeout=SNAPSHOT_TIMEOUT)
+    s = _settings(runtime)
+    runtime.state["composer"] = internal_client(s.composer_url, s.internal_tokens, SNAPSHOT_TIMEOUT)
 
 
 async def close_composer(runtime: Runtime) -> None:

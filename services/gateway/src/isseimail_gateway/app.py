@@ -28,6 +28,7 @@ SPEC = ServiceSpec(
     migrations=None,
     uses_database=False,  # sessions live in signed cookies; the gateway owns no table
     uses_broker=False,  # it changes state only by calling the services that own it
+    internal_api=False,  # the one service users reach: guarded by the intranet allow-list and sessions
     on_start=[open_upstreams],
     on_stop=[close_upstreams],
 )

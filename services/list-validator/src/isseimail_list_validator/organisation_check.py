@@ -50,6 +50,7 @@ async def suppressed_rows(
         settings.notifier_url,
         [r["email"] for r in records],
         timeout=settings.suppression_timeout_seconds,
+        tokens=settings.internal_tokens,
         organisation=organisation.lower(),
     )
     if answer is None:

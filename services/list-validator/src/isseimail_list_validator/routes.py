@@ -170,7 +170,11 @@ async def _suppress(
     """Rows on the notifier's suppression list become invalid (or unverifiable when it cannot be read)."""
     addresses = [r.email for r in rows if r.status == "pending" and r.email]
     suppressed = (
-        await check_suppressed(s.notifier_url, addresses, timeout=s.suppression_timeout_seconds) if addresses else {}
+        await check_suppressed(
+            s.notifier_url, addresses, timeout=s.suppression_timeout_seconds, tokens=s.internal_tokens
+        )
+        if addresses
+        else {}
     )
     apply_suppressions(rows, suppressed)
     timings["suppression"] = time.perf_counter() - started - sum(timings.values())

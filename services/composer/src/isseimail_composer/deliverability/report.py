@@ -83,7 +83,7 @@ class ReadinessChecker:
 
     @classmethod
     def from_settings(cls, s: ComposerSettings) -> ReadinessChecker:
-        dkim = DkimKeysClient(s.dispatcher_url, min(s.upstream_timeout_seconds, 10.0))
+        dkim = DkimKeysClient(s.dispatcher_url, min(s.upstream_timeout_seconds, 10.0), s.internal_tokens)
         config = ReadinessConfig.from_settings(s)
         return cls(config, s.nameserver_strings(), s.dns_timeout_seconds, dkim, s.readiness_cache_seconds)
 
