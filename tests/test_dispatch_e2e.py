@@ -80,7 +80,7 @@ async def test_thousand_recipients_through_the_real_services(
             uploaded = await upload(lists, csv_bytes(rows), pass_id=PASS_ID)
             assert uploaded.status_code == 202, uploaded.text
             list_id = uploaded.json()["list_id"]
-            summary = await wait_done(lists, list_id, timeout=60)
+            summary = await wait_done(lists, list_id, timeout=60, pass_id=PASS_ID)
             assert summary["status"] == "valid", summary
             draft = await composer.post(
                 "/internal/campaigns",
@@ -102,7 +102,11 @@ async def test_thousand_recipients_through_the_real_services(
             consumed = PassConsumed(pass_id=PASS_ID, campaign_id=campaign_id, user_id="123456")
             await broker.publish_event(envelope_for(consumed))
             completed = await watch.wait_for("campaign.completed", timeout=120)
-            progress = (await api.get(f"/internal/campaigns/{campaign_id}/progress")).json()
+            progress = (
+                await api.get(
+                    f"/internal/campaigns/{campaign_id}/progress", headers={"X-Isseimail-Pass-Id": str(PASS_ID)}
+                )
+            ).json()
             await smtp_server.wait_for(1, rcpt=SENDER)
             await asyncio.sleep(0.5)  # a duplicate, if there were one, would arrive now
     finally:

@@ -77,7 +77,7 @@ async def upload_list(lv_url: str, emails: list[str]) -> str:
         assert r.status_code == 202, r.text
         list_id: str = r.json()["list_id"]
         for _ in range(1200):
-            body = (await client.get(f"/internal/lists/{list_id}")).json()
+            body = (await client.get(f"/internal/lists/{list_id}", headers=PASS)).json()
             if body["status"] != "validating":
                 assert body["status"] == "valid", body
                 return list_id
@@ -171,7 +171,9 @@ async def test_unsubscribes_and_complaints_suppress_the_next_list(
                 await client.get(f"/internal/lists/{list_id}/suppressed", params={"organisation": ORG}, headers=PASS)
             ).json()
             other_org = (
-                await client.get(f"/internal/lists/{list_id}/suppressed", params={"organisation": "other.example.jp"})
+                await client.get(
+                    f"/internal/lists/{list_id}/suppressed", params={"organisation": "other.example.jp"}, headers=PASS
+                )
             ).json()
         # ... and the composer's ready-check refuses to send it from the same organisation
         async with httpx.AsyncClient(base_url=composer_url, timeout=30, headers=INTERNAL_HEADERS) as client:

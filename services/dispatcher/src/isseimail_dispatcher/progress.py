@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Header, HTTPException
 
 from isseimail_shared.app import Db
 
@@ -15,7 +15,10 @@ NOT_FOUND = "指定された一斉メールは見つかりません。"
 
 
 @router.get("/campaigns/{campaign_id}/progress")
-async def progress(campaign_id: str, db: Db) -> dict[str, Any]:
+async def progress(
+    campaign_id: str, db: Db, x_isseimail_pass_id: Annotated[int, Header(ge=1, le=2**62)]
+) -> dict[str, Any]:
+    """The campaign of the pass the caller acts for (X-Isseimail-Pass-Id); any other campaign is "not found"."""
     try:
         cid = uuid.UUID(campaign_id)
     except ValueError:
@@ -23,7 +26,7 @@ async def progress(campaign_id: str, db: Db) -> dict[str, Any]:
     campaign = await db.fetchrow(
         "SELECT pass_id, status, total, started_at, finished_at FROM campaigns WHERE campaign_id = $1", cid
     )
-    if campaign is None:
+    if campaign is None or campaign["pass_id"] != x_isseimail_pass_id:
         raise HTTPException(404, NOT_FOUND)
     # One index-only pass over (campaign_id, state): a few ms for 50,000 recipients.
     counts = await db.fetchrow(

@@ -57,7 +57,9 @@ async def campaign_progress(campaign_id: str, session: SendingSessionDep, upstre
         cid = uuid.UUID(campaign_id)
     except ValueError:
         raise HTTPException(404, NOT_FOUND) from None
-    response = await upstreams.call("dispatcher", "GET", f"/internal/campaigns/{cid}/progress")
+    response = await upstreams.call(
+        "dispatcher", "GET", f"/internal/campaigns/{cid}/progress", headers=pass_headers(session)
+    )
     if response.status_code == 200:
         body = response.json()
         if body.get("pass_id") != session.pass_id:

@@ -134,7 +134,7 @@ async def _campaign_row(upstreams: Upstreams, spent: dict[str, Any]) -> dict[str
     headers = {"X-Isseimail-Pass-Id": str(spent["pass_id"]), "X-Isseimail-User-Id": str(spent["user_id"])}
     draft, progress = await asyncio.gather(
         upstreams.call("composer", "GET", f"/internal/campaigns/{campaign_id}", headers=headers),
-        upstreams.call("dispatcher", "GET", f"/internal/campaigns/{campaign_id}/progress"),
+        upstreams.call("dispatcher", "GET", f"/internal/campaigns/{campaign_id}/progress", headers=headers),
     )
     row: dict[str, Any] = {"campaign_id": campaign_id, "user_id": spent["user_id"], "status": "accepted"}
     row["applicant_name"] = spent.get("applicant_name", "")
