@@ -25,7 +25,7 @@ from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
 from isseimail_shared.mailmerge import CampaignTemplate, Recipient
 from isseimail_testing.dns import DnsServer
-from isseimail_testing.fixtures import INTERNAL_HEADERS
+from isseimail_testing.fixtures import INTERNAL_HEADERS, INTERNAL_TOKEN
 from isseimail_testing.http import serving_service
 from isseimail_testing.lists import csv_bytes
 from isseimail_testing.passes import gateway_login, issue_pass
@@ -73,6 +73,7 @@ async def stack(
 
         def gateway() -> Any:
             settings = GatewaySettings(
+                internal_tokens=INTERNAL_TOKEN,
                 session_secret="compose-test-secret",
                 pass_url=pass_url,
                 list_validator_url=lv_url,

@@ -24,7 +24,7 @@ from isseimail_list_validator.app import create_app as lv_app
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
 from isseimail_testing.dns import DnsServer
-from isseimail_testing.fixtures import INTERNAL_HEADERS
+from isseimail_testing.fixtures import INTERNAL_HEADERS, INTERNAL_TOKEN
 from isseimail_testing.http import serving_service
 from isseimail_testing.passes import gateway_login, issue_pass
 from isseimail_testing.process import free_port, running_app
@@ -81,6 +81,7 @@ async def stack(make_settings: Callable[..., Any], dns_server: DnsServer, databa
 
         def gateway() -> Any:
             settings = GatewaySettings(
+                internal_tokens=INTERNAL_TOKEN,
                 session_secret="domain-readiness-secret",
                 pass_url=pass_url,
                 list_validator_url=lv_url,

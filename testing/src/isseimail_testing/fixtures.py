@@ -23,6 +23,9 @@ S = TypeVar("S", bound=ServiceSettings)
 CREDENTIALS_KEY = "pZ4mY0a8mJv1m0m1eJ6bK0pXq3b9l0QmKxRk2cZpW1E="  # a Fernet key for tests only
 INTERNAL_TOKEN = "test-internal-token"  # noqa: S105 - service-to-service token for tests only
 INTERNAL_HEADERS = {HEADER: INTERNAL_TOKEN}  # what a test sends when it calls an internal API itself
+# What every program calling the gateway's JSON API sends (state-changing calls without it are refused as
+# cross-site, see the gateway's api_csrf.py).
+API_CLIENT_HEADERS = {"X-Isseimail-CSRF": "1"}
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from isseimail_testing.fixtures import CREDENTIALS_KEY, INTERNAL_TOKEN
+from isseimail_testing.fixtures import API_CLIENT_HEADERS, CREDENTIALS_KEY, INTERNAL_TOKEN
 from isseimail_testing.process import ServiceProcess, free_port
 from isseimail_testing.smtp import CaptureServer
 
@@ -273,7 +273,7 @@ class ApiClient:
     """One user of the gateway's JSON API (an applicant or an administrator); keeps its session cookie."""
 
     def __init__(self, gateway_url: str, timeout: float = 60.0) -> None:
-        self.http = httpx.AsyncClient(base_url=gateway_url, timeout=timeout)
+        self.http = httpx.AsyncClient(base_url=gateway_url, timeout=timeout, headers=API_CLIENT_HEADERS)
 
     async def close(self) -> None:
         await self.http.aclose()

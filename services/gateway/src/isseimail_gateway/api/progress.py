@@ -57,6 +57,8 @@ async def campaign_progress(campaign_id: str, session: SendingSessionDep, upstre
         cid = uuid.UUID(campaign_id)
     except ValueError:
         raise HTTPException(404, NOT_FOUND) from None
+    if session.campaign_id is not None and session.campaign_id != cid:  # a consumed pass reads its campaign only
+        raise HTTPException(404, NOT_FOUND)
     response = await upstreams.call(
         "dispatcher", "GET", f"/internal/campaigns/{cid}/progress", headers=pass_headers(session)
     )

@@ -64,9 +64,10 @@ async def login_submit(request: Request) -> Response:
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     await read_form(request, max_files=0)
+    result = await apiclient.call(request, "DELETE", "/admin/session")  # ends the session on the server
     response = redirect("/admin/login")
     response.delete_cookie("isseimail_admin", path="/")
-    return response
+    return result.apply_cookies(response)
 
 
 @router.get("")
@@ -111,12 +112,14 @@ async def reject(request: Request, application_id: str) -> Response:
     return redirect("/admin?done=rejected")
 
 
-def _admin(request: Request) -> AdminSession | None:
-    """The signed admin cookie, or None (the page then shows the admin login)."""
+async def _admin(request: Request) -> AdminSession | None:
+    """The administrator's live session, or None (the page then shows the admin login)."""
     try:
-        return require_admin_session(request)
-    except HTTPException:
-        return None
+        return await require_admin_session(request, get_upstreams(request))
+    except HTTPException as exc:
+        if exc.status_code == 401:
+            return None
+        raise WebError(exc.status_code, apiclient.UNAVAILABLE, back="/admin") from None
 
 
 @router.get("/passes")
@@ -161,7 +164,7 @@ async def campaigns(request: Request) -> Response:
 @router.get("/suppressions")
 async def suppressions(request: Request, q: str = "") -> Response:
     """The notifier's suppression list, searched by address (read over its internal API)."""
-    if _admin(request) is None:
+    if await _admin(request) is None:
         return render(request, "admin/login.html", 401, message=NOT_LOGGED_IN)
     q = q.strip()[:MAX_QUERY]
     response = await get_upstreams(request).call(
@@ -183,7 +186,7 @@ async def suppressions(request: Request, q: str = "") -> Response:
 async def remove_suppression(request: Request) -> Response:
     """Remove an address with a reason; the notifier audits who removed it and why."""
     form = await read_form(request, max_files=0)
-    admin = _admin(request)
+    admin = await _admin(request)
     if admin is None:
         return render(request, "admin/login.html", 401, message=NOT_LOGGED_IN)
     address = text(form, "address").strip()[:MAX_QUERY]
