@@ -7,11 +7,11 @@ from typing import Any, TypeVar
 
 import pytest
 
-from isseimail_shared.internal_auth import HEADER
 from isseimail_shared.messaging import Broker
 from isseimail_shared.settings import ServiceSettings, SmtpRelay
 from isseimail_testing.clamd import ClamdServer
 from isseimail_testing.dns import DnsServer
+from isseimail_testing.headers import API_CLIENT_HEADERS, INTERNAL_HEADERS, INTERNAL_TOKEN
 from isseimail_testing.http import serving_peer
 from isseimail_testing.infra import create_database, create_vhost, delete_vhost, drop_database
 from isseimail_testing.private_infra import PrivatePostgres, PrivateRabbitMQ
@@ -20,12 +20,9 @@ from isseimail_testing.snapshot import SnapshotPeer
 
 S = TypeVar("S", bound=ServiceSettings)
 
+__all__ = ["API_CLIENT_HEADERS", "CREDENTIALS_KEY", "INTERNAL_HEADERS", "INTERNAL_TOKEN"]
+
 CREDENTIALS_KEY = "pZ4mY0a8mJv1m0m1eJ6bK0pXq3b9l0QmKxRk2cZpW1E="  # a Fernet key for tests only
-INTERNAL_TOKEN = "test-internal-token"  # noqa: S105 - service-to-service token for tests only
-INTERNAL_HEADERS = {HEADER: INTERNAL_TOKEN}  # what a test sends when it calls an internal API itself
-# What every program calling the gateway's JSON API sends (state-changing calls without it are refused as
-# cross-site, see the gateway's api_csrf.py).
-API_CLIENT_HEADERS = {"X-Isseimail-CSRF": "1"}
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import httpx
 from fastapi import FastAPI
 
 from isseimail_shared.internal_auth import internal_headers
-from isseimail_testing.fixtures import API_CLIENT_HEADERS
+from isseimail_testing.headers import API_CLIENT_HEADERS
 
 
 @contextlib.asynccontextmanager

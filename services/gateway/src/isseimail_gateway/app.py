@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from isseimail_gateway import errors, web
+from isseimail_gateway import errors, openapi, web
 from isseimail_gateway.api import ROUTERS
 from isseimail_gateway.api_csrf import ApiSameOrigin
 from isseimail_gateway.intranet import IntranetOnly
@@ -41,6 +41,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         SPEC, settings, [*ROUTERS, web.router], openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs"
     )
     errors.install(app)
+    openapi.install(app)
     app.add_middleware(ApiSameOrigin)  # inside the intranet guard: only intranet requests get this far
     app.add_middleware(IntranetOnly, allowed=settings.intranet_cidrs, trusted=settings.trusted_proxies)
     web.install(app)  # after the guard, so its security headers wrap every answer, the guard's 403 included

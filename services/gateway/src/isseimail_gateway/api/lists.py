@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -30,6 +31,8 @@ NO_FILE = "送信先CSVファイルを選択してください。"
 NOT_MULTIPART = "ファイルは multipart/form-data の file 項目で送信してください。"
 TOO_LARGE = "ファイルが大きすぎます（最大{mb:g}MB）。"
 NOT_FOUND = "送信先リストが見つかりません。"
+MAX_BOUNDARY = 70  # RFC 2046: a multipart boundary has 1 to 70 characters (the parser refuses over 256)
+BAD_BOUNDARY = "multipart/form-data の boundary が長すぎます（70文字まで）。ファイルを選び直して送信してください。"
 MAX_PREAMBLE = 64 * 1024  # form fields and part headers before the file: small by nature
 MULTIPART_OVERHEAD = 64 * 1024
 LIMITS_TTL = 60.0
@@ -102,6 +105,8 @@ class _FilePart:
         boundary = params.get(b"boundary")
         if content_type != b"multipart/form-data" or not boundary:
             raise HTTPException(422, NOT_MULTIPART)
+        if len(boundary) > MAX_BOUNDARY:
+            raise HTTPException(422, BAD_BOUNDARY)
         self._parser = MultipartParser(
             boundary,
             {
@@ -153,7 +158,10 @@ class _FilePart:
         try:
             chunk = await self._source.__anext__()
         except StopAsyncIteration:
-            self._parser.finalize()
+            try:
+                self._parser.finalize()
+            except Exception:  # a body that ends inside a part
+                raise HTTPException(422, NOT_MULTIPART) from None
             return False
         try:
             self._parser.write(chunk)
@@ -268,7 +276,16 @@ async def upload_list(request: Request, session: PassSessionDep, upstreams: Upst
     return JSONResponse(response.json(), status_code=202)
 
 
-async def _owned_list(upstreams: Upstreams, session: PassSession, list_id: str) -> dict[str, Any]:
+def _list_id(raw: str) -> uuid.UUID:
+    """List ids are UUIDs: anything else (control characters, "limits", "?x=1") is "not found" right here,
+    and the internal URL is built from the parsed UUID, never from the user's text."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise HTTPException(404, NOT_FOUND) from None
+
+
+async def _owned_list(upstreams: Upstreams, session: PassSession, list_id: uuid.UUID) -> dict[str, Any]:
     response = await upstreams.call(
         "list_validator", "GET", f"/internal/lists/{list_id}", headers=pass_headers(session)
     )
@@ -285,7 +302,7 @@ async def _owned_list(upstreams: Upstreams, session: PassSession, list_id: str) 
 @router.get("/lists/{list_id}", response_model=ListStatus, responses={404: {"description": NOT_FOUND}})
 async def get_list(list_id: str, session: PassSessionDep, upstreams: UpstreamsDep) -> Any:
     """Status (validating, valid, invalid), counts, and for a checked list its bad rows (row, address, reason)."""
-    return await _owned_list(upstreams, session, list_id)
+    return await _owned_list(upstreams, session, _list_id(list_id))
 
 
 def neutralise(cell: str) -> str:
@@ -306,7 +323,8 @@ def _csv_line(cells: list[str]) -> str:
 )
 async def list_errors_csv(list_id: str, session: PassSessionDep, upstreams: UpstreamsDep) -> StreamingResponse:
     """The bad rows as a CSV Excel opens directly (UTF-8 with BOM, CRLF, formula cells neutralised)."""
-    await _owned_list(upstreams, session, list_id)
+    list_id = str(_list_id(list_id))
+    await _owned_list(upstreams, session, uuid.UUID(list_id))
     client = upstreams.clients["list_validator"]
     try:
         upstream = await client.send(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
@@ -15,6 +14,7 @@ from isseimail_gateway.web import admin_domains, apiclient
 from isseimail_gateway.web.applicant import parse_id
 from isseimail_gateway.web.forms import pick, read_form, text
 from isseimail_gateway.web.render import WebError, redirect, render
+from isseimail_shared.paths import internal_path
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 router.include_router(admin_domains.router)  # /admin/domains: sender-domain readiness
@@ -193,12 +193,12 @@ async def remove_suppression(request: Request) -> Response:
     reason = text(form, "reason").strip()[:500]
     if not reason:
         raise WebError(422, REASON_REQUIRED, back="/admin/suppressions")
-    if not address:
+    if not address or address in (".", ".."):
         raise WebError(422, "メールアドレスを指定してください。", back="/admin/suppressions")
     response = await get_upstreams(request).call(
         "notifier",
         "DELETE",
-        f"/internal/suppressions/{quote(address, safe='@')}",
+        internal_path("/internal/suppressions", address),
         json={"reason": reason, "actor": admin.email},
     )
     if response.status_code != 200:
