@@ -65,7 +65,7 @@ async def test_no_server_errors_for_anyone(
     await _fuzz(system, tmp_path / "anonymous.txt", None, [])
     applicant, _ = await new_pass(system, smtp_server, "fuzz@corp.example.jp")
     async with applicant:
-        await applicant.upload_list(b"hanako@example.co.jp,株式会社テスト,,,花子\r\n")
+        await applicant.upload_list("hanako@example.co.jp,株式会社テスト,,,花子\r\n".encode())
         cookie = f"isseimail_session={applicant.http.cookies['isseimail_session']}"
         await _fuzz(system, tmp_path / "pass-holder.txt", cookie, ["DELETE /api/v1/session", "POST /api/v1/session"])
     async with ApiClient(system.gateway_url) as admin:
