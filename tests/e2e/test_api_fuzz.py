@@ -54,7 +54,7 @@ async def _fuzz(system: SystemProcesses, report: Path, cookie: str | None, exclu
     )
     out, _ = await asyncio.wait_for(process.communicate(), MAX_SECONDS * 4)
     text = out.decode(errors="replace")
-    report.write_text(text)
+    await asyncio.to_thread(report.write_text, text)
     assert process.returncode == 0, f"schemathesis found server errors (see {report}):\n{text[-6000:]}"
 
 
