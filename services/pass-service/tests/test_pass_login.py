@@ -32,7 +32,10 @@ async def test_login_works_only_on_the_day_with_the_right_credentials(
     clock.at(DAY, hour=0, minute=0)  # 00:00 JST on the day
     r = await client.post("/internal/login", json=login(issued.user_id, issued.password))
     assert r.status_code == 200, r.text
-    assert r.json() == {
+    found = r.json()
+    assert len(found.pop("session_id")) >= 40  # a new server-side session, ending with the day
+    assert found.pop("expires_at") == "2026-12-04T00:00:00+09:00"
+    assert found == {
         "pass_id": issued.pass_id,
         "user_id": issued.user_id,
         "use_date": DAY.isoformat(),
