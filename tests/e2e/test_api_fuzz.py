@@ -58,9 +58,7 @@ async def _fuzz(system: SystemProcesses, report: Path, cookie: str | None, exclu
     assert process.returncode == 0, f"schemathesis found server errors (see {report}):\n{text[-6000:]}"
 
 
-async def test_no_server_errors_for_anyone(
-    system: SystemProcesses, smtp_server: CaptureServer, tmp_path: Path
-) -> None:
+async def test_no_server_errors_for_anyone(system: SystemProcesses, smtp_server: CaptureServer, tmp_path: Path) -> None:
     """Anonymous, pass holder, administrator: every generated request answers below 500."""
     await _fuzz(system, tmp_path / "anonymous.txt", None, [])
     applicant, _ = await new_pass(system, smtp_server, "fuzz@corp.example.jp")

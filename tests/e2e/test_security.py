@@ -8,6 +8,7 @@ import uuid
 
 import httpx
 import pytest
+from tests.e2e.support import wait_until
 
 from isseimail_testing.headers import API_CLIENT_HEADERS
 from isseimail_testing.smtp import CaptureServer
@@ -173,8 +174,11 @@ async def test_ownership_and_hostile_input(system: SystemProcesses, smtp_server:
         await writer.drain()
         await asyncio.sleep(0.5)
         writer.close()
-        await asyncio.sleep(1.0)
         del reader
+        gateway_log = system.log_path("gateway")
+        await wait_until(
+            lambda: "client disconnected" in gateway_log.read_text(errors="replace"), 60, "the disconnect logged"
+        )
     log = system.log_path("gateway").read_text(errors="replace")
     assert "ClientDisconnect" not in log
     assert "unhandled error" not in log
