@@ -25,7 +25,12 @@ def _forwarded(address: str) -> dict[str, str]:
     return {**API_CLIENT_HEADERS, "X-Forwarded-For": address}
 
 
-@pytest.mark.system(service_env={"gateway": {"ISSEIMAIL_TRUSTED_PROXIES": "127.0.0.1/32"}})
+@pytest.mark.system(
+    service_env={
+        "gateway": {"ISSEIMAIL_TRUSTED_PROXIES": "127.0.0.1/32"},  # tests speak for several clients via XFF
+        "pass-service": {"ISSEIMAIL_LOCKOUT_BASE_DELAY_SECONDS": "60"},  # no delay runs out on a loaded machine
+    }
+)
 async def test_internals_sessions_lockout_and_cross_site(system: SystemProcesses, smtp_server: CaptureServer) -> None:
     """#7 internal APIs need the service token; #3 logged-out cookies are dead; #1 an attack on the admin's
     e-mail from other clients leaves the admin's login working; #4 a cross-site approve is refused."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import uuid
@@ -95,10 +94,11 @@ async def test_failed_logins_slow_down_only_the_guessing_client(
     assert r.status_code == 429
     assert "しばらくログインできません" in r.json()["detail"]
     first_wait = int(r.headers["retry-after"])
-    assert first_wait >= 1
+    assert 1 <= first_wait <= 30
     r = await client.post("/internal/login", json=login(issued.user_id, issued.password, ip="10.5.5.5"))
     assert r.status_code == 200  # the pass holder on their own PC is not locked out by the attacker
-    await asyncio.sleep(first_wait + 0.2)  # the first delay has passed: one more guess, then a longer wait
+    # The first delay has passed (the attempts are moved back in time): one more guess, then a longer wait.
+    await db.execute("UPDATE login_attempts SET at = at - make_interval(secs => $1)", float(first_wait + 1))
     r = await client.post("/internal/login", json=login(issued.user_id, "guess-password", ip="10.9.9.9"))
     assert r.status_code == 401
     r = await client.post("/internal/login", json=login(issued.user_id, "guess-password", ip="10.9.9.9"))
@@ -165,7 +165,7 @@ async def test_attack_on_the_admin_email_does_not_lock_the_administrator_out(cli
     """Issue 18 #1: wrong passwords for the administrator's e-mail from other intranet addresses, however
     many, leave the administrator's own login working."""
     for n in range(12):
-        attacker = {"email": ADMIN_EMAIL, "password": "wrong password", "client_ip": f"10.66.0.{n % 4 + 1}"}
+        attacker = {"email": ADMIN_EMAIL, "password": "wrong password", "client_ip": f"10.66.0.{n % 2 + 1}"}
         r = await client.post("/internal/admin/login", json=attacker)
         assert r.status_code in (401, 429)
     assert r.status_code == 429
