@@ -276,16 +276,17 @@ async def upload_list(request: Request, session: PassSessionDep, upstreams: Upst
     return JSONResponse(response.json(), status_code=202)
 
 
-def _list_id(raw: str) -> uuid.UUID:
-    """List ids are UUIDs: anything else (control characters, "limits", "?x=1") is "not found" right here,
-    and the internal URL is built from the parsed UUID, never from the user's text."""
+def _list_id(raw: str) -> str:
+    """A list id is a UUID; anything else is "not found" here, before it reaches an upstream URL (a CR/LF or
+    NUL in the path would otherwise fail the call and show the user 503 instead of 404)."""
     try:
-        return uuid.UUID(raw)
+        return str(uuid.UUID(raw))
     except ValueError:
         raise HTTPException(404, NOT_FOUND) from None
 
 
-async def _owned_list(upstreams: Upstreams, session: PassSession, list_id: uuid.UUID) -> dict[str, Any]:
+async def _owned_list(upstreams: Upstreams, session: PassSession, list_id: str) -> dict[str, Any]:
+    list_id = _list_id(list_id)
     response = await upstreams.call(
         "list_validator", "GET", f"/internal/lists/{list_id}", headers=pass_headers(session)
     )
@@ -302,7 +303,7 @@ async def _owned_list(upstreams: Upstreams, session: PassSession, list_id: uuid.
 @router.get("/lists/{list_id}", response_model=ListStatus, responses={404: {"description": NOT_FOUND}})
 async def get_list(list_id: str, session: PassSessionDep, upstreams: UpstreamsDep) -> Any:
     """Status (validating, valid, invalid), counts, and for a checked list its bad rows (row, address, reason)."""
-    return await _owned_list(upstreams, session, _list_id(list_id))
+    return await _owned_list(upstreams, session, list_id)
 
 
 def neutralise(cell: str) -> str:
@@ -323,8 +324,8 @@ def _csv_line(cells: list[str]) -> str:
 )
 async def list_errors_csv(list_id: str, session: PassSessionDep, upstreams: UpstreamsDep) -> StreamingResponse:
     """The bad rows as a CSV Excel opens directly (UTF-8 with BOM, CRLF, formula cells neutralised)."""
-    list_id = str(_list_id(list_id))
-    await _owned_list(upstreams, session, uuid.UUID(list_id))
+    list_id = _list_id(list_id)
+    await _owned_list(upstreams, session, list_id)
     client = upstreams.clients["list_validator"]
     try:
         upstream = await client.send(
