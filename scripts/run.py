@@ -52,12 +52,15 @@ def dev_secrets() -> dict[str, str]:
     if not all(k in values for k in names):
         from cryptography.fernet import Fernet
 
-        values = {
+        fresh = {
             "ISSEIMAIL_CREDENTIALS_KEY": Fernet.generate_key().decode(),
             "ISSEIMAIL_VERP_SECRET": secrets.token_urlsafe(32),
             "ISSEIMAIL_SESSION_SECRET": secrets.token_urlsafe(32),
             "ISSEIMAIL_INTERNAL_TOKENS": secrets.token_urlsafe(32),
         }
+        # Only the missing ones: a new secret in a later version must not change the existing (the data
+        # encrypted with the credentials key would become unreadable).
+        values = {**fresh, **{k: v for k, v in values.items() if k in fresh}}
         VAR.mkdir(exist_ok=True)
         path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
         path.chmod(0o600)
