@@ -69,7 +69,7 @@ async def test_campaign_is_delivered_once_to_every_recipient(
                 )
             )
         async with asyncio.timeout(10):
-            while (await api.get(f"/internal/campaigns/{campaign_id}/progress")).json()["delayed"] != 1:  # noqa: ASYNC110
+            while (await api.get(url, headers=OWNER)).json()["delayed"] != 1:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
     assert len(completed) == 1
     for name in (
