@@ -194,7 +194,7 @@ def _has_a_page(pdf: pikepdf.Pdf) -> bool:
     """At least one real /Page leaf under the catalog's page tree (a /Count can lie). Depth-first, it stops
     at the first leaf: listing every page (pdf.pages) would cost far more on a long document, and so would
     listing every kid of a flat tree (each becomes a Python object): kids are taken one at a time."""
-    stack: list[Iterator[pikepdf.Object]] = [iter([pdf.Root.get("/Pages")])]
+    stack: list[Iterator[pikepdf.Object | None]] = [iter([pdf.Root.get("/Pages")])]
     seen: set[tuple[int, int]] = set()
     while stack and len(seen) < MAX_PAGE_TREE_NODES:
         node = next(stack[-1], None)
