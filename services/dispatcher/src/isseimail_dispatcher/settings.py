@@ -89,7 +89,16 @@ class DispatcherSettings(ServiceSettings, OutboundMailSettings, PublicUrlSetting
         default=None,
         description="Fernet key that encrypts the DKIM keys the dispatcher generates (`isseimail-dispatcher dkim`); "
         "the same on the dispatcher and every worker. Make one with "
-        '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`.',
+        '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`. '
+        "To change it: `NEW,OLD` (comma-separated; the first encrypts, all decrypt), run "
+        "`isseimail-dispatcher dkim reencrypt`, then set `NEW` alone.",
+    )
+    dkim_retired_retention_days: float = Field(
+        default=7.0,
+        gt=0,
+        le=3650,
+        description="Days a retired DKIM key stays listed (its TXT record published, so mail already sent still "
+        "verifies); `isseimail-dispatcher dkim prune` then deletes it and prints the record to remove.",
     )
     claim_seconds: float = Field(
         default=30.0,
