@@ -49,6 +49,21 @@ class DispatcherSettings(ServiceSettings, OutboundMailSettings, PublicUrlSetting
         default=None,
         description="TOML file of per-provider limits replacing the built-in shaping_presets.toml (same format).",
     )
+    relay_per_minute: int = Field(
+        default=12_000,
+        ge=1,
+        le=10_000_000,
+        description="Relay mode: fleet-wide messages per minute through the SMTP relay. The relay's own rate-limit "
+        "replies (421/450/451, 4.7.x) lower this rate (adaptive, like a domain's), not the recipient domain's.",
+    )
+    relay_messages_per_connection: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="Relay mode: messages sent on one relay connection before it is closed and a new one opened "
+        "(unset: no limit). In mx mode the destination host's messages_per_connection (presets, "
+        "ISSEIMAIL_DOMAIN_LIMITS) applies instead.",
+    )
     throttle_window_seconds: float = Field(
         default=300.0,
         gt=0,
