@@ -13,9 +13,10 @@ from typing import Any
 import asyncpg
 import pytest
 
+from isseimail_dispatcher import shaping_targets
 from isseimail_dispatcher.adaptive import Adaptation, ThrottleState, effective_per_minute, step
 from isseimail_dispatcher.destinations import Router
-from isseimail_dispatcher.limits import record_rate_limit, take_tokens, throttle_states
+from isseimail_dispatcher.limits import record_rate_limit, take_tokens, take_tokens_all, throttle_states
 from isseimail_dispatcher.settings import DispatcherSettings, DomainLimit
 from isseimail_testing.dns import DnsServer
 from isseimail_testing.metrics import sample
@@ -46,6 +47,56 @@ async def test_sql_rate_function_computes_what_python_does(pool: asyncpg.Pool) -
         )
         expected = effective_per_minute(ThrottleState(lowered, throttled_at, throttled_at), ceiling, adapt, now)
         assert in_sql == pytest.approx(expected, rel=1e-9), (lowered, ceiling, adapt, now - throttled_at)
+
+
+async def test_every_bucket_is_debited_alike_and_the_surplus_given_back(pool: asyncpg.Pool) -> None:
+    """Relay mode debits the domain's and the relay's bucket: the emptier one decides, the other gets back what
+    it granted beyond that; with the relay empty nothing is granted and nothing is lost."""
+    domain, relay = (
+        ("example.jp", DomainLimit(connections=5, per_minute=600)),
+        (
+            "relay:smtp.example.jp:25",
+            DomainLimit(connections=1000, per_minute=60),
+        ),
+    )
+    assert await take_tokens_all(pool, [domain, relay], 1) == (0, 0.0)  # the domain's row is made
+    await take_tokens_all(pool, [domain, relay], 1)  # and the relay's
+    await pool.execute("UPDATE domain_buckets SET tokens = 50, refilled_at = clock_timestamp()")
+    await pool.execute("UPDATE domain_buckets SET tokens = 4 WHERE domain = $1", relay[0])
+    granted, _ = await take_tokens_all(pool, [domain, relay], 20)
+    assert granted == 4
+    tokens = {r["domain"]: r["tokens"] for r in await pool.fetch("SELECT domain, tokens FROM domain_buckets")}
+    assert tokens["example.jp"] == pytest.approx(46, abs=0.5)
+    assert tokens[relay[0]] == pytest.approx(0, abs=0.5)
+    granted, wait = await take_tokens_all(pool, [domain, relay], 20)
+    assert granted == 0
+    assert wait > 0
+    after = await pool.fetchval("SELECT tokens FROM domain_buckets WHERE domain = 'example.jp'")
+    assert after == pytest.approx(46, abs=0.5)
+
+
+def test_relay_mode_throttles_the_relay_and_mx_mode_the_domain(make_settings: Callable[..., Any]) -> None:
+    """Which bucket a rate-limit reply lowers and which messages-per-connection applies, by delivery mode."""
+    relay = make_settings(
+        DispatcherSettings,
+        relay_per_minute=900,
+        relay_messages_per_connection=7,
+        domain_limits='{"example.jp": {"messages_per_connection": 3}}',
+    )
+    limit = relay.limit_for("example.jp")
+    key, relay_limit = shaping_targets.throttle_target(relay, "example.jp", ())
+    assert key == f"relay:127.0.0.1:{relay.smtp_relay.port}"
+    assert relay_limit.per_minute == 900
+    assert [k for k, _ in shaping_targets.buckets(relay, "example.jp", limit)] == ["example.jp", key]
+    assert shaping_targets.messages_per_connection(relay, limit) == 7
+    assert shaping_targets.ceiling(relay, key) == 900
+    assert shaping_targets.ceiling(relay, "example.jp") == limit.per_minute
+    mx = make_settings(
+        DispatcherSettings, delivery_mode="mx", domain_limits='{"example.jp": {"messages_per_connection": 3}}'
+    )
+    assert shaping_targets.throttle_target(mx, "example.jp", ()) == ("example.jp", mx.limit_for("example.jp"))
+    assert [k for k, _ in shaping_targets.buckets(mx, "example.jp", limit)] == ["example.jp"]
+    assert shaping_targets.messages_per_connection(mx, mx.limit_for("example.jp")) == 3
 
 
 async def test_a_rate_limit_lowers_the_bucket_for_every_worker(pool: asyncpg.Pool) -> None:
