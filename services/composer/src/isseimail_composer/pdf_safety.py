@@ -138,9 +138,10 @@ def _runs_code(action: pikepdf.Object) -> bool:
 def _findings(d: pikepdf.Object) -> Iterator[str]:
     """The active-content rules one dictionary breaks."""
     keys = set(d.keys())
-    s = _name(d, "/S")
-    typ = _name(d, "/Type")
-    subtype = _name(d, "/Subtype")
+    # A value is fetched only for a key that is there: each lookup crosses into qpdf (the walk's main cost).
+    s = _name(d, "/S") if "/S" in keys else None
+    typ = _name(d, "/Type") if "/Type" in keys else None
+    subtype = _name(d, "/Subtype") if "/Subtype" in keys else None
     if "/JS" in keys or "/JavaScript" in keys or s == "/JavaScript":
         yield "javascript"
     if s == "/Launch":
