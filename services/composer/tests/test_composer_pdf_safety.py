@@ -531,3 +531,12 @@ def test_a_stream_named_objstm_that_is_not_one_means_a_walk() -> None:
     data = raw_pdf([CATALOG, PAGES, PAGE[:-2] + b" /Note (/ObjStm) >>", stream(TEXT)])
     assert object_streams(data) is not None
     assert check_pdf(data).ok
+
+
+@given(st.binary(max_size=200), st.sampled_from([b"/JavaScript", b"/J#61vaScript", b"/AA", b"/#41A", b"/Ob", b""]))
+def test_prefilter_shortcut_agrees_with_the_escape_aware_search(noise: bytes, name: bytes) -> None:
+    """With or without a '#' in the bytes, the answer is the escape-aware regex's."""
+    from isseimail_composer.pdf_prefilter import _ACTIVE
+
+    data = noise[:100] + name + noise[100:]
+    assert may_name_active_content(data) == (_ACTIVE.search(data) is not None)
