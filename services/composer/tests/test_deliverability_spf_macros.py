@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 
 import pytest
 from hypothesis import given
@@ -128,3 +129,16 @@ def test_ip_macro_round_trips(ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
 )
 def test_organizational_domain_follows_the_public_suffix_list(domain: str, org: str) -> None:
     assert organizational_domain(domain) == org
+
+
+def test_the_suffix_list_is_read_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading the Public Suffix List opens no socket: the list is the file the package ships."""
+    from isseimail_composer.deliverability import orgdomain
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("the Public Suffix List tried the network")
+
+    orgdomain._psl.cache_clear()
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    assert organizational_domain("www.example.co.jp") == "example.co.jp"
