@@ -239,11 +239,14 @@ def _walk_needed(pdf: pikepdf.Pdf, data: bytes) -> bool:
     if streams is None:
         return True  # object streams the pre-filter cannot account for: walk
     for objgen in streams:
-        obj = pdf.get_object(objgen)
-        if not isinstance(obj, pikepdf.Stream) or _name(obj.stream_dict, "/Type") != "/ObjStm":
-            return True
-        if may_name_active_content(obj.read_bytes()):
-            return True
+        try:
+            obj = pdf.get_object(objgen)
+            if not isinstance(obj, pikepdf.Stream) or _name(obj.stream_dict, "/Type") != "/ObjStm":
+                return True
+            if may_name_active_content(obj.read_bytes()):
+                return True
+        except (pikepdf.PdfError, ValueError, RuntimeError):
+            return True  # the walk decides (and refuses what it cannot read), not the pre-filter
     return False
 
 
