@@ -50,11 +50,12 @@ class DispatcherSettings(ServiceSettings, OutboundMailSettings, PublicUrlSetting
         description="TOML file of per-provider limits replacing the built-in shaping_presets.toml (same format).",
     )
     relay_per_minute: int = Field(
-        default=12_000,
+        default=60_000,
         ge=1,
         le=10_000_000,
-        description="Relay mode: fleet-wide messages per minute through the SMTP relay. The relay's own rate-limit "
-        "replies (421/450/451, 4.7.x) lower this rate (adaptive, like a domain's), not the recipient domain's.",
+        description="Relay mode: fleet-wide messages per minute through the SMTP relay (set what it accepts; the "
+        "default, 1,000/s, caps nothing a relay of 2 MB mails reaches). The relay's own rate-limit replies "
+        "(421/450/451, 4.7.x) halve this rate (adaptive, like a domain's), not the recipient domain's.",
     )
     relay_messages_per_connection: int | None = Field(
         default=None,
