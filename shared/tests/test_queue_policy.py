@@ -207,3 +207,38 @@ async def test_a_queue_nobody_declares_ends_the_wait_clearly(amqp_url: str) -> N
             await broker.consumer(QUEUE, Redeliveries(), declare=False, wait=1.5)
     finally:
         await broker.close()
+
+
+async def test_a_waiting_consumer_consumes_again_after_a_broker_restart(private_rabbitmq: PrivateRabbitMQ) -> None:
+    """A worker that waited for its queue (passive declare) is restored by the robust connection after the node
+    restarts, and takes the next message."""
+    got: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def take(message: AbstractIncomingMessage) -> None:
+        await message.ack()
+        await got.put(message.body)
+
+    owner, worker = Broker(private_rabbitmq.url, name="owner"), Broker(private_rabbitmq.url, name="worker")
+    await owner.connect()
+    await worker.connect()
+    try:
+        await owner.declare_owned("restart.batches")
+        consumer = await worker.consumer("restart.batches", take, prefetch=1, declare=False, wait=30)
+        await consumer.start()
+        await owner.publish_work("restart.batches", b"before", message_id="before")
+        assert await asyncio.wait_for(got.get(), 30) == b"before"
+        await asyncio.to_thread(private_rabbitmq.restart)
+        deadline = asyncio.get_running_loop().time() + 120
+        while True:  # publishing fails until the owner's robust connection is back
+            try:
+                await owner.publish_work("restart.batches", b"after", message_id="after")
+                break
+            except Exception:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+        assert await asyncio.wait_for(got.get(), 120) == b"after"
+        await consumer.stop(1)
+    finally:
+        await owner.close()
+        await worker.close()
