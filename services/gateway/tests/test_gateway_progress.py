@@ -134,3 +134,24 @@ async def test_progress_for_own_campaign_after_the_pass_is_consumed(stack: Stack
         r = await stack.client.get(f"/api/v1/campaigns/{hidden}")
         assert r.status_code == 404
         assert r.json()["detail"] == "指定された一斉メールが見つかりません。"
+
+
+async def test_estimate_for_own_campaign_from_the_dispatchers_pacing(stack: Stack) -> None:
+    """The sending-time estimate reaches the owner (after the pass is consumed) as the dispatcher computes it
+    (11 recipients at example.jp at the default 600/min: 1.1 s); other passes' campaigns and bad ids are 404."""
+    assert (await stack.client.get(f"/api/v1/campaigns/{uuid.uuid4()}/estimate")).status_code == 401
+    await stack.login()
+    mine = await stack.campaign(stack.pass_id, {"sent": 5, "pending": 6})
+    other = await stack.campaign(stack.pass_id + 1000, {"sent": 1})
+    await stack.consume(mine)
+    r = await stack.client.get(f"/api/v1/campaigns/{mine}/estimate")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert "pass_id" not in body
+    assert (body["recipients"], body["domains"]) == (11, 1)
+    assert body["slowest"] == {"domain": "example.jp", "recipients": 11, "per_minute": 600.0}
+    assert abs(body["seconds"] - 11 / 600 * 60) < 1e-6
+    for hidden in (other, uuid.uuid4(), "nope", "a" * 300):
+        r = await stack.client.get(f"/api/v1/campaigns/{hidden}/estimate")
+        assert r.status_code == 404
+        assert r.json()["detail"] == "指定された一斉メールが見つかりません。"

@@ -158,6 +158,8 @@ class CampaignAccepted(Event):
     recipient_count: int = Field(ge=0)
     sender_email: EmailStr
     subject: str
+    # The 送信者名 given at compose: the sender's reports are addressed to it (empty in events from before it was sent).
+    sender_name: str = Field(default="", max_length=200)
 
 
 class DeliverySucceeded(Event):

@@ -63,7 +63,11 @@ async def send_completion(conn: Conn, event: CampaignCompleted, settings: Notifi
         recipient=str(event.sender_email).lower(),
         subject=report_texts.completion_subject(event.subject),
         body=report_texts.completion_body(
-            str(event.sender_email), completion, lines, settings.completion_csv_threshold, settings.timezone
+            await failures.addressee(conn, event.campaign_id, str(event.sender_email)),
+            completion,
+            lines,
+            settings.completion_csv_threshold,
+            settings.timezone,
         ),
         domain=mail_domain(str(settings.system_from)),
         attachment=attachment,
