@@ -116,7 +116,13 @@ async def test_delivery_limit_changes_with_a_restart_not_a_redeclare(managed: Pr
             message = await dlq.get(no_ack=False, timeout=10)
             assert message is not None
             await message.nack(requeue=True)
-        assert (await channel.declare_queue(f"{QUEUE}.dlq", passive=True)).declaration_result.message_count == 2
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:  # the last nack is on its way to the broker: wait for both to be ready again
+            dlq = await channel.declare_queue(f"{QUEUE}.dlq", passive=True)
+            if dlq.declaration_result.message_count == 2 or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        assert dlq.declaration_result.message_count == 2
     finally:
         await connection.close()
 
