@@ -115,7 +115,25 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections per service process.")
     prefetch: int = Field(default=20, ge=1, le=10_000, description="Unacked messages per consumer.")
     delivery_limit: int = Field(
-        default=5, ge=1, le=100, description="Redeliveries of a failing message before it goes to the DLQ."
+        default=5,
+        ge=1,
+        le=100,
+        description="Redeliveries of a failing message before it goes to the DLQ. With "
+        "ISSEIMAIL_RABBITMQ_MANAGEMENT_URL a policy that a restart updates; else a queue argument fixed when the "
+        "queue was declared. The same on every service.",
+    )
+    rabbitmq_management_url: SecretStr | None = Field(
+        default=None,
+        description="RabbitMQ management API (http://user:password@host:15672/, rabbitmq_management plugin). Set: "
+        "each service applies the delivery limit as the policy isseimail-delivery-limit on its vhost at start; "
+        "unset: as the x-delivery-limit queue argument.",
+    )
+    queue_wait_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How long a process that consumes a queue another service owns (a dispatcher worker) waits "
+        "at start for the queue to be declared before giving up.",
     )
     outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60, description="Outbox relay's poll interval.")
     shutdown_grace_seconds: float = Field(

@@ -64,6 +64,13 @@ def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
         yield server
 
 
+@pytest.fixture(scope="module")
+def managed_rabbitmq() -> Iterator[PrivateRabbitMQ]:
+    """A RabbitMQ node of this module's own with the management HTTP API enabled (policies), ~8 s to boot."""
+    with PrivateRabbitMQ(management=True) as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
 def clamd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClamdServer]:
     """A real clamd (TCP on loopback and a unix socket) with an EICAR database the tests build; started once."""

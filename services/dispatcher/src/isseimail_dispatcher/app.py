@@ -61,6 +61,7 @@ SPEC = ServiceSpec(
     name="dispatcher",
     schema="dispatcher",
     migrations="isseimail_dispatcher.migrations",
+    owned_queues=[BATCH_QUEUE],  # declared before the scheduler publishes and before workers consume
     consumers=serve_consumers,
     background=[scheduler, rate_gauges],
     on_start=[open_composer],
@@ -86,7 +87,8 @@ async def close_worker(runtime: Runtime) -> None:
 
 def worker_consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
     worker: BatchWorker = runtime.state["worker"]
-    return [ConsumerSpec(BATCH_QUEUE, worker.on_message, prefetch=_settings(runtime).worker_prefetch)]
+    # The dispatcher owns (declares) the batch queue; a worker started first waits for it (bounded).
+    return [ConsumerSpec(BATCH_QUEUE, worker.on_message, prefetch=_settings(runtime).worker_prefetch, declare=False)]
 
 
 WORKER_SPEC = ServiceSpec(

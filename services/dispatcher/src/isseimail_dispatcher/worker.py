@@ -21,7 +21,7 @@ from typing import TypeVar
 import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 
-from isseimail_dispatcher import adaptive, limits, metrics, outcomes
+from isseimail_dispatcher import adaptive, limits, metrics, outcomes, shaping_targets
 from isseimail_dispatcher.destinations import ConnectionPool, Host, Router
 from isseimail_dispatcher.dkim_signing import DkimSigner, Keyring
 from isseimail_dispatcher.metrics import (
@@ -248,6 +248,8 @@ class BatchWorker:
         if not rows:
             return
         limit = self.settings.limit_for(domain, await self.connections.mx_names(domain))
+        buckets = shaping_targets.buckets(self.settings, domain, limit)  # + the relay's in relay mode
+        per_connection = shaping_targets.messages_per_connection(self.settings, limit)
         lease = await self._db(lambda: limits.wait_for_lease(self.pool, domain, limit, self.holder, self.claim_ttl))
         # Named series only for domains with their own limits: thousands of small domains would
         # otherwise each get a time series.
@@ -256,7 +258,7 @@ class BatchWorker:
         host: Host | None = None
         conn: SmtpConnection | None = None
         tokens = 0
-        slowdowns = self._slowdowns[domain]
+        slowdowns = sum(self._slowdowns[key] for key, _ in buckets)
         next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
         try:
             for index, row in enumerate(rows):
@@ -266,12 +268,12 @@ class BatchWorker:
                     next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
                     if await self._campaign_status(campaign.info.campaign_id) == "paused":
                         return  # _release puts the rest back to pending
-                if self._slowdowns[domain] != slowdowns:  # the rate was lowered: tokens in hand are void
-                    tokens, slowdowns = 0, self._slowdowns[domain]
+                if sum(self._slowdowns[key] for key, _ in buckets) != slowdowns:  # a rate was lowered: tokens void
+                    tokens, slowdowns = 0, sum(self._slowdowns[key] for key, _ in buckets)
                 while tokens == 0:
                     want = min(TOKEN_CHUNK, len(rows) - index)
                     tokens, wait = await self._db(
-                        lambda w=want: limits.take_tokens(self.pool, domain, limit, w, self._adapt)  # type: ignore[misc]
+                        lambda w=want: limits.take_tokens_all(self.pool, buckets, w, self._adapt)  # type: ignore[misc]
                     )
                     if tokens == 0:
                         await asyncio.sleep(wait)
@@ -289,8 +291,8 @@ class BatchWorker:
                             await self._outcome(campaign, rest, exc, note_rate_limit=False)
                         return
                 await self._send_one(campaign, conn, row)
-                if limit.messages_per_connection and conn.transactions >= limit.messages_per_connection:
-                    await conn.quit()  # the provider's messages-per-connection limit: the next one reconnects
+                if per_connection and conn.transactions >= per_connection:
+                    await conn.quit()  # the host's (mx) or relay's messages-per-connection limit: reconnect
         finally:
             if conn is not None and host is not None:
                 await self.connections.release(host, conn)
@@ -380,17 +382,20 @@ class BatchWorker:
         )
 
     async def _note_rate_limit(self, domain: str, exc: SmtpError) -> None:
-        """A rate-limit reply lowers the domain's fleet-wide rate; the recipient is retried as any 4xx."""
+        """A rate-limit reply lowers the fleet-wide rate of the domain (mx mode) or of the relay (relay mode,
+        shaping_targets.py); the recipient is retried as any 4xx."""
         reply = exc.reply
         if reply is None or not adaptive.is_rate_limit(reply.code, reply.enhanced, reply.text):
             return
-        limit = self.settings.limit_for(domain, await self.connections.mx_names(domain))
+        mx_names = await self.connections.mx_names(domain)
+        key, limit = shaping_targets.throttle_target(self.settings, domain, mx_names)
         text = f"{reply.code} {reply.text}"
-        result = await self._db(lambda: limits.record_rate_limit(self.pool, domain, limit, self._adapt, text))
-        THROTTLE_EVENTS.labels(self._domain_label(domain), "decreased" if result.decreased else "held").inc()
+        result = await self._db(lambda: limits.record_rate_limit(self.pool, key, limit, self._adapt, text))
+        label = shaping_targets.metric_label(key, self._domain_label(domain))
+        THROTTLE_EVENTS.labels(label, "decreased" if result.decreased else "held").inc()
         if result.decreased:
-            self._slowdowns[domain] += 1
-            log.warning("%s asks to slow down (%s): now %.1f messages/min", domain, text[:200], result.per_minute)
+            self._slowdowns[key] += 1
+            log.warning("%s asks to slow down (%s): now %.1f messages/min", key, text[:200], result.per_minute)
 
     def _domain_label(self, address_or_domain: str) -> str:
         domain = address_or_domain.rpartition("@")[2].lower()
