@@ -90,8 +90,8 @@ async def test_console_failures_csv_and_suppressions(console: tuple[str, uuid.UU
     async with chromium() as browser:
         page = await new_page(browser, watch, accept_downloads=True)
         await page.goto(f"{url}/admin/login")
-        await page.fill("#email", ADMIN_EMAIL)
-        await page.fill("#password", ADMIN_PASSWORD)
+        await page.fill("#f-email", ADMIN_EMAIL)
+        await page.fill("#f-password", ADMIN_PASSWORD)
         await page.click("button[type=submit]")
         await page.wait_for_url(f"{url}/admin")
 
