@@ -72,13 +72,14 @@ class Stack:
                     row += 1
                     await conn.execute(
                         "INSERT INTO deliveries (campaign_id, row_number, email, domain, recipient, batch_id, state,"
-                        " bounced) VALUES ($1, $2, $3, 'example.jp', '{}', $4, $5, $6)",
+                        " bounced, delayed) VALUES ($1, $2, $3, 'example.jp', '{}', $4, $5, $6, $7)",
                         campaign_id,
                         row,
                         f"u{row}@example.jp",
                         batch,
                         state,
                         state == "sent" and row == 1,
+                        state == "sent" and row in (1, 2),  # row 1 bounced after its delay notice: not 遅延中
                     )
         finally:
             await conn.close()
@@ -120,13 +121,14 @@ async def test_progress_for_own_campaign_after_the_pass_is_consumed(stack: Stack
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["status"] == "dispatching"
-    assert {k: body[k] for k in ("total", "sent", "retrying", "failed", "bounced", "pending")} == {
+    assert {k: body[k] for k in ("total", "sent", "retrying", "failed", "bounced", "pending", "delayed")} == {
         "total": 11,
         "sent": 5,
         "retrying": 2,
         "failed": 1,
         "bounced": 1,
         "pending": 3,
+        "delayed": 1,
     }
     assert body["started_at"] is not None
     # another pass's campaign, an unknown one, and ids that are not UUIDs: 404 in Japanese, never a 500

@@ -223,3 +223,14 @@ class DeliveryBounced(Event):
     reason: str
     hard: bool
     diagnostic: str
+
+
+class DeliveryDelayed(Event):
+    """A delay notice (DSN Action: delayed) for a delivery: not a failure, shown as 遅延中 until a final DSN."""
+
+    event_type: ClassVar[str] = "delivery.delayed"
+    campaign_id: uuid.UUID
+    delivery_id: int
+    recipient: str
+    status: str | None = None
+    diagnostic: str = ""

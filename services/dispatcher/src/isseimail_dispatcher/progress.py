@@ -31,7 +31,8 @@ async def progress(campaign_id: str, db: Db) -> dict[str, Any]:
         "count(*) FILTER (WHERE state = 'retrying') AS retrying, "
         "count(*) FILTER (WHERE state = 'failed') AS failed, "
         "count(*) FILTER (WHERE state IN ('pending', 'sending')) AS pending, "
-        "count(*) FILTER (WHERE bounced) AS bounced FROM deliveries WHERE campaign_id = $1",
+        "count(*) FILTER (WHERE bounced) AS bounced, "
+        "count(*) FILTER (WHERE delayed AND NOT bounced) AS delayed FROM deliveries WHERE campaign_id = $1",
         cid,
     )
     assert counts is not None
@@ -44,6 +45,7 @@ async def progress(campaign_id: str, db: Db) -> dict[str, Any]:
         "retrying": counts["retrying"],
         "failed": counts["failed"],
         "bounced": counts["bounced"],
+        "delayed": counts["delayed"],
         "pending": counts["pending"],
         "started_at": campaign["started_at"].isoformat() if campaign["started_at"] else None,
         "finished_at": campaign["finished_at"].isoformat() if campaign["finished_at"] else None,

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from isseimail_notifier import failures, report_texts
+from isseimail_notifier import delays, failures, report_texts
 from isseimail_notifier.mail_queue import mail_domain, queue_mail
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_shared.db import Conn
@@ -68,6 +68,7 @@ async def send_completion(conn: Conn, event: CampaignCompleted, settings: Notifi
             lines,
             settings.completion_csv_threshold,
             settings.timezone,
+            await delays.pending(conn, event.campaign_id),
         ),
         domain=mail_domain(str(settings.system_from)),
         attachment=attachment,

@@ -180,6 +180,7 @@
       setField(box, "sent", String(sent));
       setField(box, "failed", String(failed));
       setField(box, "retrying", String(retrying));
+      setField(box, "delayed", String(num(d, "delayed")));
       setField(box, "remaining", String(remaining));
       var badge = box.querySelector('[data-field="status_label"]');
       badge.textContent = STATUS_LABELS[d.status] || String(d.status || "");
