@@ -21,7 +21,7 @@ from typing import TypeVar
 import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 
-from isseimail_dispatcher import adaptive, limits, metrics, outcomes
+from isseimail_dispatcher import adaptive, campaign_control, limits, metrics, outcomes
 from isseimail_dispatcher.destinations import ConnectionPool, Host, Router
 from isseimail_dispatcher.dkim_signing import DkimSigner, Keyring
 from isseimail_dispatcher.metrics import (
@@ -133,7 +133,7 @@ class BatchWorker:
         if claimed is None:
             return
         campaign, domain, rows, status = claimed
-        if status == "paused":
+        if status in campaign_control.HALTED:
             await self._db(lambda: self._release(batch_id, done=False))
             return
         heartbeat = asyncio.create_task(self._heartbeat(batch_id))
@@ -173,7 +173,7 @@ class BatchWorker:
             ) or await conn.fetchval("SELECT status FROM campaigns WHERE campaign_id = $1", batch["campaign_id"])
             campaign = await self._campaign(conn, batch["campaign_id"])
             campaign.signer = await self.dkim.signer_for(conn, campaign.sender_domain)
-            if status == "paused":
+            if status in campaign_control.HALTED:
                 return campaign, batch["domain"], [], status
             # 'sending' rows are what a dead worker left: at most one of them actually went out.
             rows = await conn.fetch(
@@ -264,7 +264,7 @@ class BatchWorker:
                     return  # _release puts the rest back to pending and the batch back on the queue
                 if time.monotonic() > next_status_check:
                     next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
-                    if await self._campaign_status(campaign.info.campaign_id) == "paused":
+                    if await self._campaign_status(campaign.info.campaign_id) in campaign_control.HALTED:
                         return  # _release puts the rest back to pending
                 if self._slowdowns[domain] != slowdowns:  # the rate was lowered: tokens in hand are void
                     tokens, slowdowns = 0, self._slowdowns[domain]

@@ -218,3 +218,35 @@ async def remove_suppression(
     if response.status_code != 200:
         return relay_error(response)
     return response.json()
+
+
+class ControlRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, Field(min_length=1, max_length=500, description="理由 (記録されます)")]
+
+
+@router.post(
+    "/campaigns/{campaign_id}/{action}",
+    responses={404: {"description": CAMPAIGN_NOT_FOUND}, 409: {"description": "この状態ではできません"}},
+)
+async def control_campaign(
+    campaign_id: str,
+    action: Literal["pause", "resume", "cancel"],
+    body: ControlRequest,
+    admin: AdminSessionDep,
+    upstreams: UpstreamsDep,
+) -> Any:
+    """Pause (answers once nothing more is being sent), resume (also after an automatic pause for the failure
+    rate) or cancel (recipients not yet sent are dropped; the answer counts sent, failed and cancelled)."""
+    found = campaign_uuid(campaign_id)
+    response = await upstreams.call(
+        "dispatcher",
+        "POST",
+        f"/internal/campaigns/{found}/{action}",
+        json={"reason": body.reason, "actor": admin.email},
+    )
+    if response.status_code != 200:
+        return relay_error(response)
+    log.info("admin %s: %s campaign %s", admin.admin_id, action, found)
+    return response.json()
