@@ -112,3 +112,37 @@ async def test_cancel_stops_what_is_not_sent_and_reports_what_was(
             answer = await admin.http.post(f"/api/v1/admin/campaigns/{bad}/pause", json={"reason": "x"})
             assert answer.status_code == 404, (bad, answer.text)
     await applicant.close()
+
+
+async def test_a_suppression_added_mid_campaign_stops_later_mail(
+    system: SystemProcesses, smtp_server: CaptureServer
+) -> None:
+    """An address suppressed after 一斉送信 (here by the administrator, while the campaign is paused so the
+    test knows it was not sent yet) gets no mail; it is reported as a failure with the reason "suppressed"
+    and is not counted as a bounce."""
+    applicant, campaign_id, subject = await started_campaign(system, smtp_server, "supp")
+    async with ApiClient(system.gateway_url) as admin:
+        await admin.admin_login(*system.admin)
+        await wait_until(lambda: len(delivered(smtp_server, subject)) >= 10, timeout=120)
+        url = f"/api/v1/admin/campaigns/{campaign_id}"
+        assert (await admin.http.post(f"{url}/pause", json={"reason": "配信停止の確認"})).status_code == 200
+        sent = delivered(smtp_server, subject)
+        late = [
+            f"supp{i}@kaisha{i % 4}.example.jp" for i in range(COUNT) if f"supp{i}@kaisha{i % 4}.example.jp" not in sent
+        ]
+        target = late[-1]
+        added = await admin.http.post(
+            "/api/v1/admin/suppressions", json={"address": target.upper(), "reason": "送信中に配信停止の申し出"}
+        )
+        assert added.status_code == 201, added.text
+        assert (await admin.http.post(f"{url}/resume", json={"reason": "再開"})).status_code == 200
+        done = await applicant.wait_completed(campaign_id, timeout=240)
+        got = delivered(smtp_server, subject)
+        assert target not in got
+        assert len(got) == COUNT  # everyone else (and the sender's copy) got it once
+        assert done["failed"] == 1
+        failures = (await admin.http.get(f"{url}/failures")).json()
+        assert [(f["recipient"], f["reason"]) for f in failures["items"]] == [(target, "suppressed")]
+        listed = (await admin.http.get("/api/v1/admin/suppressions", params={"q": target})).json()
+        assert [i["kind"] for i in listed["items"]] == ["manual"]  # not turned into a bounce
+    await applicant.close()

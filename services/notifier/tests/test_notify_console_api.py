@@ -9,9 +9,10 @@ from typing import Any
 
 import asyncpg
 
-from isseimail_notifier import failures
+from isseimail_notifier import failures, reasons
 from isseimail_notifier.app import create_app
 from isseimail_notifier.settings import NotifierSettings
+from isseimail_shared.events import SUPPRESSED_AT_SEND
 from isseimail_testing.process import running_app
 
 
@@ -94,3 +95,15 @@ async def test_manual_suppression_is_added_once_audited_and_checked(
             assert refused.json()["detail"] == "入力内容に誤りがあります。"
     audit = await notifier_db.fetch("SELECT address, action, reason, actor, scope FROM suppression_audit")
     assert [tuple(r) for r in audit] == [("stop@example.jp", "add", "本人から電話で依頼", "admin@corp.example.jp", "*")]
+
+
+def test_a_recipient_skipped_at_send_time_is_suppressed_not_a_bounce() -> None:
+    """The dispatcher's SUPPRESSED_AT_SEND diagnostic reads as 'suppressed' with its own Japanese text, and
+    never counts towards suppressing the address again (it is no reply of the recipient's server)."""
+    reason = reasons.classify(None, SUPPRESSED_AT_SEND, None)
+    assert reason == "suppressed"
+    assert reason in reasons.REASONS
+    assert not reasons.counts_for_suppression(reason)
+    assert not reasons.is_hard(reason)
+    assert "配信停止" in reasons.japanese(reason)
+    assert reasons.classify("5.1.1", "550 5.1.1 user unknown", 550) != "suppressed"

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import asyncpg
+import httpx
 from aio_pika.abc import AbstractIncomingMessage
 
 from isseimail_dispatcher import adaptive, campaign_control, limits, metrics, outcomes
@@ -36,9 +37,11 @@ from isseimail_dispatcher.metrics import (
 )
 from isseimail_dispatcher.outcomes import CampaignInfo, Outcome
 from isseimail_dispatcher.scheduler import parse_batch_message
+from isseimail_dispatcher.send_suppression import SKIPPED, SuppressionCheck
 from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_dispatcher.smtp_client import SmtpConnection, SmtpError
 from isseimail_dispatcher.unsubscribe_header import list_unsubscribe
+from isseimail_shared.events import SUPPRESSED_AT_SEND
 from isseimail_shared.mailmerge import CampaignTemplate, Recipient
 from isseimail_shared.verp import bounce_address
 
@@ -81,6 +84,9 @@ class BatchWorker:
         self._adapt = settings.adaptation()
         self._named_domains = frozenset(settings.shaping.named_domains())
         self._slowdowns: Counter[str] = Counter()  # rate decreases seen per domain by this process
+        self.suppressions = SuppressionCheck(
+            httpx.AsyncClient(base_url=settings.notifier_url, timeout=httpx.Timeout(10.0, connect=3.0))
+        )
 
     # --- the message handler ----------------------------------------------------------------------
 
@@ -258,6 +264,7 @@ class BatchWorker:
         tokens = 0
         slowdowns = self._slowdowns[domain]
         next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
+        suppressed = await self._suppressed(campaign, rows)
         try:
             for index, row in enumerate(rows):
                 if self.stopping:
@@ -266,6 +273,10 @@ class BatchWorker:
                     next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
                     if await self._campaign_status(campaign.info.campaign_id) in campaign_control.HALTED:
                         return  # _release puts the rest back to pending
+                    suppressed = await self._suppressed(campaign, rows[index:])
+                if row["email"].lower() in suppressed:
+                    await self._skip_suppressed(campaign, row)
+                    continue
                 if self._slowdowns[domain] != slowdowns:  # the rate was lowered: tokens in hand are void
                     tokens, slowdowns = 0, self._slowdowns[domain]
                 while tokens == 0:
@@ -297,6 +308,21 @@ class BatchWorker:
             gauge.dec()
             with contextlib.suppress(*DB_ERRORS):
                 await limits.release_lease(self.pool, lease, self.holder)
+
+    async def _suppressed(self, campaign: Campaign, rows: list[asyncpg.Record]) -> set[str]:
+        """Addresses of `rows` suppressed since the list was checked (the copy to the sender is never)."""
+        return await self.suppressions.suppressed(
+            campaign.info.sender_email, (r["email"] for r in rows if r["row_number"] != 0)
+        )
+
+    async def _skip_suppressed(self, campaign: Campaign, row: asyncpg.Record) -> None:
+        SKIPPED.inc()
+        outcome = Outcome(None, None, SUPPRESSED_AT_SEND)
+        await self._db(
+            lambda: outcomes.record_failed(
+                self.pool, campaign.info, row["id"], row["email"], row["row_number"], outcome
+            )
+        )
 
     async def _send_one(self, campaign: Campaign, conn: SmtpConnection, row: asyncpg.Record) -> None:
         delivery_id: int = row["id"]
@@ -398,3 +424,4 @@ class BatchWorker:
 
     async def close(self) -> None:
         await self.connections.close()
+        await self.suppressions.client.aclose()
