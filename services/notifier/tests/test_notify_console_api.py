@@ -3,13 +3,14 @@ suppressions added by hand with a reason (audited), hostile input refused with a
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 
-from isseimail_notifier import failures, reasons
+from isseimail_notifier import failures, reasons, report_texts
 from isseimail_notifier.app import create_app
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_shared.events import SUPPRESSED_AT_SEND
@@ -107,3 +108,17 @@ def test_a_recipient_skipped_at_send_time_is_suppressed_not_a_bounce() -> None:
     assert not reasons.is_hard(reason)
     assert "配信停止" in reasons.japanese(reason)
     assert reasons.classify("5.1.1", "550 5.1.1 user unknown", 550) != "suppressed"
+
+
+def test_completion_mail_tells_the_sender_of_unsubscribes_and_complaints() -> None:
+    now = dt.datetime.now(dt.UTC)
+    campaign = uuid.uuid4()
+
+    def body(unsubscribed: int, complained: int) -> str:
+        c = report_texts.Completion(campaign, "ご案内", now, now, 10, 10, 0, 0, unsubscribed, complained)
+        return report_texts.completion_body("山田", c, [], 50, "Asia/Tokyo")
+
+    assert "配信停止の申し出" not in body(0, 0)
+    told = body(3, 1)
+    assert "配信停止の申し出: 3 件" in told
+    assert "迷惑メールの報告: 1 件" in told
