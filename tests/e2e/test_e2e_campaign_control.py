@@ -9,6 +9,7 @@ match the mail captured. Every change needs the admin session and a reason.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 
 import pytest
@@ -72,8 +73,21 @@ async def test_pause_stops_every_worker_and_resume_loses_nothing(
         again = await admin.http.post(f"{url}/pause", json={"reason": "二度目"})
         assert again.status_code == 200  # idempotent
 
-        resumed = await admin.http.post(f"{url}/resume", json={"reason": "確認済み"})
-        assert resumed.status_code == 200, resumed.text
+        # Resumed from the console page, as an administrator does: the form with its CSRF token and a reason.
+        page = await admin.http.get("/admin/campaigns")
+        assert page.status_code == 200
+        assert f'action="/admin/campaigns/{campaign_id}/resume"' in page.text
+        assert f'action="/admin/campaigns/{campaign_id}/pause"' not in page.text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf is not None
+        empty = await admin.http.post(f"/admin/campaigns/{campaign_id}/resume", data={"csrf_token": csrf.group(1)})
+        assert empty.status_code == 422
+        assert "理由を入力してください" in empty.text
+        resumed = await admin.http.post(
+            f"/admin/campaigns/{campaign_id}/resume", data={"csrf_token": csrf.group(1), "reason": "確認済み"}
+        )
+        assert resumed.status_code == 303, resumed.text
+        assert resumed.headers["location"] == "/admin/campaigns?done=resumed"
         await applicant.wait_completed(campaign_id, timeout=240)
         got = delivered(smtp_server, subject)
         expected = {f"pause{i}@kaisha{i % 4}.example.jp" for i in range(COUNT)} | {"pause@corp.example.jp"}

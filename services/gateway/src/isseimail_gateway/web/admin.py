@@ -159,6 +159,26 @@ async def campaigns(request: Request) -> Response:
 
 
 PAGE_SIZE = 50
+CONTROL_DONE = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}
+
+
+@router.post("/campaigns/{campaign_id}/{action}")
+async def control_campaign(request: Request, campaign_id: str, action: str) -> Response:
+    """Pause, resume or cancel a campaign with a reason (the dispatcher records who and why)."""
+    form = await read_form(request, max_files=0)
+    if action not in CONTROL_DONE:
+        raise WebError(404, "見つかりません。", back="/admin/campaigns")
+    reason = text(form, "reason").strip()[:500]
+    if not reason:
+        raise WebError(422, REASON_REQUIRED, back="/admin/campaigns")
+    result = await apiclient.call(
+        request, "POST", f"/admin/campaigns/{quote(campaign_id, safe='')}/{action}", json={"reason": reason}
+    )
+    if result.status == 401:
+        return render(request, "admin/login.html", 401, message=result.detail)
+    if not result.ok:
+        raise WebError(result.status, result.detail, back="/admin/campaigns")
+    return redirect(f"/admin/campaigns?done={CONTROL_DONE[action]}")
 
 
 @router.get("/campaigns/{campaign_id}/failures")
