@@ -416,9 +416,16 @@ async def new_pass(
     system: SystemProcesses, smtp: CaptureServer, applicant_email: str, **application: Any
 ) -> tuple[ApiClient, Credentials]:
     """Apply, let the administrator approve, read the credentials mail, log in: a logged-in applicant."""
-    async with ApiClient(system.gateway_url) as admin:
-        await admin.admin_login(*system.admin)
-        applicant = ApiClient(system.gateway_url)
+    return await new_pass_with_admin(system.gateway_url, smtp, system.admin, applicant_email, **application)
+
+
+async def new_pass_with_admin(
+    gateway_url: str, smtp: CaptureServer, admin_login: tuple[str, str], applicant_email: str, **application: Any
+) -> tuple[ApiClient, Credentials]:
+    """new_pass for a system this harness did not start (`make run`, `make demo`): its gateway and admin."""
+    async with ApiClient(gateway_url) as admin:
+        await admin.admin_login(*admin_login)
+        applicant = ApiClient(gateway_url)
         application_id = await applicant.apply(applicant_email, **application)
         await admin.approve(application_id)
     credentials = await credentials_from_mail(smtp, applicant_email)

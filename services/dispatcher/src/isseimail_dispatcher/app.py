@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import httpx
 from fastapi import FastAPI
 
-from isseimail_dispatcher import dkim_api, estimate, progress
+from isseimail_dispatcher import campaign_control, dkim_api, estimate, progress
 from isseimail_dispatcher.accept import campaign_accepted
 from isseimail_dispatcher.bounces import delivery_bounced, delivery_delayed
 from isseimail_dispatcher.rate_gauges import run_rate_gauges
@@ -104,9 +104,8 @@ WORKER_SPEC = ServiceSpec(
 
 
 def create_app(settings: DispatcherSettings | None = None) -> FastAPI:
-    app = create_service_app(
-        SPEC, settings or DispatcherSettings(), [progress.router, estimate.router, dkim_api.router]
-    )
+    routers = [progress.router, estimate.router, dkim_api.router, campaign_control.router]
+    app = create_service_app(SPEC, settings or DispatcherSettings(), routers)
     dkim_api.install_error_handler(app)
     return app
 

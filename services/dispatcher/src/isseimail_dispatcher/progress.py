@@ -33,12 +33,19 @@ async def progress(
         "SELECT count(*) FILTER (WHERE state = 'sent') AS sent, "
         "count(*) FILTER (WHERE state = 'retrying') AS retrying, "
         "count(*) FILTER (WHERE state = 'failed') AS failed, "
+        "count(*) FILTER (WHERE state = 'cancelled') AS cancelled, "
         "count(*) FILTER (WHERE state IN ('pending', 'sending')) AS pending, "
         "count(*) FILTER (WHERE bounced) AS bounced, "
         "count(*) FILTER (WHERE delayed AND NOT bounced) AS delayed FROM deliveries WHERE campaign_id = $1",
         cid,
     )
     assert counts is not None
+    paused_by = None
+    if campaign["status"] == "paused":  # an administrator's pause is recorded; otherwise the failure rate did it
+        last = await db.fetchval(
+            "SELECT action FROM campaign_controls WHERE campaign_id = $1 ORDER BY id DESC LIMIT 1", cid
+        )
+        paused_by = "administrator" if last == "pause" else "failure_rate"
     return {
         "campaign_id": str(cid),
         "pass_id": campaign["pass_id"],
@@ -47,6 +54,8 @@ async def progress(
         "sent": counts["sent"],
         "retrying": counts["retrying"],
         "failed": counts["failed"],
+        "cancelled": counts["cancelled"],
+        "paused_by": paused_by,
         "bounced": counts["bounced"],
         "delayed": counts["delayed"],
         "pending": counts["pending"],

@@ -31,6 +31,11 @@ class DispatcherSettings(ServiceSettings, OutboundMailSettings, PublicUrlSetting
         description="HTTP port of a dispatcher worker (health, readiness and metrics only).",
     )
     composer_url: str = Field(default="http://127.0.0.1:8083", description="composer base URL (campaign snapshots).")
+    notifier_url: str = Field(
+        default="http://127.0.0.1:8085",
+        description="notifier base URL: the workers re-check the suppression list at send time (per batch and "
+        "about every second), so an unsubscribe or hard bounce after 一斉送信 stops later mail to that address.",
+    )
     batch_size: int = Field(default=200, ge=1, le=10_000, description="Recipients per dispatch batch.")
     worker_prefetch: int = Field(default=4, ge=1, le=1000, description="Batches a worker process works on at once.")
     mx_port: int = Field(default=25, ge=1, le=65535, description="SMTP port of MX hosts in mx mode (tests: loopback).")

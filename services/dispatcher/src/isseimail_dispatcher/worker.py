@@ -19,9 +19,10 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import asyncpg
+import httpx
 from aio_pika.abc import AbstractIncomingMessage
 
-from isseimail_dispatcher import adaptive, limits, metrics, outcomes, shaping_targets
+from isseimail_dispatcher import adaptive, campaign_control, limits, metrics, outcomes, shaping_targets
 from isseimail_dispatcher.destinations import ConnectionPool, Host, Router
 from isseimail_dispatcher.dkim_signing import DkimSigner, Keyring
 from isseimail_dispatcher.metrics import (
@@ -36,9 +37,12 @@ from isseimail_dispatcher.metrics import (
 )
 from isseimail_dispatcher.outcomes import CampaignInfo, Outcome
 from isseimail_dispatcher.scheduler import parse_batch_message
+from isseimail_dispatcher.send_suppression import SKIPPED, SuppressionCheck
 from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_dispatcher.smtp_client import SmtpConnection, SmtpError
 from isseimail_dispatcher.unsubscribe_header import list_unsubscribe
+from isseimail_shared.events import SUPPRESSED_AT_SEND
+from isseimail_shared.internal_auth import internal_client
 from isseimail_shared.mailmerge import CampaignTemplate, Recipient
 from isseimail_shared.verp import bounce_address
 
@@ -81,6 +85,9 @@ class BatchWorker:
         self._adapt = settings.adaptation()
         self._named_domains = frozenset(settings.shaping.named_domains())
         self._slowdowns: Counter[str] = Counter()  # rate decreases seen per domain by this process
+        self.suppressions = SuppressionCheck(
+            internal_client(settings.notifier_url, settings.internal_tokens, httpx.Timeout(10.0, connect=3.0))
+        )
 
     # --- the message handler ----------------------------------------------------------------------
 
@@ -133,7 +140,7 @@ class BatchWorker:
         if claimed is None:
             return
         campaign, domain, rows, status = claimed
-        if status == "paused":
+        if status in campaign_control.HALTED:
             await self._db(lambda: self._release(batch_id, done=False))
             return
         heartbeat = asyncio.create_task(self._heartbeat(batch_id))
@@ -173,7 +180,7 @@ class BatchWorker:
             ) or await conn.fetchval("SELECT status FROM campaigns WHERE campaign_id = $1", batch["campaign_id"])
             campaign = await self._campaign(conn, batch["campaign_id"])
             campaign.signer = await self.dkim.signer_for(conn, campaign.sender_domain)
-            if status == "paused":
+            if status in campaign_control.HALTED:
                 return campaign, batch["domain"], [], status
             # 'sending' rows are what a dead worker left: at most one of them actually went out.
             rows = await conn.fetch(
@@ -260,14 +267,19 @@ class BatchWorker:
         tokens = 0
         slowdowns = sum(self._slowdowns[key] for key, _ in buckets)
         next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
+        suppressed = await self._suppressed(campaign, rows)
         try:
             for index, row in enumerate(rows):
                 if self.stopping:
                     return  # _release puts the rest back to pending and the batch back on the queue
                 if time.monotonic() > next_status_check:
                     next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
-                    if await self._campaign_status(campaign.info.campaign_id) == "paused":
+                    if await self._campaign_status(campaign.info.campaign_id) in campaign_control.HALTED:
                         return  # _release puts the rest back to pending
+                    suppressed = await self._suppressed(campaign, rows[index:])
+                if row["email"].lower() in suppressed:
+                    await self._skip_suppressed(campaign, row)
+                    continue
                 if sum(self._slowdowns[key] for key, _ in buckets) != slowdowns:  # a rate was lowered: tokens void
                     tokens, slowdowns = 0, sum(self._slowdowns[key] for key, _ in buckets)
                 while tokens == 0:
@@ -299,6 +311,21 @@ class BatchWorker:
             gauge.dec()
             with contextlib.suppress(*DB_ERRORS):
                 await limits.release_lease(self.pool, lease, self.holder)
+
+    async def _suppressed(self, campaign: Campaign, rows: list[asyncpg.Record]) -> set[str]:
+        """Addresses of `rows` suppressed since the list was checked (the copy to the sender is never)."""
+        return await self.suppressions.suppressed(
+            campaign.info.sender_email, (r["email"] for r in rows if r["row_number"] != 0)
+        )
+
+    async def _skip_suppressed(self, campaign: Campaign, row: asyncpg.Record) -> None:
+        SKIPPED.inc()
+        outcome = Outcome(None, None, SUPPRESSED_AT_SEND)
+        await self._db(
+            lambda: outcomes.record_failed(
+                self.pool, campaign.info, row["id"], row["email"], row["row_number"], outcome
+            )
+        )
 
     async def _send_one(self, campaign: Campaign, conn: SmtpConnection, row: asyncpg.Record) -> None:
         delivery_id: int = row["id"]
@@ -403,3 +430,4 @@ class BatchWorker:
 
     async def close(self) -> None:
         await self.connections.close()
+        await self.suppressions.client.aclose()

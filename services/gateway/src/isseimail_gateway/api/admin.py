@@ -1,8 +1,7 @@
 """Gateway JSON API for administrators (under /api/v1/admin): session, applications to decide, passes,
-sender-domain readiness (admin_domains.py).
+sender-domain readiness (admin_domains.py), a campaign's failures and the suppression list (admin_console.py).
 
-Every route but the login needs the signed admin cookie. The suppression-list routes of the notifier
-join this router later.
+Every route but the login needs the signed admin cookie.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from isseimail_gateway.api import admin_domains
+from isseimail_gateway.api import admin_console, admin_domains
 from isseimail_gateway.api.passes import caller_ip, relay_error
 from isseimail_gateway.session import (
     ADMIN_COOKIE,
@@ -28,6 +27,7 @@ from isseimail_gateway.session import (
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
 router.include_router(admin_domains.router)  # /api/v1/admin/domains: sender-domain readiness
+router.include_router(admin_console.router)  # failures of a campaign, suppression list
 
 ApplicationId = Annotated[int, Path(ge=1, le=2**62, description="申請ID")]
 
