@@ -1,10 +1,14 @@
-# The two commands a new user runs: `make run` (the whole system, mail caught locally) and `make test`.
-.PHONY: run test lint typecheck pytest bootstrap-run bootstrap-test
+# The commands a new user runs: `make demo` (a first look without internet: own DNS with a demo zone),
+# `make run` (the whole system, mail caught locally, real DNS) and `make test`.
+.PHONY: run demo test lint typecheck pytest bootstrap-run bootstrap-test
 
 PYTEST_ARGS ?=
 
 run: bootstrap-run
 	uv run python scripts/run.py
+
+demo: bootstrap-run
+	ISSEIMAIL_DEMO=1 uv run python scripts/run.py
 
 test: bootstrap-test lint deps typecheck pytest
 

@@ -139,6 +139,7 @@ async def run_dispatch(
                     "ISSEIMAIL_COMPOSER_URL": composer_url,
                     "ISSEIMAIL_DOMAIN_CONNECTIONS": "100",
                     "ISSEIMAIL_DOMAIN_PER_MINUTE": "10000000",
+                    "ISSEIMAIL_RELAY_PER_MINUTE": "10000000",  # the sink is the relay: measure the sending, not a cap
                     "ISSEIMAIL_WORKER_PREFETCH": str(prefetch),
                     "ISSEIMAIL_BATCH_SIZE": "200",
                     "ISSEIMAIL_DB_POOL_SIZE": "24",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiosmtplib
 
-from isseimail_testing.fixtures import CREDENTIALS_KEY
+from isseimail_testing.fixtures import CREDENTIALS_KEY, INTERNAL_TOKEN
 from isseimail_testing.infra import create_database, create_vhost, delete_vhost, drop_database
 from isseimail_testing.process import ServiceProcess, free_port
 from isseimail_testing.smtp import CaptureServer
@@ -39,6 +39,7 @@ async def running_notifier(verp_secret: str, bounce_domain: str, log_name: str) 
         "ISSEIMAIL_DATABASE_URL": database_url,
         "ISSEIMAIL_AMQP_URL": amqp_url,
         "ISSEIMAIL_CREDENTIALS_KEY": CREDENTIALS_KEY,
+        "ISSEIMAIL_INTERNAL_TOKENS": INTERNAL_TOKEN,
         "ISSEIMAIL_VERP_SECRET": verp_secret,
         "ISSEIMAIL_BOUNCE_DOMAIN": bounce_domain,
         "ISSEIMAIL_BOUNCE_LISTEN_PORT": str(smtp_port),

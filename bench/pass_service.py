@@ -28,7 +28,7 @@ import httpx
 from cryptography.fernet import Fernet
 from timing import timed
 
-from isseimail_testing.fixtures import CREDENTIALS_KEY
+from isseimail_testing.fixtures import CREDENTIALS_KEY, INTERNAL_HEADERS, INTERNAL_TOKEN
 from isseimail_testing.infra import create_database, create_vhost, delete_vhost, drop_database
 from isseimail_testing.process import ServiceProcess, free_port
 
@@ -55,6 +55,7 @@ async def main(args: argparse.Namespace) -> None:
             "ISSEIMAIL_DATABASE_URL": database_url,
             "ISSEIMAIL_AMQP_URL": amqp_url,
             "ISSEIMAIL_CREDENTIALS_KEY": CREDENTIALS_KEY,
+            "ISSEIMAIL_INTERNAL_TOKENS": INTERNAL_TOKEN,
             "ISSEIMAIL_PASS_PORT": str(port),
             "ISSEIMAIL_ADMIN_EMAIL": ADMIN["email"],
             "ISSEIMAIL_ADMIN_PASSWORD": ADMIN["password"],
@@ -69,7 +70,9 @@ async def main(args: argparse.Namespace) -> None:
         await service.wait_ready(60)
         today = dt.datetime.now(ZoneInfo("Asia/Tokyo")).date().isoformat()
         limits = httpx.Limits(max_connections=args.race + 10)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120, limits=limits) as client:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=120, limits=limits, headers=INTERNAL_HEADERS
+        ) as client:
             admin_id = (await client.post("/internal/admin/login", json=ADMIN)).json()["admin_id"]
             app_ids: list[int] = []
 

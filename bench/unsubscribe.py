@@ -28,6 +28,7 @@ from timing import row, timed
 
 from isseimail_shared.unsubscribe import mailto_address, make_token, read_token, verify
 from isseimail_shared.verp import bounce_address
+from isseimail_testing.fixtures import INTERNAL_HEADERS
 
 FEEDBACK = Path(__file__).resolve().parent.parent / "services" / "notifier" / "tests" / "feedback"
 SECRET = "bench-verp-secret"  # noqa: S105 - a throwaway HMAC key for the bench run
@@ -86,7 +87,7 @@ async def bench_notifier(count: int, concurrency: int) -> list[str]:
         forged = [make_token(b"not-the-key", campaign, i, f"user{i}@example.jp", ORG) for i in range(count)]
         unknown = [make_token(secret, campaign, total + i, f"user{i}@example.jp", ORG) for i in range(count)]
         timings: dict[str, list[float]] = {"valid": [], "forged": [], "unknown": []}
-        async with httpx.AsyncClient(base_url=notifier.http_url) as client:
+        async with httpx.AsyncClient(base_url=notifier.http_url, headers=INTERNAL_HEADERS) as client:
             for _kind, token in [("valid", valid[0]), ("forged", forged[0]), ("unknown", unknown[0])] * 20:
                 await client.get(f"/internal/unsubscribes/{token}")  # warm-up
             start = time.perf_counter()

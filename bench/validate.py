@@ -28,7 +28,7 @@ from dnslib.server import DNSLogger
 
 from isseimail_shared.messaging import EVENTS_EXCHANGE
 from isseimail_testing.dns import DnsServer
-from isseimail_testing.fixtures import CREDENTIALS_KEY
+from isseimail_testing.fixtures import CREDENTIALS_KEY, INTERNAL_HEADERS, INTERNAL_TOKEN
 from isseimail_testing.infra import create_database, create_vhost, delete_vhost, drop_database
 from isseimail_testing.process import ServiceProcess, free_port
 
@@ -128,6 +128,7 @@ async def run(args: argparse.Namespace) -> None:
         "ISSEIMAIL_AMQP_URL": amqp_url,
         "ISSEIMAIL_DNS_NAMESERVERS": dns.nameserver,
         "ISSEIMAIL_CREDENTIALS_KEY": CREDENTIALS_KEY,
+        "ISSEIMAIL_INTERNAL_TOKENS": INTERNAL_TOKEN,
         "ISSEIMAIL_LOG_LEVEL": "INFO",
     }
     notifier_port = free_port()
@@ -169,7 +170,9 @@ async def run(args: argparse.Namespace) -> None:
                     done.set_result(json.loads(message.body)["payload"])
 
         await queue.consume(on_message)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{workers[0].port}", timeout=300) as client:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{workers[0].port}", timeout=300, headers=INTERNAL_HEADERS
+        ) as client:
             cpu_before = [cpu_seconds(p.proc.pid) for p in procs if p.proc is not None]
             own_before = time.process_time()
             start = time.perf_counter()

@@ -3,6 +3,11 @@
 Checks that PostgreSQL and RabbitMQ answer, creates the database if missing, starts the mail catcher
 (every mail lands as a .eml file under var/mail/), then the six services, waits until each /readyz
 answers 200, prints the gateway URL, and on Ctrl-C or SIGTERM stops everything and waits for it.
+
+Every service's URL (ISSEIMAIL_PASS_URL, …, ISSEIMAIL_PUBLIC_URL) is derived from its port variable
+(services.toml), so moving the ports needs only the ports. With ISSEIMAIL_DEMO=1 (`make demo`) it also
+runs the project's own DNS server on loopback with a demo zone, creates an administrator and writes a
+sample CSV (isseimail_testing.demo).
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ import httpx
 
 from isseimail_shared.db import ensure_database
 from isseimail_shared.settings import ServiceSettings
+from isseimail_testing import demo
+from isseimail_testing.dns import DnsServer
 from isseimail_testing.services import services
 from isseimail_testing.smtp import CaptureServer
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
-CATCHER_PORT = int(os.environ.get("ISSEIMAIL_MAILCATCHER_PORT", "1025"))
 
 
 def say(text: str) -> None:
@@ -43,18 +49,58 @@ def dev_secrets() -> dict[str, str]:
             key, _, value = line.partition("=")
             if key and value:
                 values[key] = value
-    if not all(k in values for k in ("ISSEIMAIL_CREDENTIALS_KEY", "ISSEIMAIL_VERP_SECRET", "ISSEIMAIL_SESSION_SECRET")):
+    names = (
+        "ISSEIMAIL_CREDENTIALS_KEY",
+        "ISSEIMAIL_VERP_SECRET",
+        "ISSEIMAIL_SESSION_SECRET",
+        "ISSEIMAIL_INTERNAL_TOKENS",
+    )
+    if not all(k in values for k in names):
         from cryptography.fernet import Fernet
 
-        values = {
+        fresh = {
             "ISSEIMAIL_CREDENTIALS_KEY": Fernet.generate_key().decode(),
             "ISSEIMAIL_VERP_SECRET": secrets.token_urlsafe(32),
             "ISSEIMAIL_SESSION_SECRET": secrets.token_urlsafe(32),
+            "ISSEIMAIL_INTERNAL_TOKENS": secrets.token_urlsafe(32),
         }
+        # Only the missing ones: a new secret in a later version must not change the existing (the data
+        # encrypted with the credentials key would become unreadable).
+        values = {**fresh, **{k: v for k, v in values.items() if k in fresh}}
         VAR.mkdir(exist_ok=True)
         path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
         path.chmod(0o600)
     return {k: v for k, v in values.items() if k not in os.environ}
+
+
+def service_urls(env: dict[str, str]) -> dict[str, str]:
+    """ISSEIMAIL_<SERVICE>_URL for every service (and the gateway's public and login URLs) from its port
+    variable or default; a URL already set in the environment wins."""
+    ports = {s.name: int(env.get(s.port_env, s.port)) for s in services()}
+    urls: dict[str, str] = {}
+    for s in services():
+        if s.url_env is not None:  # the services others call (services.toml)
+            urls[s.url_env] = f"http://127.0.0.1:{ports[s.name]}"
+    gateway = f"http://127.0.0.1:{ports['gateway']}"
+    urls["ISSEIMAIL_PUBLIC_URL"] = gateway
+    urls["ISSEIMAIL_LOGIN_URL"] = gateway + "/login"
+    return {k: v for k, v in urls.items() if k not in env}
+
+
+def demo_env(env: dict[str, str], dns: DnsServer) -> dict[str, str]:
+    """What the demo adds: its DNS server, an administrator (password kept in var/demo/admin.txt)."""
+    admin_file = VAR / "demo" / "admin.txt"
+    admin_file.parent.mkdir(parents=True, exist_ok=True)
+    if not admin_file.exists():
+        admin_file.write_text(f"{demo.ADMIN_EMAIL}\n{secrets.token_urlsafe(12)}\n")
+        admin_file.chmod(0o600)
+    email, password = admin_file.read_text().split()[:2]
+    added = {
+        "ISSEIMAIL_DNS_NAMESERVERS": dns.nameserver,
+        "ISSEIMAIL_ADMIN_EMAIL": email,
+        "ISSEIMAIL_ADMIN_PASSWORD": password,
+    }
+    return {k: v for k, v in added.items() if k not in env or k == "ISSEIMAIL_DNS_NAMESERVERS"}
 
 
 async def check_dependencies(settings: ServiceSettings) -> None:
@@ -81,7 +127,7 @@ async def check_dependencies(settings: ServiceSettings) -> None:
         )
 
 
-async def wait_ready(ports: dict[str, int], procs: dict[str, subprocess.Popen[bytes]], timeout: float = 60) -> None:
+async def wait_ready(ports: dict[str, int], procs: dict[str, subprocess.Popen[bytes]], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     pending = dict(ports)
     async with httpx.AsyncClient() as client:
@@ -123,8 +169,20 @@ def stop_all(procs: dict[str, subprocess.Popen[bytes]], grace: float = 25) -> No
 
 
 def main() -> None:
+    run = demo.RunSettings()
     env = {**os.environ, **dev_secrets()}
-    relay_default = f"smtp://127.0.0.1:{CATCHER_PORT}"
+    env.update(service_urls(env))
+    dns = None
+    if run.demo:
+        dns = demo.demo_dns(run.demo_dns_port)
+        env.update(demo_env(env, dns))
+        sample, good = demo.write_sample_csv(VAR / "demo")
+        say(f"demo DNS on {dns.nameserver} (zone: {', '.join(demo.GOOD_DOMAINS)}, {demo.A_ONLY_DOMAIN}, ")
+        say(f"  {demo.NO_MX_DOMAIN} without MX, {demo.NULL_MX_DOMAIN} with a null MX)")
+        say(f"demo lists: {sample.relative_to(ROOT)} (bad rows: the error screen), {good.relative_to(ROOT)}")
+        say(f"demo administrator: {env['ISSEIMAIL_ADMIN_EMAIL']} (password in var/demo/admin.txt)")
+    catcher_port = run.mailcatcher_port
+    relay_default = f"smtp://127.0.0.1:{catcher_port}"
     use_catcher = "ISSEIMAIL_SMTP_RELAY" not in os.environ
     env.setdefault("ISSEIMAIL_SMTP_RELAY", relay_default)
     settings = ServiceSettings()
@@ -132,12 +190,12 @@ def main() -> None:
 
     catcher = None
     if use_catcher:
-        catcher = CaptureServer(host="127.0.0.1", port=CATCHER_PORT, store_dir=VAR / "mail")
+        catcher = CaptureServer(host="127.0.0.1", port=catcher_port, store_dir=VAR / "mail")
         try:
             catcher.start_in_thread()
         except OSError as exc:
-            sys.exit(f"[make run] mail catcher cannot listen on 127.0.0.1:{CATCHER_PORT} ({exc})")
-        say(f"mail catcher on smtp://127.0.0.1:{CATCHER_PORT}; every mail is saved under var/mail/")
+            sys.exit(f"[make run] mail catcher cannot listen on 127.0.0.1:{catcher_port} ({exc})")
+        say(f"mail catcher on smtp://127.0.0.1:{catcher_port}; every mail is saved under var/mail/")
     else:
         say(f"outgoing mail goes to {settings.smtp_relay} (ISSEIMAIL_SMTP_RELAY)")
 
@@ -171,6 +229,8 @@ def main() -> None:
         stop_all(procs)
         if catcher is not None:
             catcher.stop_thread()
+        if dns is not None:
+            dns.stop()
         say("stopped")
 
 

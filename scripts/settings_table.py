@@ -13,6 +13,7 @@ from pydantic import AliasChoices, SecretStr
 from pydantic.fields import FieldInfo
 
 from isseimail_shared.settings import ServiceSettings
+from isseimail_testing.demo import RunSettings
 from isseimail_testing.services import packages
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +57,8 @@ def rows() -> list[tuple[str, str, str, str]]:
             services, default, text = found.get(env, ([], default_text(info), info.description or ""))
             services.append("all" if shared else service)
             found[env] = (services, default, text)
+    for name, info in RunSettings.model_fields.items():  # make run's own (mail catcher, demo)
+        found[env_name(name, info)] = (["make run"], default_text(info), info.description or "")
     table = []
     for env, (services, default, text) in sorted(found.items()):
         who = "all services" if "all" in services else ", ".join(dict.fromkeys(services))

@@ -26,6 +26,7 @@ import pytest
 
 from isseimail_testing.browser import PageWatch, chromium, new_page, screenshot
 from isseimail_testing.dns import DnsServer
+from isseimail_testing.fixtures import API_CLIENT_HEADERS
 from isseimail_testing.pdfs import sample_pdf
 from isseimail_testing.smtp import CaptureServer
 from isseimail_testing.system import SystemProcesses
@@ -137,7 +138,7 @@ async def credentials_from_mail(system: System, address: str) -> tuple[str, str]
 
 async def issue_pass_via_api(system: System, name: str, email: str) -> tuple[str, str]:
     """A pass for today, applied for and approved over the JSON API (the browser part is elsewhere)."""
-    async with httpx.AsyncClient(base_url=system.url) as http:
+    async with httpx.AsyncClient(base_url=system.url, headers=API_CLIENT_HEADERS) as http:
         applied = await http.post(
             "/api/v1/applications",
             json={

@@ -11,6 +11,7 @@ import pytest
 from isseimail_gateway.app import create_app
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_testing.browser import PageWatch, chromium, new_page, screenshot
+from isseimail_testing.fixtures import INTERNAL_TOKEN
 from isseimail_testing.http import serving_service
 from isseimail_testing.process import free_port
 
@@ -21,6 +22,7 @@ PAGES = {"home": "/", "rules": "/rules", "apply": "/apply", "login": "/login", "
 async def gateway_url() -> AsyncIterator[str]:
     dead = f"http://127.0.0.1:{free_port()}"
     settings = GatewaySettings(
+        internal_tokens=INTERNAL_TOKEN,
         session_secret="browser-test-secret",
         pass_url=dead,
         list_validator_url=dead,

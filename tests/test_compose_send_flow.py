@@ -25,6 +25,7 @@ from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
 from isseimail_shared.mailmerge import CampaignTemplate, Recipient
 from isseimail_testing.dns import DnsServer
+from isseimail_testing.fixtures import INTERNAL_HEADERS, INTERNAL_TOKEN
 from isseimail_testing.http import serving_service
 from isseimail_testing.lists import csv_bytes
 from isseimail_testing.passes import gateway_login, issue_pass
@@ -72,6 +73,7 @@ async def stack(
 
         def gateway() -> Any:
             settings = GatewaySettings(
+                internal_tokens=INTERNAL_TOKEN,
                 session_secret="compose-test-secret",
                 pass_url=pass_url,
                 list_validator_url=lv_url,
@@ -105,7 +107,7 @@ def form(list_id: str, **overrides: str) -> dict[str, str]:
 
 
 async def wait_snapshot(composer_url: str, campaign_id: str) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(base_url=composer_url) as client:
+    async with httpx.AsyncClient(base_url=composer_url, headers=INTERNAL_HEADERS) as client:
         for _ in range(1200):
             r = await client.get(f"/internal/campaigns/{campaign_id}/snapshot")
             if r.status_code == 200:

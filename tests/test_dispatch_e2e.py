@@ -26,6 +26,7 @@ from isseimail_shared.events import PassConsumed, envelope_for
 from isseimail_shared.messaging import Broker
 from isseimail_shared.verp import parse_bounce_address
 from isseimail_testing.dns import DnsServer
+from isseimail_testing.fixtures import INTERNAL_HEADERS
 from isseimail_testing.http import serving_service
 from isseimail_testing.lists import csv_bytes, upload, wait_done
 from isseimail_testing.pdfs import sample_pdf
@@ -72,14 +73,14 @@ async def test_thousand_recipients_through_the_real_services(
             serving_service(composer_app(make_settings(ComposerSettings, list_validator_url=lists_url))) as comp_url,
             running_app(dispatcher_app(make_settings(DispatcherSettings, composer_url=comp_url, **dispatch))) as api,
             running_app(create_worker_app(make_settings(DispatcherSettings, **dispatch))),
-            httpx.AsyncClient(base_url=lists_url, timeout=30) as lists,
-            httpx.AsyncClient(base_url=comp_url, timeout=30) as composer,
+            httpx.AsyncClient(base_url=lists_url, timeout=30, headers=INTERNAL_HEADERS) as lists,
+            httpx.AsyncClient(base_url=comp_url, timeout=30, headers=INTERNAL_HEADERS) as composer,
             watching(broker, ["campaign.*", "delivery.failed"]) as watch,
         ):
             uploaded = await upload(lists, csv_bytes(rows), pass_id=PASS_ID)
             assert uploaded.status_code == 202, uploaded.text
             list_id = uploaded.json()["list_id"]
-            summary = await wait_done(lists, list_id, timeout=60)
+            summary = await wait_done(lists, list_id, timeout=60, pass_id=PASS_ID)
             assert summary["status"] == "valid", summary
             draft = await composer.post(
                 "/internal/campaigns",
@@ -101,7 +102,11 @@ async def test_thousand_recipients_through_the_real_services(
             consumed = PassConsumed(pass_id=PASS_ID, campaign_id=campaign_id, user_id="123456")
             await broker.publish_event(envelope_for(consumed))
             completed = await watch.wait_for("campaign.completed", timeout=120)
-            progress = (await api.get(f"/internal/campaigns/{campaign_id}/progress")).json()
+            progress = (
+                await api.get(
+                    f"/internal/campaigns/{campaign_id}/progress", headers={"X-Isseimail-Pass-Id": str(PASS_ID)}
+                )
+            ).json()
             await smtp_server.wait_for(1, rcpt=SENDER)
             await asyncio.sleep(0.5)  # a duplicate, if there were one, would arrive now
     finally:

@@ -24,6 +24,7 @@ from isseimail_list_validator.app import create_app as lv_app
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
 from isseimail_testing.dns import DnsServer
+from isseimail_testing.fixtures import INTERNAL_HEADERS, INTERNAL_TOKEN
 from isseimail_testing.http import serving_service
 from isseimail_testing.passes import gateway_login, issue_pass
 from isseimail_testing.process import free_port, running_app
@@ -80,6 +81,7 @@ async def stack(make_settings: Callable[..., Any], dns_server: DnsServer, databa
 
         def gateway() -> Any:
             settings = GatewaySettings(
+                internal_tokens=INTERNAL_TOKEN,
                 session_secret="domain-readiness-secret",
                 pass_url=pass_url,
                 list_validator_url=lv_url,
@@ -95,7 +97,7 @@ async def stack(make_settings: Callable[..., Any], dns_server: DnsServer, databa
 async def test_send_refused_for_failing_dkim_and_dmarc_until_overridden(stack: Stack, dns_server: DnsServer) -> None:
     """The DKIM key from the real dispatcher is checked against DNS; with DKIM fixed but DMARC missing the send is
     refused with a Japanese reason and the pass is kept; the administrator's override lets the same pass send."""
-    async with httpx.AsyncClient(base_url=stack.dispatcher_url) as dispatcher:
+    async with httpx.AsyncClient(base_url=stack.dispatcher_url, headers=INTERNAL_HEADERS) as dispatcher:
         made = await dispatcher.post(f"/internal/dkim/{DOMAIN}/keys", json={"algorithm": "rsa"})
         assert made.status_code == 201, made.text
         key = made.json()["key"]
@@ -111,7 +113,7 @@ async def test_send_refused_for_failing_dkim_and_dmarc_until_overridden(stack: S
 
         # The operator publishes the record and rotates: DKIM is now fine, DMARC still missing.
         dns_server.zone(key["txt_name"], txt=[key["txt_value"]])
-        async with httpx.AsyncClient(base_url=stack.dispatcher_url) as dispatcher:
+        async with httpx.AsyncClient(base_url=stack.dispatcher_url, headers=INTERNAL_HEADERS) as dispatcher:
             rotated = await dispatcher.post(f"/internal/dkim/{DOMAIN}/rotate")
             assert rotated.status_code == 200, rotated.text
         report = (await admin.get(f"/api/v1/admin/domains/{DOMAIN}", params={"refresh": "true"})).json()

@@ -20,7 +20,7 @@ from isseimail_notifier.suppressions import record_failure
 from isseimail_shared.messaging import EVENTS_EXCHANGE
 from isseimail_testing.dns import DnsServer
 from isseimail_testing.http import serving_service
-from isseimail_testing.lists import csv_bytes, upload, wait_done
+from isseimail_testing.lists import acting, csv_bytes, upload, wait_done
 from isseimail_testing.process import free_port, running_app
 
 
@@ -105,7 +105,9 @@ async def test_one_bad_address_among_1000_is_refused_then_the_fixed_list_passes(
         assert (event["payload"]["list_id"], event["payload"]["status"]) == (second.json()["list_id"], "valid")
         recipients = [
             json.loads(line)
-            for line in (await client.get(f"/internal/lists/{second.json()['list_id']}/rows")).text.splitlines()
+            for line in (
+                await client.get(f"/internal/lists/{second.json()['list_id']}/rows", headers=acting())
+            ).text.splitlines()
         ]
     assert [r["row"] for r in recipients] == list(range(2, 1002))
     assert recipients[0] == {

@@ -134,7 +134,15 @@ def test_package_installs_alone_and_every_module_imports(target: Target, install
     outside = {m: f for m, f in files.items() if f is not None and not str(f).startswith(str(alone.env))}
     assert not outside, f"modules loaded from outside the fresh environment: {outside}"
     if target.entry_point is not None:
-        assert (alone.env / "bin" / target.entry_point).is_file(), f"no console script {target.entry_point}"
+        script = alone.env / "bin" / target.entry_point
+        assert script.is_file(), f"no console script {target.entry_point}"
+        # `--help` answers with no ISSEIMAIL_* setting at all (what `make images` runs in each image).
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("ISSEIMAIL_", "VIRTUAL_ENV", "PYTHON"))}
+        helped = subprocess.run(
+            [str(script), "--help"], cwd=alone.env, env=clean, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert helped.returncode == 0, f"{target.entry_point} --help failed:\n{helped.stdout}\n{helped.stderr}"
+        assert "usage:" in helped.stdout
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.package)

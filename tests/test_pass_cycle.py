@@ -170,7 +170,8 @@ async def test_pass_cycle_across_services(
         r = await gw.post("/api/v1/session", json=login)
         assert (r.status_code, r.json()["detail"]) == (403, EXPIRED)
 
-        # no second pass for that application
+        # no second pass for that application (the clock moved two days: the admin's session ended, log in again)
+        assert (await gw.post("/api/v1/admin/session", json=ADMIN)).status_code == 200
         r = await gw.post(f"/api/v1/admin/applications/{application_id}/approve")
         assert r.status_code == 409
         assert await db.fetchval("SELECT count(*) FROM passes WHERE application_id = $1", application_id) == 1

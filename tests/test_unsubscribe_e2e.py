@@ -34,6 +34,7 @@ from isseimail_notifier.settings import NotifierSettings
 from isseimail_shared.events import CampaignAccepted, envelope_for
 from isseimail_shared.messaging import Broker
 from isseimail_testing.dns import DnsServer
+from isseimail_testing.fixtures import INTERNAL_HEADERS
 from isseimail_testing.http import serving_service
 from isseimail_testing.process import running_app
 from isseimail_testing.smtp import CaptureServer
@@ -71,12 +72,12 @@ def unsubscribe_uris(message: Message) -> tuple[str, str]:
 
 async def upload_list(lv_url: str, emails: list[str]) -> str:
     lines = ["メールアドレス,会社名,部署名1,部署名2,ご担当者名", *(f"{e},株式会社テスト,,,各位" for e in emails)]
-    async with httpx.AsyncClient(base_url=lv_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=lv_url, timeout=30, headers=INTERNAL_HEADERS) as client:
         r = await client.post("/internal/lists", content="\r\n".join(lines).encode("utf-8"), headers=PASS)
         assert r.status_code == 202, r.text
         list_id: str = r.json()["list_id"]
         for _ in range(1200):
-            body = (await client.get(f"/internal/lists/{list_id}")).json()
+            body = (await client.get(f"/internal/lists/{list_id}", headers=PASS)).json()
             if body["status"] != "validating":
                 assert body["status"] == "valid", body
                 return list_id
@@ -165,15 +166,17 @@ async def test_unsubscribes_and_complaints_suppress_the_next_list(
 
         # 5. the next list with those addresses: the list validator names them with the reason ...
         list_id = await upload_list(lv_url, [f"user{i}@example.jp" for i in range(1, 6)])
-        async with httpx.AsyncClient(base_url=lv_url) as client:
+        async with httpx.AsyncClient(base_url=lv_url, headers=INTERNAL_HEADERS) as client:
             refused = (
                 await client.get(f"/internal/lists/{list_id}/suppressed", params={"organisation": ORG}, headers=PASS)
             ).json()
             other_org = (
-                await client.get(f"/internal/lists/{list_id}/suppressed", params={"organisation": "other.example.jp"})
+                await client.get(
+                    f"/internal/lists/{list_id}/suppressed", params={"organisation": "other.example.jp"}, headers=PASS
+                )
             ).json()
         # ... and the composer's ready-check refuses to send it from the same organisation
-        async with httpx.AsyncClient(base_url=composer_url, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=composer_url, timeout=30, headers=INTERNAL_HEADERS) as client:
             form = {
                 "list_id": list_id,
                 "sender_email": SENDER,
@@ -186,7 +189,7 @@ async def test_unsubscribes_and_complaints_suppress_the_next_list(
             assert draft.status_code == 201, draft.text
             ready = await client.post(f"/internal/campaigns/{draft.json()['campaign_id']}/ready", headers=PASS)
         rates = await complaint_rates.refresh(notifier.state.runtime.pool)
-        async with httpx.AsyncClient(base_url=notifier_url) as client:
+        async with httpx.AsyncClient(base_url=notifier_url, headers=INTERNAL_HEADERS) as client:
             metrics = (await client.get("/metrics")).text
 
     assert [(r["row"], r["code"]) for r in refused["rows"]] == [

@@ -71,7 +71,8 @@ while read -r line; do
 done <<<"$table"
 for pid in "${pids[@]}"; do wait "$pid"; done
 
-# each image once: every module imports (no missing dependency), the console script exists, non-root user
+# each image once: every module imports (no missing dependency), the console script exists, non-root user,
+# and `<entry> --help` answers
 failed=()
 while read -r name package entry port module version; do
   docker run --rm --network host --read-only --entrypoint python "isseimail/$name:$version" -c "
@@ -84,6 +85,9 @@ assert shutil.which('$entry'), 'no console script $entry'
 assert os.getuid() != 0, 'runs as root'
 print('images: isseimail/$name:$version starts: %d modules import, $entry present, uid %d' % (len(names) + 1, os.getuid()))
 " || failed+=("$name")
+  # the service's own --help, through the image's entry point, with no setting given
+  docker run --rm --network host --read-only --entrypoint "$entry" "isseimail/$name:$version" --help >/dev/null \
+    || failed+=("$name (--help)")
 done <<<"$table"
 if [ ${#failed[@]} -gt 0 ]; then echo "images: FAILED to start: ${failed[*]}" >&2; exit 1; fi
 echo "images: six images built and checked in $((SECONDS - start)) s" >&2

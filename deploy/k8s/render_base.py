@@ -362,12 +362,7 @@ def network_policies() -> list[dict[str, Any]]:
             {"app.kubernetes.io/name": "gateway"},
             [{"ports": [{"protocol": "TCP", "port": 8080}]}],
         ),
-        # the services call each other (internal HTTP) inside the namespace only
-        policy(
-            "isseimail-internal",
-            part_of,
-            [{"from": [{"podSelector": {"matchLabels": part_of}}], "ports": http_ports}],
-        ),
+        # who may call each internal service: networkpolicy-internal.yaml (a plain file, written by hand)
         # Prometheus in the monitoring namespace scrapes /metrics
         policy(
             "prometheus-scrape",

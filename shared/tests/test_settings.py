@@ -88,3 +88,15 @@ def test_bad_nameserver_is_refused(item: str) -> None:
     """Host names, bad ports and broken addresses are not nameservers."""
     with pytest.raises(ValueError, match=r".+"):
         parse_nameserver(item)
+
+
+def test_help_exits_before_settings_are_read(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--help` anywhere in the arguments prints the usage and exits 0; other arguments pass through."""
+    from isseimail_shared.cli import exit_on_help
+
+    with pytest.raises(SystemExit) as ended:
+        exit_on_help(["serve", "--help"], "isseimail-x [serve]")
+    assert ended.value.code == 0
+    assert capsys.readouterr().out == "usage: isseimail-x [serve]\n"
+    exit_on_help(["serve"], "isseimail-x [serve]")  # no help asked: returns
+    assert capsys.readouterr().out == ""

@@ -12,6 +12,7 @@ from typing import Any
 import aiosmtplib
 import httpx
 
+from isseimail_testing.fixtures import INTERNAL_HEADERS
 from isseimail_testing.smtp import CaptureServer
 
 HEADER = ["メールアドレス", "会社名", "部署名1", "部署名2", "ご担当者名"]
@@ -143,7 +144,7 @@ async def send_dsn(listener: tuple[str, int], return_path: str, recipient: str) 
 
 async def suppressions(notifier_url: str, query: str = "") -> dict[str, str]:
     """The notifier's suppression list (address → reason)."""
-    async with httpx.AsyncClient(base_url=notifier_url) as http:
+    async with httpx.AsyncClient(base_url=notifier_url, headers=INTERNAL_HEADERS) as http:
         r = await http.get("/internal/suppressions", params={"q": query, "limit": 500})
         assert r.status_code == 200, r.text
         return {item["address"]: item["reason"] for item in r.json()["items"]}

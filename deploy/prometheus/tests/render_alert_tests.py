@@ -171,6 +171,20 @@ CASES = [
     ),
     Case("IsseimailFailedLoginsSpiking", {LOGINS: "0+2x20"}, "10m", note="a few typos: quiet"),
     Case(
+        "IsseimailPasswordSpraying",
+        {"isseimail_pass_failed_login_accounts_recent": "0 5 25x10"},
+        "5m",
+        [{"severity": "warning"}],
+        "25",
+        "failures over 25 accounts for minutes",
+    ),
+    Case(
+        "IsseimailPasswordSpraying",
+        {"isseimail_pass_failed_login_accounts_recent": "0 3 4x10"},
+        "5m",
+        note="a few users mistyping: quiet",
+    ),
+    Case(
         "IsseimailSystemMailGivenUp",
         {
             'isseimail_notifier_system_mails_total{kind="credentials",outcome="given_up"}': "0 0 0 1x10",

@@ -11,12 +11,12 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 import uvicorn
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import FastAPI, Header
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from isseimail_composer.app import create_app
 from isseimail_composer.settings import ComposerSettings
@@ -91,14 +91,22 @@ def sample_rows(n: int) -> list[dict[str, Any]]:
 def fake_list_app(state: FakeLists) -> FastAPI:
     app = FastAPI()
 
+    def owned(list_id: uuid.UUID, pass_id: int) -> bool:
+        """The contract: a list is answered only for the pass that uploaded it (404 for any other)."""
+        return list_id in state.lists and state.lists[list_id]["pass_id"] == pass_id
+
     @app.get("/internal/lists/{list_id}")
-    async def get_list(list_id: uuid.UUID) -> JSONResponse:
-        if list_id not in state.lists:
+    async def get_list(list_id: uuid.UUID, x_isseimail_pass_id: Annotated[int, Header()]) -> JSONResponse:
+        if not owned(list_id, x_isseimail_pass_id):
             return JSONResponse({"detail": "送信先リストが見つかりません。"}, status_code=404)
         return JSONResponse(state.lists[list_id])
 
     @app.get("/internal/lists/{list_id}/suppressed")
-    async def suppressed(list_id: uuid.UUID, organisation: str, limit: int = 1000) -> JSONResponse:
+    async def suppressed(
+        list_id: uuid.UUID, organisation: str, x_isseimail_pass_id: Annotated[int, Header()], limit: int = 1000
+    ) -> JSONResponse:
+        if not owned(list_id, x_isseimail_pass_id):
+            return JSONResponse({"detail": "送信先リストが見つかりません。"}, status_code=404)
         found = state.suppressed.get((list_id, organisation), [])
         if found == "down":
             return JSONResponse({"detail": "配信停止リストを確認できませんでした。"}, status_code=503)
@@ -106,7 +114,9 @@ def fake_list_app(state: FakeLists) -> FastAPI:
         return JSONResponse({"organisation": organisation, "total": len(rows), "rows": rows[:limit]})
 
     @app.get("/internal/lists/{list_id}/rows")
-    async def rows(list_id: uuid.UUID) -> StreamingResponse:
+    async def rows(list_id: uuid.UUID, x_isseimail_pass_id: Annotated[int, Header()]) -> Response:
+        if not owned(list_id, x_isseimail_pass_id):
+            return JSONResponse({"detail": "送信先リストが見つかりません。"}, status_code=404)
         state.row_requests += 1
         data = state.rows.get(list_id, [])
 

@@ -132,10 +132,11 @@ def padded_pdf(size: int, seed: int = 0) -> bytes:
 _TEXT_BYTES = bytes(b"abcdefghijklmnopqrstuvwxyz      "[i % 32] for i in range(256))  # random bytes -> words
 
 
-def many_pages_pdf(pages: int, page_bytes: int = 0) -> bytes:
+def many_pages_pdf(pages: int, page_bytes: int = 0, annot_extra: bytes = b"") -> bytes:
     """A document of many pages, each with its own content stream, font and link annotation: many objects,
     like a real report (the check walks every object, so this is its costly case). `page_bytes` of seeded
-    random words per page make a page weigh what a page of real text does (~2-4 KB compressed)."""
+    random words per page make a page weigh what a page of real text does (~2-4 KB compressed);
+    `annot_extra` is added to every link annotation (e.g. a harmless /AA, which the pre-filter cannot skip)."""
     objects: list[bytes] = [CATALOG, b""]  # the page tree is filled in once the page numbers are known
     kids = []
     words = random.Random(pages)
@@ -152,7 +153,8 @@ def many_pages_pdf(pages: int, page_bytes: int = 0) -> bytes:
         )
         objects.append(stream(text if page_bytes else text * 20, compress=True))
         objects.append(
-            b"<< /Type /Annot /Subtype /Link /Rect [72 700 200 720] /A << /S /GoTo /D [%d 0 R /Fit] >> >>" % first
+            b"<< /Type /Annot /Subtype /Link /Rect [72 700 200 720] /A << /S /GoTo /D [%d 0 R /Fit] >>%s >>"
+            % (first, annot_extra)
         )
         objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
     objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), pages)

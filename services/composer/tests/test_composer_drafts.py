@@ -279,19 +279,33 @@ async def test_preview_shows_first_recipient_view(composer: httpx.AsyncClient, f
 
 async def test_ready_check_refuses_unusable_list(composer: httpx.AsyncClient, fake_lists: FakeLists) -> None:
     """The ready-check passes only for a valid list of the same pass; otherwise 422 on list_id."""
-    for status, owner, needle in (
-        ("validating", PASS_ID, "確認が終わっていません"),
-        ("invalid", PASS_ID, "送信できないアドレス"),
-        ("valid", 999, "見つかりません"),
-    ):
-        campaign_id = await create(composer, fake_lists.add(sample_rows(2), status=status, pass_id=owner))
+    for status, needle in (("validating", "確認が終わっていません"), ("invalid", "送信できないアドレス")):
+        campaign_id = await create(composer, fake_lists.add(sample_rows(2), status=status))
         response = await composer.post(f"/internal/campaigns/{campaign_id}/ready", headers=HEADERS)
         assert response.status_code == 422
         assert needle in response.json()["errors"]["list_id"]
-    unknown = await create(composer, uuid.uuid4())
-    response = await composer.post(f"/internal/campaigns/{unknown}/ready", headers=HEADERS)
+    # A list that is no longer this pass's (or gone) by the time of sending is "not found" there too.
+    list_id = fake_lists.add(sample_rows(2))
+    campaign_id = await create(composer, list_id)
+    fake_lists.lists[list_id]["pass_id"] = 999
+    response = await composer.post(f"/internal/campaigns/{campaign_id}/ready", headers=HEADERS)
     assert response.status_code == 422
     assert "見つかりません" in response.json()["errors"]["list_id"]
+
+
+async def test_another_pass_list_cannot_be_used(composer: httpx.AsyncClient, fake_lists: FakeLists) -> None:
+    """Issue 18 #2: a draft naming another pass's list (or an unknown one) is refused on list_id, create and
+    replace alike, so its preview can never show that list's first row."""
+    foreign = fake_lists.add(sample_rows(2), pass_id=999)
+    for list_id in (foreign, uuid.uuid4()):
+        response = await post(composer, fields(list_id))
+        assert response.status_code == 422, response.text
+        assert "見つかりません" in response.json()["errors"]["list_id"]
+    own = await create(composer, fake_lists.add(sample_rows(1)))
+    replaced = await composer.put(f"/internal/campaigns/{own}", data=fields(foreign), headers=HEADERS)
+    assert replaced.status_code == 422
+    kept = (await composer.get(f"/internal/campaigns/{own}", headers=HEADERS)).json()
+    assert kept["list_id"] != str(foreign)
 
 
 async def test_ready_check_names_list_cells_iso_2022_jp_cannot_carry(

@@ -246,16 +246,41 @@ async def test_dmarc_policies(
         assert dmarc.records[0].model_dump() == {"name": f"_dmarc.{domain}", "type": "TXT", "value": suggested}
 
 
-async def test_dmarc_of_the_parent_domain_applies(
+async def test_dmarc_of_the_organisational_domain_applies(
     checker: ReadinessChecker, dns_server: DnsServer, dkim_peer: DkimPeer
 ) -> None:
-    """A subdomain without its own record falls under its organisational domain's policy (sp= when given)."""
-    domain = good_domain(dns_server, dkim_peer, "news.good.example.jp")
-    dns_server.zone("_dmarc.news.good.example.jp", nxdomain=True)
-    dns_server.zone("_dmarc.good.example.jp", txt=["v=DMARC1; p=reject; sp=none; rua=mailto:r@good.example.jp"])
+    """A subdomain without its own record falls under its organisational domain's policy (sp= when given),
+    found with the Public Suffix List: not an intermediate parent, never the public suffix co.jp."""
+    domain = good_domain(dns_server, dkim_peer, "news.shop.example.co.jp")
+    dns_server.zone("_dmarc.news.shop.example.co.jp", nxdomain=True)
+    dns_server.zone("_dmarc.shop.example.co.jp", txt=["v=DMARC1; p=reject; rua=mailto:r@example.co.jp"])
+    dns_server.zone("_dmarc.co.jp", txt=["v=DMARC1; p=reject; rua=mailto:r@co.jp"])
+    dns_server.zone("_dmarc.example.co.jp", txt=["v=DMARC1; p=reject; sp=none; rua=mailto:r@example.co.jp"])
     dmarc = one(await checker.report(domain), "dmarc")
     assert dmarc.status == "warning"
     assert "p=none" in dmarc.message
+    assert dmarc.records[0].name == "_dmarc.example.co.jp"
+
+
+@pytest.mark.parametrize(
+    ("domain", "published", "status"),
+    [
+        ("news.shop.city.kawasaki.jp", "_dmarc.city.kawasaki.jp", "ok"),  # exception rule: a registrable name
+        ("news.foo.x.kawasaki.jp", "_dmarc.x.kawasaki.jp", "error"),  # *.kawasaki.jp: a suffix holds no policy
+        ("news.foo.x.kawasaki.jp", "_dmarc.foo.x.kawasaki.jp", "ok"),
+        ("mail.myapp.github.io", "_dmarc.github.io", "error"),  # private suffix
+        ("mail.myapp.github.io", "_dmarc.myapp.github.io", "ok"),
+    ],
+)
+async def test_dmarc_org_domain_of_wildcard_exception_and_private_suffixes(
+    checker: ReadinessChecker, dns_server: DnsServer, dkim_peer: DkimPeer, domain: str, published: str, status: str
+) -> None:
+    """Only the domain and its organisational domain are asked; a record on a public suffix never applies."""
+    domain = good_domain(dns_server, dkim_peer, domain)
+    dns_server.zone(f"_dmarc.{domain}", nxdomain=True)
+    dns_server.zone(published, txt=["v=DMARC1; p=reject; rua=mailto:r@good.example.jp"])
+    dmarc = one(await checker.report(domain), "dmarc")
+    assert dmarc.status == status, dmarc
 
 
 async def test_bounce_mx_missing_null_or_elsewhere(
@@ -391,7 +416,24 @@ def test_good_bounce_helper_is_consistent(dns_server: DnsServer) -> None:
         ({"@": "v=spf1 mx -all", "mx": "yes"}, "ok", "DNS参照 1 回"),
         ({"@": "v=spf1 a:host.good.example.jp/24 -all", "host.good.example.jp": "192.0.2.99"}, "ok", "DNS参照 1 回"),
         ({"@": "v=spf1 a:host.good.example.jp -all", "host.good.example.jp": "192.0.2.99"}, "error", "fail"),
-        ({"@": "v=spf1 exists:%{i}.spf.example -all"}, "ok", "DNS参照 1 回"),  # macros cannot be judged: not refused
+        ({"@": "v=spf1 exists:%{i}.spf.example -all"}, "error", "fail"),  # the macro's name does not exist
+        ({"@": "v=spf1 exists:%{i}.spf.example -all", "192.0.2.10.spf.example": "127.0.0.2"}, "ok", "DNS参照 1 回"),
+        (
+            {"@": "v=spf1 exists:%{ir}.%{v}._spf.%{d2} -all", "10.2.0.192.in-addr._spf.example.jp": "127.0.0.2"},
+            "ok",
+            "",
+        ),
+        (
+            {"@": "v=spf1 exists:%{l}.%{o}._u.example -all", "postmaster.good.example.jp._u.example": "127.0.0.2"},
+            "ok",
+            "",
+        ),
+        ({"@": "v=spf1 exists:%{h}._helo.%{d} -all", f"{MAIL_HOST}._helo.good.example.jp": "127.0.0.2"}, "ok", ""),
+        ({"@": "v=spf1 exists:%{s} -all", "postmaster@good.example.jp": "127.0.0.2"}, "ok", ""),
+        ({"@": "v=spf1 a:%{d0} -all"}, "error", "マクロ「%{d0}」"),  # a malformed macro is a permerror
+        ({"@": "v=spf1 ptr -all"}, "ok", ""),  # the PTR (mail.good.example.jp, forward-confirmed) is in the domain
+        ({"@": "v=spf1 ptr:elsewhere.example -all"}, "error", "fail"),
+        ({"@": "v=spf1 exists:%{p}._p.%{d} -all", f"{MAIL_HOST}._p.good.example.jp": "127.0.0.2"}, "ok", ""),
         (
             {"@": "v=spf1 ip6:2001:db8::/32 include:_v4.example -all", "_v4.example": "v=spf1 ip4:192.0.2.0/28 -all"},
             "ok",
@@ -409,6 +451,7 @@ async def test_spf_must_authorise_the_sending_address(
 ) -> None:
     """With ISSEIMAIL_SENDING_IPS set, SPF is evaluated for that address (ip4, a/cidr, mx, include, redirect)."""
     domain = good_domain(dns_server, dkim_peer)
+    dns_server.zone(reverse_name(SENDING_IP), ptr=[MAIL_HOST])  # forward-confirmed by good_bounce's A record
     for name, value in records.items():
         if name == "@":
             dns_server.zone(domain, txt=[value], mx=[(10, MAIL_HOST)] if "mx" in records else [])

@@ -258,6 +258,93 @@ async def test_cli_generate_rotate_list(database_url: str, dns_server: DnsServer
         assert "PRIVATE" not in output
 
 
+async def test_cli_reencrypts_under_a_new_secret(
+    database_url: str, dkim_settings: Callable[..., DispatcherSettings]
+) -> None:
+    """Secret change: with `NEW,OLD` the keys made under OLD still sign; `dkim reencrypt` moves every stored
+    key to NEW, after which NEW alone opens them and OLD does not; a secret that opens none changes nothing."""
+    async with running_app(create_app(dkim_settings())) as api:
+        assert (await api.post(f"/internal/dkim/{DOMAIN}/keys", json={})).status_code == 201
+        assert (await api.post(f"/internal/dkim/{DOMAIN}/rotate", json={"force": True})).status_code == 200
+        assert (await api.post(f"/internal/dkim/{DOMAIN}/keys", json={})).status_code == 201  # a next key too
+    before = {r["selector"]: r["private_key"] for r in await table_rows(database_url)}
+    env = {"ISSEIMAIL_DATABASE_URL": database_url, "ISSEIMAIL_LOG_LEVEL": "WARNING"}
+
+    code, _, refused = await run_cli({**env, "ISSEIMAIL_DKIM_KEY_SECRET": OTHER_SECRET}, "reencrypt")
+    assert code == 2
+    assert "復号できません" in refused
+    assert {r["selector"]: r["private_key"] for r in await table_rows(database_url)} == before
+
+    both = f"{OTHER_SECRET},{SECRET}"
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": "dispatcher"})
+    try:
+        assert await Keyring(dkim_settings(dkim_key_secret=both)).signer_for(conn, DOMAIN) is not None
+        code, out, _ = await run_cli({**env, "ISSEIMAIL_DKIM_KEY_SECRET": both}, "reencrypt")
+        assert code == 0
+        assert "re-encrypted 2 stored private key(s)" in out
+        after = {r["selector"]: r["private_key"] for r in await table_rows(database_url)}
+        assert after.keys() == before.keys()
+        for selector, token in after.items():
+            assert token != before[selector]
+            assert KeyBox(OTHER_SECRET).decrypt(token) == KeyBox(SECRET).decrypt(before[selector])
+        assert await Keyring(dkim_settings(dkim_key_secret=OTHER_SECRET)).signer_for(conn, DOMAIN) is not None
+        with pytest.raises(DkimKeyError, match="復号できません"):
+            await Keyring(dkim_settings(dkim_key_secret=SECRET)).signer_for(conn, DOMAIN)
+    finally:
+        await conn.close()
+    with pytest.raises(DkimKeyError, match="ISSEIMAIL_DKIM_KEY_SECRET"):
+        KeyBox(f"{OTHER_SECRET},not a key")
+    with pytest.raises(DkimKeyError, match="ISSEIMAIL_DKIM_KEY_SECRET"):
+        KeyBox(" , ")
+
+
+async def test_cli_prunes_keys_retired_past_the_retention(
+    database_url: str, dkim_settings: Callable[..., DispatcherSettings]
+) -> None:
+    """`dkim prune` deletes only the keys retired longer ago than the retention setting and prints each
+    deleted key's TXT record (to remove from DNS); active, next and recently retired keys stay."""
+    async with running_app(create_app(dkim_settings())) as api:
+        for _ in range(3):  # three rotations: two retired keys
+            assert (await api.post(f"/internal/dkim/{DOMAIN}/keys", json={})).status_code == 201
+            assert (await api.post(f"/internal/dkim/{DOMAIN}/rotate", json={"force": True})).status_code == 200
+        assert (await api.post(f"/internal/dkim/{DOMAIN}/keys", json={})).status_code == 201
+    rows = await table_rows(database_url)
+    retired = [r["selector"] for r in rows if r["state"] == "retired"]
+    assert len(retired) == 2
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": "dispatcher"})
+    try:
+        await conn.execute(
+            "UPDATE dkim_keys SET retired_at = now() - interval '10 days' WHERE selector = $1", retired[0]
+        )
+        await conn.execute(
+            "UPDATE dkim_keys SET retired_at = now() - interval '2 days' WHERE selector = $1", retired[1]
+        )
+    finally:
+        await conn.close()
+    env = {
+        "ISSEIMAIL_DATABASE_URL": database_url,
+        "ISSEIMAIL_DKIM_KEY_SECRET": SECRET,
+        "ISSEIMAIL_LOG_LEVEL": "WARNING",
+        "ISSEIMAIL_DKIM_RETIRED_RETENTION_DAYS": "7",
+    }
+    code, listed, _ = await run_cli(env, "list", DOMAIN)
+    assert code == 0
+    assert "then `dkim prune`" in listed
+    code, out, _ = await run_cli(env, "prune")
+    assert code == 0
+    assert "deleted 1 key(s) retired more than 7 day(s) ago" in out
+    assert f'{retired[0]}._domainkey.{DOMAIN} TXT "v=DKIM1; k=rsa; p=' in out
+    assert retired[1] not in out
+    left = {r["selector"]: r["state"] for r in await table_rows(database_url)}
+    assert retired[0] not in left
+    assert sorted(left.values()) == ["active", "next", "retired"]
+    code, out, _ = await run_cli({**env, "ISSEIMAIL_DKIM_RETIRED_RETENTION_DAYS": "1"}, "prune")
+    assert code == 0
+    assert f"{retired[1]}._domainkey.{DOMAIN} TXT" in out
+    code, out, _ = await run_cli(env, "prune")
+    assert out == "deleted 0 key(s) retired more than 7 day(s) ago\n"
+
+
 # --- pure parts ------------------------------------------------------------------------------------
 
 

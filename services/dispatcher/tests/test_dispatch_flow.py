@@ -14,6 +14,8 @@ from isseimail_testing.smtp import CaptureServer
 
 from .conftest import running_dispatcher
 
+OWNER = {"X-Isseimail-Pass-Id": "1"}  # the pass of the campaigns accept_campaign announces
+
 
 async def test_campaign_is_delivered_once_to_every_recipient(
     fast_settings: Any,
@@ -34,7 +36,7 @@ async def test_campaign_is_delivered_once_to_every_recipient(
         await accept_campaign(campaign_id, len(rows), event_id)  # redelivered event
         await accept_campaign(campaign_id, len(rows))  # a second event for the same campaign
         completed = await watch.wait_for("campaign.completed")
-        progress = (await api.get(f"/internal/campaigns/{campaign_id}/progress")).json()
+        progress = (await api.get(f"/internal/campaigns/{campaign_id}/progress", headers=OWNER)).json()
         metrics = (await worker.get("/metrics")).text
         # a bounce reported later by the notifier is counted, once, for that delivery
         succeeded = watch.of("delivery.succeeded")[0]
@@ -51,7 +53,8 @@ async def test_campaign_is_delivered_once_to_every_recipient(
         await broker.publish_event(event)
         await broker.publish_event(event)
         async with asyncio.timeout(10):
-            while (await api.get(f"/internal/campaigns/{campaign_id}/progress")).json()["bounced"] != 1:  # noqa: ASYNC110
+            url = f"/internal/campaigns/{campaign_id}/progress"
+            while (await api.get(url, headers=OWNER)).json()["bounced"] != 1:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
         # a delay notice for another delivery shows as 遅延中; one for the bounced delivery does not
         for delayed in watch.of("delivery.succeeded")[:2]:
@@ -66,7 +69,7 @@ async def test_campaign_is_delivered_once_to_every_recipient(
                 )
             )
         async with asyncio.timeout(10):
-            while (await api.get(f"/internal/campaigns/{campaign_id}/progress")).json()["delayed"] != 1:  # noqa: ASYNC110
+            while (await api.get(url, headers=OWNER)).json()["delayed"] != 1:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
     assert len(completed) == 1
     for name in (

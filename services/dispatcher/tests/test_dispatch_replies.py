@@ -57,7 +57,9 @@ async def test_permanent_rejection_fails_with_the_servers_code(
     async with running_dispatcher(fast_settings()) as (api, _):
         completed = await send_campaign(rows)
         failed_events = await watch.wait_for("delivery.failed", 2)
-        progress = (await api.get(f"/internal/campaigns/{completed.campaign_id}/progress")).json()
+        progress = (
+            await api.get(f"/internal/campaigns/{completed.campaign_id}/progress", headers={"X-Isseimail-Pass-Id": "1"})
+        ).json()
     assert (completed.total, completed.sent, completed.failed) == (11, 9, 2)
     assert (progress["sent"], progress["failed"], progress["status"]) == (9, 2, "completed")
     assert {e.recipient for e in failed_events} == {"user3@example.jp", "user7@example.jp"}
@@ -104,7 +106,9 @@ async def test_high_hard_failure_rate_pauses_the_campaign(
         await accept_campaign(campaign_id, len(rows))
         paused = await watch.wait_for("campaign.paused")
         await asyncio.sleep(1.0)
-        progress = (await api.get(f"/internal/campaigns/{campaign_id}/progress")).json()
+        progress = (
+            await api.get(f"/internal/campaigns/{campaign_id}/progress", headers={"X-Isseimail-Pass-Id": "1"})
+        ).json()
     assert paused[0].failed >= 5
     assert progress["status"] == "paused"
     assert progress["pending"] > 0

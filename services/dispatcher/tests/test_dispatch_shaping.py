@@ -13,9 +13,10 @@ from typing import Any
 import asyncpg
 import pytest
 
+from isseimail_dispatcher import shaping_targets
 from isseimail_dispatcher.adaptive import Adaptation, ThrottleState, effective_per_minute, step
 from isseimail_dispatcher.destinations import Router
-from isseimail_dispatcher.limits import record_rate_limit, take_tokens, throttle_states
+from isseimail_dispatcher.limits import record_rate_limit, take_tokens, take_tokens_all, throttle_states
 from isseimail_dispatcher.settings import DispatcherSettings, DomainLimit
 from isseimail_testing.dns import DnsServer
 from isseimail_testing.metrics import sample
@@ -46,6 +47,56 @@ async def test_sql_rate_function_computes_what_python_does(pool: asyncpg.Pool) -
         )
         expected = effective_per_minute(ThrottleState(lowered, throttled_at, throttled_at), ceiling, adapt, now)
         assert in_sql == pytest.approx(expected, rel=1e-9), (lowered, ceiling, adapt, now - throttled_at)
+
+
+async def test_every_bucket_is_debited_alike_and_the_surplus_given_back(pool: asyncpg.Pool) -> None:
+    """Relay mode debits the domain's and the relay's bucket: the emptier one decides, the other gets back what
+    it granted beyond that; with the relay empty nothing is granted and nothing is lost."""
+    domain, relay = (
+        ("example.jp", DomainLimit(connections=5, per_minute=600)),
+        (
+            "relay:smtp.example.jp:25",
+            DomainLimit(connections=1000, per_minute=60),
+        ),
+    )
+    assert await take_tokens_all(pool, [domain, relay], 1) == (0, 0.0)  # the domain's row is made
+    await take_tokens_all(pool, [domain, relay], 1)  # and the relay's
+    await pool.execute("UPDATE domain_buckets SET tokens = 50, refilled_at = clock_timestamp()")
+    await pool.execute("UPDATE domain_buckets SET tokens = 4 WHERE domain = $1", relay[0])
+    granted, _ = await take_tokens_all(pool, [domain, relay], 20)
+    assert granted == 4
+    tokens = {r["domain"]: r["tokens"] for r in await pool.fetch("SELECT domain, tokens FROM domain_buckets")}
+    assert tokens["example.jp"] == pytest.approx(46, abs=0.5)
+    assert tokens[relay[0]] == pytest.approx(0, abs=0.5)
+    granted, wait = await take_tokens_all(pool, [domain, relay], 20)
+    assert granted == 0
+    assert wait > 0
+    after = await pool.fetchval("SELECT tokens FROM domain_buckets WHERE domain = 'example.jp'")
+    assert after == pytest.approx(46, abs=0.5)
+
+
+def test_relay_mode_throttles_the_relay_and_mx_mode_the_domain(make_settings: Callable[..., Any]) -> None:
+    """Which bucket a rate-limit reply lowers and which messages-per-connection applies, by delivery mode."""
+    relay = make_settings(
+        DispatcherSettings,
+        relay_per_minute=900,
+        relay_messages_per_connection=7,
+        domain_limits='{"example.jp": {"messages_per_connection": 3}}',
+    )
+    limit = relay.limit_for("example.jp")
+    key, relay_limit = shaping_targets.throttle_target(relay, "example.jp", ())
+    assert key == f"relay:127.0.0.1:{relay.smtp_relay.port}"
+    assert relay_limit.per_minute == 900
+    assert [k for k, _ in shaping_targets.buckets(relay, "example.jp", limit)] == ["example.jp", key]
+    assert shaping_targets.messages_per_connection(relay, limit) == 7
+    assert shaping_targets.ceiling(relay, key) == 900
+    assert shaping_targets.ceiling(relay, "example.jp") == limit.per_minute
+    mx = make_settings(
+        DispatcherSettings, delivery_mode="mx", domain_limits='{"example.jp": {"messages_per_connection": 3}}'
+    )
+    assert shaping_targets.throttle_target(mx, "example.jp", ()) == ("example.jp", mx.limit_for("example.jp"))
+    assert [k for k, _ in shaping_targets.buckets(mx, "example.jp", limit)] == ["example.jp"]
+    assert shaping_targets.messages_per_connection(mx, mx.limit_for("example.jp")) == 3
 
 
 async def test_a_rate_limit_lowers_the_bucket_for_every_worker(pool: asyncpg.Pool) -> None:
@@ -92,16 +143,34 @@ async def test_the_lowered_rate_comes_back_in_steps(pool: asyncpg.Pool) -> None:
 # --- the worker path ------------------------------------------------------------------------------
 
 
+def mx_mode(dns: DnsServer, smtp: CaptureServer, *domains: str) -> dict[str, Any]:
+    """Settings for direct-MX delivery: each domain's MX resolves (test DNS) to the capture server on loopback."""
+    for domain in domains:
+        dns.zone(domain, mx=[(10, f"mx.{domain}")])
+        dns.zone(f"mx.{domain}", a=["127.0.0.1"])
+    return {"delivery_mode": "mx", "mx_port": smtp.port, "dns_nameservers": dns.nameserver}
+
+
+async def buckets(database_url: str) -> dict[str, asyncpg.Record]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return {r["domain"]: r for r in await conn.fetch("SELECT * FROM dispatcher.domain_buckets")}
+    finally:
+        await conn.close()
+
+
 async def test_a_domain_answering_421_slows_down_and_the_campaign_completes(
     fast_settings: Any,
     smtp_server: CaptureServer,
+    dns_server: DnsServer,
     watch: Any,
     make_recipients: Any,
     send_campaign: Any,
     database_url: str,
 ) -> None:
-    """421 4.7.0 "too many messages" for six recipients' first attempts, then acceptance: every recipient is delivered
-    once and none fails; the domain's stored rate went down, the metrics show it, and it recovers step by step."""
+    """mx mode: 421 4.7.0 "too many messages" from the domain's MX for six recipients' first attempts, then
+    acceptance: every recipient is delivered once and none fails; the domain's stored rate went down, the
+    metrics show it, and it recovers step by step."""
     rows = make_recipients(20)
     for row in rows[:6]:  # per recipient, so that the sender's own copy (another domain) is never refused
         smtp_server.handler.fail_recipient(row.email, 421, "4.7.0 Too many messages, try again later", times=1)
@@ -109,6 +178,7 @@ async def test_a_domain_answering_421_slows_down_and_the_campaign_completes(
         domain_limits='{"example.jp": {"connections": 2, "per_minute": 1200}}',
         throttle_window_seconds=2.0,
         throttle_increase_fraction=0.25,
+        **mx_mode(dns_server, smtp_server, "example.jp", "corp.example.jp"),
     )
     gauge = "isseimail_dispatch_domain_rate_per_minute"
     seen: list[float] = []
@@ -156,6 +226,7 @@ async def test_a_domain_answering_421_slows_down_and_the_campaign_completes(
         )
 
     assert events(after) - events(before) == 6
+    assert not [key for key in await buckets(database_url) if key.startswith("relay:")]  # mx mode: no relay bucket
     lowest = min(seen)
     assert lowest < 1200
     recovery = seen[seen.index(lowest) :]
@@ -164,13 +235,53 @@ async def test_a_domain_answering_421_slows_down_and_the_campaign_completes(
     assert recovery[-1] == 1200
 
 
-async def test_the_worker_reconnects_after_the_messages_per_connection_limit(
-    fast_settings: Any, smtp_server: CaptureServer, make_recipients: Any, send_campaign: Any
+async def test_a_relay_answering_421_slows_the_relay_not_the_domains(
+    fast_settings: Any,
+    smtp_server: CaptureServer,
+    watch: Any,
+    make_recipients: Any,
+    send_campaign: Any,
+    database_url: str,
 ) -> None:
-    """messages_per_connection 3 for example.jp: ten messages arrive over at least four connections, none over
-    more than three."""
+    """relay mode: the relay's own 421 4.7.0 (at MAIL FROM, for four transactions) lowers the relay's rate
+    (bucket relay:HOST:PORT, metric label "relay"); no recipient domain is marked throttled; every recipient
+    is delivered once."""
+    rows = make_recipients(8) + make_recipients(8, domain="example.com", start=100)
+    smtp_server.handler.fail_next("MAIL", 421, "4.7.0 Too many messages from you, slow down", times=4)
+    settings = fast_settings(relay_per_minute=3000, throttle_window_seconds=30.0)
+    async with running_dispatcher(settings) as (_api, worker):
+        completed = await send_campaign(rows)
+        metrics = (await worker.get("/metrics")).text
+    assert (completed.sent, completed.failed) == (17, 0)
+    assert not watch.of("delivery.failed")
+    state = await buckets(database_url)
+    relay = state[f"relay:127.0.0.1:{smtp_server.port}"]
+    assert relay["throttle_events"] == 4
+    assert relay["lowered_per_minute"] < 3000
+    assert "Too many messages from you" in relay["last_reply"]
+    for domain in ("example.jp", "example.com", "corp.example.jp"):
+        assert state[domain]["throttle_events"] == 0, domain
+        assert state[domain]["lowered_per_minute"] is None, domain
+    events = sum(
+        sample(metrics, "isseimail_dispatch_throttle_events_total", domain="relay", action=a)
+        for a in ("decreased", "held")
+    )
+    assert events == 4
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == sorted(
+        [r.email for r in rows] + ["sender@corp.example.jp"]
+    )
+
+
+async def test_messages_per_connection_is_the_hosts_in_mx_mode(
+    fast_settings: Any, smtp_server: CaptureServer, dns_server: DnsServer, make_recipients: Any, send_campaign: Any
+) -> None:
+    """mx mode, messages_per_connection 3 for example.jp: ten messages arrive over at least four connections,
+    none over more than three."""
     settings = fast_settings(
-        batch_size=10, worker_prefetch=1, domain_limits='{"example.jp": {"messages_per_connection": 3}}'
+        batch_size=10,
+        worker_prefetch=1,
+        domain_limits='{"example.jp": {"messages_per_connection": 3}}',
+        **mx_mode(dns_server, smtp_server, "example.jp", "corp.example.jp"),
     )
     async with running_dispatcher(settings):
         await send_campaign(make_recipients(10))
@@ -179,6 +290,34 @@ async def test_the_worker_reconnects_after_the_messages_per_connection_limit(
     assert None not in per_connection
     assert max(per_connection.values()) <= 3
     assert len(per_connection) >= 4
+
+
+async def test_messages_per_connection_is_the_relays_in_relay_mode(
+    fast_settings: Any, smtp_server: CaptureServer, make_recipients: Any, send_campaign: Any
+) -> None:
+    """relay mode: the relay's limit (3) caps every relay connection whatever the recipient domain's limit
+    (100 here); a domain's own limit (2 for example.jp) does not close relay connections."""
+    settings = fast_settings(
+        batch_size=10,
+        worker_prefetch=1,
+        relay_messages_per_connection=3,
+        domain_limits='{"example.jp": {"messages_per_connection": 100}}',
+    )
+    async with running_dispatcher(settings):
+        await send_campaign(make_recipients(10))
+    per_connection = Counter(m.peer for m in smtp_server.messages)
+    assert sum(per_connection.values()) == 11
+    assert max(per_connection.values()) <= 3
+    first = len(smtp_server.messages)
+    unlimited = fast_settings(
+        batch_size=10, worker_prefetch=1, domain_limits='{"example.jp": {"messages_per_connection": 2}}'
+    )
+    async with running_dispatcher(unlimited):
+        await send_campaign(make_recipients(10, start=100))
+    later = smtp_server.messages[first:]
+    per_connection = Counter(m.peer for m in later if m.rcpt_tos[0].endswith("@example.jp"))
+    assert sum(per_connection.values()) == 10
+    assert max(per_connection.values()) > 2
 
 
 async def test_a_domain_hosted_by_google_gets_the_gmail_preset_in_mx_mode(

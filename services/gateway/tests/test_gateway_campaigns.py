@@ -18,6 +18,7 @@ from isseimail_gateway.app import create_app as gateway_app
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
+from isseimail_testing.fixtures import INTERNAL_TOKEN
 from isseimail_testing.http import serving_service
 from isseimail_testing.passes import gateway_login, issue_pass
 from isseimail_testing.process import free_port, running_app
@@ -38,6 +39,7 @@ async def gateway(make_settings: Callable[..., Any], database_url: str) -> Async
         serving_service(composer_app(composer_settings)) as composer_url,
     ):
         settings = GatewaySettings(
+            internal_tokens=INTERNAL_TOKEN,
             session_secret="campaigns-test-secret",
             pass_url=pass_url,
             list_validator_url=dead,

@@ -28,6 +28,7 @@ from isseimail_notifier.settings import NotifierSettings
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
 from isseimail_testing.dns import DnsServer
+from isseimail_testing.fixtures import INTERNAL_TOKEN
 from isseimail_testing.http import serving_service
 from isseimail_testing.lists import csv_bytes
 from isseimail_testing.passes import gateway_login, issue_pass
@@ -66,6 +67,7 @@ async def stack(make_settings: Callable[..., Any], dns_server: DnsServer, databa
 
         def gateway() -> Any:
             settings = GatewaySettings(
+                internal_tokens=INTERNAL_TOKEN,
                 session_secret="lists-test-secret",
                 pass_url=pass_url,
                 list_validator_url=lv_url,

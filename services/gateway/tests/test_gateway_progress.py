@@ -21,6 +21,7 @@ from isseimail_gateway.app import create_app as gateway_app
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
+from isseimail_testing.fixtures import INTERNAL_HEADERS, INTERNAL_TOKEN
 from isseimail_testing.http import serving_service
 from isseimail_testing.passes import gateway_login, issue_pass
 from isseimail_testing.process import free_port, running_app
@@ -45,7 +46,7 @@ class Stack:
         await gateway_login(self.client, issued)
 
     async def consume(self, campaign_id: uuid.UUID) -> None:
-        async with httpx.AsyncClient(base_url=self.pass_url) as ps:
+        async with httpx.AsyncClient(base_url=self.pass_url, headers=INTERNAL_HEADERS) as ps:
             r = await ps.post(f"/internal/passes/{self.pass_id}/consume", json={"campaign_id": str(campaign_id)})
             assert r.status_code == 200, r.text
 
@@ -97,6 +98,7 @@ async def stack(make_settings: Callable[..., Any], database_url: str) -> AsyncIt
         serving_service(dispatcher_app(make_settings(DispatcherSettings, composer_url=composer_url))) as disp_url,
     ):
         settings = GatewaySettings(
+            internal_tokens=INTERNAL_TOKEN,
             session_secret="progress-test-secret",
             pass_url=pass_url,
             list_validator_url=dead,

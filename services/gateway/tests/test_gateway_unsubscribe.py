@@ -21,6 +21,7 @@ from isseimail_notifier.settings import NotifierSettings
 from isseimail_shared.events import CampaignAccepted, DeliverySucceeded, envelope_for
 from isseimail_shared.messaging import Broker
 from isseimail_shared.unsubscribe import make_token
+from isseimail_testing.fixtures import INTERNAL_HEADERS
 from isseimail_testing.http import serving_service
 from isseimail_testing.process import free_port, running_app
 
@@ -85,7 +86,7 @@ async def _delivered(broker: Broker, database_url: str, recipients: dict[int, st
 
 
 async def _suppressed(notifier_url: str, address: str, organisation: str) -> dict[str, str]:
-    async with httpx.AsyncClient(base_url=notifier_url) as client:
+    async with httpx.AsyncClient(base_url=notifier_url, headers=INTERNAL_HEADERS) as client:
         r = await client.post(
             "/internal/suppressions/check", json={"addresses": [address], "organisation": organisation}
         )

@@ -10,6 +10,7 @@ from isseimail_gateway.app import create_app
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_gateway.web.render import local_time
 from isseimail_gateway.web.security import CSP
+from isseimail_testing.fixtures import INTERNAL_TOKEN
 from isseimail_testing.process import free_port, running_app
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -18,6 +19,7 @@ TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 def settings() -> GatewaySettings:
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: any upstream call fails fast
     return GatewaySettings(
+        internal_tokens=INTERNAL_TOKEN,
         session_secret="web-test-secret",
         pass_url=dead,
         list_validator_url=dead,

@@ -13,6 +13,7 @@ from isseimail_list_validator.app import create_app
 from isseimail_list_validator.rows import PreparedRow
 from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_testing.http import serving
+from isseimail_testing.lists import acting
 from isseimail_testing.process import running_app
 
 
@@ -56,14 +57,19 @@ async def test_rows_suppressed_for_the_organisation_are_named_with_their_reason(
                 params={"organisation": "Corp.Example.JP"},
                 headers={"X-Isseimail-Pass-Id": "7"},
             )
-            other = await client.get(f"/internal/lists/{list_id}/suppressed", params={"organisation": "other.jp"})
+            other = await client.get(
+                f"/internal/lists/{list_id}/suppressed", params={"organisation": "other.jp"}, headers=acting(7)
+            )
             foreign_pass = await client.get(
                 f"/internal/lists/{list_id}/suppressed",
                 params={"organisation": "corp.example.jp"},
                 headers={"X-Isseimail-Pass-Id": "8"},
             )
-            bad = await client.get(f"/internal/lists/{list_id}/suppressed", params={"organisation": "x' OR 1=1"})
-            missing = await client.get(f"/internal/lists/{list_id}/suppressed")
+            bad = await client.get(
+                f"/internal/lists/{list_id}/suppressed", params={"organisation": "x' OR 1=1"}, headers=acting(7)
+            )
+            missing = await client.get(f"/internal/lists/{list_id}/suppressed", headers=acting(7))
+            anonymous = await client.get(f"/internal/lists/{list_id}/suppressed", params={"organisation": "a.jp"})
     assert mine.status_code == 200
     body = mine.json()
     assert (body["organisation"], body["total"]) == ("corp.example.jp", 3)
@@ -79,6 +85,7 @@ async def test_rows_suppressed_for_the_organisation_are_named_with_their_reason(
     assert foreign_pass.status_code == 404
     assert bad.status_code == 422
     assert missing.status_code == 422
+    assert anonymous.status_code == 422  # no acting pass: nobody's list
 
 
 async def test_unreachable_notifier_is_a_japanese_503(lv_settings: Callable[..., ListValidatorSettings]) -> None:
@@ -86,8 +93,12 @@ async def test_unreachable_notifier_is_a_japanese_503(lv_settings: Callable[...,
     app = create_app(lv_settings())
     async with running_app(app) as client:
         list_id = await _stored_list(app.state.runtime.pool)
-        r = await client.get(f"/internal/lists/{list_id}/suppressed", params={"organisation": "corp.example.jp"})
-        unknown = await client.get(f"/internal/lists/{uuid.uuid4()}/suppressed", params={"organisation": "a.jp"})
+        r = await client.get(
+            f"/internal/lists/{list_id}/suppressed", params={"organisation": "corp.example.jp"}, headers=acting(7)
+        )
+        unknown = await client.get(
+            f"/internal/lists/{uuid.uuid4()}/suppressed", params={"organisation": "a.jp"}, headers=acting(7)
+        )
     assert r.status_code == 503
     assert "配信停止リスト" in r.json()["detail"]
     assert unknown.status_code == 404
@@ -103,6 +114,8 @@ async def test_allow_policy_lets_an_unreadable_suppression_list_through(
         new = lists.NewList(uuid.uuid4(), 7, "123456", "x.csv", "utf-8", False, "allow")
         await lists.open_list(pool, new, 1, ["a.jp"])
         await lists.store_rows(pool, new.list_id, [_row(1, "u1@a.jp")])
-        r = await client.get(f"/internal/lists/{new.list_id}/suppressed", params={"organisation": "corp.example.jp"})
+        r = await client.get(
+            f"/internal/lists/{new.list_id}/suppressed", params={"organisation": "corp.example.jp"}, headers=acting(7)
+        )
     assert r.status_code == 200
     assert (r.json()["total"], r.json()["unverified"]) == (0, True)

@@ -10,7 +10,7 @@ from isseimail_list_validator.app import create_app
 from isseimail_list_validator.rows import PreparedRow
 from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_testing.dns import DnsServer
-from isseimail_testing.lists import csv_bytes, upload, wait_done
+from isseimail_testing.lists import acting, csv_bytes, upload, wait_done
 from isseimail_testing.process import running_app
 from isseimail_testing.smtp import CaptureServer
 
@@ -66,6 +66,6 @@ async def test_sweeper_republishes_checks_of_a_list_left_validating(
         )
         fresh = (await upload(client, csv_bytes([("b@good.co.jp", "", "", "", "各位")]))).json()["list_id"]
         assert await lists.delete_expired(runtime.pool, 30) == 1
-        assert (await client.get(f"/internal/lists/{new.list_id}")).status_code == 404
-        assert (await client.get(f"/internal/lists/{fresh}")).status_code == 200
+        assert (await client.get(f"/internal/lists/{new.list_id}", headers=acting())).status_code == 404
+        assert (await client.get(f"/internal/lists/{fresh}", headers=acting())).status_code == 200
         assert await runtime.pool.fetchval("SELECT count(*) FROM list_rows WHERE list_id = $1", new.list_id) == 0

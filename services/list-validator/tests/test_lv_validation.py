@@ -10,7 +10,7 @@ import httpx
 from isseimail_list_validator.app import create_app
 from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_testing.dns import DnsServer
-from isseimail_testing.lists import csv_bytes, upload, wait_done
+from isseimail_testing.lists import acting, csv_bytes, upload, wait_done
 from isseimail_testing.process import running_app
 
 
@@ -97,7 +97,7 @@ async def test_unverified_policy_allow_lets_the_list_through(
         list_id = (await upload(client, csv_bytes(rows, header=False))).json()["list_id"]
         summary = await wait_done(client, list_id)
         assert (summary["status"], summary["ok"], summary["unverified"]) == ("valid", 0, 2)
-        lines = (await client.get(f"/internal/lists/{list_id}/rows")).text.splitlines()
+        lines = (await client.get(f"/internal/lists/{list_id}/rows", headers=acting())).text.splitlines()
         assert [line.count('"row"') for line in lines] == [1, 1]
 
 
@@ -154,6 +154,8 @@ async def test_a_list_belongs_to_its_pass(lv: httpx.AsyncClient, dns_server: Dns
     assert errors.headers["content-type"].startswith("application/x-ndjson")
     assert '"code": "domain_not_found"' in errors.text
     assert (await lv.get("/internal/lists/not-a-uuid")).status_code == 422
-    assert (await lv.get("/internal/lists/00000000-0000-0000-0000-000000000000")).status_code == 404
+    assert (await lv.get("/internal/lists/00000000-0000-0000-0000-000000000000", headers=acting())).status_code == 404
+    for path in ("", "/rows", "/errors"):  # a read naming no pass is nobody's: refused, never the rows
+        assert (await lv.get(f"/internal/lists/{list_id}{path}")).status_code == 422
     # the gateway reads the limits from here, where the settings live
     assert (await lv.get("/internal/lists/limits")).json() == {"max_bytes": 10 * 1024 * 1024, "max_rows": 50_000}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -11,12 +12,16 @@ import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from isseimail_shared import scrape
+from isseimail_shared.internal_auth import InternalOnly
 from isseimail_shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from isseimail_shared.runtime import Runtime, ServiceSpec
 from isseimail_shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -34,11 +39,20 @@ def create_app(
 
     app = FastAPI(title=f"isseimail {spec.name}", lifespan=lifespan, **fastapi_kwargs)  # type: ignore[arg-type]
     app.state.runtime = runtime
+    app.add_exception_handler(ClientDisconnect, client_disconnected)
+    if spec.internal_api:
+        app.add_middleware(InternalOnly, tokens=settings.internal_tokens, service=spec.name)
     app.add_middleware(MetricsMiddleware, service=spec.name)
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)
     return app
+
+
+async def client_disconnected(request: Request, exc: Exception) -> Response:
+    """The client went away mid-request (an aborted upload): its doing, not an error of ours."""
+    log.info("client disconnected before the request was read", extra={"path": request.url.path[:200]})
+    return Response(status_code=400)  # nobody reads it; it only ends the request cleanly
 
 
 def health_router() -> APIRouter:

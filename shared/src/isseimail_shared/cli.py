@@ -11,6 +11,15 @@ from fastapi import FastAPI
 from isseimail_shared.logs import setup_logging
 from isseimail_shared.settings import ServiceSettings
 
+HELP_FLAGS = frozenset({"-h", "--help"})
+
+
+def exit_on_help(argv: list[str], usage: str) -> None:
+    """`--help` prints the usage and exits 0 before any setting is read, so an image can prove it starts."""
+    if any(arg in HELP_FLAGS for arg in argv):
+        print(f"usage: {usage}")
+        raise SystemExit(0)
+
 
 def serve(name: str, settings: ServiceSettings, port: int, factory: Callable[[], FastAPI]) -> None:
     setup_logging(name, settings.log_level)

@@ -172,6 +172,11 @@ class DeliverySucceeded(Event):
     row_number: int | None = None
 
 
+# The diagnostic of a delivery.failed the dispatcher records, without sending, for a recipient suppressed after
+# 一斉送信 (an unsubscribe, complaint or hard bounce that arrived while the campaign was going out).
+SUPPRESSED_AT_SEND = "isseimail: not sent, the address was suppressed after sending began"
+
+
 class DeliveryFailed(Event):
     """A permanent failure while sending (5xx, or temporary failures past the retry age)."""
 

@@ -3,8 +3,13 @@
 Topology (declared idempotently by whoever needs it):
 - `isseimail.events`: durable topic exchange, routing key = event type;
 - `isseimail.dlx`: direct exchange for dead letters; every queue `q` dead-letters into `q.dlq`;
-- consumer and work queues are quorum queues with `x-delivery-limit`, so a message that keeps failing
-  ends in its DLQ after a bounded number of redeliveries, with no bookkeeping of our own.
+- consumer and work queues are quorum queues with a delivery limit, so a message that keeps failing
+  ends in its DLQ after a bounded number of redeliveries, with no bookkeeping of our own. The limit is a
+  policy (queue_policy.py) when the management API is configured, else the `x-delivery-limit` argument.
+
+Who declares: a queue is declared by the service that owns it (its consumer, or for the batch work queue
+the dispatcher that publishes to it) before anything consumes; a process that only consumes a queue owned
+by another (a dispatcher worker) waits for it with a bounded retry (`Broker.consumer(declare=False)`).
 """
 
 from __future__ import annotations
@@ -34,19 +39,31 @@ DEAD_LETTER_EXCHANGE = "isseimail.dlx"
 MessageHandler = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
 
-def queue_arguments(name: str, delivery_limit: int) -> dict[str, Any]:
-    return {
+QUEUE_WAIT_SECONDS = 60.0
+
+
+class QueueMissing(RuntimeError):
+    """The queue another service owns was not declared within the wait."""
+
+
+def queue_arguments(name: str, delivery_limit: int | None) -> dict[str, Any]:
+    """The quorum queue's arguments; delivery_limit None when a policy sets it (queue_policy.py)."""
+    arguments: dict[str, Any] = {
         "x-queue-type": "quorum",
         "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
         "x-dead-letter-routing-key": name,
-        "x-delivery-limit": delivery_limit,
     }
+    if delivery_limit is not None:
+        arguments["x-delivery-limit"] = delivery_limit
+    return arguments
 
 
 class Broker:
-    """One robust connection per process; a confirm channel for publishing, one channel per consumer."""
+    """One robust connection per process; a confirm channel for publishing, one channel per consumer.
 
-    def __init__(self, url: str, *, name: str, delivery_limit: int = 5) -> None:
+    delivery_limit None: the queues are declared without `x-delivery-limit` (a policy sets it)."""
+
+    def __init__(self, url: str, *, name: str, delivery_limit: int | None = 5) -> None:
         self._url = url
         self._name = name
         self.delivery_limit = delivery_limit
@@ -95,12 +112,54 @@ class Broker:
     async def declare_queue(self, channel: AbstractChannel, name: str, bindings: Iterable[str] = ()) -> AbstractQueue:
         return await declare_queue(channel, name, bindings, self.delivery_limit)
 
-    async def consumer(
-        self, queue: str, handler: MessageHandler, *, bindings: Iterable[str] = (), prefetch: int = 20
-    ) -> Consumer:
+    async def declare_owned(self, name: str, bindings: Iterable[str] = ()) -> None:
+        """Declare a queue this service owns (and its DLQ), on a channel of its own, before anything consumes."""
         channel = await self.connection.channel()
-        await channel.set_qos(prefetch_count=prefetch)
-        declared = await self.declare_queue(channel, queue, bindings)
+        try:
+            await self.declare_queue(channel, name, bindings)
+        finally:
+            if not channel.is_closed:
+                await channel.close()
+
+    async def wait_for_queue(self, name: str, timeout: float = QUEUE_WAIT_SECONDS) -> None:
+        """Return once the queue exists (passive declare), retrying with backoff: its owner declares it, and a
+        quorum queue being created answers NOT_FOUND or an internal error for a moment. QueueMissing at the end."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        delay = 0.2
+        while True:
+            channel = await self.connection.channel()
+            try:
+                await channel.declare_queue(name, passive=True)
+                return
+            except (aio_pika.exceptions.ChannelClosed, aio_pika.exceptions.AMQPError) as exc:
+                if asyncio.get_running_loop().time() + delay > deadline:
+                    raise QueueMissing(f"queue {name} was not declared within {timeout:g} s") from exc
+                log.info("queue %s not there yet (%s); waiting %.1f s", name, exc.__class__.__name__, delay)
+            finally:
+                if not channel.is_closed:
+                    await channel.close()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 3.0)
+
+    async def consumer(
+        self,
+        queue: str,
+        handler: MessageHandler,
+        *,
+        bindings: Iterable[str] = (),
+        prefetch: int = 20,
+        declare: bool = True,
+        wait: float = QUEUE_WAIT_SECONDS,
+    ) -> Consumer:
+        """A consumer of the queue; declare=False for a queue another service owns: wait for it instead."""
+        if not declare:
+            await self.wait_for_queue(queue, wait)
+        channel = await self.connection.channel()
+        if declare:
+            declared = await self.declare_queue(channel, queue, bindings)
+        else:
+            declared = await channel.declare_queue(queue, passive=True)
+        await channel.set_qos(prefetch_count=prefetch)  # after declaring: a refused re-declare reopens the channel
         return Consumer(channel, declared, handler)
 
 
@@ -121,13 +180,24 @@ async def declare_topology(channel: AbstractChannel) -> AbstractExchange:
 
 
 async def declare_queue(
-    channel: AbstractChannel, name: str, bindings: Iterable[str], delivery_limit: int
+    channel: AbstractChannel, name: str, bindings: Iterable[str], delivery_limit: int | None
 ) -> AbstractQueue:
-    """The queue, its DLQ and its bindings to the events exchange; safe to repeat."""
+    """The queue, its DLQ and its bindings to the events exchange; safe to repeat.
+
+    A queue that exists with another `x-delivery-limit` argument (or with one, now that a policy sets the
+    limit) is used as it is, with a warning: RabbitMQ refuses to re-declare it, and the lower of its argument
+    and the policy applies until it is deleted (drained first) and declared again."""
     await declare_topology(channel)
     dlq = await channel.declare_queue(f"{name}.dlq", durable=True, arguments={"x-queue-type": "quorum"})
     await dlq.bind(DEAD_LETTER_EXCHANGE, routing_key=name)
-    queue = await channel.declare_queue(name, durable=True, arguments=queue_arguments(name, delivery_limit))
+    try:
+        queue = await channel.declare_queue(name, durable=True, arguments=queue_arguments(name, delivery_limit))
+    except aio_pika.exceptions.ChannelPreconditionFailed as exc:
+        if "x-delivery-limit" not in str(exc):
+            raise
+        log.warning("queue %s keeps the delivery limit it was declared with: %s", name, exc)
+        await channel.reopen()
+        queue = await channel.declare_queue(name, passive=True)
     for key in bindings:
         await queue.bind(EVENTS_EXCHANGE, routing_key=key)
     return queue

@@ -22,6 +22,7 @@ from isseimail_shared.inbox import EventHandler, event_handler
 from isseimail_shared.messaging import Broker, Consumer, MessageHandler
 from isseimail_shared.metrics import READY
 from isseimail_shared.outbox import OutboxRelay
+from isseimail_shared.queue_policy import apply_delivery_limit_policy
 from isseimail_shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ class ConsumerSpec:
     handler: MessageHandler
     bindings: Sequence[str] = ()
     prefetch: int | None = None
+    # False: another service owns (declares) the queue; wait for it (bounded) instead of declaring it.
+    declare: bool = True
 
 
 @dataclass
@@ -44,6 +47,9 @@ class ServiceSpec:
     migrations: str | None
     uses_database: bool = True
     uses_broker: bool = True
+    # Work queues this service declares at start, before its hooks and consumers run (it publishes to them;
+    # another process consumes them and waits for them).
+    owned_queues: Sequence[str] = ()
     consumers: Callable[[Runtime], Sequence[ConsumerSpec]] = lambda _rt: ()
     background: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
     on_start: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
@@ -54,6 +60,8 @@ class ServiceSpec:
     # False for a process whose outbox another process of the same service relays (dispatcher workers):
     # publishing thousands of events would cost the hot path CPU for no gain.
     outbox_relay: bool = True
+    # An internal API (every service but the gateway): each call must carry the internal token.
+    internal_api: bool = True
 
 
 @dataclass
@@ -100,9 +108,11 @@ class Runtime:
             packages = ["isseimail_shared.sql"] + ([self.spec.migrations] if self.spec.migrations else [])
             await migrate(self.pool_, self.spec.schema, packages)
         if self.spec.uses_broker:
-            broker = Broker(s.amqp_url.get_secret_value(), name=self.spec.name, delivery_limit=s.delivery_limit)
+            broker = Broker(s.amqp_url.get_secret_value(), name=self.spec.name, delivery_limit=await _delivery_limit(s))
             await _retry("broker", broker.connect)
             self.broker_ = broker
+            for queue in self.spec.owned_queues:
+                await _retry(f"queue {queue}", functools.partial(broker.declare_owned, queue), attempts=5)
             if self.pool_ is not None and self.spec.outbox_relay:
                 self.relay = OutboxRelay(
                     self.pool_,
@@ -125,6 +135,8 @@ class Runtime:
                     spec.handler,
                     bindings=spec.bindings,
                     prefetch=spec.prefetch or s.prefetch,
+                    declare=spec.declare,
+                    wait=s.queue_wait_seconds,
                 ),
                 attempts=5,
             )
@@ -190,6 +202,16 @@ class Runtime:
                 checks[extra.__name__] = False
         READY.labels(self.spec.name).set(1 if all(checks.values()) else 0)
         return checks
+
+
+async def _delivery_limit(s: ServiceSettings) -> int | None:
+    """The x-delivery-limit queue argument, or None once the policy carries the limit (management API set)."""
+    if s.rabbitmq_management_url is None:
+        return s.delivery_limit
+    url = s.rabbitmq_management_url.get_secret_value()
+    amqp = s.amqp_url.get_secret_value()
+    await _retry("RabbitMQ management API", lambda: apply_delivery_limit_policy(url, amqp, s.delivery_limit))
+    return None
 
 
 async def _ping_database(pool: asyncpg.Pool | None) -> bool:

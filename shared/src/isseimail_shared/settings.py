@@ -105,12 +105,35 @@ class ServiceSettings(BaseSettings):
         default=SecretStr("change-me-verp-secret"),
         description="HMAC key that authenticates VERP bounce addresses (dispatcher and notifier share it).",
     )
+    internal_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Tokens of service-to-service calls (comma list): the first is sent, every one accepted, so a "
+        "new token goes first and the old one is removed later; empty = internal APIs refuse every call.",
+    )
     log_level: str = Field(default="INFO", description="Python log level name.")
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to.")
     db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections per service process.")
     prefetch: int = Field(default=20, ge=1, le=10_000, description="Unacked messages per consumer.")
     delivery_limit: int = Field(
-        default=5, ge=1, le=100, description="Redeliveries of a failing message before it goes to the DLQ."
+        default=5,
+        ge=1,
+        le=100,
+        description="Redeliveries of a failing message before it goes to the DLQ. With "
+        "ISSEIMAIL_RABBITMQ_MANAGEMENT_URL a policy that a restart updates; else a queue argument fixed when the "
+        "queue was declared. The same on every service.",
+    )
+    rabbitmq_management_url: SecretStr | None = Field(
+        default=None,
+        description="RabbitMQ management API (http://user:password@host:15672/, rabbitmq_management plugin). Set: "
+        "each service applies the delivery limit as the policy isseimail-delivery-limit on its vhost at start; "
+        "unset: as the x-delivery-limit queue argument.",
+    )
+    queue_wait_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How long a process that consumes a queue another service owns (a dispatcher worker) waits "
+        "at start for the queue to be declared before giving up.",
     )
     outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60, description="Outbox relay's poll interval.")
     shutdown_grace_seconds: float = Field(
@@ -121,6 +144,11 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _parse_relay(cls, value: object) -> object:
         return SmtpRelay.parse(value) if isinstance(value, str) else value
+
+    @field_validator("internal_tokens", mode="before")
+    @classmethod
+    def _parse_tokens(cls, value: object) -> object:
+        return _split_commas(value)
 
     @field_validator("dns_nameservers", mode="before")
     @classmethod

@@ -11,6 +11,7 @@ from isseimail_shared.messaging import Broker
 from isseimail_shared.settings import ServiceSettings, SmtpRelay
 from isseimail_testing.clamd import ClamdServer
 from isseimail_testing.dns import DnsServer
+from isseimail_testing.headers import API_CLIENT_HEADERS, INTERNAL_HEADERS, INTERNAL_TOKEN
 from isseimail_testing.http import serving_peer
 from isseimail_testing.infra import create_database, create_vhost, delete_vhost, drop_database
 from isseimail_testing.private_infra import PrivatePostgres, PrivateRabbitMQ
@@ -18,6 +19,8 @@ from isseimail_testing.smtp import CaptureServer
 from isseimail_testing.snapshot import SnapshotPeer
 
 S = TypeVar("S", bound=ServiceSettings)
+
+__all__ = ["API_CLIENT_HEADERS", "CREDENTIALS_KEY", "INTERNAL_HEADERS", "INTERNAL_TOKEN"]
 
 CREDENTIALS_KEY = "pZ4mY0a8mJv1m0m1eJ6bK0pXq3b9l0QmKxRk2cZpW1E="  # a Fernet key for tests only
 
@@ -58,6 +61,13 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
     """A RabbitMQ node of this module's own that its tests may stop and restart (about 5 s to boot)."""
     with PrivateRabbitMQ() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def managed_rabbitmq() -> Iterator[PrivateRabbitMQ]:
+    """A RabbitMQ node of this module's own with the management HTTP API enabled (policies), ~8 s to boot."""
+    with PrivateRabbitMQ(management=True) as server:
         yield server
 
 
@@ -110,6 +120,7 @@ def make_settings(database_url: str, amqp_url: str, smtp_server: CaptureServer) 
             # know a field ignore it (settings use extra="ignore").
             "credentials_key": CREDENTIALS_KEY,
             "verp_secret": "test-verp-secret",
+            "internal_tokens": INTERNAL_TOKEN,
             # The notifier's bounce SMTP listener: any free port, so tests never collide on 2525.
             "bounce_listen_port": 0,
             # Most tests compose text-only mail; the manual's (必須) default has tests of its own.

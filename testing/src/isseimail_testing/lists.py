@@ -9,6 +9,11 @@ from typing import Any
 import httpx
 
 
+def acting(pass_id: int = 7) -> dict[str, str]:
+    """The header naming the pass a list read acts for (the list-validator answers only its own lists)."""
+    return {"X-Isseimail-Pass-Id": str(pass_id)}
+
+
 async def upload(
     client: httpx.AsyncClient, data: bytes, pass_id: int = 7, filename: str = "list.csv"
 ) -> httpx.Response:
@@ -24,11 +29,11 @@ async def upload(
     )
 
 
-async def wait_done(client: httpx.AsyncClient, list_id: str, timeout: float = 30.0) -> dict[str, Any]:
-    """Poll the list until every domain is answered; returns the final summary."""
+async def wait_done(client: httpx.AsyncClient, list_id: str, timeout: float = 30.0, pass_id: int = 7) -> dict[str, Any]:
+    """Poll the list (as the pass that uploaded it) until every domain is answered; returns the final summary."""
     deadline = time.monotonic() + timeout
     while True:
-        response = await client.get(f"/internal/lists/{list_id}")
+        response = await client.get(f"/internal/lists/{list_id}", headers=acting(pass_id))
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         if body["status"] != "validating":

@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 from cryptography.fernet import Fernet
 
-from isseimail_testing.fixtures import CREDENTIALS_KEY
+from isseimail_testing.fixtures import CREDENTIALS_KEY, INTERNAL_HEADERS
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ async def issue_pass(
     department: str = "営業部",
     purpose: str = "新製品のご案内",
 ) -> IssuedPass:
-    async with httpx.AsyncClient(base_url=pass_url) as ps:
+    async with httpx.AsyncClient(base_url=pass_url, headers=INTERNAL_HEADERS) as ps:
         r = await ps.post("/internal/admin/login", json={"email": admin[0], "password": admin[1]})
         assert r.status_code == 200, r.text
         admin_id = r.json()["admin_id"]

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from isseimail_testing.fixtures import CREDENTIALS_KEY
+from isseimail_testing.fixtures import API_CLIENT_HEADERS, CREDENTIALS_KEY, INTERNAL_TOKEN
 from isseimail_testing.process import ServiceProcess, free_port
 from isseimail_testing.services import Service, packages, service
 from isseimail_testing.smtp import CaptureServer
@@ -92,6 +92,7 @@ class SystemProcesses:
             "ISSEIMAIL_CREDENTIALS_KEY": CREDENTIALS_KEY,
             "ISSEIMAIL_VERP_SECRET": VERP_SECRET,
             "ISSEIMAIL_SESSION_SECRET": SESSION_SECRET,
+            "ISSEIMAIL_INTERNAL_TOKENS": INTERNAL_TOKEN,
             "ISSEIMAIL_OUTBOX_POLL_SECONDS": "0.2",
             "ISSEIMAIL_SHUTDOWN_GRACE_SECONDS": "2",
             "ISSEIMAIL_LOG_LEVEL": "INFO",
@@ -276,7 +277,7 @@ class ApiClient:
     """One user of the gateway's JSON API (an applicant or an administrator); keeps its session cookie."""
 
     def __init__(self, gateway_url: str, timeout: float = 60.0) -> None:
-        self.http = httpx.AsyncClient(base_url=gateway_url, timeout=timeout)
+        self.http = httpx.AsyncClient(base_url=gateway_url, timeout=timeout, headers=API_CLIENT_HEADERS)
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -423,9 +424,16 @@ async def new_pass(
     system: SystemProcesses, smtp: CaptureServer, applicant_email: str, **application: Any
 ) -> tuple[ApiClient, Credentials]:
     """Apply, let the administrator approve, read the credentials mail, log in: a logged-in applicant."""
-    async with ApiClient(system.gateway_url) as admin:
-        await admin.admin_login(*system.admin)
-        applicant = ApiClient(system.gateway_url)
+    return await new_pass_with_admin(system.gateway_url, smtp, system.admin, applicant_email, **application)
+
+
+async def new_pass_with_admin(
+    gateway_url: str, smtp: CaptureServer, admin_login: tuple[str, str], applicant_email: str, **application: Any
+) -> tuple[ApiClient, Credentials]:
+    """new_pass for a system this harness did not start (`make run`, `make demo`): its gateway and admin."""
+    async with ApiClient(gateway_url) as admin:
+        await admin.admin_login(*admin_login)
+        applicant = ApiClient(gateway_url)
         application_id = await applicant.apply(applicant_email, **application)
         await admin.approve(application_id)
     credentials = await credentials_from_mail(smtp, applicant_email)

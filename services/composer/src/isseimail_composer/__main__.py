@@ -8,11 +8,13 @@ import sys
 from isseimail_composer.app import create_app
 from isseimail_composer.deliverability import cli as domain_cli
 from isseimail_composer.settings import ComposerSettings
-from isseimail_shared.cli import serve
+from isseimail_shared.cli import exit_on_help, serve
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] != "check-domain":
+        exit_on_help(args, "isseimail-composer [serve] | isseimail-composer check-domain DOMAIN [--json]")
     settings = ComposerSettings()
     if args and args[0] == "check-domain":
         sys.exit(domain_cli.main(args[1:], settings))

@@ -28,7 +28,7 @@ def _settings(runtime: Runtime) -> ComposerSettings:
 
 async def open_lists(runtime: Runtime) -> None:
     s = _settings(runtime)
-    runtime.state["lists"] = ListsClient(s.list_validator_url, s.upstream_timeout_seconds)
+    runtime.state["lists"] = ListsClient(s.list_validator_url, s.upstream_timeout_seconds, s.internal_tokens)
 
 
 async def open_guard(runtime: Runtime) -> None:

@@ -160,6 +160,12 @@ def check_attachments(files: list[tuple[str, bytes]], *, required: bool = False)
     return kept, " ".join(problems) or None
 
 
+# A display name that carries an address (or the characters that make one) would let the From line show a
+# different sender than the checked address: `"a" <evil@attacker.example>, b`. Names never need them.
+ADDRESS_LIKE = re.compile(r"[@<>\"＠＜＞]")
+NAME_WITH_ADDRESS = '送信者名称にメールアドレスや記号 @ < > " は使用できません。名前だけを入力してください。'
+
+
 def check_draft(
     values: dict[str, str],
     files: list[tuple[str, bytes]],
@@ -194,6 +200,8 @@ def check_draft(
         checked[key], error = check_text(key, values.get(key, ""), limit, multiline=multiline, charset=cs)
         if error:
             errors[key] = error
+    if "sender_name" not in errors and ADDRESS_LIKE.search(checked["sender_name"]):
+        errors["sender_name"] = NAME_WITH_ADDRESS
     attachments, error = check_attachments(files, required=attachments_required)
     if error:
         errors["attachments"] = error

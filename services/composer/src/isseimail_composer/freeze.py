@@ -62,7 +62,7 @@ def on_pass_consumed(
             reasons = "; ".join(f"{p.filename}: {','.join(p.reasons)}" for p in problems)
             await _mark_failed(conn, stored.campaign_id, f"attachment refused at freeze: {reasons}")
             return
-        info = await lists.get_list(draft.list_id)
+        info = await lists.get_list(draft.list_id, stored.pass_id)
         if info is None or info.get("status") != "valid" or str(info.get("pass_id")) != str(stored.pass_id):
             await _mark_failed(conn, stored.campaign_id, f"list {draft.list_id} is not a valid list of this pass")
             return
@@ -71,7 +71,7 @@ def on_pass_consumed(
 
         async def records() -> AsyncIterator[tuple[object, ...]]:
             nonlocal counted
-            async for r in lists.rows(draft.list_id):
+            async for r in lists.rows(draft.list_id, stored.pass_id):
                 if r.row < 1:
                     raise ValueError(f"list {draft.list_id} has a row numbered {r.row}")
                 counted += 1

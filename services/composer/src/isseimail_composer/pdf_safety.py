@@ -6,8 +6,12 @@ seen as what a reader sees. Every object is walked, referenced or not: "JavaScri
 anywhere. A file qpdf could only open by reconstructing its cross-reference table is refused as damaged
 rather than trusted: a reader might rebuild it differently and see objects we did not.
 
-`check_pdf()` is synchronous and never raises on bad input. Its cost follows the number of objects, not bytes:
-milliseconds for ordinary files, about 3.5 µs per object beyond that (docs/benchmarks.md).
+Before that walk, a pre-filter reads the bytes (pdf_prefilter.py): when no name a rule looks at occurs in
+the file or in its decoded object streams, in any #-escaped spelling, the walk cannot find anything and is
+skipped; every object is still resolved by qpdf, so a damaged file is refused exactly as before.
+
+`check_pdf()` is synchronous and never raises on bad input. Its cost follows the number of objects, not bytes
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from dataclasses import dataclass
 
 import pikepdf
 import pikepdf.settings
+
+from isseimail_composer.pdf_prefilter import may_name_active_content, object_streams
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +138,10 @@ def _runs_code(action: pikepdf.Object) -> bool:
 def _findings(d: pikepdf.Object) -> Iterator[str]:
     """The active-content rules one dictionary breaks."""
     keys = set(d.keys())
-    s = _name(d, "/S")
-    typ = _name(d, "/Type")
-    subtype = _name(d, "/Subtype")
+    # A value is fetched only for a key that is there: each lookup crosses into qpdf (the walk's main cost).
+    s = _name(d, "/S") if "/S" in keys else None
+    typ = _name(d, "/Type") if "/Type" in keys else None
+    subtype = _name(d, "/Subtype") if "/Subtype" in keys else None
     if "/JS" in keys or "/JavaScript" in keys or s == "/JavaScript":
         yield "javascript"
     if s == "/Launch":
@@ -186,11 +193,15 @@ MAX_PAGE_TREE_NODES = 10_000
 
 def _has_a_page(pdf: pikepdf.Pdf) -> bool:
     """At least one real /Page leaf under the catalog's page tree (a /Count can lie). Depth-first, it stops
-    at the first leaf: listing every page (pdf.pages) would cost far more on a long document."""
-    stack = [pdf.Root.get("/Pages")]
+    at the first leaf: listing every page (pdf.pages) would cost far more on a long document, and so would
+    listing every kid of a flat tree (each becomes a Python object): kids are taken one at a time."""
+    stack: list[Iterator[pikepdf.Object | None]] = [iter([pdf.Root.get("/Pages")])]
     seen: set[tuple[int, int]] = set()
     while stack and len(seen) < MAX_PAGE_TREE_NODES:
-        node = stack.pop()
+        node = next(stack[-1], None)
+        if node is None:
+            stack.pop()
+            continue
         if not isinstance(node, pikepdf.Dictionary):
             continue
         if node.is_indirect:
@@ -201,7 +212,7 @@ def _has_a_page(pdf: pikepdf.Pdf) -> bool:
         if _name(node, "/Type") == "/Page" or (kids is None and "/MediaBox" in node):
             return True
         if isinstance(kids, pikepdf.Array):
-            stack.extend(reversed(list(kids)))
+            stack.append(iter(kids))
     return False
 
 
@@ -209,17 +220,37 @@ def _has_eof(data: bytes) -> bool:
     return b"%%EOF" in data[-EOF_WINDOW:]
 
 
-def check_pdf(data: bytes, allowed: frozenset[str] = frozenset()) -> Verdict:
-    """The verdict on one PDF: OK, or the first structure problem or refused active content found."""
+def check_pdf(data: bytes, allowed: frozenset[str] = frozenset(), *, prefilter: bool = True) -> Verdict:
+    """The verdict on one PDF: OK, or the first structure problem or refused active content found.
+    prefilter=False always walks every object (tests hold that the pre-filter changes no verdict)."""
     # qpdf reads a real file several times faster than a BytesIO (which it can only read through Python
     # callbacks, a few bytes at a time while it parses the cross-reference table).
     with tempfile.NamedTemporaryFile(prefix="isseimail-pdf-", suffix=".pdf") as file:
         file.write(data)
         file.flush()
-        return _check_file(file.name, data, allowed)
+        return _check_file(file.name, data, allowed, prefilter)
 
 
-def _check_file(path: str, data: bytes, allowed: frozenset[str]) -> Verdict:
+def _walk_needed(pdf: pikepdf.Pdf, data: bytes) -> bool:
+    """False only when the pre-filter proves that no object names anything a rule looks at."""
+    if may_name_active_content(data):
+        return True
+    streams = object_streams(data)
+    if streams is None:
+        return True  # object streams the pre-filter cannot account for: walk
+    for objgen in streams:
+        try:
+            obj = pdf.get_object(objgen)
+            if not isinstance(obj, pikepdf.Stream) or _name(obj.stream_dict, "/Type") != "/ObjStm":
+                return True
+            if may_name_active_content(obj.read_bytes()):
+                return True
+        except (pikepdf.PdfError, ValueError, RuntimeError):
+            return True  # the walk decides (and refuses what it cannot read), not the pre-filter
+    return False
+
+
+def _check_file(path: str, data: bytes, allowed: frozenset[str], prefilter: bool = True) -> Verdict:
     try:
         # inherit_page_attributes would rewrite every page up front (most of the cost on a long document).
         pdf = pikepdf.open(path, attempt_recovery=False, suppress_warnings=True, inherit_page_attributes=False)
@@ -233,7 +264,11 @@ def _check_file(path: str, data: bytes, allowed: frozenset[str]) -> Verdict:
                 return _refused("truncated")
             if not _has_a_page(pdf):
                 return _refused("no_pages")
-            rules = _scan(pdf, allowed)
+            if not prefilter or _walk_needed(pdf, data):
+                rules = _scan(pdf, allowed)
+            else:
+                rules = ()
+                len(pdf.objects)  # qpdf resolves every object, as the walk would: its warnings mean damage
             if pdf.get_warnings():
                 # qpdf repaired something while resolving objects: what a reader sees may differ.
                 return _refused("damaged")

@@ -20,11 +20,11 @@ LIST_EMPTY = "送信先リストに送信先がありません。"
 CSV_COLUMNS = {"company": "会社名", "department1": "部署名1", "department2": "部署名2", "contact": "ご担当者名"}
 
 
-async def _non_jis_rows(lists: ListsClient, list_id: uuid.UUID) -> str | None:
+async def _non_jis_rows(lists: ListsClient, list_id: uuid.UUID, pass_id: int) -> str | None:
     """For ISO-2022-JP: the list's cells that encoding cannot carry (they would show as 〓), named by row."""
     found: list[str] = []
     total = 0
-    async for recipient in lists.rows(list_id):
+    async for recipient in lists.rows(list_id, pass_id):
         for key, label in CSV_COLUMNS.items():
             value: str = getattr(recipient, key)
             bad = [c for c in value if text_rules.jis_reason(c)]
@@ -41,10 +41,10 @@ async def _non_jis_rows(lists: ListsClient, list_id: uuid.UUID) -> str | None:
     )
 
 
-async def _suppressed_rows(lists: ListsClient, list_id: uuid.UUID, sender_email: str) -> str | None:
+async def _suppressed_rows(lists: ListsClient, list_id: uuid.UUID, pass_id: int, sender_email: str) -> str | None:
     """The rows the sender's organisation may not mail (its unsubscribes and complaints), named by row."""
     organisation = organisation_of(sender_email)
-    found = await lists.suppressed(list_id, organisation, limit=text_rules.MAX_REPORTED)
+    found = await lists.suppressed(list_id, pass_id, organisation, limit=text_rules.MAX_REPORTED)
     total = int(found.get("total") or 0)
     if not total:
         return None
@@ -72,7 +72,7 @@ async def check(
         "charset": d.charset,
     }
     _, errors = check_draft(values, [(a.filename, a.data) for a in d.attachments], allowed_domains=sender_domains)
-    info = await lists.get_list(d.list_id)
+    info = await lists.get_list(d.list_id, pass_id)
     if info is None or str(info.get("pass_id")) != str(pass_id):
         errors["list_id"] = LIST_NOT_FOUND
     elif info.get("status") == "validating":
@@ -82,11 +82,11 @@ async def check(
     elif not info.get("rows"):
         errors["list_id"] = LIST_EMPTY
     if "list_id" not in errors and "sender_email" not in errors:
-        refused = await _suppressed_rows(lists, d.list_id, d.sender_email)
+        refused = await _suppressed_rows(lists, d.list_id, pass_id, d.sender_email)
         if refused:
             errors["list_id"] = refused
     if not errors and d.charset == "iso-2022-jp":
-        problem = await _non_jis_rows(lists, d.list_id)
+        problem = await _non_jis_rows(lists, d.list_id, pass_id)
         if problem:
             errors["charset"] = problem
     if gate is not None and "sender_email" not in errors:

@@ -111,7 +111,12 @@ def _campaign_id(raw: str) -> uuid.UUID:
 
 
 async def _checked_draft(
-    values: dict[str, str], files: list[tuple[str, bytes]], settings: ComposerSettings, guard: AttachmentGuard
+    values: dict[str, str],
+    files: list[tuple[str, bytes]],
+    settings: ComposerSettings,
+    guard: AttachmentGuard,
+    lists: ListsClient,
+    pass_id: int,
 ) -> Draft:
     """The form rules, then PDF safety and the virus scan; 422 with every error at once.
 
@@ -131,6 +136,14 @@ async def _checked_draft(
         problem = " ".join(p for p in found if p)
         if problem:
             errors["attachments"] = f"{errors['attachments']} {problem}" if "attachments" in errors else problem
+    if draft is not None and "list_id" not in errors:
+        # A list is its pass's alone: another pass's list id is "not found", never its rows in the preview.
+        try:
+            owned = await lists.get_list(draft.list_id, pass_id)
+        except ListsUnavailable:
+            raise ApiError(503, UNAVAILABLE) from None
+        if owned is None:
+            errors["list_id"] = readiness.LIST_NOT_FOUND
     if draft is None or errors:
         raise ApiError(422, INVALID_INPUT, errors)
     return draft
@@ -138,11 +151,11 @@ async def _checked_draft(
 
 @router.post("", status_code=201, openapi_extra=DRAFT_FORM)
 async def create_draft(
-    request: Request, who: PassDep, pool: Db, settings: SettingsDep, guard: GuardDep
+    request: Request, who: PassDep, pool: Db, settings: SettingsDep, guard: GuardDep, lists: ListsDep
 ) -> JSONResponse:
     """Check every field (all errors at once), the attachments' safety, and store the draft."""
     form = await read_draft_form(request)
-    draft = await _checked_draft(form.values, form.files, settings, guard)
+    draft = await _checked_draft(form.values, form.files, settings, guard, lists, who.pass_id)
     async with pool.acquire() as conn:
         campaign_id = await drafts.create(conn, who.pass_id, who.user_id, draft)
     return JSONResponse({"campaign_id": str(campaign_id)}, status_code=201)
@@ -150,7 +163,13 @@ async def create_draft(
 
 @router.put("/{campaign_id}", openapi_extra=DRAFT_FORM)
 async def replace_draft(
-    campaign_id: str, request: Request, who: PassDep, pool: Db, settings: SettingsDep, guard: GuardDep
+    campaign_id: str,
+    request: Request,
+    who: PassDep,
+    pool: Db,
+    settings: SettingsDep,
+    guard: GuardDep,
+    lists: ListsDep,
 ) -> dict[str, str]:
     """Replace the draft; stored attachments are kept unless files are sent or clear_attachments is set."""
     cid = _campaign_id(campaign_id)
@@ -165,7 +184,7 @@ async def replace_draft(
         clear = form.values.get("clear_attachments", "").strip().lower() in ("1", "true", "on", "yes")
         if not files and not clear:
             files = [(a.filename, a.data) for a in stored.draft.attachments]
-        draft = await _checked_draft(form.values, files, settings, guard)
+        draft = await _checked_draft(form.values, files, settings, guard, lists, who.pass_id)
         await drafts.replace(conn, cid, who.pass_id, draft)
     return {"campaign_id": str(cid)}
 
@@ -200,9 +219,9 @@ async def get_draft(campaign_id: str, who: PassDep, pool: Db) -> dict[str, Any]:
     }
 
 
-async def _first_recipient(lists: ListsClient, list_id: uuid.UUID) -> Recipient | None:
+async def _first_recipient(lists: ListsClient, list_id: uuid.UUID, pass_id: int) -> Recipient | None:
     try:
-        async for recipient in lists.rows(list_id, limit=1):
+        async for recipient in lists.rows(list_id, pass_id, limit=1):
             return recipient
     except ListsUnavailable:
         return None
@@ -217,7 +236,7 @@ async def preview(campaign_id: str, who: PassDep, pool: Db, lists: ListsDep) -> 
     if stored is None:
         raise ApiError(404, NOT_FOUND)
     d = stored.draft
-    first = await _first_recipient(lists, d.list_id)
+    first = await _first_recipient(lists, d.list_id, who.pass_id)
     recipient = first or sender_copy(d.sender_email, d.sender_name)
     template = stored.template()
     return {

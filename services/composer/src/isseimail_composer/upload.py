@@ -11,6 +11,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 from fastapi import HTTPException, Request
+from python_multipart.exceptions import FormParserError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
@@ -66,6 +67,8 @@ async def read_draft_form(request: Request) -> DraftForm:
     except MultiPartException as exc:
         detail = TOO_LARGE if "size" in exc.message.lower() else BAD_FORM
         raise HTTPException(413 if detail == TOO_LARGE else 400, detail) from None
+    except FormParserError:  # python-multipart's own refusals, e.g. a boundary over 256 characters
+        raise HTTPException(400, BAD_FORM) from None
     result = DraftForm()
     try:
         for key in TEXT_FIELDS:

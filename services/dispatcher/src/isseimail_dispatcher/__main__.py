@@ -10,12 +10,14 @@ from pydantic import ValidationError
 from isseimail_dispatcher import dkim_cli
 from isseimail_dispatcher.app import create_app, create_worker_app
 from isseimail_dispatcher.settings import DispatcherSettings
-from isseimail_shared.cli import serve
+from isseimail_shared.cli import exit_on_help, serve
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     mode = args[0] if args else "serve"
+    if mode != "dkim":
+        exit_on_help(args, "isseimail-dispatcher [serve | worker | dkim generate|rotate|list|reencrypt|prune ...]")
     try:
         settings = DispatcherSettings()
     except ValidationError as exc:  # e.g. a broken ISSEIMAIL_DOMAIN_LIMITS or presets file: say which, and stop

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import httpx
 from fastapi import FastAPI
 
-from isseimail_dispatcher import dkim_api, estimate, progress
+from isseimail_dispatcher import campaign_control, dkim_api, estimate, progress
 from isseimail_dispatcher.accept import campaign_accepted
 from isseimail_dispatcher.bounces import delivery_bounced, delivery_delayed
 from isseimail_dispatcher.rate_gauges import run_rate_gauges
@@ -17,6 +17,7 @@ from isseimail_dispatcher.worker import BatchWorker
 from isseimail_shared.app import create_app as create_service_app
 from isseimail_shared.events import CampaignAccepted, DeliveryBounced, DeliveryDelayed, Event
 from isseimail_shared.inbox import EventHandler
+from isseimail_shared.internal_auth import internal_client
 from isseimail_shared.runtime import ConsumerSpec, Runtime, ServiceSpec
 
 EVENTS_QUEUE = "dispatcher.events"
@@ -29,7 +30,8 @@ def _settings(runtime: Runtime) -> DispatcherSettings:
 
 
 async def open_composer(runtime: Runtime) -> None:
-    runtime.state["composer"] = httpx.AsyncClient(base_url=_settings(runtime).composer_url, timeout=SNAPSHOT_TIMEOUT)
+    s = _settings(runtime)
+    runtime.state["composer"] = internal_client(s.composer_url, s.internal_tokens, SNAPSHOT_TIMEOUT)
 
 
 async def close_composer(runtime: Runtime) -> None:
@@ -59,6 +61,7 @@ SPEC = ServiceSpec(
     name="dispatcher",
     schema="dispatcher",
     migrations="isseimail_dispatcher.migrations",
+    owned_queues=[BATCH_QUEUE],  # declared before the scheduler publishes and before workers consume
     consumers=serve_consumers,
     background=[scheduler, rate_gauges],
     on_start=[open_composer],
@@ -84,7 +87,8 @@ async def close_worker(runtime: Runtime) -> None:
 
 def worker_consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
     worker: BatchWorker = runtime.state["worker"]
-    return [ConsumerSpec(BATCH_QUEUE, worker.on_message, prefetch=_settings(runtime).worker_prefetch)]
+    # The dispatcher owns (declares) the batch queue; a worker started first waits for it (bounded).
+    return [ConsumerSpec(BATCH_QUEUE, worker.on_message, prefetch=_settings(runtime).worker_prefetch, declare=False)]
 
 
 WORKER_SPEC = ServiceSpec(
@@ -100,9 +104,8 @@ WORKER_SPEC = ServiceSpec(
 
 
 def create_app(settings: DispatcherSettings | None = None) -> FastAPI:
-    app = create_service_app(
-        SPEC, settings or DispatcherSettings(), [progress.router, estimate.router, dkim_api.router]
-    )
+    routers = [progress.router, estimate.router, dkim_api.router, campaign_control.router]
+    app = create_service_app(SPEC, settings or DispatcherSettings(), routers)
     dkim_api.install_error_handler(app)
     return app
 

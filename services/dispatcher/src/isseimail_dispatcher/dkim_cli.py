@@ -3,8 +3,11 @@
     isseimail-dispatcher dkim generate example.co.jp [--algorithm rsa|ed25519] [--selector s2026a]
     isseimail-dispatcher dkim rotate example.co.jp [--algorithm rsa|ed25519] [--force]
     isseimail-dispatcher dkim list [example.co.jp]
+    isseimail-dispatcher dkim reencrypt      # after putting a new secret first in ISSEIMAIL_DKIM_KEY_SECRET
+    isseimail-dispatcher dkim prune          # delete keys retired past ISSEIMAIL_DKIM_RETIRED_RETENTION_DAYS
 
-Every command prints the TXT records to publish; no private key is ever printed.
+Every command prints the TXT records to publish (prune: those that may be removed); no private key is ever
+printed.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_shared.db import create_pool, migrate
 
 T = TypeVar("T")
-RETIRED_KEEP = dt.timedelta(days=7)
 
 
 def zone_line(key: StoredKey) -> str:
@@ -35,7 +37,7 @@ def zone_line(key: StoredKey) -> str:
     return f"{key.txt_name} TXT {strings}"
 
 
-def describe(key: StoredKey) -> str:
+def describe(key: StoredKey, keep: dt.timedelta = dt.timedelta(days=7)) -> str:
     if key.configured:
         note = "signing (configured in ISSEIMAIL_DKIM_PRIVATE_KEY); keep published"
     elif key.state == "next":
@@ -43,18 +45,18 @@ def describe(key: StoredKey) -> str:
     elif key.state == "active":
         note = "signing; keep published"
     else:
-        until = (key.retired_at + RETIRED_KEEP).strftime("%Y-%m-%d") if key.retired_at else "a week from now"
-        note = f"retired; keep published until {until} so mail already sent still verifies, then remove"
+        until = (key.retired_at + keep).strftime("%Y-%m-%d") if key.retired_at else "the retention ends"
+        note = f"retired; keep published until {until} so mail already sent still verifies, then `dkim prune`"
     return f"  {key.selector}  {key.algorithm}  {key.state}  ({note})\n    {zone_line(key)}"
 
 
-def print_keys(keys: list[StoredKey], out: TextIO) -> None:
+def print_keys(keys: list[StoredKey], out: TextIO, keep: dt.timedelta = dt.timedelta(days=7)) -> None:
     domain = None
     for key in keys:
         if key.domain != domain:
             domain = key.domain
             print(domain, file=out)
-        print(describe(key), file=out)
+        print(describe(key, keep), file=out)
 
 
 async def _with_pool(settings: DispatcherSettings, work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
@@ -86,11 +88,14 @@ def parser() -> argparse.ArgumentParser:
     rot.add_argument("--force", action="store_true", help="do not check that the TXT record resolves")
     lst = commands.add_parser("list", help="the keys and the TXT records to publish")
     lst.add_argument("domain", nargs="?")
+    commands.add_parser("reencrypt", help="re-encrypt every stored key with the first ISSEIMAIL_DKIM_KEY_SECRET")
+    commands.add_parser("prune", help="delete keys retired past the retention; print the records to remove")
     return p
 
 
 def main(argv: list[str], settings: DispatcherSettings, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     args = parser().parse_args(argv)
+    keep = dt.timedelta(days=settings.dkim_retired_retention_days)
     try:
         if args.command == "generate":
             algorithm = parse_algorithm(args.algorithm)
@@ -111,12 +116,23 @@ def main(argv: list[str], settings: DispatcherSettings, out: TextIO = sys.stdout
                 )
             )
             print(f"now signing with {', '.join(k.selector for k in activated)}", file=out)
-            print_keys(asyncio.run(_with_pool(settings, lambda p: _list(p, settings, activated[0].domain))), out)
+            print_keys(asyncio.run(_with_pool(settings, lambda p: _list(p, settings, activated[0].domain))), out, keep)
+        elif args.command == "reencrypt":
+            count = asyncio.run(_with_pool(settings, lambda p: dkim_store.reencrypt_all(p, settings)))
+            print(f"re-encrypted {count} stored private key(s) with the first ISSEIMAIL_DKIM_KEY_SECRET", file=out)
+        elif args.command == "prune":
+            pruned = asyncio.run(_with_pool(settings, lambda p: dkim_store.prune_retired(p, settings)))
+            days = f"{settings.dkim_retired_retention_days:g}"
+            print(f"deleted {len(pruned)} key(s) retired more than {days} day(s) ago", file=out)
+            if pruned:
+                print("these DNS records may now be removed:", file=out)
+                for key in pruned:
+                    print(zone_line(key), file=out)
         else:
             keys = asyncio.run(_with_pool(settings, lambda p: _list(p, settings, args.domain)))
             if not keys:
                 print("no DKIM keys" + (f" for {args.domain}" if args.domain else ""), file=out)
-            print_keys(keys, out)
+            print_keys(keys, out, keep)
     except DkimKeyError as exc:
         print(f"error: {exc}", file=err)
         return 1 if exc.status == 409 else 2

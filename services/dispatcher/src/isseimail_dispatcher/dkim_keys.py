@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
@@ -115,23 +115,43 @@ def txt_value(algorithm: Algorithm, public_key: str) -> str:
 
 
 class KeyBox:
-    """Fernet with ISSEIMAIL_DKIM_KEY_SECRET: private keys are stored only as its tokens."""
+    """Fernet with ISSEIMAIL_DKIM_KEY_SECRET: private keys are stored only as its tokens.
+
+    The setting may hold several keys separated by commas (MultiFernet): the first encrypts, every one
+    decrypts, so a new secret can be put in front of the old one, the stored keys re-encrypted with
+    `isseimail-dispatcher dkim reencrypt`, and the old one dropped afterwards.
+    """
 
     def __init__(self, secret: str) -> None:
         try:
-            self._fernet = Fernet(secret.encode())
+            keys = [Fernet(part.strip().encode()) for part in secret.split(",") if part.strip()]
         except (ValueError, TypeError):
+            keys = []
+        if not keys:
             raise DkimKeyError(
-                "ISSEIMAIL_DKIM_KEY_SECRET は Fernet 鍵（URL-safe base64 の32バイト）ではありません。", 503
-            ) from None
+                "ISSEIMAIL_DKIM_KEY_SECRET は Fernet 鍵（URL-safe base64 の32バイト）またはそのカンマ区切りの並びでは"
+                "ありません。",
+                503,
+            )
+        self._fernet = MultiFernet(keys)
+        self.secrets = len(keys)
 
     def encrypt(self, private_key: bytes) -> str:
         return self._fernet.encrypt(private_key).decode()
 
     def decrypt(self, token: str) -> bytes:
-        """Raises DkimKeyError (naming neither token nor key) when the token was made with another secret."""
+        """Raises DkimKeyError (naming neither token nor key) when no configured secret made the token."""
         try:
             return self._fernet.decrypt(token.encode())
+        except (InvalidToken, ValueError):
+            raise DkimKeyError(
+                "保存されている DKIM 秘密鍵を ISSEIMAIL_DKIM_KEY_SECRET で復号できません（設定の鍵が違います）。", 503
+            ) from None
+
+    def reencrypt(self, token: str) -> str:
+        """The token made again with the first secret (whichever configured secret made it)."""
+        try:
+            return self._fernet.rotate(token.encode()).decode()
         except (InvalidToken, ValueError):
             raise DkimKeyError(
                 "保存されている DKIM 秘密鍵を ISSEIMAIL_DKIM_KEY_SECRET で復号できません（設定の鍵が違います）。", 503

@@ -298,3 +298,29 @@ async def signing_keys(conn: Conn, box: KeyBox | None, domain: str) -> list[tupl
     if box is None:
         raise DkimKeyError("ISSEIMAIL_DKIM_KEY_SECRET が設定されていないため、DKIM 鍵を使用できません。", 503)
     return [(_stored(r), box.decrypt(r["private_key"])) for r in rows]
+
+
+async def reencrypt_all(pool: asyncpg.Pool, settings: DispatcherSettings) -> int:
+    """Every stored private key re-encrypted with the first secret of ISSEIMAIL_DKIM_KEY_SECRET, in one
+    transaction: a token no configured secret opens changes nothing and raises DkimKeyError."""
+    box = box_of(settings)
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch("SELECT id, private_key FROM dkim_keys WHERE private_key IS NOT NULL FOR UPDATE")
+        updates = [(row["id"], box.reencrypt(row["private_key"])) for row in rows]
+        await conn.executemany("UPDATE dkim_keys SET private_key = $2 WHERE id = $1", updates)
+    log.info("dkim keys re-encrypted with the first secret: %d", len(updates))
+    return len(updates)
+
+
+async def prune_retired(pool: asyncpg.Pool, settings: DispatcherSettings) -> list[StoredKey]:
+    """Delete the keys retired longer ago than ISSEIMAIL_DKIM_RETIRED_RETENTION_DAYS; returns them (their TXT
+    records may now be removed from DNS: no mail that still needs them is left in anybody's queue)."""
+    rows = await pool.fetch(
+        "DELETE FROM dkim_keys WHERE state = 'retired' AND retired_at < now() - make_interval(secs => $1) "
+        "RETURNING domain, selector, algorithm, state, public_key, created_at, activated_at, retired_at",
+        settings.dkim_retired_retention_days * 86_400.0,
+    )
+    keys = sorted((_stored(r) for r in rows), key=lambda k: (k.domain, k.selector))
+    for key in keys:
+        log.info("dkim key deleted after retention: domain=%s selector=%s", key.domain, key.selector)
+    return keys

@@ -7,6 +7,8 @@
   stream to the domain and renews it; a dead worker's slot lapses after the lease TTL.
 - Adaptive shaping: the bucket row also holds the domain's lowered rate after rate-limit replies
   (adaptive.py), which every worker's next debit obeys.
+- Relay mode: the relay has a bucket row of its own (`relay:HOST:PORT`, see shaping_targets.py) that every
+  message also debits, and that the relay's rate-limit replies lower.
 """
 
 from __future__ import annotations
@@ -68,6 +70,25 @@ async def take_tokens(
         return 0, 0.0
     granted: int = row["granted"]
     wait = 0.0 if granted else max(0.01, (1.0 - float(row["left_over"])) / float(row["rate"]))
+    return granted, wait
+
+
+async def take_tokens_all(
+    pool: asyncpg.Pool, buckets: list[tuple[str, DomainLimit]], want: int, adapt: Adaptation = DEFAULT_ADAPTATION
+) -> tuple[int, float]:
+    """Debit the same number of tokens from every bucket (the domain's, and the relay's in relay mode): as
+    many as the emptiest grants; what the others granted beyond that is given back."""
+    taken: list[tuple[str, int]] = []
+    granted, wait = want, 0.0
+    for key, limit in buckets:
+        got, wait = await take_tokens(pool, key, limit, granted, adapt)
+        taken.append((key, got))
+        granted = got
+        if granted == 0:
+            break
+    for key, got in taken:
+        if got > granted:
+            await pool.execute("UPDATE domain_buckets SET tokens = tokens + $2 WHERE domain = $1", key, got - granted)
     return granted, wait
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Header, HTTPException
 
 from isseimail_shared.app import Db
 
@@ -15,7 +15,10 @@ NOT_FOUND = "指定された一斉メールは見つかりません。"
 
 
 @router.get("/campaigns/{campaign_id}/progress")
-async def progress(campaign_id: str, db: Db) -> dict[str, Any]:
+async def progress(
+    campaign_id: str, db: Db, x_isseimail_pass_id: Annotated[int, Header(ge=1, le=2**62)]
+) -> dict[str, Any]:
+    """The campaign of the pass the caller acts for (X-Isseimail-Pass-Id); any other campaign is "not found"."""
     try:
         cid = uuid.UUID(campaign_id)
     except ValueError:
@@ -23,19 +26,26 @@ async def progress(campaign_id: str, db: Db) -> dict[str, Any]:
     campaign = await db.fetchrow(
         "SELECT pass_id, status, total, started_at, finished_at FROM campaigns WHERE campaign_id = $1", cid
     )
-    if campaign is None:
+    if campaign is None or campaign["pass_id"] != x_isseimail_pass_id:
         raise HTTPException(404, NOT_FOUND)
     # One index-only pass over (campaign_id, state): a few ms for 50,000 recipients.
     counts = await db.fetchrow(
         "SELECT count(*) FILTER (WHERE state = 'sent') AS sent, "
         "count(*) FILTER (WHERE state = 'retrying') AS retrying, "
         "count(*) FILTER (WHERE state = 'failed') AS failed, "
+        "count(*) FILTER (WHERE state = 'cancelled') AS cancelled, "
         "count(*) FILTER (WHERE state IN ('pending', 'sending')) AS pending, "
         "count(*) FILTER (WHERE bounced) AS bounced, "
         "count(*) FILTER (WHERE delayed AND NOT bounced) AS delayed FROM deliveries WHERE campaign_id = $1",
         cid,
     )
     assert counts is not None
+    paused_by = None
+    if campaign["status"] == "paused":  # an administrator's pause is recorded; otherwise the failure rate did it
+        last = await db.fetchval(
+            "SELECT action FROM campaign_controls WHERE campaign_id = $1 ORDER BY id DESC LIMIT 1", cid
+        )
+        paused_by = "administrator" if last == "pause" else "failure_rate"
     return {
         "campaign_id": str(cid),
         "pass_id": campaign["pass_id"],
@@ -44,6 +54,8 @@ async def progress(campaign_id: str, db: Db) -> dict[str, Any]:
         "sent": counts["sent"],
         "retrying": counts["retrying"],
         "failed": counts["failed"],
+        "cancelled": counts["cancelled"],
+        "paused_by": paused_by,
         "bounced": counts["bounced"],
         "delayed": counts["delayed"],
         "pending": counts["pending"],

@@ -11,7 +11,7 @@ import logging
 
 import asyncpg
 
-from isseimail_dispatcher import limits
+from isseimail_dispatcher import limits, shaping_targets
 from isseimail_dispatcher.adaptive import effective_per_minute
 from isseimail_dispatcher.metrics import DOMAIN_RATE
 from isseimail_dispatcher.settings import DispatcherSettings
@@ -32,7 +32,7 @@ async def refresh(pool: asyncpg.Pool, settings: DispatcherSettings, shown: set[s
         DOMAIN_RATE.labels(domain).set(settings.limit_for(domain).per_minute)
         now_shown.add(domain)
     for row in rows:
-        ceiling = float(settings.limit_for(row["domain"]).per_minute)
+        ceiling = shaping_targets.ceiling(settings, row["domain"])  # a domain, or the relay (relay mode)
         rate = effective_per_minute(limits.state_of(row), ceiling, adapt, row["now"])
         DOMAIN_RATE.labels(row["domain"]).set(rate)
         now_shown.add(row["domain"])

@@ -31,6 +31,11 @@ class DispatcherSettings(ServiceSettings, OutboundMailSettings, PublicUrlSetting
         description="HTTP port of a dispatcher worker (health, readiness and metrics only).",
     )
     composer_url: str = Field(default="http://127.0.0.1:8083", description="composer base URL (campaign snapshots).")
+    notifier_url: str = Field(
+        default="http://127.0.0.1:8085",
+        description="notifier base URL: the workers re-check the suppression list at send time (per batch and "
+        "about every second), so an unsubscribe or hard bounce after 一斉送信 stops later mail to that address.",
+    )
     batch_size: int = Field(default=200, ge=1, le=10_000, description="Recipients per dispatch batch.")
     worker_prefetch: int = Field(default=4, ge=1, le=1000, description="Batches a worker process works on at once.")
     mx_port: int = Field(default=25, ge=1, le=65535, description="SMTP port of MX hosts in mx mode (tests: loopback).")
@@ -48,6 +53,22 @@ class DispatcherSettings(ServiceSettings, OutboundMailSettings, PublicUrlSetting
     shaping_presets_file: Path | None = Field(
         default=None,
         description="TOML file of per-provider limits replacing the built-in shaping_presets.toml (same format).",
+    )
+    relay_per_minute: int = Field(
+        default=60_000,
+        ge=1,
+        le=10_000_000,
+        description="Relay mode: fleet-wide messages per minute through the SMTP relay (set what it accepts; the "
+        "default, 1,000/s, caps nothing a relay of 2 MB mails reaches). The relay's own rate-limit replies "
+        "(421/450/451, 4.7.x) halve this rate (adaptive, like a domain's), not the recipient domain's.",
+    )
+    relay_messages_per_connection: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="Relay mode: messages sent on one relay connection before it is closed and a new one opened "
+        "(unset: no limit). In mx mode the destination host's messages_per_connection (presets, "
+        "ISSEIMAIL_DOMAIN_LIMITS) applies instead.",
     )
     throttle_window_seconds: float = Field(
         default=300.0,
@@ -89,7 +110,16 @@ class DispatcherSettings(ServiceSettings, OutboundMailSettings, PublicUrlSetting
         default=None,
         description="Fernet key that encrypts the DKIM keys the dispatcher generates (`isseimail-dispatcher dkim`); "
         "the same on the dispatcher and every worker. Make one with "
-        '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`.',
+        '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`. '
+        "To change it: `NEW,OLD` (comma-separated; the first encrypts, all decrypt), run "
+        "`isseimail-dispatcher dkim reencrypt`, then set `NEW` alone.",
+    )
+    dkim_retired_retention_days: float = Field(
+        default=7.0,
+        gt=0,
+        le=3650,
+        description="Days a retired DKIM key stays listed (its TXT record published, so mail already sent still "
+        "verifies); `isseimail-dispatcher dkim prune` then deletes it and prints the record to remove.",
     )
     claim_seconds: float = Field(
         default=30.0,

@@ -19,9 +19,10 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import asyncpg
+import httpx
 from aio_pika.abc import AbstractIncomingMessage
 
-from isseimail_dispatcher import adaptive, limits, metrics, outcomes
+from isseimail_dispatcher import adaptive, campaign_control, limits, metrics, outcomes, shaping_targets
 from isseimail_dispatcher.destinations import ConnectionPool, Host, Router
 from isseimail_dispatcher.dkim_signing import DkimSigner, Keyring
 from isseimail_dispatcher.metrics import (
@@ -36,9 +37,12 @@ from isseimail_dispatcher.metrics import (
 )
 from isseimail_dispatcher.outcomes import CampaignInfo, Outcome
 from isseimail_dispatcher.scheduler import parse_batch_message
+from isseimail_dispatcher.send_suppression import SKIPPED, SuppressionCheck
 from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_dispatcher.smtp_client import SmtpConnection, SmtpError
 from isseimail_dispatcher.unsubscribe_header import list_unsubscribe
+from isseimail_shared.events import SUPPRESSED_AT_SEND
+from isseimail_shared.internal_auth import internal_client
 from isseimail_shared.mailmerge import CampaignTemplate, Recipient
 from isseimail_shared.verp import bounce_address
 
@@ -81,6 +85,9 @@ class BatchWorker:
         self._adapt = settings.adaptation()
         self._named_domains = frozenset(settings.shaping.named_domains())
         self._slowdowns: Counter[str] = Counter()  # rate decreases seen per domain by this process
+        self.suppressions = SuppressionCheck(
+            internal_client(settings.notifier_url, settings.internal_tokens, httpx.Timeout(10.0, connect=3.0))
+        )
 
     # --- the message handler ----------------------------------------------------------------------
 
@@ -133,7 +140,7 @@ class BatchWorker:
         if claimed is None:
             return
         campaign, domain, rows, status = claimed
-        if status == "paused":
+        if status in campaign_control.HALTED:
             await self._db(lambda: self._release(batch_id, done=False))
             return
         heartbeat = asyncio.create_task(self._heartbeat(batch_id))
@@ -173,7 +180,7 @@ class BatchWorker:
             ) or await conn.fetchval("SELECT status FROM campaigns WHERE campaign_id = $1", batch["campaign_id"])
             campaign = await self._campaign(conn, batch["campaign_id"])
             campaign.signer = await self.dkim.signer_for(conn, campaign.sender_domain)
-            if status == "paused":
+            if status in campaign_control.HALTED:
                 return campaign, batch["domain"], [], status
             # 'sending' rows are what a dead worker left: at most one of them actually went out.
             rows = await conn.fetch(
@@ -248,6 +255,8 @@ class BatchWorker:
         if not rows:
             return
         limit = self.settings.limit_for(domain, await self.connections.mx_names(domain))
+        buckets = shaping_targets.buckets(self.settings, domain, limit)  # + the relay's in relay mode
+        per_connection = shaping_targets.messages_per_connection(self.settings, limit)
         lease = await self._db(lambda: limits.wait_for_lease(self.pool, domain, limit, self.holder, self.claim_ttl))
         # Named series only for domains with their own limits: thousands of small domains would
         # otherwise each get a time series.
@@ -256,22 +265,27 @@ class BatchWorker:
         host: Host | None = None
         conn: SmtpConnection | None = None
         tokens = 0
-        slowdowns = self._slowdowns[domain]
+        slowdowns = sum(self._slowdowns[key] for key, _ in buckets)
         next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
+        suppressed = await self._suppressed(campaign, rows)
         try:
             for index, row in enumerate(rows):
                 if self.stopping:
                     return  # _release puts the rest back to pending and the batch back on the queue
                 if time.monotonic() > next_status_check:
                     next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
-                    if await self._campaign_status(campaign.info.campaign_id) == "paused":
+                    if await self._campaign_status(campaign.info.campaign_id) in campaign_control.HALTED:
                         return  # _release puts the rest back to pending
-                if self._slowdowns[domain] != slowdowns:  # the rate was lowered: tokens in hand are void
-                    tokens, slowdowns = 0, self._slowdowns[domain]
+                    suppressed = await self._suppressed(campaign, rows[index:])
+                if row["email"].lower() in suppressed:
+                    await self._skip_suppressed(campaign, row)
+                    continue
+                if sum(self._slowdowns[key] for key, _ in buckets) != slowdowns:  # a rate was lowered: tokens void
+                    tokens, slowdowns = 0, sum(self._slowdowns[key] for key, _ in buckets)
                 while tokens == 0:
                     want = min(TOKEN_CHUNK, len(rows) - index)
                     tokens, wait = await self._db(
-                        lambda w=want: limits.take_tokens(self.pool, domain, limit, w, self._adapt)  # type: ignore[misc]
+                        lambda w=want: limits.take_tokens_all(self.pool, buckets, w, self._adapt)  # type: ignore[misc]
                     )
                     if tokens == 0:
                         await asyncio.sleep(wait)
@@ -289,14 +303,29 @@ class BatchWorker:
                             await self._outcome(campaign, rest, exc, note_rate_limit=False)
                         return
                 await self._send_one(campaign, conn, row)
-                if limit.messages_per_connection and conn.transactions >= limit.messages_per_connection:
-                    await conn.quit()  # the provider's messages-per-connection limit: the next one reconnects
+                if per_connection and conn.transactions >= per_connection:
+                    await conn.quit()  # the host's (mx) or relay's messages-per-connection limit: reconnect
         finally:
             if conn is not None and host is not None:
                 await self.connections.release(host, conn)
             gauge.dec()
             with contextlib.suppress(*DB_ERRORS):
                 await limits.release_lease(self.pool, lease, self.holder)
+
+    async def _suppressed(self, campaign: Campaign, rows: list[asyncpg.Record]) -> set[str]:
+        """Addresses of `rows` suppressed since the list was checked (the copy to the sender is never)."""
+        return await self.suppressions.suppressed(
+            campaign.info.sender_email, (r["email"] for r in rows if r["row_number"] != 0)
+        )
+
+    async def _skip_suppressed(self, campaign: Campaign, row: asyncpg.Record) -> None:
+        SKIPPED.inc()
+        outcome = Outcome(None, None, SUPPRESSED_AT_SEND)
+        await self._db(
+            lambda: outcomes.record_failed(
+                self.pool, campaign.info, row["id"], row["email"], row["row_number"], outcome
+            )
+        )
 
     async def _send_one(self, campaign: Campaign, conn: SmtpConnection, row: asyncpg.Record) -> None:
         delivery_id: int = row["id"]
@@ -380,17 +409,20 @@ class BatchWorker:
         )
 
     async def _note_rate_limit(self, domain: str, exc: SmtpError) -> None:
-        """A rate-limit reply lowers the domain's fleet-wide rate; the recipient is retried as any 4xx."""
+        """A rate-limit reply lowers the fleet-wide rate of the domain (mx mode) or of the relay (relay mode,
+        shaping_targets.py); the recipient is retried as any 4xx."""
         reply = exc.reply
         if reply is None or not adaptive.is_rate_limit(reply.code, reply.enhanced, reply.text):
             return
-        limit = self.settings.limit_for(domain, await self.connections.mx_names(domain))
+        mx_names = await self.connections.mx_names(domain)
+        key, limit = shaping_targets.throttle_target(self.settings, domain, mx_names)
         text = f"{reply.code} {reply.text}"
-        result = await self._db(lambda: limits.record_rate_limit(self.pool, domain, limit, self._adapt, text))
-        THROTTLE_EVENTS.labels(self._domain_label(domain), "decreased" if result.decreased else "held").inc()
+        result = await self._db(lambda: limits.record_rate_limit(self.pool, key, limit, self._adapt, text))
+        label = shaping_targets.metric_label(key, self._domain_label(domain))
+        THROTTLE_EVENTS.labels(label, "decreased" if result.decreased else "held").inc()
         if result.decreased:
-            self._slowdowns[domain] += 1
-            log.warning("%s asks to slow down (%s): now %.1f messages/min", domain, text[:200], result.per_minute)
+            self._slowdowns[key] += 1
+            log.warning("%s asks to slow down (%s): now %.1f messages/min", key, text[:200], result.per_minute)
 
     def _domain_label(self, address_or_domain: str) -> str:
         domain = address_or_domain.rpartition("@")[2].lower()
@@ -398,3 +430,4 @@ class BatchWorker:
 
     async def close(self) -> None:
         await self.connections.close()
+        await self.suppressions.client.aclose()

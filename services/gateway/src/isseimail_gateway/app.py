@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from isseimail_gateway import errors, web
+from isseimail_gateway import errors, openapi, web
 from isseimail_gateway.api import ROUTERS
+from isseimail_gateway.api_csrf import ApiSameOrigin
 from isseimail_gateway.intranet import IntranetOnly
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_gateway.upstream import Upstreams
@@ -28,6 +29,7 @@ SPEC = ServiceSpec(
     migrations=None,
     uses_database=False,  # sessions live in signed cookies; the gateway owns no table
     uses_broker=False,  # it changes state only by calling the services that own it
+    internal_api=False,  # the one service users reach: guarded by the intranet allow-list and sessions
     on_start=[open_upstreams],
     on_stop=[close_upstreams],
 )
@@ -39,6 +41,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         SPEC, settings, [*ROUTERS, web.router], openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs"
     )
     errors.install(app)
+    openapi.install(app)
+    app.add_middleware(ApiSameOrigin)  # inside the intranet guard: only intranet requests get this far
     app.add_middleware(IntranetOnly, allowed=settings.intranet_cidrs, trusted=settings.trusted_proxies)
     web.install(app)  # after the guard, so its security headers wrap every answer, the guard's 403 included
     return app

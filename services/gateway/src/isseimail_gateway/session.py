@@ -1,24 +1,27 @@
-"""Signed session cookies: one for the applicant's pass, one for administrators.
+"""Server-side sessions: one cookie for the applicant's pass, one for administrators.
 
-The cookie carries only ids, signed with ISSEIMAIL_SESSION_SECRET (itsdangerous). A pass session is
-checked against the pass-service on every use, so it stops working the moment the pass is consumed or
-its day ends; the cookie itself also expires after a day.
+The cookie holds only a random session id. The session record (owner, expiry, revocation) is kept by the
+pass-service (sessions.py there), which opens it at login and answers a lookup on every request, so:
+logging out ends the session on the server (the old cookie is worthless afterwards); a login always issues
+a new id and revokes the one the browser held; a pass session ends with its day of use; consuming the pass
+narrows it to reading that campaign's progress.
 """
 
 from __future__ import annotations
 
+import re
+import uuid
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Response
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import BaseModel
 
 from isseimail_gateway.settings import GatewaySettings
-from isseimail_gateway.upstream import Upstreams, get_upstreams
+from isseimail_gateway.upstream import UNAVAILABLE, Upstreams, get_upstreams
 
 PASS_COOKIE = "isseimail_session"  # noqa: S105 - a cookie name, not a secret
 ADMIN_COOKIE = "isseimail_admin"
-MAX_AGE = 24 * 3600
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{20,100}")
 
 NOT_LOGGED_IN = "ログインしてください。"
 EXPIRED = "この1DayPassは失効しています。再度申請してください。"
@@ -28,6 +31,7 @@ class PassSession(BaseModel):
     pass_id: int
     user_id: str
     use_date: str
+    campaign_id: uuid.UUID | None = None  # the pass's campaign once it is consumed (read-only session)
 
 
 class AdminSession(BaseModel):
@@ -35,47 +39,56 @@ class AdminSession(BaseModel):
     email: str
 
 
-def _serializer(request: Request, salt: str) -> URLSafeTimedSerializer:
+def session_id(request: Request, name: str) -> str | None:
+    """The session id in the cookie, if it has the shape of one (anything else is no session)."""
+    raw = request.cookies.get(name, "")
+    return raw if SESSION_ID.fullmatch(raw) else None
+
+
+def set_cookie(request: Request, response: Response, name: str, sid: str) -> None:
+    """A browser-session cookie: the server decides when the session ends (its record's expiry)."""
     settings: GatewaySettings = request.app.state.runtime.settings
-    return URLSafeTimedSerializer(settings.session_secret.get_secret_value(), salt=salt)
+    response.set_cookie(name, sid, httponly=True, samesite="strict", secure=settings.cookie_secure, path="/")
 
 
-def set_cookie(request: Request, response: Response, name: str, data: dict[str, Any]) -> None:
-    settings: GatewaySettings = request.app.state.runtime.settings
-    response.set_cookie(
-        name,
-        _serializer(request, name).dumps(data),
-        max_age=MAX_AGE,
-        httponly=True,
-        samesite="strict",
-        secure=settings.cookie_secure,
-        path="/",
-    )
+def delete_cookie(response: Response, name: str) -> None:
+    response.delete_cookie(name, path="/", httponly=True, samesite="strict")
 
 
-def read_cookie(request: Request, name: str) -> dict[str, Any] | None:
-    raw = request.cookies.get(name)
-    if not raw or len(raw) > 4096:
+async def lookup(request: Request, upstreams: Upstreams, name: str) -> dict[str, Any] | None:
+    """The live session record named by the cookie, or None (no cookie, revoked, expired)."""
+    sid = session_id(request, name)
+    if sid is None:
         return None
-    try:
-        data = _serializer(request, name).loads(raw, max_age=MAX_AGE)
-    except BadSignature:  # also SignatureExpired
+    response = await upstreams.call("pass", "POST", "/internal/sessions/lookup", json={"session_id": sid})
+    if response.status_code == 404:
         return None
-    return data if isinstance(data, dict) else None
+    if response.status_code != 200:
+        raise HTTPException(503, UNAVAILABLE)
+    found: dict[str, Any] = response.json()
+    return found
 
 
-async def _pass_session(request: Request, upstreams: Upstreams, states: frozenset[str]) -> PassSession:
-    data = read_cookie(request, PASS_COOKIE)
-    if data is None:
+async def revoke(request: Request, upstreams: Upstreams, name: str) -> None:
+    sid = session_id(request, name)
+    if sid is not None:
+        await upstreams.call("pass", "POST", "/internal/sessions/revoke", json={"session_id": sid})
+
+
+async def _pass_session(request: Request, upstreams: Upstreams, *, sending: bool) -> PassSession:
+    found = await lookup(request, upstreams, PASS_COOKIE)
+    if found is None or found.get("kind") != "pass":
         raise HTTPException(401, NOT_LOGGED_IN)
-    try:
-        session = PassSession.model_validate(data)
-    except ValueError:
-        raise HTTPException(401, NOT_LOGGED_IN) from None
-    response = await upstreams.call("pass", "GET", f"/internal/passes/{session.pass_id}")
-    found = response.json() if response.status_code == 200 else {}
-    # In an allowed state, and the very pass the cookie names (a cookie never outlives its pass's user ID).
-    if found.get("state") not in states or found.get("user_id") != session.user_id:
+    session = PassSession(
+        pass_id=found["pass_id"],
+        user_id=found["user_id"],
+        use_date=found["use_date"],
+        campaign_id=found.get("campaign_id"),
+    )
+    usable = found.get("state") == "active" and session.campaign_id is None
+    if sending:  # watching the progress of the campaign that consumed the pass stays allowed that day
+        usable = usable or found.get("state") == "consumed"
+    if not usable:
         raise HTTPException(401, EXPIRED)
     return session
 
@@ -83,26 +96,25 @@ async def _pass_session(request: Request, upstreams: Upstreams, states: frozense
 async def require_pass_session(
     request: Request, upstreams: Annotated[Upstreams, Depends(get_upstreams)]
 ) -> PassSession:
-    """The applicant's session, still valid: signed, and its pass neither consumed nor past its day."""
-    return await _pass_session(request, upstreams, frozenset({"active"}))
+    """The applicant's live session whose pass is neither consumed nor past its day."""
+    return await _pass_session(request, upstreams, sending=False)
 
 
 async def require_sending_session(
     request: Request, upstreams: Annotated[Upstreams, Depends(get_upstreams)]
 ) -> PassSession:
     """Like require_pass_session, but also once the pass was consumed by sending: for watching that one
-    campaign's progress. An expired pass or a forged cookie is still refused."""
-    return await _pass_session(request, upstreams, frozenset({"active", "consumed"}))
+    campaign's progress. An expired pass, a logged-out or forged session is still refused."""
+    return await _pass_session(request, upstreams, sending=True)
 
 
-def require_admin_session(request: Request) -> AdminSession:
-    data = read_cookie(request, ADMIN_COOKIE)
-    if data is None:
+async def require_admin_session(
+    request: Request, upstreams: Annotated[Upstreams, Depends(get_upstreams)]
+) -> AdminSession:
+    found = await lookup(request, upstreams, ADMIN_COOKIE)
+    if found is None or found.get("kind") != "admin":
         raise HTTPException(401, NOT_LOGGED_IN)
-    try:
-        return AdminSession.model_validate(data)
-    except ValueError:
-        raise HTTPException(401, NOT_LOGGED_IN) from None
+    return AdminSession(admin_id=found["admin_id"], email=found["email"])
 
 
 PassSessionDep = Annotated[PassSession, Depends(require_pass_session)]

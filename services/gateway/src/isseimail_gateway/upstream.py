@@ -8,6 +8,7 @@ import httpx
 from fastapi import HTTPException, Request
 
 from isseimail_gateway.settings import GatewaySettings
+from isseimail_shared.internal_auth import internal_client
 
 Service = Literal["pass", "list_validator", "composer", "dispatcher", "notifier"]
 UNAVAILABLE = "ただいま処理できません。しばらくしてから再度お試しください。"
@@ -16,12 +17,13 @@ UNAVAILABLE = "ただいま処理できません。しばらくしてから再�
 class Upstreams:
     def __init__(self, settings: GatewaySettings) -> None:
         timeout = httpx.Timeout(settings.upstream_timeout_seconds, connect=5.0)
+        tokens = settings.internal_tokens
         self.clients: dict[Service, httpx.AsyncClient] = {
-            "pass": httpx.AsyncClient(base_url=settings.pass_url, timeout=timeout),
-            "list_validator": httpx.AsyncClient(base_url=settings.list_validator_url, timeout=timeout),
-            "composer": httpx.AsyncClient(base_url=settings.composer_url, timeout=timeout),
-            "dispatcher": httpx.AsyncClient(base_url=settings.dispatcher_url, timeout=timeout),
-            "notifier": httpx.AsyncClient(base_url=settings.notifier_url, timeout=timeout),
+            "pass": internal_client(settings.pass_url, tokens, timeout),
+            "list_validator": internal_client(settings.list_validator_url, tokens, timeout),
+            "composer": internal_client(settings.composer_url, tokens, timeout),
+            "dispatcher": internal_client(settings.dispatcher_url, tokens, timeout),
+            "notifier": internal_client(settings.notifier_url, tokens, timeout),
         }
 
     async def call(self, service: Service, method: str, path: str, **kwargs: Any) -> httpx.Response:

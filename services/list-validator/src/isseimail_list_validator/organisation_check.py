@@ -11,16 +11,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query
 
-from isseimail_list_validator import lists, reasons
+from isseimail_list_validator import reasons
+from isseimail_list_validator.routes import ActingPass, owned_list
 from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_list_validator.suppression import check_suppressed, reason_code
 from isseimail_shared.app import Db, RuntimeDep
 
 router = APIRouter(prefix="/internal/lists", tags=["lists"])
 
-NOT_FOUND = "送信先リストが見つかりません。"
 UNAVAILABLE = "配信停止リストを確認できませんでした。しばらくしてから再度お試しください。"
 DOMAIN = r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?$"
 
@@ -31,16 +31,14 @@ async def suppressed_rows(
     pool: Db,
     runtime: RuntimeDep,
     organisation: Annotated[str, Query(min_length=1, max_length=253, pattern=DOMAIN)],
-    x_isseimail_pass_id: Annotated[int | None, Header()] = None,
+    x_isseimail_pass_id: ActingPass,
     limit: Annotated[int, Query(ge=0, le=10_000)] = 1000,
 ) -> dict[str, Any]:
     """{"total", "rows": [{"row", "address", "status": "invalid", "code", "message"}]} in row order (first
     `limit`); 503 when the notifier cannot be asked (under the "allow" policy: no rows, "unverified": true)."""
     settings = runtime.settings
     assert isinstance(settings, ListValidatorSettings)
-    found = await lists.summary(pool, list_id)
-    if found is None or (x_isseimail_pass_id is not None and found["pass_id"] != x_isseimail_pass_id):
-        raise HTTPException(404, NOT_FOUND)
+    await owned_list(pool, list_id, x_isseimail_pass_id)
     records = await pool.fetch(
         "SELECT row_no, address, email FROM list_rows WHERE list_id = $1 AND status IN ('ok', 'unverified') "
         "AND email IS NOT NULL ORDER BY row_no",
@@ -50,6 +48,7 @@ async def suppressed_rows(
         settings.notifier_url,
         [r["email"] for r in records],
         timeout=settings.suppression_timeout_seconds,
+        tokens=settings.internal_tokens,
         organisation=organisation.lower(),
     )
     if answer is None:

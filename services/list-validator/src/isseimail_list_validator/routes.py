@@ -170,7 +170,11 @@ async def _suppress(
     """Rows on the notifier's suppression list become invalid (or unverifiable when it cannot be read)."""
     addresses = [r.email for r in rows if r.status == "pending" and r.email]
     suppressed = (
-        await check_suppressed(s.notifier_url, addresses, timeout=s.suppression_timeout_seconds) if addresses else {}
+        await check_suppressed(
+            s.notifier_url, addresses, timeout=s.suppression_timeout_seconds, tokens=s.internal_tokens
+        )
+        if addresses
+        else {}
     )
     apply_suppressions(rows, suppressed)
     timings["suppression"] = time.perf_counter() - started - sum(timings.values())
@@ -195,9 +199,14 @@ async def _publish(runtime: Runtime, list_id: uuid.UUID, domains: list[str]) -> 
     log.info("list %s: %d domain checks published in %.2fs", list_id, len(domains), time.perf_counter() - started)
 
 
-async def _owned(pool: asyncpg.Pool, list_id: uuid.UUID, pass_id: int | None) -> dict[str, Any]:
+# Every read names the pass it acts for (the gateway: the logged-in pass; the composer: the draft's pass); a
+# list of another pass is "not found", so no caller can read rows it does not own by knowing a list id.
+ActingPass = Annotated[int, Header(ge=1, le=2**62)]
+
+
+async def owned_list(pool: asyncpg.Pool, list_id: uuid.UUID, pass_id: int) -> dict[str, Any]:
     found = await lists.summary(pool, list_id)
-    if found is None or (pass_id is not None and found["pass_id"] != pass_id):
+    if found is None or found["pass_id"] != pass_id:
         raise HTTPException(404, NOT_FOUND)
     return found
 
@@ -217,11 +226,11 @@ def _bad_row(record: asyncpg.Record) -> dict[str, Any]:
 async def get_list(
     list_id: uuid.UUID,
     pool: Db,
-    x_isseimail_pass_id: Annotated[int | None, Header()] = None,
+    x_isseimail_pass_id: ActingPass,
     bad_rows: Annotated[int, Query(ge=0, le=10_000)] = 1000,
 ) -> dict[str, Any]:
     """Status and counts; for a finished list the first `bad_rows` bad rows (all of them: /errors)."""
-    found = await _owned(pool, list_id, x_isseimail_pass_id)
+    found = await owned_list(pool, list_id, x_isseimail_pass_id)
     if found["status"] != "validating" and bad_rows:
         records = await pool.fetch(f"{lists.BAD_ROWS_SQL} LIMIT $2", list_id, bad_rows)
         found["bad_rows"] = [_bad_row(r) for r in records]
@@ -243,11 +252,9 @@ async def _ndjson(pool: asyncpg.Pool, sql: str, list_id: uuid.UUID, shape: Any) 
 
 
 @router.get("/{list_id}/errors")
-async def list_errors(
-    list_id: uuid.UUID, pool: Db, x_isseimail_pass_id: Annotated[int | None, Header()] = None
-) -> StreamingResponse:
+async def list_errors(list_id: uuid.UUID, pool: Db, x_isseimail_pass_id: ActingPass) -> StreamingResponse:
     """Every invalid or unverified row, NDJSON in row order."""
-    await _owned(pool, list_id, x_isseimail_pass_id)
+    await owned_list(pool, list_id, x_isseimail_pass_id)
     return StreamingResponse(_ndjson(pool, lists.BAD_ROWS_SQL, list_id, _bad_row), media_type="application/x-ndjson")
 
 
@@ -263,11 +270,9 @@ def _recipient(record: asyncpg.Record) -> dict[str, Any]:
 
 
 @router.get("/{list_id}/rows")
-async def list_rows(
-    list_id: uuid.UUID, pool: Db, x_isseimail_pass_id: Annotated[int | None, Header()] = None
-) -> StreamingResponse:
+async def list_rows(list_id: uuid.UUID, pool: Db, x_isseimail_pass_id: ActingPass) -> StreamingResponse:
     """The recipients of a valid list, NDJSON in CSV order; 409 while validating or when invalid."""
-    found = await _owned(pool, list_id, x_isseimail_pass_id)
+    found = await owned_list(pool, list_id, x_isseimail_pass_id)
     if found["status"] != "valid":
         raise HTTPException(409, NOT_READY)
     return StreamingResponse(_ndjson(pool, lists.OK_ROWS_SQL, list_id, _recipient), media_type="application/x-ndjson")

@@ -7,8 +7,12 @@ sender organisation (the From domain) also that organisation's unsubscribes and 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import httpx
+from pydantic import SecretStr
+
+from isseimail_shared.internal_auth import internal_client
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +20,12 @@ CHUNK = 50_000  # the notifier's documented maximum per request
 
 
 async def check_suppressed(
-    base_url: str, addresses: list[str], *, timeout: float, organisation: str | None = None
+    base_url: str,
+    addresses: list[str],
+    *,
+    timeout: float,
+    tokens: Sequence[SecretStr],
+    organisation: str | None = None,
 ) -> dict[str, str] | None:
     """{lower-cased address: reason} for suppressed addresses; None when the list cannot be read.
 
@@ -24,7 +33,7 @@ async def check_suppressed(
     """
     found: dict[str, str] = {}
     try:
-        async with httpx.AsyncClient(base_url=base_url, timeout=timeout) as client:
+        async with internal_client(base_url, tokens, httpx.Timeout(timeout)) as client:
             for start in range(0, len(addresses), CHUNK):
                 body: dict[str, object] = {"addresses": addresses[start : start + CHUNK]}
                 if organisation:

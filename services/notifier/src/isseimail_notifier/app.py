@@ -111,6 +111,8 @@ SPEC = ServiceSpec(
 
 
 def create_app(settings: NotifierSettings | None = None) -> FastAPI:
-    app = create_service_app(SPEC, settings or NotifierSettings(), [routes.router, unsubscribe_routes.router])
+    app = create_service_app(
+        SPEC, settings or NotifierSettings(), [routes.router, routes.campaigns_router, unsubscribe_routes.router]
+    )
     routes.install_errors(app)
     return app

@@ -46,6 +46,14 @@ async def send_completion(conn: Conn, event: CampaignCompleted, settings: Notifi
     attachment = None
     if len(lines) > settings.completion_csv_threshold:
         attachment = ("failures.csv", report_texts.failures_csv(lines))
+    wishes = {
+        r["kind"]: r["n"]
+        for r in await conn.fetch(
+            "SELECT kind, count(DISTINCT address) AS n FROM suppressions WHERE source_campaign = $1 "
+            "AND kind IN ('unsubscribed', 'complained') GROUP BY kind",
+            event.campaign_id,
+        )
+    }
     completion = report_texts.Completion(
         campaign_id=event.campaign_id,
         subject=event.subject,
@@ -55,6 +63,8 @@ async def send_completion(conn: Conn, event: CampaignCompleted, settings: Notifi
         sent=event.sent,
         failed=event.failed,
         bounced=bounced,
+        unsubscribed=int(wishes.get("unsubscribed", 0)),
+        complained=int(wishes.get("complained", 0)),
     )
     await queue_mail(
         conn,

@@ -90,6 +90,19 @@ async def record(
     return bool(inserted)
 
 
+async def page(pool: asyncpg.Pool, campaign_id: uuid.UUID, limit: int, offset: int) -> tuple[int, list[asyncpg.Record]]:
+    """One page of a campaign's failed and bounced recipients, in the order they were recorded."""
+    total = await pool.fetchval("SELECT count(*) FROM failures WHERE campaign_id = $1", campaign_id)
+    rows = await pool.fetch(
+        "SELECT recipient, row_number, source, status, smtp_code, reason, hard, diagnostic, created_at "
+        "FROM failures WHERE campaign_id = $1 ORDER BY id LIMIT $2 OFFSET $3",
+        campaign_id,
+        limit,
+        offset,
+    )
+    return int(total), rows
+
+
 def line_of(row: asyncpg.Record) -> FailureLine:
     return FailureLine(
         recipient=row["recipient"],

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Final, Literal
 
+from isseimail_shared.events import SUPPRESSED_AT_SEND
+
 REASONS: Final = (
     "authfailure",
     "badreputation",
@@ -49,6 +51,7 @@ REASONS: Final = (
     "virusdetected",
     "delayed",
     "vacation",
+    "suppressed",
     "undefined",
 )
 
@@ -157,6 +160,10 @@ JAPANESE: Final = {
     "delivered": ("配信されました。", "対応は不要です。"),
     "feedback": ("受信者から迷惑メールとして報告されました。", "この受信者への送信を控えてください。"),
     "undefined": ("配信できませんでした（原因を特定できませんでした）。", "相手先サーバからの応答をご確認ください。"),
+    "suppressed": (
+        "送信開始後に配信停止の申し出・迷惑メールの報告・宛先不明のバウンスがあったため、送信しませんでした。",
+        "このアドレスには今後も送信されません。必要な場合は管理者にご相談ください。",
+    ),
 }
 
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
@@ -516,6 +523,8 @@ def text_reason(text: str) -> tuple[str, bool] | None:
 
 def classify(status: str | None, text: str, smtp_code: int | None = None) -> str:
     """One reason from the taxonomy for a failure with this status, reply code and diagnostic text."""
+    if text.startswith(SUPPRESSED_AT_SEND):
+        return "suppressed"  # the dispatcher did not send it: not the recipient's server's answer
     text = text[:4000]
     subject_detail = None
     if status:

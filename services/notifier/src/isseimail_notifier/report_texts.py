@@ -109,6 +109,20 @@ class Completion:
     sent: int
     failed: int
     bounced: int
+    unsubscribed: int = 0  # recipients of this campaign who asked to stop (so far)
+    complained: int = 0  # recipients of this campaign who reported it as spam (so far)
+
+
+def wishes_section(c: Completion) -> str:
+    """Unsubscribes and spam complaints the campaign drew; empty when there were none."""
+    if not (c.unsubscribed or c.complained):
+        return ""
+    return (
+        f"配信停止の申し出: {c.unsubscribed} 件\n"
+        f"迷惑メールの報告: {c.complained} 件\n"
+        "※ 配信停止の申し出・迷惑メールの報告があった送信先には、今後この送信元ドメインからの一斉メールは"
+        "送信されません（送信中に届いた場合は、それ以降の送信も止めました）。\n"
+    )
 
 
 def completion_body(
@@ -130,7 +144,7 @@ def completion_body(
         f"配信成功: {c.sent} 件\n"
         f"配信失敗: {c.failed} 件\n"
         f"返送（バウンス）: {c.bounced} 件\n" + (f"遅延中: {len(delayed)} 件\n" if delayed else "")
-    )
+    ) + wishes_section(c)
     if lines:
         text += "\n配信できなかった送信先:\n"
         for line in lines[:inline_limit]:

@@ -1,4 +1,5 @@
-"""Internal HTTP routes (docs/internal-api.md): suppression check for the list validator, admin pages."""
+"""Internal HTTP routes (docs/internal-api.md): suppression check for the list validator; the administrator's
+console through the gateway (suppression list search, add, remove; a campaign's failures)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from isseimail_notifier import suppressions
+from isseimail_notifier import failures, reasons, suppressions
 from isseimail_shared.app import Db
 from isseimail_shared.errors import INVALID_INPUT, install_validation_handler
 
 MAX_CHECK = 50_000
 
 router = APIRouter(prefix="/internal/suppressions", tags=["suppressions"])
+campaigns_router = APIRouter(prefix="/internal/campaigns", tags=["failures"])
 
 Address = Annotated[str, Field(min_length=1, max_length=320)]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
@@ -58,6 +60,33 @@ class DeleteRequest(BaseModel):
     scope: Annotated[str | None, Field(max_length=253)] = None  # only this scope; default every scope
 
 
+class AddRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    address: Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+    reason: Text
+    actor: Text
+    # "*" (every sender, default) or one sender organisation (a From domain)
+    scope: Annotated[str, Field(max_length=253, pattern=r"^(\*|[A-Za-z0-9.\-]+)$")] = suppressions.GLOBAL
+
+
+class Failure(BaseModel):
+    recipient: str
+    row_number: int | None
+    source: str  # smtp (refused while sending) or bounce (came back later)
+    status: str | None
+    smtp_code: int | None
+    reason: str  # the reason code
+    reason_text: str  # the same in Japanese
+    hard: bool
+    diagnostic: str
+    created_at: dt.datetime
+
+
+class FailurePage(BaseModel):
+    total: int
+    items: list[Failure]
+
+
 @router.post("/check")
 async def check(body: CheckRequest, pool: Db) -> CheckResponse:
     return CheckResponse(suppressed=await suppressions.check(pool, body.addresses, body.organisation))
@@ -72,6 +101,27 @@ async def list_suppressions(
 ) -> SuppressionPage:
     total, rows = await suppressions.search(pool, q, limit, offset)
     return SuppressionPage(total=total, items=[Suppression(**dict(r)) for r in rows])
+
+
+@router.post("", status_code=201)
+async def add_suppression(body: AddRequest, pool: Db) -> JSONResponse:
+    """An administrator adds an address (audited with the reason and who); 409 when it is already there."""
+    if not await suppressions.add(pool, body.address, body.reason, body.actor, body.scope):
+        return JSONResponse({"detail": "この送信先は既に配信停止リストに登録されています。"}, status_code=409)
+    return JSONResponse({"added": body.address.strip().lower(), "scope": body.scope.lower()}, status_code=201)
+
+
+@campaigns_router.get("/{campaign_id}/failures")
+async def campaign_failures(
+    campaign_id: uuid.UUID,
+    pool: Db,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> FailurePage:
+    """A campaign's failed (refused while sending) and bounced recipients with their reasons, paged."""
+    total, rows = await failures.page(pool, campaign_id, limit, offset)
+    items = [Failure(**dict(r), reason_text=reasons.japanese(r["reason"])) for r in rows]
+    return FailurePage(total=total, items=items)
 
 
 @router.delete("/{address}")

@@ -18,7 +18,7 @@ from isseimail_notifier.reasons import REASONS, suppression_scope
 from isseimail_shared.db import Conn
 
 GLOBAL = "*"
-KINDS = ("bounced", "unsubscribed", "complained")
+KINDS = ("bounced", "unsubscribed", "complained", "manual")
 # When an address is suppressed several ways, the answer names the strongest: a complaint, then an
 # unsubscribe (both the recipient's own wish), then a bounce.
 _RANK = "CASE kind WHEN 'complained' THEN 0 WHEN 'unsubscribed' THEN 1 ELSE 2 END"
@@ -147,6 +147,39 @@ async def search(pool: asyncpg.Pool, q: str, limit: int, offset: int) -> tuple[i
         offset,
     )
     return int(total), rows
+
+
+async def add(pool: asyncpg.Pool, address: str, reason: str, actor: str, scope: str = GLOBAL) -> bool:
+    """An administrator's addition (kind 'manual'), audited; False when the address is already suppressed there.
+
+    A row left inactive (soft bounces below the limit) is taken over and made active.
+    """
+    key = address.strip().lower()
+    where = scope.strip().lower() or GLOBAL
+    async with pool.acquire() as conn, conn.transaction():
+        added = await conn.fetchval(
+            """
+            INSERT INTO suppressions AS s (address, scope, kind, reason, hard, bounces, active)
+            VALUES ($1, $2, 'manual', $3, true, 0, true)
+            ON CONFLICT (address, scope) DO UPDATE SET
+                kind = 'manual', reason = EXCLUDED.reason, hard = true, active = true, last_seen = now()
+                WHERE NOT s.active
+            RETURNING true
+            """,
+            key,
+            where,
+            reason,
+        )
+        if not added:
+            return False
+        await conn.execute(
+            "INSERT INTO suppression_audit (address, action, reason, actor, scope) VALUES ($1, 'add', $2, $3, $4)",
+            key,
+            reason,
+            actor,
+            where,
+        )
+    return True
 
 
 async def remove(pool: asyncpg.Pool, address: str, reason: str, actor: str, scope: str | None = None) -> bool:

@@ -7,13 +7,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
-from isseimail_pass import applications, logins, passes
+from isseimail_pass import applications, logins, passes, sessions
 from isseimail_pass.clock import Clock, system_clock
 from isseimail_pass.clock import today as today_in
 from isseimail_pass.errors import FieldError
 from isseimail_pass.models import (
     AdminLoginIn,
-    AdminOut,
+    AdminLoginOut,
     ApplicationIn,
     ApplicationList,
     ApplicationOut,
@@ -23,8 +23,11 @@ from isseimail_pass.models import (
     IssuedOut,
     PassList,
     PassLoginIn,
+    PassLoginOut,
     PassOut,
     Rejection,
+    SessionOut,
+    SessionRef,
 )
 from isseimail_pass.settings import PassSettings
 from isseimail_shared.app import Db, RuntimeDep
@@ -32,6 +35,7 @@ from isseimail_shared.app import Db, RuntimeDep
 router = APIRouter(prefix="/internal", tags=["internal"])
 
 PASS_NOT_FOUND = "1DayPassが見つかりません。"  # noqa: S105 - a message, not a secret
+SESSION_NOT_FOUND = "ログインしてください。"
 
 
 def get_settings(runtime: RuntimeDep) -> PassSettings:
@@ -44,8 +48,14 @@ def get_today(request: Request, settings: Annotated[PassSettings, Depends(get_se
     return today_in(clock, settings.timezone)
 
 
+def get_now(request: Request) -> dt.datetime:
+    clock: Clock = request.app.state.runtime.state.get("clock", system_clock)
+    return clock()
+
+
 Settings = Annotated[PassSettings, Depends(get_settings)]
 Today = Annotated[dt.date, Depends(get_today)]
+Now = Annotated[dt.datetime, Depends(get_now)]
 Id = Annotated[int, Path(ge=1, le=2**62)]
 
 
@@ -54,7 +64,14 @@ def _policy(settings: PassSettings) -> logins.LockoutPolicy:
         window_seconds=settings.lockout_window_seconds,
         per_subject=settings.lockout_per_user,
         per_client=settings.lockout_per_client,
+        base_delay_seconds=settings.lockout_base_delay_seconds,
+        max_delay_seconds=settings.lockout_max_delay_seconds,
     )
+
+
+def _refused(exc: logins.LoginRefused) -> HTTPException:
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    return HTTPException(exc.status, exc.message, headers=headers)
 
 
 def _ip(value: object | None) -> str | None:
@@ -136,21 +153,47 @@ async def reject_application(application_id: Id, body: Rejection, db: Db) -> App
 
 
 @router.post("/login")
-async def pass_login(body: PassLoginIn, db: Db, settings: Settings, today: Today) -> PassOut:
+async def pass_login(body: PassLoginIn, db: Db, settings: Settings, today: Today, now: Now) -> PassLoginOut:
+    """Check the credentials; on success open a new session that ends with the pass's day of use."""
     try:
         async with db.acquire() as conn:
-            return await logins.pass_login(conn, body, today, _policy(settings))
+            found = await logins.pass_login(conn, body, today, _policy(settings))
+            expires = sessions.end_of_day(found.use_date, settings.timezone)
+            session_id = await sessions.open_session(conn, "pass", found.pass_id, expires, body.replaces, now)
     except logins.LoginRefused as exc:
-        raise HTTPException(exc.status, exc.message) from None
+        raise _refused(exc) from None
+    return PassLoginOut(**found.model_dump(), session_id=session_id, expires_at=expires)
 
 
 @router.post("/admin/login")
-async def admin_login(body: AdminLoginIn, db: Db, settings: Settings) -> AdminOut:
+async def admin_login(body: AdminLoginIn, db: Db, settings: Settings, now: Now) -> AdminLoginOut:
+    """Check the credentials; on success open a new administrator session (ISSEIMAIL_ADMIN_SESSION_HOURS)."""
     try:
         async with db.acquire() as conn:
-            return await logins.admin_login(conn, body, _policy(settings))
+            found = await logins.admin_login(conn, body, _policy(settings))
+            expires = now + dt.timedelta(hours=settings.admin_session_hours)
+            session_id = await sessions.open_session(conn, "admin", found.admin_id, expires, body.replaces, now)
     except logins.LoginRefused as exc:
-        raise HTTPException(exc.status, exc.message) from None
+        raise _refused(exc) from None
+    return AdminLoginOut(**found.model_dump(), session_id=session_id, expires_at=expires)
+
+
+# --- sessions (the gateway's, see sessions.py); the id travels in bodies, never in a logged URL --------
+
+
+@router.post("/sessions/lookup", responses={404: {"description": "unknown, revoked or expired"}})
+async def lookup_session(body: SessionRef, db: Db, today: Today, now: Now) -> SessionOut:
+    async with db.acquire() as conn:
+        found = await sessions.lookup(conn, body.session_id, now, today)
+    if found is None:
+        raise HTTPException(404, SESSION_NOT_FOUND)
+    return found
+
+
+@router.post("/sessions/revoke")
+async def revoke_session(body: SessionRef, db: Db, now: Now) -> dict[str, bool]:
+    async with db.acquire() as conn:
+        return {"revoked": await sessions.revoke(conn, body.session_id, now)}
 
 
 # --- passes ----------------------------------------------------------------------------------------

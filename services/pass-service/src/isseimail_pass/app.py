@@ -36,6 +36,7 @@ async def prune_login_attempts(runtime: Runtime) -> None:
             await runtime.pool.execute(
                 "DELETE FROM login_attempts WHERE at < now() - make_interval(secs => $1)", float(keep)
             )
+            await runtime.pool.execute("DELETE FROM sessions WHERE expires_at < now() - interval '1 day'")
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("could not prune login attempts: %s", exc.__class__.__name__)
         await asyncio.sleep(3600)

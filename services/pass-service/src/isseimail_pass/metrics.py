@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 LOGINS = Counter(
     "isseimail_pass_logins_total",
@@ -17,4 +17,13 @@ CONSUMPTIONS = Counter(
     "isseimail_pass_consumptions_total",
     "Consumption attempts: won, or refused (already consumed / not its day).",
     ["result"],
+)
+# The spraying alarm: many failures over many accounts (from any number of clients) within the lockout window.
+FAILED_RECENT = Gauge(
+    "isseimail_pass_failed_logins_recent",
+    "Failed logins (pass and admin, every client) within ISSEIMAIL_LOCKOUT_WINDOW_SECONDS, as of the latest failure.",
+)
+FAILED_ACCOUNTS = Gauge(
+    "isseimail_pass_failed_login_accounts_recent",
+    "Distinct user IDs and admin e-mails with failed logins within the lockout window (password spraying).",
 )

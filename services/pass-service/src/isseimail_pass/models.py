@@ -119,11 +119,15 @@ class IssuedOut(BaseModel):
     use_date: dt.date
 
 
+SessionId = Annotated[str, Field(min_length=20, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
 class PassLoginIn(_Input):
     user_id: UserId
     password: Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_no_line_break)]
     use_date: Day
     client_ip: IPvAnyAddress | None = None
+    replaces: SessionId | None = None  # the session the browser holds now: revoked, a new id is issued
 
 
 class PassOut(BaseModel):
@@ -150,11 +154,43 @@ class AdminLoginIn(_Input):
     email: Annotated[str, Field(min_length=1, max_length=254), AfterValidator(_single_line)]
     password: Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_no_line_break)]
     client_ip: IPvAnyAddress | None = None
+    replaces: SessionId | None = None
 
 
 class AdminOut(BaseModel):
     admin_id: int
     email: str
+
+
+class NewSession(BaseModel):
+    """Added to a successful login's answer: the id for the gateway's cookie and when it ends."""
+
+    session_id: str
+    expires_at: dt.datetime
+
+
+class PassLoginOut(PassOut, NewSession):
+    pass
+
+
+class AdminLoginOut(AdminOut, NewSession):
+    pass
+
+
+class SessionRef(_Input):
+    session_id: SessionId
+
+
+class SessionOut(BaseModel):
+    kind: Literal["pass", "admin"]
+    expires_at: dt.datetime
+    pass_id: int | None = None
+    user_id: str | None = None
+    use_date: dt.date | None = None
+    state: Literal["active", "consumed", "expired", "scheduled"] | None = None
+    campaign_id: uuid.UUID | None = None  # set once the pass is consumed: the session only reads its progress
+    admin_id: int | None = None
+    email: str | None = None
 
 
 class ConsumeIn(_Input):

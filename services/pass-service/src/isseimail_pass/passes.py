@@ -90,6 +90,10 @@ async def consume(
                 detail={"campaign_id": str(campaign_id)},
             )
             await add_event(conn, PassConsumed(pass_id=pass_id, campaign_id=campaign_id, user_id=user_id))
+            # Every session of the pass now only reads this campaign's progress (sessions.py).
+            await conn.execute(
+                "UPDATE sessions SET campaign_id = $2 WHERE pass_id = $1 AND revoked_at IS NULL", pass_id, campaign_id
+            )
     if user_id is None:
         if not await conn.fetchval("SELECT true FROM passes WHERE id = $1", pass_id):
             return "unknown"

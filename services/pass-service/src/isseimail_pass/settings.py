@@ -37,14 +37,30 @@ class PassSettings(ServiceSettings):
     max_days_ahead: int = Field(
         default=90, ge=0, le=366, description="How many days ahead of today a day of use may be applied for."
     )
+    admin_session_hours: float = Field(
+        default=8, gt=0, le=24, description="How long an administrator's session lasts after login."
+    )
     lockout_window_seconds: int = Field(
         default=900, ge=1, le=86_400, description="Window in which failed logins are counted for the lockout."
     )
     lockout_per_user: int = Field(
-        default=5, ge=1, le=1000, description="Failed logins per user ID (or admin e-mail) within the window."
+        default=5,
+        ge=1,
+        le=1000,
+        description="Failed logins of one user ID (or admin e-mail) from one client address before that client "
+        "is slowed down (other clients are not).",
     )
     lockout_per_client: int = Field(
-        default=20, ge=1, le=100_000, description="Failed logins per client address within the window."
+        default=20,
+        ge=1,
+        le=100_000,
+        description="Failed logins from one client address (any account) before that client is slowed down.",
+    )
+    lockout_base_delay_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="First delay past a threshold; it doubles with every failure."
+    )
+    lockout_max_delay_seconds: float = Field(
+        default=900.0, gt=0, le=86_400, description="Longest delay a throttled client must wait between attempts."
     )
 
     @field_validator("credentials_key")

@@ -8,6 +8,7 @@ import re
 
 from isseimail_composer.deliverability.dkim_keys import DkimKey
 from isseimail_composer.deliverability.model import DnsRecord, Finding
+from isseimail_composer.deliverability.orgdomain import organizational_domain
 from isseimail_composer.deliverability.records import DmarcRecord, RecordError, is_dmarc, parse_dkim_key, parse_dmarc
 from isseimail_composer.deliverability.resolver import DnsFailure, Resolver
 
@@ -94,20 +95,22 @@ def _dmarc_value(existing: DmarcRecord | None, domain: str, policy: str) -> str:
 
 
 async def _find_dmarc(dns: Resolver, domain: str) -> tuple[str, list[str]]:
-    """(the domain holding the policy, its DMARC records): the domain itself, else its parents (RFC 7489 6.6.3)."""
-    labels = domain.split(".")
-    for i in range(len(labels) - 1):
-        candidate = ".".join(labels[i:])
+    """(the domain holding the policy, its DMARC records): the domain itself, else its organisational domain
+    (RFC 7489 6.6.3), found with the Public Suffix List: never a public suffix such as co.jp."""
+    candidates = dict.fromkeys([domain, organizational_domain(domain)])
+    for candidate in candidates:
         found = [t for t in await dns.txt(f"_dmarc.{candidate}") if is_dmarc(t)]
         if found:
             return candidate, found
     return domain, []
 
 
-def _aligned(bounce_domain: str, org: str, mode: str) -> bool:
+def _aligned(bounce_domain: str, domain: str, mode: str) -> bool:
+    """SPF alignment of the envelope sender with the From domain (RFC 7489 3.1.2): the same name (strict), or
+    the same organisational domain (relaxed)."""
     if mode == "s":
-        return bounce_domain == org
-    return bounce_domain == org or bounce_domain.endswith("." + org)
+        return bounce_domain == domain
+    return organizational_domain(bounce_domain) == organizational_domain(domain)
 
 
 async def check_dmarc(dns: Resolver, domain: str, bounce_domain: str) -> Finding:
@@ -157,7 +160,7 @@ async def check_dmarc(dns: Resolver, domain: str, bounce_domain: str) -> Finding
         notes.append("集計レポートの送付先（rua=）がなく、認証の失敗に気づけません。")
     if record.adkim == "s":
         notes.append("DKIMは厳密アライメント（adkim=s）です。署名ドメインは差出人ドメインと同一です。")
-    if not _aligned(bounce_domain, holder, record.aspf):
+    if not _aligned(bounce_domain, domain, record.aspf):
         notes.append(
             f"エンベロープ送信者（{bounce_domain}）は差出人ドメインとSPFのアライメントが取れません"
             f"（aspf={record.aspf}）。DMARCの合格はDKIM署名によります。"

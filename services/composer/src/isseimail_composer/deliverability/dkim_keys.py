@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from isseimail_shared.internal_auth import internal_client
 
 
 class DkimKey(BaseModel):
@@ -27,8 +30,8 @@ class DkimKeysUnavailable(Exception):
 
 
 class DkimKeysClient:
-    def __init__(self, base_url: str, timeout: float) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout, connect=3.0))
+    def __init__(self, base_url: str, timeout: float, tokens: Sequence[SecretStr]) -> None:
+        self._client = internal_client(base_url, tokens, httpx.Timeout(timeout, connect=3.0))
 
     async def close(self) -> None:
         await self._client.aclose()

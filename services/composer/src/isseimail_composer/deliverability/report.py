@@ -83,7 +83,7 @@ class ReadinessChecker:
 
     @classmethod
     def from_settings(cls, s: ComposerSettings) -> ReadinessChecker:
-        dkim = DkimKeysClient(s.dispatcher_url, min(s.upstream_timeout_seconds, 10.0))
+        dkim = DkimKeysClient(s.dispatcher_url, min(s.upstream_timeout_seconds, 10.0), s.internal_tokens)
         config = ReadinessConfig.from_settings(s)
         return cls(config, s.nameserver_strings(), s.dns_timeout_seconds, dkim, s.readiness_cache_seconds)
 
@@ -114,14 +114,15 @@ class ReadinessChecker:
 
         mechanisms = c.spf_mechanisms()
         tasks: list[Awaitable[list[Finding]]] = [
-            _single(check_spf(dns, domain, mechanisms, ips=c.sending_ips)),
+            _single(check_spf(dns, domain, mechanisms, ips=c.sending_ips, helo=c.helo_name)),
             dkim(),
             _single(checks.check_dmarc(dns, domain, c.bounce_domain)),
             _single(checks.check_bounce_mx(dns, c.bounce_domain, c.bounce_mx_host)),
         ]
         if c.bounce_domain != domain:
             # The envelope sender (VERP) is on the bounce domain: receivers check SPF there.
-            tasks.append(_single(check_spf(dns, c.bounce_domain, mechanisms, check="bounce_spf", ips=c.sending_ips)))
+            ips, helo = c.sending_ips, c.helo_name
+            tasks.append(_single(check_spf(dns, c.bounce_domain, mechanisms, check="bounce_spf", ips=ips, helo=helo)))
         if c.delivery_mode == "mx":
             tasks.append(checks.check_ptr(dns, c.sending_ips, c.helo_name))
         findings = [f for group in await asyncio.gather(*tasks) for f in group]

@@ -9,6 +9,7 @@ from isseimail_composer.deliverability.model import Check, DnsRecord, Finding
 from isseimail_composer.deliverability.records import RecordError, SpfRecord, is_spf, parse_spf
 from isseimail_composer.deliverability.resolver import DnsFailure, Resolver
 from isseimail_composer.deliverability.spf_eval import authorizes
+from isseimail_composer.deliverability.spf_macros import is_well_formed
 
 LOOKUP_LIMIT = 10  # RFC 7208 4.6.4
 MAX_DOMAINS = 40  # a hostile chain is not followed forever, even if its lookups were not counted
@@ -50,6 +51,11 @@ async def _visit(dns: Resolver, domain: str, chain: tuple[str, ...], walk: _Walk
         return None
     if not chain:
         walk.top = record
+    for text in [t.target() or "" for t in record.terms] + [record.redirect or ""]:
+        if "%" in text and not is_well_formed(text):
+            walk.errors.append(
+                f"{domain} のSPF: マクロ「{text[:60]}」が正しくありません（受信側ではエラーになります）。"
+            )
     walk.lookups += record.lookups()
     for term in record.terms:
         if term.mechanism == "include":
@@ -84,10 +90,15 @@ def suggested_spf(mechanisms: list[str], current: SpfRecord | None) -> str:
 
 
 async def check_spf(
-    dns: Resolver, domain: str, mechanisms: list[str], check: Check = "spf", ips: list[str] | None = None
+    dns: Resolver,
+    domain: str,
+    mechanisms: list[str],
+    check: Check = "spf",
+    ips: list[str] | None = None,
+    helo: str | None = None,
 ) -> Finding:
     """One finding for the domain's SPF; `mechanisms` authorise this system's sending hosts, and each of `ips`
-    (the configured sending addresses) must get "pass"."""
+    (the configured sending addresses, EHLO `helo`) must get "pass"."""
     walk = _Walk()
     try:
         texts = await dns.txt(domain)
@@ -117,7 +128,7 @@ async def check_spf(
         return Finding(check=check, status="error", message=" ".join(problems), records=publish, found=found)
     if qualifier == "+":
         return Finding(check=check, status="error", message=ALL_TEXT["+"], records=publish, found=found)
-    results = {ip: await authorizes(dns, domain, ip) for ip in ips or []}
+    results = {ip: await authorizes(dns, domain, ip, helo=helo) for ip in ips or []}
     refused = {ip: r for ip, r in results.items() if r not in ("pass", "unknown")}
     if refused:
         named = "、".join(f"{ip}（判定 {r}）" for ip, r in refused.items())

@@ -1,8 +1,7 @@
 """Gateway JSON API for administrators (under /api/v1/admin): session, applications to decide, passes,
-sender-domain readiness (admin_domains.py).
+sender-domain readiness (admin_domains.py), a campaign's failures and the suppression list (admin_console.py).
 
-Every route but the login needs the signed admin cookie. The suppression-list routes of the notifier
-join this router later.
+Every route but the login needs the signed admin cookie.
 """
 
 from __future__ import annotations
@@ -13,13 +12,22 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from isseimail_gateway.api import admin_domains
+from isseimail_gateway.api import admin_console, admin_domains
 from isseimail_gateway.api.passes import caller_ip, relay_error
-from isseimail_gateway.session import ADMIN_COOKIE, AdminSessionDep, UpstreamsDep, set_cookie
+from isseimail_gateway.session import (
+    ADMIN_COOKIE,
+    AdminSessionDep,
+    UpstreamsDep,
+    delete_cookie,
+    revoke,
+    session_id,
+    set_cookie,
+)
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
 router.include_router(admin_domains.router)  # /api/v1/admin/domains: sender-domain readiness
+router.include_router(admin_console.router)  # failures of a campaign, suppression list
 
 ApplicationId = Annotated[int, Path(ge=1, le=2**62, description="申請ID")]
 
@@ -45,15 +53,14 @@ class RejectRequest(BaseModel):
 @router.post("/session", response_model=AdminInfo, responses={401: {"description": "認証失敗"}, 429: {}})
 async def admin_login(body: AdminLoginRequest, request: Request, upstreams: UpstreamsDep) -> Any:
     """Administrator login (intranet only); sets the signed admin cookie."""
-    response = await upstreams.call(
-        "pass", "POST", "/internal/admin/login", json={**body.model_dump(), "client_ip": caller_ip(request)}
-    )
+    payload = {**body.model_dump(), "client_ip": caller_ip(request), "replaces": session_id(request, ADMIN_COOKIE)}
+    response = await upstreams.call("pass", "POST", "/internal/admin/login", json=payload)
     if response.status_code != 200:
         return relay_error(response)
     found = response.json()
     info = AdminInfo(admin_id=found["admin_id"], email=found["email"])
     answer = JSONResponse(info.model_dump())
-    set_cookie(request, answer, ADMIN_COOKIE, info.model_dump())
+    set_cookie(request, answer, ADMIN_COOKIE, found["session_id"])
     return answer
 
 
@@ -63,9 +70,11 @@ async def admin_session(admin: AdminSessionDep) -> AdminInfo:
 
 
 @router.delete("/session")
-async def admin_logout() -> Response:
+async def admin_logout(request: Request, upstreams: UpstreamsDep) -> Response:
+    """Log out: the administrator's session ends on the server, the cookie is removed."""
+    await revoke(request, upstreams, ADMIN_COOKIE)
     answer = JSONResponse({"detail": "ログアウトしました。"})
-    answer.delete_cookie(ADMIN_COOKIE, path="/", httponly=True, samesite="strict")
+    delete_cookie(answer, ADMIN_COOKIE)
     return answer
 
 

@@ -4,17 +4,19 @@ each sender domain's DNS findings with the records to publish, and the audited s
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from isseimail_gateway.api.passes import relay_error
 from isseimail_gateway.session import AdminSessionDep, UpstreamsDep
+from isseimail_shared.paths import internal_path
 
 router = APIRouter(prefix="/domains")
 
-DomainName = Annotated[str, Path(min_length=1, max_length=253, description="送信ドメイン")]
+# A host name: letters, digits, dots and hyphens, never a dot segment or anything that could leave the route.
+DOMAIN = r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?$"
+DomainName = Annotated[str, Path(min_length=1, max_length=253, pattern=DOMAIN, description="送信ドメイン")]
 
 
 class OverrideReason(BaseModel):
@@ -24,7 +26,7 @@ class OverrideReason(BaseModel):
 
 
 def _path(domain: str) -> str:
-    return f"/internal/domains/{quote(domain, safe='')}"
+    return internal_path("/internal/domains", domain)
 
 
 @router.get("")

@@ -31,6 +31,8 @@ NO_FILE = "送信先CSVファイルを選択してください。"
 NOT_MULTIPART = "ファイルは multipart/form-data の file 項目で送信してください。"
 TOO_LARGE = "ファイルが大きすぎます（最大{mb:g}MB）。"
 NOT_FOUND = "送信先リストが見つかりません。"
+MAX_BOUNDARY = 70  # RFC 2046: a multipart boundary has 1 to 70 characters (the parser refuses over 256)
+BAD_BOUNDARY = "multipart/form-data の boundary が長すぎます（70文字まで）。ファイルを選び直して送信してください。"
 MAX_PREAMBLE = 64 * 1024  # form fields and part headers before the file: small by nature
 MULTIPART_OVERHEAD = 64 * 1024
 LIMITS_TTL = 60.0
@@ -103,6 +105,8 @@ class _FilePart:
         boundary = params.get(b"boundary")
         if content_type != b"multipart/form-data" or not boundary:
             raise HTTPException(422, NOT_MULTIPART)
+        if len(boundary) > MAX_BOUNDARY:
+            raise HTTPException(422, BAD_BOUNDARY)
         self._parser = MultipartParser(
             boundary,
             {
@@ -154,7 +158,10 @@ class _FilePart:
         try:
             chunk = await self._source.__anext__()
         except StopAsyncIteration:
-            self._parser.finalize()
+            try:
+                self._parser.finalize()
+            except Exception:  # a body that ends inside a part
+                raise HTTPException(422, NOT_MULTIPART) from None
             return False
         try:
             self._parser.write(chunk)

@@ -13,7 +13,15 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from isseimail_gateway.session import PASS_COOKIE, PassSessionDep, UpstreamsDep, set_cookie
+from isseimail_gateway.session import (
+    PASS_COOKIE,
+    PassSessionDep,
+    UpstreamsDep,
+    delete_cookie,
+    revoke,
+    session_id,
+    set_cookie,
+)
 from isseimail_gateway.upstream import UNAVAILABLE, client_ip
 
 router = APIRouter(prefix="/api/v1", tags=["passes"])
@@ -69,7 +77,9 @@ def relay_error(response: httpx.Response) -> JSONResponse:
     answer: dict[str, Any] = {"detail": body["detail"]}
     if isinstance(body.get("errors"), dict):
         answer["errors"] = body["errors"]
-    return JSONResponse(answer, status_code=response.status_code)
+    retry = response.headers.get("retry-after", "")
+    headers = {"Retry-After": retry} if retry.isdigit() else None  # a throttled login: when to try again
+    return JSONResponse(answer, status_code=response.status_code, headers=headers)
 
 
 @router.post(
@@ -100,15 +110,14 @@ async def apply(body: ApplicationRequest, request: Request, upstreams: Upstreams
 )
 async def login(body: LoginRequest, request: Request, upstreams: UpstreamsDep) -> Any:
     """Log in with user ID, password and day of use; sets the signed session cookie."""
-    response = await upstreams.call(
-        "pass", "POST", "/internal/login", json={**body.model_dump(), "client_ip": caller_ip(request)}
-    )
+    payload = {**body.model_dump(), "client_ip": caller_ip(request), "replaces": session_id(request, PASS_COOKIE)}
+    response = await upstreams.call("pass", "POST", "/internal/login", json=payload)
     if response.status_code != 200:
         return relay_error(response)
     found = response.json()
     info = SessionInfo(pass_id=found["pass_id"], user_id=found["user_id"], use_date=found["use_date"])
     answer = JSONResponse(info.model_dump())
-    set_cookie(request, answer, PASS_COOKIE, info.model_dump())
+    set_cookie(request, answer, PASS_COOKIE, found["session_id"])
     return answer
 
 
@@ -119,8 +128,9 @@ async def current_session(session: PassSessionDep) -> SessionInfo:
 
 
 @router.delete("/session")
-async def logout() -> Response:
-    """Log out: the session cookie is removed (the pass itself stays valid for its day)."""
+async def logout(request: Request, upstreams: UpstreamsDep) -> Response:
+    """Log out: the session ends on the server and the cookie is removed (the pass stays valid for its day)."""
+    await revoke(request, upstreams, PASS_COOKIE)
     answer = JSONResponse({"detail": LOGGED_OUT})
-    answer.delete_cookie(PASS_COOKIE, path="/", httponly=True, samesite="strict")
+    delete_cookie(answer, PASS_COOKIE)
     return answer

@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/v1", tags=["progress"])
 
 NOT_FOUND = "指定された一斉メールが見つかりません。"
 
-Status = Literal["draft", "accepted", "dispatching", "paused", "completed"]
+Status = Literal["draft", "accepted", "dispatching", "paused", "completed", "cancelled"]
 
 
 class CampaignProgress(BaseModel):
@@ -34,6 +34,8 @@ class CampaignProgress(BaseModel):
     bounced: int
     pending: int
     delayed: int = 0  # 遅延中: a delay notice came back, no final bounce (yet)
+    cancelled: int = 0  # not sent because an administrator cancelled the campaign
+    paused_by: Literal["administrator", "failure_rate"] | None = None  # who paused it (status paused)
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
 
@@ -53,12 +55,16 @@ def _empty(campaign_id: uuid.UUID, status: Status) -> CampaignProgress:
     },
 )
 async def campaign_progress(campaign_id: str, session: SendingSessionDep, upstreams: UpstreamsDep) -> CampaignProgress:
-    """送信状況: status (draft, accepted, dispatching, paused, completed) and the recipient counts."""
+    """送信状況: status (draft, accepted, dispatching, paused, completed, cancelled) and the recipient counts."""
     try:
         cid = uuid.UUID(campaign_id)
     except ValueError:
         raise HTTPException(404, NOT_FOUND) from None
-    response = await upstreams.call("dispatcher", "GET", f"/internal/campaigns/{cid}/progress")
+    if session.campaign_id is not None and session.campaign_id != cid:  # a consumed pass reads its campaign only
+        raise HTTPException(404, NOT_FOUND)
+    response = await upstreams.call(
+        "dispatcher", "GET", f"/internal/campaigns/{cid}/progress", headers=pass_headers(session)
+    )
     if response.status_code == 200:
         body = response.json()
         if body.get("pass_id") != session.pass_id:

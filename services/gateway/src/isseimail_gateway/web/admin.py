@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from isseimail_gateway.session import NOT_LOGGED_IN, AdminSession, require_admin_session
+from isseimail_gateway.session import AdminSession, require_admin_session
 from isseimail_gateway.upstream import Upstreams, get_upstreams
 from isseimail_gateway.web import admin_domains, apiclient
 from isseimail_gateway.web.applicant import parse_id
 from isseimail_gateway.web.forms import pick, read_form, text
 from isseimail_gateway.web.render import WebError, redirect, render
+from isseimail_shared.paths import internal_path
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 router.include_router(admin_domains.router)  # /admin/domains: sender-domain readiness
@@ -64,9 +64,10 @@ async def login_submit(request: Request) -> Response:
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     await read_form(request, max_files=0)
+    result = await apiclient.call(request, "DELETE", "/admin/session")  # ends the session on the server
     response = redirect("/admin/login")
     response.delete_cookie("isseimail_admin", path="/")
-    return response
+    return result.apply_cookies(response)
 
 
 @router.get("")
@@ -111,12 +112,14 @@ async def reject(request: Request, application_id: str) -> Response:
     return redirect("/admin?done=rejected")
 
 
-def _admin(request: Request) -> AdminSession | None:
-    """The signed admin cookie, or None (the page then shows the admin login)."""
+async def _admin(request: Request) -> AdminSession | None:
+    """The administrator's live session, or None (the page then shows the admin login)."""
     try:
-        return require_admin_session(request)
-    except HTTPException:
-        return None
+        return await require_admin_session(request, get_upstreams(request))
+    except HTTPException as exc:
+        if exc.status_code == 401:
+            return None
+        raise WebError(exc.status_code, apiclient.UNAVAILABLE, back="/admin") from None
 
 
 @router.get("/passes")
@@ -134,7 +137,7 @@ async def _campaign_row(upstreams: Upstreams, spent: dict[str, Any]) -> dict[str
     headers = {"X-Isseimail-Pass-Id": str(spent["pass_id"]), "X-Isseimail-User-Id": str(spent["user_id"])}
     draft, progress = await asyncio.gather(
         upstreams.call("composer", "GET", f"/internal/campaigns/{campaign_id}", headers=headers),
-        upstreams.call("dispatcher", "GET", f"/internal/campaigns/{campaign_id}/progress"),
+        upstreams.call("dispatcher", "GET", f"/internal/campaigns/{campaign_id}/progress", headers=headers),
     )
     row: dict[str, Any] = {"campaign_id": campaign_id, "user_id": spent["user_id"], "status": "accepted"}
     row["applicant_name"] = spent.get("applicant_name", "")
@@ -158,24 +161,91 @@ async def campaigns(request: Request) -> Response:
     return render(request, "admin/campaigns.html", campaigns=rows, nav="campaigns")
 
 
+PAGE_SIZE = 50
+CONTROL_DONE = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}
+
+
+@router.post("/campaigns/{campaign_id}/{action}")
+async def control_campaign(request: Request, campaign_id: str, action: str) -> Response:
+    """Pause, resume or cancel a campaign with a reason (the dispatcher records who and why)."""
+    form = await read_form(request, max_files=0)
+    if action not in CONTROL_DONE:
+        raise WebError(404, "見つかりません。", back="/admin/campaigns")
+    reason = text(form, "reason").strip()[:500]
+    if not reason:
+        raise WebError(422, REASON_REQUIRED, back="/admin/campaigns")
+    result = await apiclient.call(
+        request, "POST", internal_path("/admin/campaigns", campaign_id, action), json={"reason": reason}
+    )
+    if result.status == 401:
+        return render(request, "admin/login.html", 401, message=result.detail)
+    if not result.ok:
+        raise WebError(result.status, result.detail, back="/admin/campaigns")
+    return redirect(f"/admin/campaigns?done={CONTROL_DONE[action]}")
+
+
+@router.get("/campaigns/{campaign_id}/failures")
+async def campaign_failures(request: Request, campaign_id: str, page: int = 1) -> Response:
+    """A campaign's failed and bounced recipients with reasons, 50 to a page, and the CSV download."""
+    page = max(1, min(page, 100_000))
+    result = await _admin_get(
+        request,
+        internal_path("/admin/campaigns", campaign_id, "failures"),
+        params={"limit": PAGE_SIZE, "offset": (page - 1) * PAGE_SIZE},
+    )
+    if isinstance(result, Response):
+        return result
+    total = int(result.body.get("total", 0))
+    return render(
+        request,
+        "admin/failures.html",
+        campaign_id=result.body["campaign_id"],
+        items=_items(result.body),
+        total=total,
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        nav="campaigns",
+    )
+
+
 @router.get("/suppressions")
 async def suppressions(request: Request, q: str = "") -> Response:
-    """The notifier's suppression list, searched by address (read over its internal API)."""
-    if _admin(request) is None:
-        return render(request, "admin/login.html", 401, message=NOT_LOGGED_IN)
+    """The suppression list, searched by address (through the admin API, like any API client)."""
     q = q.strip()[:MAX_QUERY]
-    response = await get_upstreams(request).call(
-        "notifier", "GET", "/internal/suppressions", params={"q": q, "limit": 100}
-    )
-    if response.status_code != 200:
-        raise WebError(response.status_code, apiclient.UNAVAILABLE, back="/admin")
+    result = await _admin_get(request, "/admin/suppressions", params={"q": q, "limit": 100})
+    if isinstance(result, Response):
+        return result
     return render(
         request,
         "admin/suppressions.html",
-        entries=_items(response.json(), "suppressions"),
-        total=response.json().get("total", 0),
+        entries=_items(result.body, "suppressions"),
+        total=result.body.get("total", 0) if isinstance(result.body, dict) else 0,
         q=q,
         nav="suppressions",
+    )
+
+
+async def _suppression_change(request: Request, method: str, path: str, body: dict[str, str], done: str) -> Response:
+    result = await apiclient.call(request, method, path, json=body)
+    if result.status == 401:
+        return render(request, "admin/login.html", 401, message=result.detail)
+    if not result.ok:
+        raise WebError(result.status, result.detail, back="/admin/suppressions")
+    return redirect(f"/admin/suppressions?done={done}")
+
+
+@router.post("/suppressions/add")
+async def add_suppression(request: Request) -> Response:
+    """Add an address with a reason; the notifier records who added it and why."""
+    form = await read_form(request, max_files=0)
+    address = text(form, "address").strip()[:MAX_QUERY]
+    reason = text(form, "reason").strip()[:500]
+    if not reason:
+        raise WebError(422, REASON_REQUIRED, back="/admin/suppressions")
+    if not address:
+        raise WebError(422, "メールアドレスを指定してください。", back="/admin/suppressions")
+    return await _suppression_change(
+        request, "POST", "/admin/suppressions", {"address": address, "reason": reason}, "added"
     )
 
 
@@ -183,22 +253,11 @@ async def suppressions(request: Request, q: str = "") -> Response:
 async def remove_suppression(request: Request) -> Response:
     """Remove an address with a reason; the notifier audits who removed it and why."""
     form = await read_form(request, max_files=0)
-    admin = _admin(request)
-    if admin is None:
-        return render(request, "admin/login.html", 401, message=NOT_LOGGED_IN)
     address = text(form, "address").strip()[:MAX_QUERY]
     reason = text(form, "reason").strip()[:500]
     if not reason:
         raise WebError(422, REASON_REQUIRED, back="/admin/suppressions")
-    if not address:
+    if not address or address in (".", ".."):
         raise WebError(422, "メールアドレスを指定してください。", back="/admin/suppressions")
-    response = await get_upstreams(request).call(
-        "notifier",
-        "DELETE",
-        f"/internal/suppressions/{quote(address, safe='@')}",
-        json={"reason": reason, "actor": admin.email},
-    )
-    if response.status_code != 200:
-        detail = response.json().get("detail") if "json" in response.headers.get("content-type", "") else None
-        raise WebError(response.status_code, str(detail or apiclient.UNAVAILABLE), back="/admin/suppressions")
-    return redirect("/admin/suppressions?done=removed")
+    path = internal_path("/admin/suppressions", address)
+    return await _suppression_change(request, "DELETE", path, {"reason": reason}, "removed")

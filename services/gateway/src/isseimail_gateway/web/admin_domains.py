@@ -3,11 +3,12 @@ audited override of the send-time refusal (made and withdrawn here, recorded by 
 
 from __future__ import annotations
 
+import re
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 
+from isseimail_gateway.api.admin_domains import DOMAIN
 from isseimail_gateway.web import apiclient
 from isseimail_gateway.web.forms import read_form, text
 from isseimail_gateway.web.render import WebError, redirect, render
@@ -37,7 +38,9 @@ async def _change(request: Request, method: str, domain: str, done: str) -> Resp
     reason = text(form, "reason").strip()
     if not reason:
         raise WebError(422, REASON_REQUIRED, back=BACK)
-    path = f"/admin/domains/{quote(domain[:253], safe='')}/override"
+    if not re.fullmatch(DOMAIN, domain):
+        raise WebError(404, "指定されたドメインが見つかりません。", back=BACK)
+    path = f"/admin/domains/{domain}/override"
     result = await apiclient.call(request, method, path, json={"reason": reason[:500]})
     if result.status == 401:
         return render(request, "admin/login.html", 401, message=result.detail)

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from fastapi import Request, Response
 
+from isseimail_gateway import api_csrf
 from isseimail_gateway.upstream import client_ip
 from isseimail_gateway.web.render import WebError
 
@@ -53,7 +54,11 @@ async def call(request: Request, method: str, path: str, **kwargs: Any) -> ApiRe
     """Call /api/v1<path> on this app as the current browser; 5xx answers become a Japanese error page."""
     transport = httpx.ASGITransport(app=request.app, client=(client_ip(request), 0))
     cookies = {name: value for name, value in request.cookies.items() if name in FORWARDED_COOKIES}
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.internal", cookies=cookies) as client:
+    # The page already checked its form's CSRF token; the sub-request says it is this site's own call.
+    headers = {api_csrf.HEADER: "1"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://gateway.internal", cookies=cookies, headers=headers
+    ) as client:
         response = await client.request(method, f"/api/v1{path}", **kwargs)
     if response.status_code >= 500 or (response.status_code == 404 and _is_missing_route(response)):
         raise WebError(503, UNAVAILABLE)

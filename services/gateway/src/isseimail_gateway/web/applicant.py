@@ -19,7 +19,7 @@ BAD_ID = "指定されたページは見つかりません。"
 
 def parse_id(value: str) -> str:
     """Ids in URLs are UUIDs or numbers; anything else is a 404 page before any service is asked."""
-    if value.isdigit() and len(value) <= 18:
+    if value.isascii() and value.isdigit() and len(value) <= 18:
         return value
     try:
         return str(uuid.UUID(value))

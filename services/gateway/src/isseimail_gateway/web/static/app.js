@@ -151,7 +151,7 @@
     });
   }
 
-  var STATUS_LABELS = { draft: "作成中", accepted: "受付済み", dispatching: "送信中", paused: "一時停止", completed: "送信完了" };
+  var STATUS_LABELS = { draft: "作成中", accepted: "受付済み", dispatching: "送信中", paused: "一時停止", completed: "送信完了", cancelled: "中止" };
 
   function formatTime(date) {
     return date.toLocaleTimeString("ja-JP", { hour: "2-digit", minute: "2-digit" });
@@ -191,11 +191,18 @@
         setField(box, "note", "送信処理が完了しました。送信者メールアドレスに送信完了のお知らせが届きます。");
         return false;
       }
+      if (d.status === "cancelled") {
+        setField(box, "eta", "中止");
+        setField(box, "note", "管理者が送信を中止しました。送信済み " + sent + " 件、未送信の " + num(d, "cancelled") + " 件は送信されません。");
+        return false;
+      }
       if (first === null || done < first.done) { first = { t: now, done: done }; }
       var rate = (done - first.done) / Math.max((now - first.t) / 1000, 0.001);
       setField(box, "eta", rate > 0 && remaining > 0 ? formatTime(new Date(now + remaining / rate * 1000)) + " 頃" : "計算中");
       if (d.status === "paused") {
-        setField(box, "note", "送信失敗が多いため、送信を一時停止しました。送信者メールアドレスにお知らせをお送りしています。");
+        setField(box, "note", d.paused_by === "administrator"
+          ? "管理者が送信を一時停止しています。再開されると残りの送信先に送信します。"
+          : "送信失敗が多いため、送信を一時停止しました。送信者メールアドレスにお知らせをお送りしています。");
       }
       return true;
     });
