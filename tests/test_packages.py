@@ -85,7 +85,12 @@ def install_alone(target: Target, env: Path) -> Installed:
     # Nothing of the development environment may leak in: no active venv, no extra import paths.
     base = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"}}
     sync = subprocess.run(
-        [uv, "sync", "--frozen", "--no-dev", "--no-editable", "--package", target.package, "--quiet"],
+        [
+            *(uv, "sync", "--frozen", "--no-dev", "--no-editable", "--package", target.package, "--quiet"),
+            # Built anew from the source tree: uv keys its cached wheel of a local package on pyproject.toml
+            # alone, so a change to a module would otherwise be tested as the last build before it.
+            *("--reinstall-package", target.package, "--reinstall-package", "isseimail-shared"),
+        ],
         cwd=ROOT,
         env={**base, "UV_PROJECT_ENVIRONMENT": str(env)},
         capture_output=True,
