@@ -17,9 +17,8 @@ import asyncpg
 from isseimail_shared.events import (
     CampaignCompleted,
     CampaignPaused,
-    DeliveryFailed,
-    DeliverySucceeded,
-    Envelope,
+    DeliveriesSettled,
+    SettledFailure,
     envelope_for,
 )
 from isseimail_shared.outbox import add_envelopes, add_event
@@ -147,45 +146,41 @@ async def flush(
     sent = [i for i in items if i.kind == "sent"]
     failed, retrying, delays = _decide(items, base=base, max_age=max_age)
     async with pool.acquire() as conn, conn.transaction():
-        events: list[Envelope] = []
+        delivered: list[Settled] = []
         if sent:
             done = {r["id"] for r in await conn.fetch(_SET_SENT, *_columns(sent))}
-            result.sent = len(done)
-            events += [
-                envelope_for(
-                    DeliverySucceeded(
-                        campaign_id=campaign.campaign_id,
-                        delivery_id=i.delivery_id,
-                        recipient=i.email,
-                        smtp_code=i.outcome.code or 250,
-                        row_number=i.row_number or None,  # 0 is the sender's own copy, not a CSV row
-                    )
-                )
-                for i in sent
-                if i.delivery_id in done
-            ]
+            delivered = [i for i in sent if i.delivery_id in done]
         if retrying:
             result.retrying = len(await conn.fetch(_SET_RETRYING, *_columns(retrying), delays))
         if failed:
             done = {r["id"] for r in await conn.fetch(_SET_FAILED, *_columns(failed))}
-            result.failed = len(done)
-            events += [envelope_for(_failure_event(campaign, i)) for i in failed if i.delivery_id in done]
-        if events:
-            await add_envelopes(conn, events, notify=bool(result.failed))
+            failed = [i for i in failed if i.delivery_id in done]
+        result.sent, result.failed = len(delivered), len(failed)
+        if delivered or failed:
+            # The failure mails wait for no poll; delivered addresses can (NOTIFY takes a global lock at commit).
+            await add_envelopes(conn, [envelope_for(settled_event(campaign, delivered, failed))], notify=bool(failed))
     return result
 
 
-def _failure_event(campaign: CampaignInfo, i: Settled) -> DeliveryFailed:
-    return DeliveryFailed(
+def settled_event(campaign: CampaignInfo, delivered: list[Settled], failed: list[Settled]) -> DeliveriesSettled:
+    return DeliveriesSettled(
         campaign_id=campaign.campaign_id,
-        delivery_id=i.delivery_id,
-        recipient=i.email,
-        row_number=i.row_number or None,
         sender_email=campaign.sender_email,
         subject=campaign.subject,
-        smtp_code=i.outcome.code,
-        enhanced_status=i.outcome.enhanced,
-        diagnostic=i.outcome.text or "delivery failed",
+        delivered_ids=[i.delivery_id for i in delivered],
+        delivered_rows=[i.row_number or None for i in delivered],  # 0 is the sender's own copy, not a CSV row
+        delivered_to=[i.email for i in delivered],
+        failed=[
+            SettledFailure(
+                delivery_id=i.delivery_id,
+                recipient=i.email,
+                row_number=i.row_number or None,
+                smtp_code=i.outcome.code,
+                enhanced_status=i.outcome.enhanced,
+                diagnostic=i.outcome.text or "delivery failed",
+            )
+            for i in failed
+        ],
     )
 
 
