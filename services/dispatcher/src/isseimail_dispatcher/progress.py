@@ -20,31 +20,27 @@ async def progress(campaign_id: str, db: Db) -> dict[str, Any]:
         cid = uuid.UUID(campaign_id)
     except ValueError:
         raise HTTPException(404, NOT_FOUND) from None
+    # The campaign's counters, plus its recipients waiting for a retry (the partial index holds only those):
+    # cheap however large the campaign.
     campaign = await db.fetchrow(
-        "SELECT pass_id, status, total, started_at, finished_at FROM campaigns WHERE campaign_id = $1", cid
+        "SELECT pass_id, status, total, sent, failed, bounced, started_at, finished_at, "
+        "(SELECT count(*) FROM deliveries d WHERE d.next_attempt_at IS NOT NULL AND d.campaign_id = $1) AS retrying "
+        "FROM campaigns WHERE campaign_id = $1",
+        cid,
     )
     if campaign is None:
         raise HTTPException(404, NOT_FOUND)
-    # One index-only pass over (campaign_id, state): a few ms for 50,000 recipients.
-    counts = await db.fetchrow(
-        "SELECT count(*) FILTER (WHERE state = 'sent') AS sent, "
-        "count(*) FILTER (WHERE state = 'retrying') AS retrying, "
-        "count(*) FILTER (WHERE state = 'failed') AS failed, "
-        "count(*) FILTER (WHERE state IN ('pending', 'sending')) AS pending, "
-        "count(*) FILTER (WHERE bounced) AS bounced FROM deliveries WHERE campaign_id = $1",
-        cid,
-    )
-    assert counts is not None
+    sent, failed, retrying = campaign["sent"], campaign["failed"], campaign["retrying"]
     return {
         "campaign_id": str(cid),
         "pass_id": campaign["pass_id"],
         "status": campaign["status"],
         "total": campaign["total"],
-        "sent": counts["sent"],
-        "retrying": counts["retrying"],
-        "failed": counts["failed"],
-        "bounced": counts["bounced"],
-        "pending": counts["pending"],
+        "sent": sent,
+        "retrying": retrying,
+        "failed": failed,
+        "bounced": campaign["bounced"],
+        "pending": max(0, campaign["total"] - sent - failed - retrying),
         "started_at": campaign["started_at"].isoformat() if campaign["started_at"] else None,
         "finished_at": campaign["finished_at"].isoformat() if campaign["finished_at"] else None,
     }
