@@ -82,15 +82,14 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            await asyncio.gather(*(self._publish(row) for row in rows))
+            # All published at once, their confirms awaited together: one round of confirms per batch.
+            await asyncio.gather(
+                *(self._broker.publish_encoded(r["routing_key"], r["event_id"], bytes(r["body"])) for r in rows)
+            )
             await conn.execute(
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
             )
         return len(rows)
-
-    async def _publish(self, row: asyncpg.Record) -> None:
-        envelope = Envelope.model_validate_json(row["body"])
-        await self._broker.publish_event(envelope, body=bytes(row["body"]))
 
     async def backlog(self) -> int:
         count: int = await self._pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
