@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 run: bootstrap-run
 	uv run python scripts/run.py
 
-test: bootstrap-test lint typecheck pytest
+test: bootstrap-test lint deps typecheck pytest
 
 bootstrap-run:
 	@scripts/bootstrap.sh run
@@ -17,6 +17,15 @@ bootstrap-test:
 lint:
 	uv run ruff check .
 	uv run ruff format --check .
+
+# Every workspace member declares exactly what its src/ imports (deptry; config in each member's pyproject.toml).
+.PHONY: deps
+DEPTRY_MEMBERS = shared testing $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml))
+deps:
+	@for member in $(DEPTRY_MEMBERS); do \
+		echo "deptry $$member"; \
+		uv run deptry --no-ansi --config $$member/pyproject.toml $$member/src || exit 1; \
+	done
 
 typecheck:
 	uv run mypy

@@ -22,22 +22,12 @@ import httpx
 
 from isseimail_shared.db import ensure_database
 from isseimail_shared.settings import ServiceSettings
+from isseimail_testing.services import services
 from isseimail_testing.smtp import CaptureServer
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 CATCHER_PORT = int(os.environ.get("ISSEIMAIL_MAILCATCHER_PORT", "1025"))
-
-# (name, module, port variable, default port, extra args)
-SERVICES = [
-    ("pass-service", "isseimail_pass", "ISSEIMAIL_PASS_PORT", 8081, []),
-    ("list-validator", "isseimail_list_validator", "ISSEIMAIL_LIST_VALIDATOR_PORT", 8082, []),
-    ("composer", "isseimail_composer", "ISSEIMAIL_COMPOSER_PORT", 8083, []),
-    ("dispatcher", "isseimail_dispatcher", "ISSEIMAIL_DISPATCHER_PORT", 8084, []),
-    ("notifier", "isseimail_notifier", "ISSEIMAIL_NOTIFIER_PORT", 8085, []),
-    ("dispatcher-worker", "isseimail_dispatcher", "ISSEIMAIL_WORKER_PORT", 8086, ["worker"]),
-    ("gateway", "isseimail_gateway", "ISSEIMAIL_GATEWAY_PORT", 8080, []),
-]
 
 
 def say(text: str) -> None:
@@ -160,10 +150,11 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    ports = {name: int(env.get(var, default)) for name, _, var, default, _ in SERVICES}
+    # every process of services.toml, in its order (the gateway last), each on its port variable or default
+    ports = {s.name: int(env.get(s.port_env, s.port)) for s in services()}
     try:
-        for name, module, _, _, args in SERVICES:
-            procs[name] = start(name, module, args, env)
+        for s in services():
+            procs[s.name] = start(s.name, s.module, list(s.args), env)
         asyncio.run(wait_ready(ports, procs))
         say(f"isseimail is up: http://127.0.0.1:{ports['gateway']}/  (Ctrl-C stops everything)")
         while not stopping:

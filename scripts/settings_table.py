@@ -6,7 +6,6 @@ uv run python scripts/settings_table.py --write   # replace the table between th
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 
@@ -14,17 +13,10 @@ from pydantic import AliasChoices, SecretStr
 from pydantic.fields import FieldInfo
 
 from isseimail_shared.settings import ServiceSettings
+from isseimail_testing.services import packages
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
-CLASSES = {
-    "gateway": "isseimail_gateway.settings:GatewaySettings",
-    "pass-service": "isseimail_pass.settings:PassSettings",
-    "list-validator": "isseimail_list_validator.settings:ListValidatorSettings",
-    "composer": "isseimail_composer.settings:ComposerSettings",
-    "dispatcher": "isseimail_dispatcher.settings:DispatcherSettings",
-    "notifier": "isseimail_notifier.settings:NotifierSettings",
-}
 
 
 def env_name(name: str, info: FieldInfo) -> str:
@@ -55,9 +47,9 @@ def default_text(info: FieldInfo) -> str:
 
 def rows() -> list[tuple[str, str, str, str]]:
     found: dict[str, tuple[list[str], str, str]] = {}
-    for service, path in CLASSES.items():
-        module, _, cls_name = path.partition(":")
-        cls: type[ServiceSettings] = getattr(importlib.import_module(module), cls_name)
+    for entry in packages():  # one settings class per service package (services.toml)
+        service = entry.name
+        cls: type[ServiceSettings] = entry.settings_class()
         for name, info in cls.model_fields.items():
             env = env_name(name, info)
             shared = name in ServiceSettings.model_fields

@@ -36,6 +36,7 @@ import httpx
 
 from isseimail_testing.fixtures import CREDENTIALS_KEY
 from isseimail_testing.process import ServiceProcess, free_port
+from isseimail_testing.services import Service, packages, service
 from isseimail_testing.smtp import CaptureServer
 
 ADMIN_EMAIL = "admin@corp.example.jp"
@@ -45,17 +46,6 @@ VERP_SECRET = "test-verp-secret"  # noqa: S105
 SESSION_SECRET = "system-test-session-secret"  # noqa: S105
 USER_ID = re.compile(r"ユーザーID は \[(\d{6})\] です。")
 PASSWORD = re.compile(r"パスワード は \[([^\]\s]+)\] です。")
-
-# Start order: the services others read from come first; the gateway last.
-# (name, module, port variable)
-SERVICES: list[tuple[str, str, str]] = [
-    ("notifier", "isseimail_notifier", "ISSEIMAIL_NOTIFIER_PORT"),
-    ("pass-service", "isseimail_pass", "ISSEIMAIL_PASS_PORT"),
-    ("list-validator", "isseimail_list_validator", "ISSEIMAIL_LIST_VALIDATOR_PORT"),
-    ("composer", "isseimail_composer", "ISSEIMAIL_COMPOSER_PORT"),
-    ("dispatcher", "isseimail_dispatcher", "ISSEIMAIL_DISPATCHER_PORT"),
-    ("gateway", "isseimail_gateway", "ISSEIMAIL_GATEWAY_PORT"),
-]
 
 
 def today(timezone: str = "Asia/Tokyo") -> dt.date:
@@ -86,7 +76,10 @@ class SystemProcesses:
         self.log_dir = log_dir
         self.admin = admin
         log_dir.mkdir(parents=True, exist_ok=True)
-        self.ports: dict[str, int] = {name: free_port() for name, _, _ in SERVICES}
+        # One process per service package (services.toml); the dispatcher's worker process `workers` times.
+        singles = packages()
+        worker = service("dispatcher-worker")
+        self.ports: dict[str, int] = {s.name: free_port() for s in singles}
         self.ports.update({f"worker-{i}": free_port() for i in range(workers)})
         self.bounce_port = free_port()
         url = {name: f"http://127.0.0.1:{port}" for name, port in self.ports.items()}
@@ -122,21 +115,22 @@ class SystemProcesses:
         }
         per_service = dict(service_env or {})
         self.processes: dict[str, ServiceProcess] = {}
-        for name, module, port_var in SERVICES:
-            own = {**common, port_var: str(self.ports[name]), **per_service.get(name, {})}
-            self.processes[name] = self._process(module, own, name, [])
+        for entry in singles:
+            own = {**common, entry.port_env: str(self.ports[entry.name]), **per_service.get(entry.name, {})}
+            self.processes[entry.name] = self._process(entry, own, entry.name)
         for i in range(workers):
             name = f"worker-{i}"
             own = {
                 **common,
-                "ISSEIMAIL_WORKER_PORT": str(self.ports[name]),
+                worker.port_env: str(self.ports[name]),
                 **per_service.get("worker", {}),
                 **per_service.get(name, {}),
             }
-            self.processes[name] = self._process("isseimail_dispatcher", own, name, ["worker"])
+            self.processes[name] = self._process(worker, own, name)
 
-    def _process(self, module: str, own: dict[str, str], name: str, args: list[str]) -> ServiceProcess:
-        proc = ServiceProcess(module, own, self.ports[name], self.log_dir / f"{name}.log", args=args)
+    def _process(self, entry: Service, own: dict[str, str], name: str) -> ServiceProcess:
+        log = self.log_dir / f"{name}.log"
+        proc = ServiceProcess(entry.module, own, self.ports[name], log, args=entry.args)
         # Only the settings given here: an ISSEIMAIL_* variable in the caller's shell must not leak in.
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("ISSEIMAIL_")}
         proc.env = {**inherited, **own}
