@@ -52,6 +52,7 @@ DB_ERRORS = (
     asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,  # the server is full: wait, as for an outage (a requeue would resend a group)
 )
 TOKEN_CHUNK = 20
 STATUS_CHECK_SECONDS = 1.0
