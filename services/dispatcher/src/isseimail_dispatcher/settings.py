@@ -40,7 +40,7 @@ class DispatcherSettings(ServiceSettings, OutboundMailSettings, PublicUrlSetting
         description="Outcomes a worker commits together; a SIGKILL resends at most this many per connection.",
     )
     outcome_flush_seconds: float = Field(
-        default=0.02, gt=0, le=5, description="Longest an outcome waits for its group before it is committed."
+        default=1.0, gt=0, le=5, description="Longest an outcome waits for its group before it is committed."
     )
     mx_port: int = Field(default=25, ge=1, le=65535, description="SMTP port of MX hosts in mx mode (tests: loopback).")
     domain_connections: int = Field(
