@@ -32,3 +32,13 @@ typecheck:
 
 pytest:
 	uv run pytest $(PYTEST_ARGS)
+
+# Containers (README "Operating"): build the six images and prove each starts; run the Compose stack with one
+# real campaign. Both install Debian's docker.io and start a dockerd when none answers, and stop it again.
+.PHONY: images compose-smoke
+
+images:
+	deploy/docker/images.sh
+
+compose-smoke:
+	deploy/docker/compose-smoke.sh

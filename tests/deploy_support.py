@@ -12,6 +12,8 @@ from types import ModuleType
 
 import pytest
 
+from isseimail_testing.services import Service, packages
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -44,3 +46,8 @@ def tool(name: str, debian_package: str | None = None) -> str:
 
 def run(args: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+
+
+def image_services() -> tuple[Service, ...]:
+    """The services with an image of their own (services.toml; a `process_of` entry runs from another's image)."""
+    return packages()

@@ -14,7 +14,7 @@ from isseimail_testing.browser import PageWatch, chromium, new_page, screenshot
 from isseimail_testing.http import serving_service
 from isseimail_testing.process import free_port
 
-PAGES = {"home": "/", "apply": "/apply", "login": "/login", "admin-login": "/admin/login"}
+PAGES = {"home": "/", "rules": "/rules", "apply": "/apply", "login": "/login", "admin-login": "/admin/login"}
 
 
 @pytest.fixture
@@ -53,6 +53,25 @@ async def test_pages_load_cleanly_and_fit_the_screen(gateway_url: str, browser: 
         assert "Noto Sans CJK JP" in family
         await screenshot(page, f"pages-{label}-{name}")
         await watch.check(page)
+
+
+async def test_japanese_is_drawn_with_the_installed_noto_cjk_font(gateway_url: str, browser: Any) -> None:
+    """Text set in Noto Sans CJK JP measures differently from the bare fallback: the font is really installed
+    (fonts-noto-cjk), so screenshots show Japanese, not empty boxes."""
+    watch = PageWatch()
+    page = await new_page(browser, watch)
+    await page.goto(gateway_url + "/rules")
+    widths = await page.evaluate(
+        """() => {
+            const c = document.createElement('canvas').getContext('2d');
+            const text = '1DayPass 一斉メール Wide';
+            c.font = '20px "Noto Sans CJK JP", monospace'; const noto = c.measureText(text).width;
+            c.font = '20px monospace'; const fallback = c.measureText(text).width;
+            return [noto, fallback];
+        }"""
+    )
+    assert widths[0] != widths[1], f"Noto Sans CJK JP is not installed (same width as monospace: {widths})"
+    await watch.check(page)
 
 
 async def test_every_input_has_a_label(gateway_url: str, browser: Any) -> None:

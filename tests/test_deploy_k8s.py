@@ -1,28 +1,40 @@
-"""Kubernetes: the base is current, each overlay builds and passes the Kubernetes schemas, and the workloads
-carry the probes, limits, security settings, budgets, policies and autoscaling the issue asks for."""
+"""Kubernetes: the base is current, each overlay builds with real kustomize (`kubectl kustomize`) and passes the
+Kubernetes schemas, and the workloads carry the probes, limits, security settings, budgets, policies,
+autoscaling and the one public Ingress the issues ask for."""
 
 from __future__ import annotations
 
+import functools
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
-from tests.deploy_support import ROOT, load_script
+import yaml
+from tests.deploy_support import ROOT, load_script, run, tool
 
 from isseimail_dispatcher.scheduler import BATCH_QUEUE
 
 K8S = ROOT / "deploy" / "k8s"
 render_base = load_script("deploy/k8s/render_base.py")
-kustomize = load_script("deploy/k8s/kustomize_lite.py")
 OVERLAYS = ["dev", "prod"]
 OPTIONAL = {"clamav"}  # deploy/k8s/components: third-party workloads, checked by their own test
 KUBERNETES_VERSION = "1.31.0"
+PUBLIC_PATH = "/unsubscribe/"
+
+
+@functools.cache
+def rendered(directory: Path) -> str:
+    """`kubectl kustomize <dir>` (kustomize v5 inside kubectl): what `kubectl apply -k` would send."""
+    result = run([tool("kubectl"), "kustomize", str(directory)])
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def built(overlay: str) -> list[dict[str, Any]]:
-    resources: list[dict[str, Any]] = kustomize.build(K8S / "overlays" / overlay)
-    return resources
+    """The overlay's objects, parsed fresh each time (tests may change them)."""
+    return [d for d in yaml.safe_load_all(rendered(K8S / "overlays" / overlay)) if d]
 
 
 def of_kind(resources: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
@@ -34,7 +46,14 @@ def test_base_is_current_with_the_settings_classes() -> None:
     for name, text in render_base.render().items():
         path = K8S / "base" / name
         assert path.read_text(encoding="utf-8") == text, f"stale {path}: uv run python deploy/k8s/render_base.py"
-    assert {p.name for p in (K8S / "base").glob("*.yaml")} == set(render_base.render())
+
+
+def test_base_kustomization_lists_every_manifest_of_base() -> None:
+    """base/kustomization.yaml is plain: every generated file and every hand-written manifest is listed."""
+    kustomization = yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text(encoding="utf-8"))
+    files = {p.name for p in (K8S / "base").glob("*.yaml")} - {"kustomization.yaml"}
+    assert sorted(kustomization["resources"]) == sorted(files)
+    assert set(render_base.render()) <= files
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -135,8 +154,8 @@ def test_only_the_gateway_is_reachable_from_outside(overlay: str) -> None:
 
 
 def test_clamav_component_scans_for_the_composer_only() -> None:
-    """prod's optional ClamAV: probes, limits, hardened pod, a budget; the composer is pointed at it and is the
-    only pod that may reach it; dev (without the component) leaves scanning unset."""
+    """prod's optional ClamAV: probes, limits, a non-root hardened pod, a budget; the composer is pointed at it
+    and is the only pod that may reach it; dev (without the component) leaves scanning unset."""
     resources = built("prod")
     deployment = of_kind(resources, "Deployment")["clamav"]
     pod = deployment["spec"]["template"]["spec"]
@@ -148,7 +167,10 @@ def test_clamav_component_scans_for_the_composer_only() -> None:
         assert set(container["resources"][kind]) == {"cpu", "memory"}
     security = container["securityContext"]
     assert security["allowPrivilegeEscalation"] is False
-    assert security["capabilities"]["drop"] == ["ALL"]
+    assert security["capabilities"] == {"drop": ["ALL"]}  # nothing added back: no user switch as root
+    assert security["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 100  # the official image's clamav user
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
     assert pod["automountServiceAccountToken"] is False
     labels = deployment["spec"]["selector"]["matchLabels"]
@@ -173,17 +195,6 @@ def test_clamav_component_scans_for_the_composer_only() -> None:
     dev = built("dev")
     assert "clamav" not in of_kind(dev, "Deployment")
     assert "ISSEIMAIL_CLAMD_URL" not in of_kind(dev, "ConfigMap")["isseimail-config"]["data"]
-
-
-def test_kustomize_lite_refuses_a_component_that_is_not_one(tmp_path: Path) -> None:
-    """A components entry must point at a kind: Component (a Kustomization there is an error, not merged)."""
-    (tmp_path / "c").mkdir()
-    (tmp_path / "c" / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-    )
-    (tmp_path / "kustomization.yaml").write_text("components:\n  - c\n")
-    with pytest.raises(kustomize.KustomizeError, match="Component"):
-        kustomize.build(tmp_path)
 
 
 def test_base_autoscales_workers_on_cpu() -> None:
@@ -215,15 +226,57 @@ def test_prod_workers_autoscale_on_the_batch_queue_with_keda() -> None:
     assert "isseimail-secrets" not in of_kind(resources, "Secret"), "prod secrets are never in the repository"
 
 
-def test_kustomize_lite_refuses_what_it_does_not_understand(tmp_path: Path) -> None:
-    """An overlay field the small builder does not implement is an error, never silently ignored."""
-    (tmp_path / "kustomization.yaml").write_text("resources: []\ncommonLabels: {a: b}\n", encoding="utf-8")
-    with pytest.raises(kustomize.KustomizeError, match="commonLabels"):
-        kustomize.build(tmp_path)
-
-
 def test_k8s_readme_explains_scaling_rollout_and_draining() -> None:
     """deploy/k8s/README.md tells how to scale, roll out and drain a worker safely."""
     text = (K8S / "README.md").read_text(encoding="utf-8").lower()
-    for needed in ("scale", "rollout", "drain", "keda", "kustomize build"):
+    for needed in ("scale", "rollout", "drain", "keda", "kubectl kustomize"):
         assert needed in text, needed
+
+
+def public_routes(resources: list[dict[str, Any]]) -> list[tuple[str | None, str, str, str, int]]:
+    """Every route of every Ingress: (host, path, pathType, service, port); a default backend is a route too."""
+    routes: list[tuple[str | None, str, str, str, int]] = []
+    for ingress in of_kind(resources, "Ingress").values():
+        spec = ingress["spec"]
+        if "defaultBackend" in spec:
+            backend = spec["defaultBackend"]["service"]
+            routes.append((None, "*", "default", backend["name"], backend["port"]["number"]))
+        for rule in spec.get("rules", []):
+            for path in rule.get("http", {}).get("paths", []):
+                backend = path["backend"]["service"]
+                routes.append(
+                    (rule.get("host"), path["path"], path["pathType"], backend["name"], backend["port"]["number"])
+                )
+    return routes
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_internet_reaches_exactly_unsubscribe_of_the_gateway(overlay: str) -> None:
+    """Rendered by kustomize: one Ingress, one route, /unsubscribe/ (Prefix) to the gateway's Service port; no
+    default backend, no other path; the port is the one the gateway's Service and container serve."""
+    resources = built(overlay)
+    routes = public_routes(resources)
+    assert [(path, kind, service, port) for _, path, kind, service, port in routes] == [
+        (PUBLIC_PATH, "Prefix", "gateway", 8080)
+    ], routes
+    (host,) = {host for host, *_ in routes}
+    assert host, "a rule without a host answers for every name"
+    service = of_kind(resources, "Service")["gateway"]
+    assert [p["port"] for p in service["spec"]["ports"]] == [8080]
+    if overlay == "prod":  # the unsubscribe links in the mails point at ISSEIMAIL_PUBLIC_URL
+        public_url = of_kind(resources, "ConfigMap")["isseimail-config"]["data"]["ISSEIMAIL_PUBLIC_URL"]
+        assert urllib.parse.urlsplit(public_url).hostname == host
+        (tls,) = of_kind(resources, "Ingress")["gateway-public-unsubscribe"]["spec"]["tls"]
+        assert tls["hosts"] == [host]
+
+
+def test_the_public_route_check_catches_an_extra_path_or_a_default_backend() -> None:
+    """The check above is real: a second path or a default backend shows up as a route."""
+    resources = built("prod")
+    ingress = of_kind(resources, "Ingress")["gateway-public-unsubscribe"]
+    paths = ingress["spec"]["rules"][0]["http"]["paths"]
+    paths.append({**paths[0], "path": "/"})
+    ingress["spec"]["defaultBackend"] = {"service": {"name": "gateway", "port": {"number": 8080}}}
+    routes = public_routes(resources)
+    assert ("isseimail.example.jp", "/", "Prefix", "gateway", 8080) in routes
+    assert (None, "*", "default", "gateway", 8080) in routes

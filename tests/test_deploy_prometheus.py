@@ -7,7 +7,7 @@ from typing import Any
 
 import kubernetes_validate
 import yaml
-from tests.deploy_support import ROOT, load_script, run, tool
+from tests.deploy_support import ROOT, image_services, load_script, run, tool
 
 PROM = ROOT / "deploy" / "prometheus"
 RULE_FILES = sorted((PROM / "rules").glob("*.yml"))
@@ -71,8 +71,7 @@ def test_compose_scrape_config_passes_promtool_with_the_rules(tmp_path: Path) ->
         result.stdout + result.stderr
     )
     targets = [t for job in config["scrape_configs"] for sc in job.get("static_configs", []) for t in sc["targets"]]
-    services = load_script("deploy/docker/dockerfiles.py").SERVICES
-    assert sorted(targets) == sorted(f"{s.name}:{s.port}" for s in services)
+    assert sorted(targets) == sorted(f"{s.name}:{s.port}" for s in image_services())
 
 
 def test_kubernetes_scrape_config_discovers_annotated_isseimail_pods() -> None:

@@ -164,12 +164,43 @@ async def test_sender_email_rules(composer_settings: Any, fake_lists: FakeLists)
             "taro@other.example": "example.co.jp",
             "taro@@example.co.jp": "1つだけ",
             "山田@example.co.jp": "形式",
+            "taro@example.co.jp\r\nBcc: all@example.co.jp": "改行は使えません",
         }
         for value, needle in cases.items():
             response = await post(client, fields(list_id, sender_email=value))
             assert response.status_code == 422
             assert needle in response.json()["errors"]["sender_email"], value
         assert (await post(client, fields(list_id, sender_email="Taro@EXAMPLE.co.jp"))).status_code == 201
+
+
+async def test_attachments_required_unless_the_setting_allows_none(
+    composer_settings: Any, fake_lists: FakeLists
+) -> None:
+    """ISSEIMAIL_ATTACHMENTS_REQUIRED (the manual's 必須): a draft without a PDF is 422 on attachments, also when a
+    PUT clears the stored ones; the policy route tells the compose page. Allowed, the same draft is stored."""
+    from isseimail_composer.app import create_app
+    from isseimail_composer.form import NO_ATTACHMENT
+    from isseimail_testing.process import running_app
+
+    list_id = fake_lists.add(sample_rows(1))
+    async with running_app(create_app(composer_settings(attachments_required=True))) as client:
+        refused = await post(client, fields(list_id))
+        assert refused.status_code == 422
+        assert refused.json()["errors"] == {"attachments": NO_ATTACHMENT}
+        created = await post(client, fields(list_id), [("資料.pdf", PDF)])
+        assert created.status_code == 201, created.text
+        campaign_id = created.json()["campaign_id"]
+        kept = await client.put(f"/internal/campaigns/{campaign_id}", data=fields(list_id), headers=HEADERS)
+        assert kept.status_code == 200, kept.text  # the stored file still counts
+        cleared = await client.put(
+            f"/internal/campaigns/{campaign_id}", data={**fields(list_id), "clear_attachments": "1"}, headers=HEADERS
+        )
+        assert cleared.status_code == 422
+        assert cleared.json()["errors"]["attachments"] == NO_ATTACHMENT
+        assert (await client.get("/internal/attachment-policy")).json()["attachments_required"] is True
+    async with running_app(create_app(composer_settings(attachments_required=False))) as client:
+        assert (await post(client, fields(list_id))).status_code == 201
+        assert (await client.get("/internal/attachment-policy")).json()["attachments_required"] is False
 
 
 async def test_html_body_is_kept_as_text(composer: httpx.AsyncClient, fake_lists: FakeLists) -> None:

@@ -117,3 +117,28 @@ def test_accepted_drafts_always_render(name: str, subject: str, body: str) -> No
             Recipient(row=1, email="r@example.com", contact="各位"), message_id="m@x", bounce_address="b@x"
         )
         assert raw.isascii()
+
+
+@given(
+    st.text(alphabet="abc@.", min_size=0, max_size=20),
+    st.sampled_from(["\r", "\n", "\r\n", "\u2028", "\x85", "\v"]),
+    st.text(alphabet="abc@.", min_size=1, max_size=20),
+)
+def test_a_line_break_inside_the_sender_address_is_named_as_such(head: str, brk: str, tail: str) -> None:
+    """CR/LF (or any line break) inside the sender address says 改行は使えません, not 'only one address'."""
+    _, error = check_sender_email(f"taro{head}{brk}{tail}@example.jp", [])
+    assert error == "送信者メールアドレスに改行は使えません。"
+
+
+def test_attachments_required_by_default_setting_and_optional_when_allowed() -> None:
+    """With attachments required a draft without one names the attachments field; allowed, it passes."""
+    from isseimail_composer.form import NO_ATTACHMENT
+    from isseimail_composer.settings import ComposerSettings
+
+    assert ComposerSettings.model_fields["attachments_required"].default is True
+    draft, errors = check_draft(values(), [], allowed_domains=[], attachments_required=True)
+    assert draft is None
+    assert errors == {"attachments": NO_ATTACHMENT}
+    pdf = ("資料.pdf", b"%PDF-1.4 minimal")
+    assert check_draft(values(), [pdf], allowed_domains=[], attachments_required=True)[1] == {}
+    assert check_draft(values(), [], allowed_domains=[], attachments_required=False)[1] == {}

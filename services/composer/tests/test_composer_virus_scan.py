@@ -157,7 +157,7 @@ async def test_clean_pdf_is_accepted_with_scanning_on(scanning_composer: Any, fa
         response = await post(client, fields(fake_lists.add(sample_rows(1))), [("見積書.pdf", CLEAN)])
         assert response.status_code == 201, response.text
         policy = (await client.get("/internal/attachment-policy")).json()
-    assert policy == {"virus_scanning": True, "scanner_reachable": True, "pdf_allow": []}
+    assert policy == {"virus_scanning": True, "scanner_reachable": True, "pdf_allow": [], "attachments_required": False}
 
 
 @pytest.mark.parametrize(
@@ -213,7 +213,12 @@ async def test_scripted_pdf_is_refused_over_http(composer: httpx.AsyncClient, fa
     assert message.startswith("「申込書.pdf」: JavaScript（スクリプト）、開いたときなどに自動で実行される")
     assert message.endswith("安全のため、このPDFは添付できません。")
     policy = (await composer.get("/internal/attachment-policy")).json()
-    assert policy == {"virus_scanning": False, "scanner_reachable": None, "pdf_allow": []}
+    assert policy == {
+        "virus_scanning": False,
+        "scanner_reachable": None,
+        "pdf_allow": [],
+        "attachments_required": False,
+    }
 
 
 async def test_site_policy_allows_a_rule(

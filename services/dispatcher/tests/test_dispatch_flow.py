@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from typing import Any
 
-from isseimail_shared.events import DeliveryBounced, envelope_for
+from isseimail_shared.events import DeliveryBounced, DeliveryDelayed, envelope_for
 from isseimail_shared.messaging import Broker
 from isseimail_shared.unsubscribe import read_token, verify
 from isseimail_shared.verp import parse_bounce_address
@@ -52,6 +52,21 @@ async def test_campaign_is_delivered_once_to_every_recipient(
         await broker.publish_event(event)
         async with asyncio.timeout(10):
             while (await api.get(f"/internal/campaigns/{campaign_id}/progress")).json()["bounced"] != 1:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        # a delay notice for another delivery shows as 遅延中; one for the bounced delivery does not
+        for delayed in watch.delivered()[:2]:
+            await broker.publish_event(
+                envelope_for(
+                    DeliveryDelayed(
+                        campaign_id=campaign_id,
+                        delivery_id=delayed.delivery_id,
+                        recipient=delayed.recipient,
+                        status="4.4.1",
+                    )
+                )
+            )
+        async with asyncio.timeout(10):
+            while (await api.get(f"/internal/campaigns/{campaign_id}/progress")).json()["delayed"] != 1:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
     assert len(completed) == 1
     for name in (

@@ -139,7 +139,12 @@ async def test_upload_status_errors_csv_and_ownership(stack: Stack, dns_server: 
             foreign = await other.get(path)
             assert foreign.status_code == 404
             assert foreign.json()["detail"] == "送信先リストが見つかりません。"
-        assert (await owner.get("/api/v1/lists/not-a-list")).status_code == 404
+        # malformed ids (and ids that would walk the upstream path) are "not found", never 503 or 500
+        for bad in ("not-a-list", "..%2F..%2Fhealthz", "%0d%0a", "%00", "a" * 300, "1' OR '1'='1", "%25", "123"):
+            for suffix in ("", "/errors.csv"):
+                refused = await owner.get(f"/api/v1/lists/{bad}{suffix}")
+                assert refused.status_code == 404, (bad, suffix, refused.status_code, refused.text)
+                assert refused.json()["detail"] in ("送信先リストが見つかりません。", "Not Found"), bad
 
 
 async def test_upload_refusals_are_japanese_and_a_huge_stream_is_cut(stack: Stack) -> None:

@@ -72,13 +72,14 @@ class Stack:
                     row += 1
                     await conn.execute(
                         "INSERT INTO deliveries (campaign_id, row_number, email, domain, recipient, batch_id, state,"
-                        " bounced) VALUES ($1, $2, $3, 'example.jp', '{}', $4, $5, $6)",
+                        " bounced, delayed) VALUES ($1, $2, $3, 'example.jp', '{}', $4, $5, $6, $7)",
                         campaign_id,
                         row,
                         f"u{row}@example.jp",
                         batch,
                         state,
                         state == "sent" and row == 1,
+                        state == "sent" and row in (1, 2),  # row 1 bounced after its delay notice: not 遅延中
                     )
         finally:
             await conn.close()
@@ -120,17 +121,39 @@ async def test_progress_for_own_campaign_after_the_pass_is_consumed(stack: Stack
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["status"] == "dispatching"
-    assert {k: body[k] for k in ("total", "sent", "retrying", "failed", "bounced", "pending")} == {
+    assert {k: body[k] for k in ("total", "sent", "retrying", "failed", "bounced", "pending", "delayed")} == {
         "total": 11,
         "sent": 5,
         "retrying": 2,
         "failed": 1,
         "bounced": 1,
         "pending": 3,
+        "delayed": 1,
     }
     assert body["started_at"] is not None
     # another pass's campaign, an unknown one, and ids that are not UUIDs: 404 in Japanese, never a 500
     for hidden in (other, uuid.uuid4(), "nope", "1' OR '1'='1", "%00", "a" * 300):
         r = await stack.client.get(f"/api/v1/campaigns/{hidden}")
+        assert r.status_code == 404
+        assert r.json()["detail"] == "指定された一斉メールが見つかりません。"
+
+
+async def test_estimate_for_own_campaign_from_the_dispatchers_pacing(stack: Stack) -> None:
+    """The sending-time estimate reaches the owner (after the pass is consumed) as the dispatcher computes it
+    (11 recipients at example.jp at the default 600/min: 1.1 s); other passes' campaigns and bad ids are 404."""
+    assert (await stack.client.get(f"/api/v1/campaigns/{uuid.uuid4()}/estimate")).status_code == 401
+    await stack.login()
+    mine = await stack.campaign(stack.pass_id, {"sent": 5, "pending": 6})
+    other = await stack.campaign(stack.pass_id + 1000, {"sent": 1})
+    await stack.consume(mine)
+    r = await stack.client.get(f"/api/v1/campaigns/{mine}/estimate")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert "pass_id" not in body
+    assert (body["recipients"], body["domains"]) == (11, 1)
+    assert body["slowest"] == {"domain": "example.jp", "recipients": 11, "per_minute": 600.0}
+    assert abs(body["seconds"] - 11 / 600 * 60) < 1e-6
+    for hidden in (other, uuid.uuid4(), "nope", "a" * 300):
+        r = await stack.client.get(f"/api/v1/campaigns/{hidden}/estimate")
         assert r.status_code == 404
         assert r.json()["detail"] == "指定された一斉メールが見つかりません。"

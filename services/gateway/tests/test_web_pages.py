@@ -157,3 +157,23 @@ def test_sample_csv_reads_cleanly_with_the_validators_reader() -> None:
     assert parsed.has_header
     assert [r.row for r in parsed.rows] == [2, 3, 4]
     assert parsed.rows[2].contact == "各位"
+
+
+def test_compose_page_says_whether_attachments_are_required() -> None:
+    """The attachments legend follows the composer's policy: 必須 by default, （任意） with a note when allowed."""
+    from isseimail_gateway.web.render import _env  # the page alone; the whole flow is in the browser tests
+
+    def page(required: bool) -> str:
+        template = _env.get_template("compose.html")
+        return template.render(
+            csrf_field="csrf_token", csrf_token="t", errors={}, values={}, list_id="1", attachments_required=required
+        )
+
+    required = re.search(r"<legend>添付ファイル(.*?)</legend>", page(True))
+    optional = re.search(r"<legend>添付ファイル(.*?)</legend>", page(False))
+    assert required is not None
+    assert "必須" in required.group(1)
+    assert optional is not None
+    assert optional.group(1) == "（任意）"
+    assert "添付ファイルのないメールも送信できます。" in page(False)
+    assert "1つ以上添付してください。" in page(True)

@@ -24,7 +24,8 @@ def test_parse_bounce_prints_one_json_object_per_file(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(lines) == 3
     first, second, missing = lines
-    assert {"file", "is_bounce", "recipient", "status", "reason", "hard", "diagnostic"} <= first.keys()
+    assert {"file", "is_bounce", "recipient", "status", "reason", "hard", "action", "diagnostic"} <= first.keys()
+    assert first["action"] == "failed"
     assert first["file"] == str(files[0])
     assert (first["is_bounce"], first["recipient"], first["status"], first["reason"], first["hard"]) == (
         True,
@@ -53,3 +54,26 @@ def test_parse_bounce_needs_no_service_settings(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["is_bounce"] is False
+
+
+def test_parse_bounce_summary_counts_reasons(tmp_path: Path) -> None:
+    """--summary prints one line per reason (bounce or not) with its count, and the total, instead of JSON."""
+    files = [
+        BOUNCES / "postfix-userunknown.eml",
+        BOUNCES / "qmail-userunknown.eml",
+        BOUNCES / "postfix-mailboxfull.eml",
+        BOUNCES / "vacation-autoreply.eml",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "isseimail_notifier", "parse-bounce", "--summary", *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {tuple(line.split()[:2]): line.split()[-1] for line in done.stdout.splitlines()[1:]}
+    assert rows[("userunknown", "yes")] == "2"
+    assert rows[("mailboxfull", "yes")] == "1"
+    assert rows[("vacation", "no")] == "1"
+    assert done.stdout.splitlines()[-1].split() == ["total", "4"]

@@ -17,7 +17,8 @@ from isseimail_testing.process import running_app
 async def test_hard_and_repeated_soft_failures_suppress(
     make_settings: Callable[..., Any], notifier_db: asyncpg.Connection
 ) -> None:
-    """A hard failure suppresses at once; soft ones only at the configured repeat; check ignores case."""
+    """Non-existence suppresses for everyone at once; a full mailbox only for the sender organisation and only
+    at the configured repeat; check ignores case."""
     campaign = uuid.uuid4()
     async with running_app(create_app(make_settings(NotifierSettings))) as client:
         hard = await record_failure(
@@ -26,12 +27,21 @@ async def test_hard_and_repeated_soft_failures_suppress(
         assert hard.active
         for expected in (False, False, True):
             soft = await record_failure(
-                notifier_db, address="full@example.jp", reason="mailboxfull", hard=False, campaign_id=None, soft_limit=3
+                notifier_db,
+                address="full@example.jp",
+                reason="mailboxfull",
+                hard=False,
+                campaign_id=None,
+                soft_limit=3,
+                organisation="corp.example",
             )
             assert soft.active is expected
         r = await client.post(
             "/internal/suppressions/check",
-            json={"addresses": ["gone@example.jp", "GONE@example.jp", "full@example.jp", "ok@example.jp"]},
+            json={
+                "addresses": ["gone@example.jp", "GONE@example.jp", "full@example.jp", "ok@example.jp"],
+                "organisation": "corp.example",
+            },
         )
         assert r.status_code == 200
         assert r.json() == {
@@ -41,6 +51,11 @@ async def test_hard_and_repeated_soft_failures_suppress(
                 "full@example.jp": "mailboxfull",
             }
         }
+        # Another sender organisation (or none) may still mail the full mailbox.
+        r = await client.post(
+            "/internal/suppressions/check", json={"addresses": ["full@example.jp"], "organisation": "other.example"}
+        )
+        assert r.json() == {"suppressed": {}}
         page = (await client.get("/internal/suppressions", params={"q": "gone"})).json()
         assert page["total"] == 1
         assert page["items"][0]["address"] == "gone@example.jp"
@@ -86,3 +101,39 @@ async def test_bad_requests_get_japanese_422(make_settings: Callable[..., Any]) 
         assert bad_limit.status_code == 422
         ok = await client.post("/internal/suppressions/check", json={"addresses": []})
         assert ok.json() == {"suppressed": {}}
+
+
+POLICY = [
+    ("userunknown", True, True, True),
+    ("hostunknown", True, True, True),
+    ("filtered", False, False, True),
+    ("policyviolation", False, False, False),
+    ("blocked", False, False, False),
+    ("spamdetected", False, False, False),
+    ("ratelimited", False, False, False),
+]
+
+
+async def test_suppression_policy_per_reason(
+    make_settings: Callable[..., Any], notifier_db: asyncpg.Connection
+) -> None:
+    """Only non-existence suppresses for every sender; a recipient's filter suppresses for the sender's
+    organisation (found from the campaign) at once; one policy block, spam verdict or rate limit suppresses
+    nothing."""
+    campaign = uuid.uuid4()
+    async with running_app(create_app(make_settings(NotifierSettings))):
+        await notifier_db.execute(
+            "INSERT INTO campaigns (campaign_id, sender_email, subject) VALUES ($1, $2, $3)",
+            campaign,
+            "soumu@Corp.Example",
+            "お知らせ",
+        )
+        for reason, hard, everyone, organisation in POLICY:
+            address = f"{reason}@docomo.ne.jp"
+            await record_failure(
+                notifier_db, address=address, reason=reason, hard=hard, campaign_id=campaign, soft_limit=3
+            )
+            rows = await notifier_db.fetch("SELECT scope FROM suppressions WHERE active AND address = $1", address)
+            scopes = {row["scope"] for row in rows}
+            assert ("*" in scopes) is everyone, reason
+            assert ("corp.example" in scopes) is (organisation and not everyone), reason

@@ -158,6 +158,8 @@ class CampaignAccepted(Event):
     recipient_count: int = Field(ge=0)
     sender_email: EmailStr
     subject: str
+    # The 送信者名 given at compose: the sender's reports are addressed to it (empty in events from before it was sent).
+    sender_name: str = Field(default="", max_length=200)
 
 
 class DeliverySucceeded(Event):
@@ -257,3 +259,14 @@ class DeliveryBounced(Event):
     reason: str
     hard: bool
     diagnostic: str
+
+
+class DeliveryDelayed(Event):
+    """A delay notice (DSN Action: delayed) for a delivery: not a failure, shown as 遅延中 until a final DSN."""
+
+    event_type: ClassVar[str] = "delivery.delayed"
+    campaign_id: uuid.UUID
+    delivery_id: int
+    recipient: str
+    status: str | None = None
+    diagnostic: str = ""

@@ -9,6 +9,8 @@ Never `playwright install`: the browser is the distribution's /usr/bin/chromium.
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,11 @@ from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--lang=ja-JP"]
-SCREENSHOTS = Path(__file__).resolve().parents[4] / "var" / "screenshots"
+ROOT = Path(__file__).resolve().parents[3]  # testing/src/isseimail_testing/browser.py -> the repository
+SCREENSHOTS = ROOT / "var" / "screenshots"
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
+# ISSEIMAIL_DOCS_SCREENSHOTS=1: the shots the README shows are refreshed in docs/screenshots as well.
+REFRESH_DOCS = "ISSEIMAIL_DOCS_SCREENSHOTS"
 
 # Runs before any page script (not subject to the page's CSP): records every CSP violation.
 _CSP_WATCH = """
@@ -77,9 +83,13 @@ async def new_page(browser: Any, watch: PageWatch, **context_options: Any) -> An
     return page
 
 
-async def screenshot(page: Any, name: str) -> Path:
-    """Save a full-page screenshot under var/screenshots/ (test artifacts, not committed)."""
+async def screenshot(page: Any, name: str, docs: str | None = None) -> Path:
+    """Save a full-page screenshot under var/screenshots/ (test artifacts, not committed); with `docs` and
+    ISSEIMAIL_DOCS_SCREENSHOTS=1 also as docs/screenshots/<docs>.png (committed, shown in the README)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
+    if docs and os.environ.get(REFRESH_DOCS) == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS_SCREENSHOTS / f"{docs}.png")
     return path

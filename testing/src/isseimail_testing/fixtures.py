@@ -112,6 +112,8 @@ def make_settings(database_url: str, amqp_url: str, smtp_server: CaptureServer) 
             "verp_secret": "test-verp-secret",
             # The notifier's bounce SMTP listener: any free port, so tests never collide on 2525.
             "bounce_listen_port": 0,
+            # Most tests compose text-only mail; the manual's (必須) default has tests of its own.
+            "attachments_required": False,
         }
         values.update(overrides)
         return cls(**values)

@@ -111,6 +111,8 @@ class SystemProcesses:
             "ISSEIMAIL_RESULT_FLUSH_SECONDS": "0.05",
             "ISSEIMAIL_SCHEDULER_SECONDS": "0.2",
             "ISSEIMAIL_RETRY_BASE_SECONDS": "0.2",
+            # Most system tests send text-only mail; the browser test keeps the (必須) default.
+            "ISSEIMAIL_ATTACHMENTS_REQUIRED": "false",
             **(env or {}),
         }
         per_service = dict(service_env or {})

@@ -71,6 +71,8 @@ def check_sender_email(value: str, allowed_domains: list[str]) -> tuple[str, str
     value = value.strip()
     if not value:
         return value, _required("sender_email")
+    if re.search(r"[\r\n\v\f\x85\u2028\u2029]", value):
+        return value, "送信者メールアドレスに改行は使えません。"
     if re.search(r"[,;\s]", value) or value.count("@") > 1:
         return value, "送信者メールアドレスは1つだけ入力してください。"
     if len(value) > MAX_SENDER_EMAIL:
@@ -130,7 +132,13 @@ def check_filename(raw: str) -> tuple[str, str | None]:
     return name, None
 
 
-def check_attachments(files: list[tuple[str, bytes]]) -> tuple[list[Attachment], str | None]:
+NO_ATTACHMENT = "添付ファイル（PDF）を1つ以上選択してください。"
+
+
+def check_attachments(files: list[tuple[str, bytes]], *, required: bool = False) -> tuple[list[Attachment], str | None]:
+    """The manual marks attachments (必須); ISSEIMAIL_ATTACHMENTS_REQUIRED=false allows text-only mail."""
+    if required and not files:
+        return [], NO_ATTACHMENT
     if len(files) > MAX_ATTACHMENTS:
         return [], f"添付ファイルは{MAX_ATTACHMENTS}個までです（現在{len(files)}個）。"
     problems: list[str] = []
@@ -153,7 +161,11 @@ def check_attachments(files: list[tuple[str, bytes]]) -> tuple[list[Attachment],
 
 
 def check_draft(
-    values: dict[str, str], files: list[tuple[str, bytes]], *, allowed_domains: list[str]
+    values: dict[str, str],
+    files: list[tuple[str, bytes]],
+    *,
+    allowed_domains: list[str],
+    attachments_required: bool = False,
 ) -> tuple[Draft | None, dict[str, str]]:
     """Check every field; a Draft when all are fine, else None and every error keyed by field."""
     errors: dict[str, str] = {}
@@ -182,7 +194,7 @@ def check_draft(
         checked[key], error = check_text(key, values.get(key, ""), limit, multiline=multiline, charset=cs)
         if error:
             errors[key] = error
-    attachments, error = check_attachments(files)
+    attachments, error = check_attachments(files, required=attachments_required)
     if error:
         errors["attachments"] = error
     if errors or list_id is None:

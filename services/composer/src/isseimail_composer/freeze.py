@@ -103,6 +103,7 @@ def on_pass_consumed(
                 recipient_count=recipient_count,
                 sender_email=draft.sender_email,
                 subject=draft.subject,
+                sender_name=draft.sender_name,
             ),
         )
         log.info("campaign %s frozen with %d recipients", stored.campaign_id, recipient_count)

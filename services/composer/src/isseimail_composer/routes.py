@@ -117,7 +117,9 @@ async def _checked_draft(
 
     Files the form rules already refused (not a PDF, wrong name) are still scanned, so that a virus is
     named as what it is rather than as "not a PDF"."""
-    draft, errors = check_draft(values, files, allowed_domains=settings.sender_domains)
+    draft, errors = check_draft(
+        values, files, allowed_domains=settings.sender_domains, attachments_required=settings.attachments_required
+    )
     if len(files) <= MAX_ATTACHMENTS:
         kept = check_attachments(files)[0]
         names = {id(a.data) for a in kept}
@@ -282,4 +284,9 @@ async def snapshot(campaign_id: str, pool: Db) -> StreamingResponse:
 async def attachment_policy(guard: GuardDep, settings: SettingsDep) -> dict[str, Any]:
     """What every attachment goes through: virus scanning on or off (and clamd answering), allowed PDF rules."""
     reachable = await guard.clamd.ping() if guard.clamd else None
-    return {"virus_scanning": guard.scanning, "scanner_reachable": reachable, "pdf_allow": settings.pdf_allow}
+    return {
+        "virus_scanning": guard.scanning,
+        "scanner_reachable": reachable,
+        "pdf_allow": settings.pdf_allow,
+        "attachments_required": settings.attachments_required,
+    }

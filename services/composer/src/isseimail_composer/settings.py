@@ -39,6 +39,11 @@ class ComposerSettings(ServiceSettings, OutboundMailSettings, DnsQuerySettings):
     clamd_timeout_seconds: float = Field(
         default=30.0, gt=0, le=600, description="Deadline of one attachment's clamd scan (connect, stream, verdict)."
     )
+    attachments_required: bool = Field(
+        default=True,
+        description="At least one PDF attachment per mail, as the operating manual marks it (必須);"
+        " false allows mails without attachments (the compose screen says which).",
+    )
     pdf_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma list of PDF active-content rules to allow (default none): "

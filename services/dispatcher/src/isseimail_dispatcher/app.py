@@ -7,15 +7,15 @@ from collections.abc import Sequence
 import httpx
 from fastapi import FastAPI
 
-from isseimail_dispatcher import dkim_api, progress
+from isseimail_dispatcher import dkim_api, estimate, progress
 from isseimail_dispatcher.accept import campaign_accepted
-from isseimail_dispatcher.bounces import delivery_bounced
+from isseimail_dispatcher.bounces import delivery_bounced, delivery_delayed
 from isseimail_dispatcher.rate_gauges import run_rate_gauges
 from isseimail_dispatcher.scheduler import BATCH_QUEUE, run_scheduler
 from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_dispatcher.worker import BatchWorker
 from isseimail_shared.app import create_app as create_service_app
-from isseimail_shared.events import CampaignAccepted, DeliveryBounced, Event
+from isseimail_shared.events import CampaignAccepted, DeliveryBounced, DeliveryDelayed, Event
 from isseimail_shared.inbox import EventHandler
 from isseimail_shared.runtime import ConsumerSpec, Runtime, ServiceSpec
 
@@ -40,6 +40,7 @@ def serve_consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
     handlers: dict[type[Event], EventHandler] = {
         CampaignAccepted: campaign_accepted(_settings(runtime), runtime.state["composer"]),
         DeliveryBounced: delivery_bounced,
+        DeliveryDelayed: delivery_delayed,
     }
     return [runtime.event_consumer(EVENTS_QUEUE, handlers, prefetch=4)]
 
@@ -99,7 +100,9 @@ WORKER_SPEC = ServiceSpec(
 
 
 def create_app(settings: DispatcherSettings | None = None) -> FastAPI:
-    app = create_service_app(SPEC, settings or DispatcherSettings(), [progress.router, dkim_api.router])
+    app = create_service_app(
+        SPEC, settings or DispatcherSettings(), [progress.router, estimate.router, dkim_api.router]
+    )
     dkim_api.install_error_handler(app)
     return app
 

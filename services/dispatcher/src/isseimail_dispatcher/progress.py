@@ -23,7 +23,7 @@ async def progress(campaign_id: str, db: Db) -> dict[str, Any]:
     # The campaign's counters, plus its recipients waiting for a retry (the partial index holds only those):
     # cheap however large the campaign.
     campaign = await db.fetchrow(
-        "SELECT pass_id, status, total, sent, failed, bounced, started_at, finished_at, "
+        "SELECT pass_id, status, total, sent, failed, bounced, delayed, started_at, finished_at, "
         "(SELECT count(*) FROM deliveries d WHERE d.next_attempt_at IS NOT NULL AND d.campaign_id = $1) AS retrying "
         "FROM campaigns WHERE campaign_id = $1",
         cid,
@@ -40,6 +40,7 @@ async def progress(campaign_id: str, db: Db) -> dict[str, Any]:
         "retrying": retrying,
         "failed": failed,
         "bounced": campaign["bounced"],
+        "delayed": campaign["delayed"],
         "pending": max(0, campaign["total"] - sent - failed - retrying),
         "started_at": campaign["started_at"].isoformat() if campaign["started_at"] else None,
         "finished_at": campaign["finished_at"].isoformat() if campaign["finished_at"] else None,

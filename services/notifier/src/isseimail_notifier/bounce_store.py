@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncpg
 
-from isseimail_notifier import failures, suppressions
+from isseimail_notifier import delays, failures, suppressions
 from isseimail_notifier.bounce_parser import BounceResult
 from isseimail_notifier.failures import DigestPolicy
-from isseimail_notifier.reasons import counts_for_suppression
-from isseimail_shared.events import DeliveryBounced
+from isseimail_shared.events import DeliveryBounced, DeliveryDelayed
 from isseimail_shared.outbox import add_event
 from isseimail_shared.verp import VerpTag
 
@@ -50,13 +49,39 @@ async def store_bounce(
             result.diagnostic,
             result.note,
         )
-        if not result.is_bounce or result.recipient is None:
+        if not result.is_bounce and result.reason != "delayed":
             return False
         delivery = await conn.fetchrow(
             "SELECT recipient, row_number FROM delivered_to($1, $2)",
             tag.campaign_id,
             tag.delivery_id,
         )
+        if not result.is_bounce:
+            # A delay notice: not a failure, but the sender sees the recipient as 遅延中 until the final DSN.
+            if delivery is not None:
+                first = await delays.remember(
+                    conn,
+                    campaign_id=tag.campaign_id,
+                    delivery_id=tag.delivery_id,
+                    recipient=delivery["recipient"],
+                    row_number=delivery["row_number"],
+                    status=result.status,
+                    diagnostic=result.diagnostic,
+                )
+                if first:  # the campaign's status shows it as 遅延中 (dispatcher counts it)
+                    await add_event(
+                        conn,
+                        DeliveryDelayed(
+                            campaign_id=tag.campaign_id,
+                            delivery_id=tag.delivery_id,
+                            recipient=delivery["recipient"],
+                            status=result.status,
+                            diagnostic=result.diagnostic[:1000],
+                        ),
+                    )
+            return False
+        if result.recipient is None:
+            return False
         # The delivery's own address wins over what the bounce text claims: a bounce sent to a genuine
         # VERP address (every recipient sees theirs) must not suppress someone else.
         recipient = delivery["recipient"] if delivery else result.recipient
@@ -77,7 +102,8 @@ async def store_bounce(
         )
         if not fresh:
             return False  # the same delivery bounced before (a retried or duplicated bounce)
-        if delivery is not None and counts_for_suppression(result.reason):
+        await delays.resolve(conn, tag.campaign_id, tag.delivery_id)
+        if delivery is not None:  # the policy (everyone, the sender organisation, nobody) is record_failure's
             await suppressions.record_failure(
                 conn,
                 address=recipient,

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from isseimail_notifier import failures, report_texts
+from isseimail_notifier import delays, failures, report_texts
 from isseimail_notifier.mail_queue import mail_domain, queue_mail
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_shared.db import Conn
@@ -63,7 +63,12 @@ async def send_completion(conn: Conn, event: CampaignCompleted, settings: Notifi
         recipient=str(event.sender_email).lower(),
         subject=report_texts.completion_subject(event.subject),
         body=report_texts.completion_body(
-            str(event.sender_email), completion, lines, settings.completion_csv_threshold, settings.timezone
+            await failures.addressee(conn, event.campaign_id, str(event.sender_email)),
+            completion,
+            lines,
+            settings.completion_csv_threshold,
+            settings.timezone,
+            await delays.pending(conn, event.campaign_id),
         ),
         domain=mail_domain(str(settings.system_from)),
         attachment=attachment,

@@ -36,13 +36,24 @@ class DigestPolicy:
     csv_threshold: int
 
 
-async def remember_campaign(conn: Conn, campaign_id: uuid.UUID, sender_email: str, subject: str) -> None:
+async def remember_campaign(
+    conn: Conn, campaign_id: uuid.UUID, sender_email: str, subject: str, sender_name: str = ""
+) -> None:
+    """First sighting wins; only campaign.accepted knows the sender's name and adds it whenever it comes."""
     await conn.execute(
-        "INSERT INTO campaigns (campaign_id, sender_email, subject) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        "INSERT INTO campaigns (campaign_id, sender_email, subject, sender_name) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (campaign_id) DO UPDATE SET sender_name = EXCLUDED.sender_name WHERE EXCLUDED.sender_name <> ''",
         campaign_id,
         sender_email.lower(),
         subject,
+        sender_name,
     )
+
+
+async def addressee(conn: Conn, campaign_id: uuid.UUID, sender_email: str) -> str:
+    """Whom the sender's reports greet (… 様): the 送信者名 given at compose, else the address."""
+    name = await conn.fetchval("SELECT sender_name FROM campaigns WHERE campaign_id = $1", campaign_id)
+    return report_texts.one_line(name or "", 100) or sender_email
 
 
 async def record(
@@ -93,7 +104,9 @@ def line_of(row: asyncpg.Record) -> FailureLine:
 
 async def flush_campaign(conn: Conn, campaign_id: uuid.UUID, policy: DigestPolicy) -> int:
     """Report the campaign's unreported failures if its digest window allows; returns how many."""
-    campaign = await conn.fetchrow("SELECT sender_email, subject FROM campaigns WHERE campaign_id = $1", campaign_id)
+    campaign = await conn.fetchrow(
+        "SELECT sender_email, subject, sender_name FROM campaigns WHERE campaign_id = $1", campaign_id
+    )
     if campaign is None:
         return 0  # a bounce for a campaign we have not heard of yet: reported once campaign.accepted arrives
     if not await conn.fetchval(
@@ -128,7 +141,11 @@ async def flush_campaign(conn: Conn, campaign_id: uuid.UUID, policy: DigestPolic
         recipient=campaign["sender_email"],
         subject=report_texts.failure_subject(campaign["subject"], len(lines)),
         body=report_texts.failure_body(
-            campaign["sender_email"], campaign_id, campaign["subject"], lines, policy.window_seconds / 60
+            report_texts.one_line(campaign["sender_name"], 100) or campaign["sender_email"],
+            campaign_id,
+            campaign["subject"],
+            lines,
+            policy.window_seconds / 60,
         ),
         domain=mail_domain(policy.system_from),
         attachment=attachment,

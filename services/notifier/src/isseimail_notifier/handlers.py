@@ -44,7 +44,9 @@ def pass_issued(
         password = box.decrypt(event.encrypted_password)
         pass_id = str(event.pass_id)  # one issuance = one pass: a re-published event mails nothing new
         for recipient, for_admin in ((str(event.applicant_email), False), (str(event.admin_email), True)):
-            body = texts.credentials_body(event, password, for_admin=for_admin)
+            body = texts.credentials_body(
+                event, password, for_admin=for_admin, rules_url=f"{settings.public_url}/rules"
+            )
             await queue_mail(
                 conn,
                 kind="pass.issued",

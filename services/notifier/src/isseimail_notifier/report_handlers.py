@@ -35,7 +35,9 @@ def campaign_accepted(settings: NotifierSettings) -> Callable[[Conn, Envelope, C
     policy = policy_of(settings)
 
     async def handle(conn: Conn, envelope: Envelope, event: CampaignAccepted) -> None:
-        await failures.remember_campaign(conn, event.campaign_id, str(event.sender_email), event.subject)
+        await failures.remember_campaign(
+            conn, event.campaign_id, str(event.sender_email), event.subject, event.sender_name
+        )
         await failures.flush_campaign(conn, event.campaign_id, policy)  # bounces that arrived before it
 
     return handle
@@ -80,7 +82,7 @@ def campaign_paused(settings: NotifierSettings) -> Callable[[Conn, Envelope, Cam
             recipient=str(event.sender_email).lower(),
             subject=report_texts.paused_subject(event.subject),
             body=report_texts.paused_body(
-                str(event.sender_email),
+                await failures.addressee(conn, event.campaign_id, str(event.sender_email)),
                 event.campaign_id,
                 event.subject,
                 (event.total, event.sent, event.failed, event.failure_rate),

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from isseimail_notifier.reasons import japanese
+from isseimail_notifier.delays import DelayLine
+from isseimail_notifier.reasons import japanese, japanese_advice
 
 INLINE_DIGEST_LIMIT = 200
 
@@ -66,6 +67,7 @@ def failure_body(
             f"{prefix}送信先: {line.recipient}\n"
             f"CSVの行: {_row(line)}\n"
             f"理由: {japanese(line.reason)}（{line.reason}）\n"
+            f"対処: {japanese_advice(line.reason)}\n"
             f"検出: {_source(line)}\n"
             f"エラーコード: {_code(line)}\n"
             f"相手先サーバからの応答: {one_line(line.diagnostic, 500) or 'なし'}\n"
@@ -84,6 +86,7 @@ def failure_body(
         + "\n"
         + gather
         + "※ 送信先のメールアドレスをご確認ください。存在しないアドレスなどには、以後の一斉メールでも配信されません。\n"
+        "※ 受信者の受信設定（指定受信など）による拒否は、受信者が設定を変えるまで、同じ組織からは配信されません。\n"
         "※ このメールは送信専用です。\n"
     )
 
@@ -108,7 +111,14 @@ class Completion:
     bounced: int
 
 
-def completion_body(sender: str, c: Completion, lines: Sequence[FailureLine], inline_limit: int, timezone: str) -> str:
+def completion_body(
+    sender: str,
+    c: Completion,
+    lines: Sequence[FailureLine],
+    inline_limit: int,
+    timezone: str,
+    delayed: Sequence[DelayLine] = (),
+) -> str:
     text = (
         f"{sender} 様\n\n"
         "一斉メールの送信が完了しました。\n\n"
@@ -119,7 +129,7 @@ def completion_body(sender: str, c: Completion, lines: Sequence[FailureLine], in
         f"送信先: {c.total} 件（送信者ご本人への控えを含みます）\n"
         f"配信成功: {c.sent} 件\n"
         f"配信失敗: {c.failed} 件\n"
-        f"返送（バウンス）: {c.bounced} 件\n"
+        f"返送（バウンス）: {c.bounced} 件\n" + (f"遅延中: {len(delayed)} 件\n" if delayed else "")
     )
     if lines:
         text += "\n配信できなかった送信先:\n"
@@ -129,7 +139,23 @@ def completion_body(sender: str, c: Completion, lines: Sequence[FailureLine], in
             text += f"\n全 {len(lines)} 件の一覧を添付の CSV ファイル（failures.csv）に記載しました。\n"
     else:
         text += "\n配信できなかった送信先はありません。\n"
+    text += delayed_section(delayed, inline_limit)
     return text + "\n※ 送信後に届く返送（バウンス）は、届きしだい個別にお知らせします。\n※ このメールは送信専用です。\n"
+
+
+def delayed_section(delayed: Sequence[DelayLine], inline_limit: int) -> str:
+    """The recipients 遅延中: a delay notice came, no final failure (yet). Empty when there are none."""
+    if not delayed:
+        return ""
+    text = "\n配信が遅れている送信先（遅延中。相手先で再送中です）:\n"
+    for line in delayed[:inline_limit]:
+        code = f"（{line.status}）" if line.status else ""
+        text += (
+            f"- {line.recipient}（CSVの行: {f'{line.row_number} 行目' if line.row_number else '不明'}）: 遅延中{code}\n"
+        )
+    if len(delayed) > inline_limit:
+        text += f"ほか {len(delayed) - inline_limit} 件\n"
+    return text + "※ 遅延中の送信先は、最終的に配信できなかった場合にあらためてお知らせします。\n"
 
 
 CSV_HEADER = ("CSVの行", "メールアドレス", "理由", "理由コード", "検出", "エラーコード", "相手先サーバからの応答")

@@ -64,5 +64,6 @@ class NotifierSettings(ServiceSettings, PublicUrlSettings):
         default=3,
         ge=1,
         le=1000,
-        description="Soft bounces (mailbox full, ...) of one address before it is suppressed.",
+        description="Soft failures (mailbox full, policy refusals) of one address before it is suppressed for that "
+        "sender organisation; a nonexistent address is suppressed for everyone at once.",
     )

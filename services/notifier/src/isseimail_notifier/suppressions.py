@@ -1,8 +1,9 @@
-"""The suppression list: hard bounces suppress an address at once, soft ones after repeated bounces;
-unsubscribes and spam complaints suppress it for one sender organisation.
+"""The suppression list: a mailbox or domain that does not exist is suppressed for everyone at once; a
+recipient's filter refusing a sender (指定受信), policy blocks and repeated soft failures suppress the address
+for that sender organisation only; unsubscribes and spam complaints suppress it for one sender organisation.
 
-Keyed by (address, scope): scope '*' (GLOBAL) for bounces, which say the address takes no mail at all, and
-the sender organisation (the From domain) for unsubscribes and complaints, which are about one sender.
+Keyed by (address, scope): scope '*' (GLOBAL) for non-existence, which says the address takes no mail at all,
+and the sender organisation (the From domain) for everything that is about one sender.
 Addresses are keyed in lower case (the list validator asks with whatever case the CSV had).
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from isseimail_notifier.reasons import REASONS, suppression_scope
 from isseimail_shared.db import Conn
 
 GLOBAL = "*"
@@ -30,27 +32,57 @@ class SuppressionUpdate:
 
 
 async def record_failure(
-    conn: Conn, *, address: str, reason: str, hard: bool, campaign_id: uuid.UUID | None, soft_limit: int
+    conn: Conn,
+    *,
+    address: str,
+    reason: str,
+    hard: bool,
+    campaign_id: uuid.UUID | None,
+    soft_limit: int,
+    organisation: str | None = None,
 ) -> SuppressionUpdate:
-    """Count one failure of `address`; it becomes suppressed when hard, or after `soft_limit` soft ones."""
+    """Count one failure of `address` where the reason's policy puts it; suppressed when hard, or after
+    `soft_limit` soft ones.
+
+    Non-existence (userunknown, hostunknown, ...) counts for every sender; a recipient's filter (filtered) at
+    once and policy blocks or full/suspended mailboxes after repeats for the sender organisation only (given,
+    or the From domain of the campaign's sender); any other reason (blocked, spam, rate limits, ...) says
+    nothing about the address and suppresses nothing.
+    """
+    # A reason outside the taxonomy (an older caller's free text): hard ones still hold for everyone.
+    kind = suppression_scope(reason) if reason in REASONS else "global" if hard else "organisation-counted"
+    key = address.strip().lower()
+    if kind == "none":
+        return SuppressionUpdate(key, False, 0)
+    scope = GLOBAL
+    if kind != "global":
+        if organisation is None and campaign_id is not None:
+            sender = await conn.fetchval("SELECT sender_email FROM campaigns WHERE campaign_id = $1", campaign_id)
+            organisation = str(sender).rpartition("@")[2] if sender else None
+        if not organisation:
+            return SuppressionUpdate(key, False, 0)  # no sender known: nothing to scope the failure to
+        scope = organisation.strip().lower()
+        hard = kind == "organisation"
     row = await conn.fetchrow(
         """
-        INSERT INTO suppressions AS s (address, reason, hard, bounces, active, source_campaign)
-        VALUES ($1, $2, $3, 1, $3 OR $5 <= 1, $4)
+        INSERT INTO suppressions AS s (address, scope, reason, hard, bounces, active, source_campaign)
+        VALUES ($1, $6, $2, $3, 1, $3 OR $5 <= 1, $4)
         ON CONFLICT (address, scope) DO UPDATE SET
             bounces = s.bounces + 1,
             last_seen = now(),
-            reason = CASE WHEN s.hard AND NOT EXCLUDED.hard THEN s.reason ELSE EXCLUDED.reason END,
+            reason = CASE WHEN s.kind <> 'bounced' OR (s.hard AND NOT EXCLUDED.hard) THEN s.reason
+                ELSE EXCLUDED.reason END,
             hard = s.hard OR EXCLUDED.hard,
             active = s.active OR EXCLUDED.hard OR s.bounces + 1 >= $5,
             source_campaign = COALESCE(EXCLUDED.source_campaign, s.source_campaign)
         RETURNING address, active, bounces
         """,
-        address.strip().lower(),
+        key,
         reason,
         hard,
         campaign_id,
         soft_limit,
+        scope,
     )
     assert row is not None
     return SuppressionUpdate(row["address"], row["active"], row["bounces"])

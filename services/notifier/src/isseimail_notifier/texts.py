@@ -21,7 +21,7 @@ def _one_line(text: str, limit: int = 200) -> str:
     return " ".join(text.split())[:limit]
 
 
-def credentials_body(event: PassIssued, password: str, *, for_admin: bool) -> str:
+def credentials_body(event: PassIssued, password: str, *, for_admin: bool, rules_url: str) -> str:
     if for_admin:
         opening = (
             "管理者各位\n\n"
@@ -37,9 +37,11 @@ def credentials_body(event: PassIssued, password: str, *, for_admin: bool) -> st
         f"ご利用日: {japanese_date(event.use_date)}\n\n"
         f"ユーザーID は [{event.user_id}] です。\n"
         f"パスワード は [{password}] です。\n\n"
-        "※ このユーザーID とパスワードは、ご利用日当日のみ有効です。\n"
+        f"ご利用の前に、1DayPass のルールをお読みください: {rules_url}\n\n"
+        "※ このユーザーID とパスワードは、ご利用日当日（日本時間の0時から24時まで）のみ有効です。\n"
         "※ 一斉メールを送信すると、このユーザーID とパスワードは無効になります。\n"
-        "   再度ご利用になる場合は、改めて 1DayPass を申請してください。\n"
+        "   再度ご利用になる場合は、改めて 1DayPass を申請してください（再発行は不可）。\n"
+        "※ ユーザーID とパスワードは他の人に教えたり、このメールを転送したりしないでください。\n"
         "※ このメールは送信専用です。返信されてもお答えできません。\n"
     )
 

@@ -2,6 +2,13 @@
 
 from fastapi import APIRouter
 
-from isseimail_gateway.api import admin, campaigns, lists, passes, progress
+from isseimail_gateway.api import admin, campaigns, estimate, lists, passes, progress
 
-ROUTERS: list[APIRouter] = [passes.router, admin.router, lists.router, campaigns.router, progress.router]
+ROUTERS: list[APIRouter] = [
+    passes.router,
+    admin.router,
+    lists.router,
+    campaigns.router,
+    progress.router,
+    estimate.router,
+]

@@ -50,7 +50,8 @@ DRAFT_FORM: dict[str, Any] = {
                             "type": "array",
                             "maxItems": 5,
                             "items": {"type": "string", "format": "binary"},
-                            "description": "添付ファイル: PDFのみ、5個まで、合計2MB（2,097,152バイト）まで",
+                            "description": "添付ファイル: PDFのみ、5個まで、合計2MB（2,097,152バイト）まで。"
+                            "1つ以上必須（ISSEIMAIL_ATTACHMENTS_REQUIRED=false のときは任意）",
                         },
                         "clear_attachments": {
                             "type": "boolean",

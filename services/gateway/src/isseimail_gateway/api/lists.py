@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -268,7 +269,17 @@ async def upload_list(request: Request, session: PassSessionDep, upstreams: Upst
     return JSONResponse(response.json(), status_code=202)
 
 
+def _list_id(raw: str) -> str:
+    """A list id is a UUID; anything else is "not found" here, before it reaches an upstream URL (a CR/LF or
+    NUL in the path would otherwise fail the call and show the user 503 instead of 404)."""
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise HTTPException(404, NOT_FOUND) from None
+
+
 async def _owned_list(upstreams: Upstreams, session: PassSession, list_id: str) -> dict[str, Any]:
+    list_id = _list_id(list_id)
     response = await upstreams.call(
         "list_validator", "GET", f"/internal/lists/{list_id}", headers=pass_headers(session)
     )
@@ -306,6 +317,7 @@ def _csv_line(cells: list[str]) -> str:
 )
 async def list_errors_csv(list_id: str, session: PassSessionDep, upstreams: UpstreamsDep) -> StreamingResponse:
     """The bad rows as a CSV Excel opens directly (UTF-8 with BOM, CRLF, formula cells neutralised)."""
+    list_id = _list_id(list_id)
     await _owned_list(upstreams, session, list_id)
     client = upstreams.clients["list_validator"]
     try:

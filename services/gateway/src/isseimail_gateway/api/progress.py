@@ -33,6 +33,7 @@ class CampaignProgress(BaseModel):
     failed: int
     bounced: int
     pending: int
+    delayed: int = 0  # 遅延中: a delay notice came back, no final bounce (yet)
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
 

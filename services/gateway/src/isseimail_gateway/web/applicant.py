@@ -84,11 +84,27 @@ async def login_submit(request: Request) -> Response:
     return result.apply_cookies(redirect("/lists/new"))
 
 
+@router.get("/rules")
+async def rules(request: Request) -> Response:
+    """★1DayPassについて / ★ルール / ご利用方法: linked from every page's footer and from the credential mail."""
+    return render(request, "rules.html")
+
+
 @router.post("/logout")
 async def logout(request: Request) -> Response:
+    return await _end_session(request, "/login")
+
+
+@router.post("/close")
+async def close(request: Request) -> Response:
+    """受付完了's 閉じる: the session ends and the user is back at the start."""
+    return await _end_session(request, "/")
+
+
+async def _end_session(request: Request, then: str) -> Response:
     await read_form(request, max_files=0)
     result = await apiclient.call(request, "DELETE", "/session")
-    response = redirect("/login")
+    response = redirect(then)
     response.delete_cookie("isseimail_session", path="/")
     return result.apply_cookies(response)
 
@@ -154,7 +170,7 @@ async def list_status(request: Request, list_id: str) -> Response:
         status=status,
         counts=counts,
         bad_rows=bad_rows if isinstance(bad_rows, list) else [],
-        encoding=pick(data, "encoding", default=""),
+        encoding=pick(data, "encoding_label", "encoding", default=""),  # "Shift_JIS (CP932)", as the API says it
     )
 
 

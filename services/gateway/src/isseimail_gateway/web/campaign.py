@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -24,18 +25,32 @@ SCAN_DOWN = "ウイルス検査が現在利用できないため、添付ファ�
 SCAN_OFF = "ウイルス検査は行われていません（PDFの安全性チェックのみ行います）。"
 
 
-async def scan_status(request: Request) -> str:
-    """The compose page's status line: is every attachment virus-scanned? Empty when the composer is down."""
+@dataclass(frozen=True)
+class AttachmentPolicy:
+    """What the compose page says about attachments, as the composer enforces it."""
+
+    scan_status: str  # is every attachment virus-scanned? empty when the composer did not say
+    required: bool  # the manual's (必須), unless ISSEIMAIL_ATTACHMENTS_REQUIRED=false at the composer
+
+    def context(self) -> dict[str, Any]:
+        return {"scan_status": self.scan_status, "attachments_required": self.required}
+
+
+async def attachment_policy(request: Request) -> AttachmentPolicy:
+    """The composer's attachment policy; when it cannot be read, the page shows the (必須) default."""
     try:
         response = await get_upstreams(request).call("composer", "GET", "/internal/attachment-policy")
         body = response.json() if response.status_code == 200 else {}
     except (HTTPException, ValueError):
-        return ""
-    if not isinstance(body, dict) or "virus_scanning" not in body:
-        return ""
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    required = body.get("attachments_required") is not False
+    if "virus_scanning" not in body:
+        return AttachmentPolicy("", required)
     if not body["virus_scanning"]:
-        return SCAN_OFF
-    return SCAN_ON if body.get("scanner_reachable") else SCAN_DOWN
+        return AttachmentPolicy(SCAN_OFF, required)
+    return AttachmentPolicy(SCAN_ON if body.get("scanner_reachable") else SCAN_DOWN, required)
 
 
 @router.get("/compose")
@@ -59,7 +74,7 @@ async def compose_form(request: Request, list_id: str = "", campaign_id: str = "
         campaign_id=campaign_id,
         values=values,
         saved_attachments=saved if isinstance(saved, list) else [],
-        scan_status=await scan_status(request),
+        **(await attachment_policy(request)).context(),
     )
 
 
@@ -83,7 +98,7 @@ async def compose_submit(request: Request) -> Response:
     attachments = files(form, "attachments")
     context: dict[str, Any] = {"list_id": list_id, "campaign_id": campaign_id, "values": values}
     if len(attachments) > MAX_ATTACHMENTS:
-        context["scan_status"] = await scan_status(request)
+        context.update((await attachment_policy(request)).context())
         return render(request, "compose.html", 422, errors={"attachments": TOO_MANY_FILES}, **context)
     multipart = [("attachments", (f.filename, f.file, f.content_type or "application/pdf")) for f in attachments]
     data = {**values, "list_id": list_id}
@@ -94,7 +109,7 @@ async def compose_submit(request: Request) -> Response:
     if result.status == 401:
         return login_again(request, result.detail)
     if not result.ok:
-        context["scan_status"] = await scan_status(request)
+        context.update((await attachment_policy(request)).context())
         return render(
             request,
             "compose.html",

@@ -55,6 +55,59 @@
     if (summary) { summary.focus(); }
   }
 
+  /* A field's server error goes away once the user changes that field (its summary line with it): what is
+     still listed is what is still wrong. The server checks everything again on the next submit. */
+  function setupErrorClearing() {
+    document.querySelectorAll(".field--error").forEach(function (field) {
+      function clear() {
+        field.classList.remove("field--error");
+        field.querySelectorAll("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
+        var message = field.querySelector(".error");
+        if (message) {
+          message.textContent = "";
+          var line = document.querySelector('#error-summary [data-error-for="' + message.id.replace(/-error$/, "") + '"]');
+          if (line) { line.remove(); }
+        }
+        field.removeEventListener("input", clear);
+        field.removeEventListener("change", clear);
+      }
+      field.addEventListener("input", clear);
+      field.addEventListener("change", clear);
+    });
+  }
+
+  /* "約N分": the dispatcher's estimate (seconds) as people read it. */
+  function formatDuration(seconds) {
+    if (seconds < 60) { return "1分以内"; }
+    var minutes = Math.ceil(seconds / 60);
+    if (minutes < 60) { return "約" + minutes + "分"; }
+    var hours = Math.floor(minutes / 60), rest = minutes % 60;
+    return "約" + hours + "時間" + (rest ? rest + "分" : "");
+  }
+
+  function setupEstimate() {
+    var box = document.querySelector("[data-campaign-estimate]");
+    if (!box) { return; }
+    var tries = 0;
+    poll(box.getAttribute("data-campaign-estimate"), 1000, function (res) {
+      tries += 1;
+      if (res.status !== 200) {
+        // 404 until the dispatcher has taken the campaign in; give up quietly after a minute
+        if (tries >= 60 || res.status === 401 || res.status === 403) { setField(box, "estimate", "-"); return false; }
+        return true;
+      }
+      var d = res.body;
+      setField(box, "estimate", formatDuration(d.seconds));
+      var detail = "（送信先 " + d.recipients.toLocaleString("ja-JP") + " 件・" + d.domains + " ドメイン";
+      if (d.slowest) {
+        detail += "。最も時間のかかる " + d.slowest.domain + " へは " + d.slowest.recipients.toLocaleString("ja-JP") +
+          " 件を毎分 " + Math.round(d.slowest.per_minute).toLocaleString("ja-JP") + " 件のペースで送信";
+      }
+      setField(box, "estimate_detail", detail + "）");
+      return false;
+    });
+  }
+
   function poll(url, interval, onData) {
     var stopped = false;
     function tick() {
@@ -127,6 +180,7 @@
       setField(box, "sent", String(sent));
       setField(box, "failed", String(failed));
       setField(box, "retrying", String(retrying));
+      setField(box, "delayed", String(num(d, "delayed")));
       setField(box, "remaining", String(remaining));
       var badge = box.querySelector('[data-field="status_label"]');
       badge.textContent = STATUS_LABELS[d.status] || String(d.status || "");
@@ -152,7 +206,9 @@
     setupAttachmentTotal();
     setupConfirmations();
     focusErrors();
+    setupErrorClearing();
     setupListProgress();
     setupCampaignProgress();
+    setupEstimate();
   });
 })();
