@@ -75,7 +75,7 @@ async def test_thousand_recipients_through_the_real_services(
             running_app(create_worker_app(make_settings(DispatcherSettings, **dispatch))),
             httpx.AsyncClient(base_url=lists_url, timeout=30, headers=INTERNAL_HEADERS) as lists,
             httpx.AsyncClient(base_url=comp_url, timeout=30, headers=INTERNAL_HEADERS) as composer,
-            watching(broker, ["campaign.*", "delivery.failed"]) as watch,
+            watching(broker, ["campaign.*", "deliveries.settled"]) as watch,
         ):
             uploaded = await upload(lists, csv_bytes(rows), pass_id=PASS_ID)
             assert uploaded.status_code == 202, uploaded.text
@@ -115,7 +115,8 @@ async def test_thousand_recipients_through_the_real_services(
     assert len(completed) == 1
     assert (completed[0].total, completed[0].sent, completed[0].failed) == (COUNT + 1, COUNT + 1, 0)
     assert (progress["status"], progress["sent"], progress["pass_id"]) == ("completed", COUNT + 1, PASS_ID)
-    assert not watch.of("delivery.failed")
+    assert not watch.failed()
+    assert len(watch.delivered()) == len({m.rcpt_tos[0] for m in smtp_server.messages if m.mail_from.startswith("b-")})
     campaign_mail = [m for m in smtp_server.messages if m.mail_from.startswith("b-")]
     assert len(campaign_mail) == COUNT + 1
     by_rcpt = {m.rcpt_tos[0]: m for m in campaign_mail}

@@ -97,7 +97,7 @@ async def test_smtp_failure_and_later_dsn_reach_the_sender_and_the_suppression_l
             completion = (await wait_mails(smtp_server, "送信完了"))[0].message()
             smtp_report = (await wait_mails(smtp_server, "配信エラー"))[0].message()
             # everything the dispatcher delivered is known to the notifier before a bounce comes back
-            await wait_value(db, "SELECT count(*) FROM deliveries", 10)
+            await wait_value(db, "SELECT coalesce(sum(cardinality(delivery_ids)), 0) FROM delivered_groups", 10)
 
             listener = notifier.state.runtime.state["bounce_listener"]
             assert isinstance(listener, BounceListener)

@@ -16,7 +16,7 @@ from isseimail_shared.db import Conn, create_pool, migrate
 from isseimail_shared.events import AdminCreated, Envelope, encode, envelope_for
 from isseimail_shared.inbox import event_handler
 from isseimail_shared.messaging import EVENTS_EXCHANGE, Broker, Consumer
-from isseimail_shared.outbox import OutboxRelay, add_event
+from isseimail_shared.outbox import OutboxRelay, add_envelopes, add_event
 from isseimail_testing.tcpproxy import TcpProxy
 
 QUEUE = "test.admins"
@@ -83,13 +83,35 @@ async def test_outbox_event_arrives_once(pool: asyncpg.Pool, broker: Broker) -> 
         async with pool.acquire() as conn, conn.transaction():
             await add_event(conn, AdminCreated(admin_id=1, email="a@example.jp"))
         await eventually(lambda: _equals(seen_count(pool), 1))  # woken by NOTIFY, not the 5 s poll
-        assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+        # The consumer can record the event before the relay's own commit marks it published.
+        await eventually(lambda: _equals(pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"), 0))
         await asyncio.sleep(0.3)
         assert await seen_count(pool) == 1
     finally:
         task.cancel()
         await consumer.stop()
         await relay.close()
+
+
+async def test_many_events_written_in_one_statement_arrive_once_each(pool: asyncpg.Pool, broker: Broker) -> None:
+    """add_envelopes writes a group in one statement; the relay publishes the stored bytes with their ids, once."""
+    consumer = await start_consumer(broker, pool)
+    relay = OutboxRelay(pool, broker, service="test", schema="t", poll=5)
+    envelopes = [envelope_for(AdminCreated(admin_id=n, email=f"a{n}@example.jp")) for n in range(30)]
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await add_envelopes(conn, envelopes, notify=False)
+        assert await relay.publish_pending() == 30
+        assert await relay.publish_pending() == 0
+        await eventually(lambda: _equals(seen_count(pool), 30))
+        seen = {(r["event_id"], r["email"]) for r in await pool.fetch("SELECT event_id, email FROM seen")}
+        assert seen == {(e.event_id, f"a{n}@example.jp") for n, e in enumerate(envelopes)}
+    finally:
+        await consumer.stop()
+        await relay.close()
+    async with pool.acquire() as conn:
+        with pytest.raises(RuntimeError):
+            await add_envelopes(conn, envelopes)
 
 
 async def test_rolled_back_state_change_sends_nothing(pool: asyncpg.Pool, broker: Broker) -> None:

@@ -28,8 +28,8 @@ DKIM_KEY_SECRET = "x3uLq0tOQ3bH2b8m3dX4d5pXw1hZb0v3b9mU8kq7n6Y="  # a Fernet key
 
 @pytest.fixture
 async def watch(broker: Broker) -> AsyncIterator[EventWatch]:
-    """Every delivery.* and campaign.* event published during the test."""
-    async with watching(broker, ["delivery.*", "campaign.*"]) as w:
+    """Every deliveries.* and campaign.* event published during the test."""
+    async with watching(broker, ["deliveries.*", "campaign.*"]) as w:
         yield w
 
 

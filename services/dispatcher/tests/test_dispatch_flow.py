@@ -39,7 +39,7 @@ async def test_campaign_is_delivered_once_to_every_recipient(
         progress = (await api.get(f"/internal/campaigns/{campaign_id}/progress", headers=OWNER)).json()
         metrics = (await worker.get("/metrics")).text
         # a bounce reported later by the notifier is counted, once, for that delivery
-        succeeded = watch.of("delivery.succeeded")[0]
+        succeeded = watch.delivered()[0]
         bounce = DeliveryBounced(
             campaign_id=campaign_id,
             delivery_id=succeeded.delivery_id,
@@ -57,7 +57,7 @@ async def test_campaign_is_delivered_once_to_every_recipient(
             while (await api.get(url, headers=OWNER)).json()["bounced"] != 1:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
         # a delay notice for another delivery shows as 遅延中; one for the bounced delivery does not
-        for delayed in watch.of("delivery.succeeded")[:2]:
+        for delayed in watch.delivered()[:2]:
             await broker.publish_event(
                 envelope_for(
                     DeliveryDelayed(
@@ -86,8 +86,8 @@ async def test_campaign_is_delivered_once_to_every_recipient(
     assert len(messages) == 43
     by_rcpt = {m.rcpt_tos[0]: m for m in messages}
     assert len(by_rcpt) == 43
-    assert len(watch.of("delivery.succeeded")) == 43
-    rows_reported = {e.recipient: e.row_number for e in watch.of("delivery.succeeded")}
+    assert len(watch.delivered()) == 43
+    rows_reported = {e.recipient: e.row_number for e in watch.delivered()}
     assert all(rows_reported[row.email] == row.row for row in rows)  # bounce reports can name the CSV row
     for row in rows:
         captured = by_rcpt[row.email]

@@ -50,13 +50,13 @@ async def test_permanent_rejection_fails_with_the_servers_code(
     send_campaign: Any,
     database_url: str,
 ) -> None:
-    """550 5.1.1 for two recipients: they fail with that code and text, delivery.failed goes out, others arrive."""
+    """550 5.1.1 for two recipients: they fail with that code and text, the failures go out, others arrive."""
     rows = make_recipients(10)
     for bad in ("user3@example.jp", "user7@example.jp"):
         smtp_server.handler.fail_recipient(bad, 550, f"5.1.1 <{bad}>: user unknown")
     async with running_dispatcher(fast_settings()) as (api, _):
         completed = await send_campaign(rows)
-        failed_events = await watch.wait_for("delivery.failed", 2)
+        failed_events = await watch.wait_for_failed(2)
         progress = (
             await api.get(f"/internal/campaigns/{completed.campaign_id}/progress", headers={"X-Isseimail-Pass-Id": "1"})
         ).json()
@@ -82,7 +82,7 @@ async def test_retries_stop_at_the_maximum_age(
     smtp_server.handler.fail_recipient("user2@example.jp", 451, "4.2.0 mailbox busy")
     async with running_dispatcher(fast_settings(retry_max_age=1.0)):
         completed = await send_campaign(make_recipients(3))
-        failed = watch.of("delivery.failed")
+        failed = watch.failed()
     assert (completed.sent, completed.failed) == (3, 1)
     assert len(failed) == 1
     assert (failed[0].recipient, failed[0].smtp_code, failed[0].enhanced_status) == ("user2@example.jp", 451, "4.2.0")
@@ -150,7 +150,7 @@ async def test_direct_mx_mode_follows_the_mx_and_fails_domains_without_mail(
     )
     async with running_dispatcher(settings):
         completed = await send_campaign(rows)
-        failed = {e.recipient: e for e in watch.of("delivery.failed")}
+        failed = {e.recipient: e for e in watch.failed()}
     assert (completed.sent, completed.failed) == (4, 2)
     assert failed["user4@nomail.jp"].smtp_code == 556
     assert failed["user5@gone.jp"].enhanced_status == "5.1.2"

@@ -9,12 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from isseimail_dispatcher.accept import cut_batches, domain_of
 from isseimail_dispatcher.outcomes import MAX_BACKOFF, backoff
 from isseimail_dispatcher.scheduler import batch_message, parse_batch_message
 from isseimail_dispatcher.settings import DispatcherSettings, DomainLimit
 from isseimail_dispatcher.smtp_client import Reply, prepare_data
-from isseimail_shared.mailmerge import Recipient
 
 
 @given(st.integers(min_value=1, max_value=2**63 - 1))
@@ -65,41 +63,6 @@ def test_prepare_data_keeps_a_clean_message_as_is() -> None:
     """A message without dots at line starts is passed through without a copy."""
     message = b"Subject: x\r\n\r\nbody\r\n"
     assert prepare_data(message) is message
-
-
-@given(
-    st.lists(st.sampled_from(["a.jp", "b.jp", "C.jp", "d.example"]), max_size=60),
-    st.integers(min_value=1, max_value=7),
-)
-def test_batches_group_by_domain_and_respect_the_size(domains: list[str], size: int) -> None:
-    """Every recipient lands in exactly one batch; a batch holds one domain and at most `size` recipients."""
-    rows = [Recipient(row=i + 1, email=f"u{i}@{d}") for i, d in enumerate(domains)]
-    batches = cut_batches(rows, size)
-    seen = [r.row for _, group in batches for r in group]
-    assert sorted(seen) == [r.row for r in rows]
-    for domain, group in batches:
-        assert 1 <= len(group) <= size
-        assert {domain_of(r.email) for r in group} == {domain}
-
-
-@given(
-    st.lists(st.sampled_from(["a.jp", "b.jp", "c.jp", "d.example"]), max_size=80),
-    st.integers(min_value=1, max_value=7),
-)
-def test_batches_come_in_rounds_over_the_domains(domains: list[str], size: int) -> None:
-    """No domain's (k+1)-th batch is published before every domain that has a k-th batch has had it, and
-    within a domain the rows keep their order."""
-    rows = [Recipient(row=i + 1, email=f"u{i}@{d}") for i, d in enumerate(domains)]
-    batches = cut_batches(rows, size)
-    seen: dict[str, int] = {}
-    rounds = []
-    for domain, _ in batches:
-        rounds.append(seen.get(domain, 0))
-        seen[domain] = seen.get(domain, 0) + 1
-    assert rounds == sorted(rounds)
-    for domain in seen:
-        in_order = [r.row for d, group in batches if d == domain for r in group]
-        assert in_order == sorted(in_order)
 
 
 @given(st.integers(min_value=1, max_value=100), st.floats(min_value=0.01, max_value=600))

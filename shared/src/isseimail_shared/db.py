@@ -36,14 +36,39 @@ async def create_pool(database_url: str, schema: str, *, max_size: int = 10) -> 
         await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     finally:
         await conn.close()
-    pool = await asyncpg.create_pool(
+    server_settings = {"search_path": schema, "application_name": f"isseimail-{schema}"}
+    pool = ServicePool(
         database_url,
         min_size=1,
         max_size=max_size,
-        server_settings={"search_path": schema, "application_name": f"isseimail-{schema}"},
+        server_settings=server_settings,
+        reset=_keep_session,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
     )
-    assert pool is not None
+    pool.listen_target = (database_url, server_settings)
+    await pool
     return pool
+
+
+class ServicePool(asyncpg.Pool):
+    """asyncpg's pool, remembering how to open the LISTEN connection Wakeup keeps beside it."""
+
+    __slots__ = ("listen_target",)
+    listen_target: tuple[str, dict[str, str]]
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's release step: nothing beyond asyncpg's own (ROLLBACK of a forgotten transaction).
+
+    asyncpg's default runs `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` on every release,
+    a second transaction for each one of ours. Nothing here leaves session state behind: LISTEN has its
+    own connection outside the pool (Wakeup), advisory locks are transaction-scoped or unlocked in
+    `finally` (migrate), no SET, no cursor outside a transaction.
+    """
 
 
 def _migration_files(package: str) -> list[tuple[str, Traversable]]:
@@ -126,14 +151,16 @@ class Wakeup:
     """LISTEN on a channel with a connection of its own; `wait(timeout)` returns on NOTIFY or timeout.
 
     Loops that poll a table (outbox relay, mail sender) use it to react at once to new rows while the
-    poll interval stays a fallback. A lost connection is re-opened on the next wait.
+    poll interval stays a fallback. A lost connection is re-opened on the next wait. The connection is
+    opened beside the pool, not borrowed from it: a pooled connection that LISTENed would need the
+    `UNLISTEN *` reset the pool no longer runs.
     """
 
     def __init__(self, pool: asyncpg.Pool, channel: str) -> None:
         self._pool = pool
         self._channel = channel
         self._event = asyncio.Event()
-        self._conn: asyncpg.pool.PoolConnectionProxy | None = None
+        self._conn: asyncpg.Connection | None = None
 
     def _on_notify(self, *_: object) -> None:
         self._event.set()
@@ -142,13 +169,14 @@ class Wakeup:
         if self._conn is not None and not self._conn.is_closed():
             return
         await self.close()
-        conn = await self._pool.acquire()
+        if not isinstance(self._pool, ServicePool):
+            raise TypeError("Wakeup needs a pool made by create_pool")
+        dsn, server_settings = self._pool.listen_target
+        conn = await asyncpg.connect(dsn, server_settings=server_settings)
         try:
             await conn.add_listener(self._channel, self._on_notify)
         except BaseException:
-            # Cancelled (shutdown) or failed between acquire and keeping it: give the connection back,
-            # or Pool.close() waits for it forever.
-            await self._pool.release(conn)
+            conn.terminate()  # cancelled (shutdown) or failed before keeping it
             raise
         self._conn = conn
 
@@ -167,4 +195,6 @@ class Wakeup:
             with contextlib.suppress(Exception):
                 await conn.remove_listener(self._channel, self._on_notify)
             with contextlib.suppress(Exception):
-                await self._pool.release(conn)
+                await asyncio.wait_for(conn.close(), timeout=2.0)
+            if not conn.is_closed():
+                conn.terminate()

@@ -11,7 +11,7 @@ import json
 import uuid
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, ValidationError, model_validator
 
 MAX_EVENT_BYTES = 1_048_576  # events carry ids and counts, never attachments
 
@@ -190,6 +190,42 @@ class DeliveryFailed(Event):
     smtp_code: int | None = None
     enhanced_status: str | None = None
     diagnostic: str
+
+
+class SettledFailure(BaseModel):
+    """A permanent failure in a group of outcomes (5xx, or temporary failures past the retry age)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    delivery_id: int
+    recipient: str
+    row_number: int | None = None
+    smtp_code: int | None = None
+    enhanced_status: str | None = None
+    diagnostic: str
+
+
+class DeliveriesSettled(Event):
+    """One committed group of a campaign's outcomes (up to a few hundred recipients), instead of an event each.
+
+    The delivered recipients travel as three parallel lists (delivery id, CSV row, address): the notifier
+    keeps them as one row per group, to name the address a later bounce or unsubscribe token points at.
+    """
+
+    event_type: ClassVar[str] = "deliveries.settled"
+    campaign_id: uuid.UUID
+    sender_email: EmailStr
+    subject: str
+    delivered_ids: list[int] = Field(default_factory=list, max_length=10_000)
+    delivered_rows: list[int | None] = Field(default_factory=list, max_length=10_000)
+    delivered_to: list[str] = Field(default_factory=list, max_length=10_000)
+    failed: list[SettledFailure] = Field(default_factory=list, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _parallel(self) -> DeliveriesSettled:
+        if not len(self.delivered_ids) == len(self.delivered_rows) == len(self.delivered_to):
+            raise ValueError("delivered_ids, delivered_rows and delivered_to must have the same length")
+        return self
 
 
 class CampaignCompleted(Event):

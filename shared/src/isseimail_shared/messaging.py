@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -94,14 +95,18 @@ class Broker:
 
     async def publish_event(self, envelope: Envelope, *, body: bytes | None = None) -> None:
         """Publish and wait for the broker's confirm; raises when the broker is unreachable."""
+        await self.publish_encoded(envelope.type, envelope.event_id, body if body is not None else encode(envelope))
+
+    async def publish_encoded(self, event_type: str, event_id: uuid.UUID, body: bytes) -> None:
+        """Publish an envelope already encoded (the outbox's rows), with confirm, without parsing it again."""
         if self._events is None:
             raise RuntimeError("broker not connected")
         await self._events.publish(
-            _message(body if body is not None else encode(envelope), str(envelope.event_id), envelope.type),
-            routing_key=envelope.type,
+            _message(body, str(event_id), event_type),
+            routing_key=event_type,
             mandatory=False,  # an event nobody subscribes to yet is normal, not an error
         )
-        EVENTS_PUBLISHED.labels(self._name, envelope.type).inc()
+        EVENTS_PUBLISHED.labels(self._name, event_type).inc()
 
     async def publish_work(self, queue: str, body: bytes, *, message_id: str, kind: str = "work") -> None:
         """Publish to a work queue through the default exchange, with confirm."""

@@ -45,6 +45,24 @@ async def add_event(conn: Conn, event: Event, *, event_id: uuid.UUID | None = No
     return envelope
 
 
+async def add_envelopes(conn: Conn, envelopes: list[Envelope], *, notify: bool = True) -> None:
+    """Write many events in one statement, inside the state change's transaction.
+
+    `notify=False` leaves them to the relay's next poll: NOTIFY serialises committing transactions on a
+    global lock, which the hot path (deliveries sent) need not pay.
+    """
+    if not conn.is_in_transaction():
+        raise RuntimeError("add_envelopes must run inside the state change's transaction")
+    await conn.execute(
+        "INSERT INTO outbox (event_id, routing_key, body) SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[])",
+        [e.event_id for e in envelopes],
+        [e.type for e in envelopes],
+        [encode(e) for e in envelopes],
+    )
+    if notify:
+        await conn.execute("SELECT pg_notify('isseimail_outbox_' || current_schema(), '')")
+
+
 class OutboxRelay:
     def __init__(self, pool: asyncpg.Pool, broker: Broker, *, service: str, schema: str, poll: float) -> None:
         self._pool = pool
@@ -64,15 +82,14 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            await asyncio.gather(*(self._publish(row) for row in rows))
+            # All published at once, their confirms awaited together: one round of confirms per batch.
+            await asyncio.gather(
+                *(self._broker.publish_encoded(r["routing_key"], r["event_id"], bytes(r["body"])) for r in rows)
+            )
             await conn.execute(
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
             )
         return len(rows)
-
-    async def _publish(self, row: asyncpg.Record) -> None:
-        envelope = Envelope.model_validate_json(row["body"])
-        await self._broker.publish_event(envelope, body=bytes(row["body"]))
 
     async def backlog(self) -> int:
         count: int = await self._pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")

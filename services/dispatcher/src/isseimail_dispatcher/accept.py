@@ -1,4 +1,4 @@
-"""campaign.accepted: read the composer's snapshot, create one delivery per recipient, cut batches.
+"""campaign.accepted: stream the composer's snapshot into COPY, create one delivery per recipient, cut batches.
 
 Runs inside the consumer's transaction that records the event id, so a redelivered event creates
 nothing twice; the campaign's primary key guards against a second event for the same campaign. The
@@ -7,12 +7,11 @@ batches are rows here; the scheduler publishes them to the work queue after this
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
-from collections import defaultdict
 from collections.abc import AsyncIterator
-from itertools import zip_longest
 from typing import Any
 
 import httpx
@@ -55,11 +54,18 @@ async def _lines(response: httpx.Response) -> AsyncIterator[bytes]:
         yield buffer
 
 
-async def read_snapshot(
-    client: httpx.AsyncClient, campaign_id: uuid.UUID
-) -> tuple[SnapshotHeader, str, list[Recipient]]:
-    """(campaign header, template JSON, recipients) from GET /internal/campaigns/{id}/snapshot."""
-    recipients: list[Recipient] = []
+class Snapshot:
+    """The composer's snapshot, streamed: the header read first, then the recipients one by one (constant memory)."""
+
+    def __init__(self, header: SnapshotHeader, template_json: str, recipients: AsyncIterator[Recipient]) -> None:
+        self.header = header
+        self.template_json = template_json
+        self.recipients = recipients
+
+
+@contextlib.asynccontextmanager
+async def open_snapshot(client: httpx.AsyncClient, campaign_id: uuid.UUID) -> AsyncIterator[Snapshot]:
+    """GET /internal/campaigns/{id}/snapshot, header parsed, recipients left on the wire until iterated."""
     try:
         async with client.stream("GET", f"/internal/campaigns/{campaign_id}/snapshot") as response:
             if response.status_code != 200:
@@ -71,31 +77,76 @@ async def read_snapshot(
             head: dict[str, Any] = json.loads(first)
             header = SnapshotHeader.model_validate(head["campaign"])
             template = CampaignTemplate.model_validate(head["template"])
-            async for line in lines:
-                recipients.append(Recipient.model_validate_json(line))
+            if header.campaign_id != campaign_id:
+                raise SnapshotError("snapshot is for another campaign")
+
+            async def recipients() -> AsyncIterator[Recipient]:
+                try:
+                    async for line in lines:
+                        yield Recipient.model_validate_json(line)
+                except (httpx.HTTPError, ValueError) as exc:
+                    raise SnapshotError(f"snapshot unreadable: {exc.__class__.__name__}") from exc
+
+            yield Snapshot(header, template.model_dump_json(), recipients())
     except (httpx.HTTPError, ValueError, KeyError, TypeError, ValidationError) as exc:
         raise SnapshotError(f"snapshot unreadable: {exc.__class__.__name__}") from exc
-    if header.campaign_id != campaign_id:
-        raise SnapshotError("snapshot is for another campaign")
-    return header, template.model_dump_json(), recipients
 
 
 def domain_of(address: str) -> str:
     return address.rpartition("@")[2].strip().lower()
 
 
-def cut_batches(recipients: list[Recipient], size: int) -> list[tuple[str, list[Recipient]]]:
-    """Recipients grouped by domain, each group cut into batches of at most `size`, in rounds: every domain's
-    first batch, then every domain's second, ... Batches are published in this order, so the workers' first
-    batches spread over many domains instead of queueing behind one domain's politeness limit."""
-    by_domain: dict[str, list[Recipient]] = defaultdict(list)
-    for r in recipients:
-        by_domain[domain_of(r.email)].append(r)
-    per_domain = [
-        [(domain, group[i : i + size]) for i in range(0, len(group), size)]
-        for domain, group in sorted(by_domain.items())
-    ]
-    return [batch for round_ in zip_longest(*per_domain) for batch in round_ if batch is not None]
+# Batches cut in the database from the streamed rows: a repeated CSV row number is kept once (its last
+# occurrence); each domain's recipients, in snapshot order, are cut into batches of at most $1; the
+# batch ids go in rounds over the domains (every domain's first batch, then every domain's second, ...),
+# the order the scheduler publishes them in, so the first batches workers take spread over many domains
+# instead of queueing behind one domain's politeness limit.
+_NUMBER = (
+    "CREATE TEMP TABLE numbered ON COMMIT DROP AS "
+    "SELECT *, (row_number() OVER (PARTITION BY domain ORDER BY seq) - 1) / $1 AS k "
+    "FROM (SELECT DISTINCT ON (row_number) * FROM incoming ORDER BY row_number, seq DESC) kept"
+)
+_CUT = (
+    "CREATE TEMP TABLE cut ON COMMIT DROP AS "
+    "SELECT k, domain, nextval('batches_id_seq') AS id "
+    "FROM (SELECT DISTINCT k, domain FROM numbered ORDER BY k, domain) b"
+)
+
+
+async def store_recipients(
+    conn: Conn, campaign_id: uuid.UUID, recipients: AsyncIterator[Recipient], batch_size: int
+) -> tuple[int, int]:
+    """COPY the streamed recipients, cut them into batches; returns (recipients, batches). Memory stays flat."""
+    await conn.execute(
+        "CREATE TEMP TABLE incoming (seq bigint, row_number int, email text, domain text, recipient text) "
+        "ON COMMIT DROP"
+    )
+
+    async def records() -> AsyncIterator[tuple[object, ...]]:
+        seq = 0
+        async for r in recipients:
+            seq += 1
+            yield (seq, r.row, r.email, domain_of(r.email), r.model_dump_json())
+
+    await conn.copy_records_to_table(
+        "incoming", records=records(), columns=["seq", "row_number", "email", "domain", "recipient"]
+    )
+    await conn.execute(_NUMBER, batch_size)
+    await conn.execute(_CUT)
+    batches = await conn.fetchval(
+        "WITH b AS (INSERT INTO batches (id, campaign_id, domain) SELECT id, $1, domain FROM cut RETURNING 1) "
+        "SELECT count(*) FROM b",
+        campaign_id,
+    )
+    # Ordered by batch: a batch's deliveries get consecutive ids (the notifier keeps each group as an id range).
+    total = await conn.fetchval(
+        "WITH d AS (INSERT INTO deliveries (campaign_id, row_number, email, domain, recipient, batch_id) "
+        "SELECT $1, n.row_number, n.email, n.domain, n.recipient::jsonb, c.id FROM numbered n "
+        "JOIN cut c USING (k, domain) ORDER BY c.id, n.seq RETURNING 1) SELECT count(*) FROM d",
+        campaign_id,
+    )
+    await conn.execute("DROP TABLE incoming, numbered, cut")
+    return int(total), int(batches)
 
 
 def campaign_accepted(settings: DispatcherSettings, client: httpx.AsyncClient) -> Any:
@@ -103,44 +154,19 @@ def campaign_accepted(settings: DispatcherSettings, client: httpx.AsyncClient) -
         if await conn.fetchval("SELECT 1 FROM campaigns WHERE campaign_id = $1", event.campaign_id):
             log.info("campaign %s already accepted", event.campaign_id)
             return
-        header, template_json, recipients = await read_snapshot(client, event.campaign_id)
-        rows = {r.row: r for r in recipients}  # a repeated row number is kept once
-        recipients = list(rows.values())
-        await conn.execute(
-            "INSERT INTO campaigns (campaign_id, pass_id, sender_email, subject, template, total) "
-            "VALUES ($1, $2, $3, $4, $5, $6)",
-            event.campaign_id,
-            event.pass_id,
-            header.sender_email,
-            header.subject,
-            template_json,
-            len(recipients),
-        )
-        batches = cut_batches(recipients, settings.batch_size)
-        ids: list[int] = [
-            r[0] for r in await conn.fetch("SELECT nextval('batches_id_seq') FROM generate_series(1, $1)", len(batches))
-        ]
-        await conn.copy_records_to_table(
-            "batches",
-            records=[(bid, event.campaign_id, domain) for bid, (domain, _) in zip(ids, batches, strict=True)],
-            columns=["id", "campaign_id", "domain"],
-        )
-        records = [
-            (event.campaign_id, r.row, r.email, domain, r.model_dump_json(), bid)
-            for bid, (domain, group) in zip(ids, batches, strict=True)
-            for r in group
-        ]
-        await conn.copy_records_to_table(
-            "deliveries",
-            records=records,
-            columns=["campaign_id", "row_number", "email", "domain", "recipient", "batch_id"],
-        )
+        async with open_snapshot(client, event.campaign_id) as snapshot:
+            await conn.execute(
+                "INSERT INTO campaigns (campaign_id, pass_id, sender_email, subject, template, total) "
+                "VALUES ($1, $2, $3, $4, $5, 0)",
+                event.campaign_id,
+                event.pass_id,
+                snapshot.header.sender_email,
+                snapshot.header.subject,
+                snapshot.template_json,
+            )
+            total, batches = await store_recipients(conn, event.campaign_id, snapshot.recipients, settings.batch_size)
+        await conn.execute("UPDATE campaigns SET total = $2 WHERE campaign_id = $1", event.campaign_id, total)
         await conn.execute("SELECT pg_notify($1, '')", BATCHES_NOTIFY)
-        log.info(
-            "campaign %s accepted: %d recipients in %d batches",
-            event.campaign_id,
-            len(recipients),
-            len(batches),
-        )
+        log.info("campaign %s accepted: %d recipients in %d batches", event.campaign_id, total, batches)
 
     return handle

@@ -1,4 +1,4 @@
-"""Delivery state changes and the events that go with them, each in one transaction.
+"""Delivery state changes and the events that go with them, a group of outcomes in one transaction.
 
 pending -> sending -> sent | retrying | failed. Every write is conditional on the row still being
 `sending`, so repeating it (after a lost commit acknowledgement) changes nothing and emits nothing.
@@ -17,12 +17,11 @@ import asyncpg
 from isseimail_shared.events import (
     CampaignCompleted,
     CampaignPaused,
-    DeliveryFailed,
-    DeliverySucceeded,
-    encode,
+    DeliveriesSettled,
+    SettledFailure,
     envelope_for,
 )
-from isseimail_shared.outbox import add_event
+from isseimail_shared.outbox import add_envelopes, add_event
 
 log = logging.getLogger(__name__)
 
@@ -50,118 +49,145 @@ def backoff(attempts: int, base: float) -> float:
     return step * jitter
 
 
-async def record_sent(
-    pool: asyncpg.Pool, campaign: CampaignInfo, delivery_id: int, email: str, row_number: int, o: Outcome
-) -> None:
-    """The hot path: state change and outbox row in ONE statement (one round trip, one commit).
+@dataclass(frozen=True)
+class Settled:
+    """One recipient's outcome, waiting in its group for the commit."""
 
-    Equivalent to add_event() inside a transaction, minus its NOTIFY: NOTIFY serialises committing
-    transactions on a global lock, and delivery.succeeded can wait for the relay's next poll.
+    delivery_id: int
+    email: str
+    row_number: int
+    kind: str  # 'sent', 'failed' (permanent) or 'temporary' (retried, or failed past the retry age)
+    outcome: Outcome
+    attempts: int  # before this attempt, as read at the claim
+    first_attempt_at: dt.datetime | None
+
+
+@dataclass
+class FlushResult:
+    sent: int = 0
+    failed: int = 0
+    retrying: int = 0
+
+
+def _decide(items: list[Settled], *, base: float, max_age: float) -> tuple[list[Settled], list[Settled], list[float]]:
+    """(failed, retrying, their delays): a temporary failure past the retry age fails for good."""
+    failed: list[Settled] = []
+    retrying: list[Settled] = []
+    delays: list[float] = []
+    now = dt.datetime.now(dt.UTC)
+    for item in items:
+        if item.kind == "failed":
+            failed.append(item)
+        elif item.kind == "temporary":
+            age = (now - item.first_attempt_at).total_seconds() if item.first_attempt_at else 0.0
+            delay = backoff(item.attempts + 1, base)
+            if age + delay > max_age:
+                o = item.outcome
+                text = f"{o.text} (retried for {age / 3600:.1f} h)"
+                failed.append(
+                    Settled(
+                        item.delivery_id,
+                        item.email,
+                        item.row_number,
+                        "failed",
+                        Outcome(o.code, o.enhanced, text),
+                        item.attempts,
+                        item.first_attempt_at,
+                    )
+                )
+            else:
+                retrying.append(item)
+                delays.append(delay)
+    return failed, retrying, delays
+
+
+def _columns(items: list[Settled]) -> tuple[list[int], list[int | None], list[str | None], list[str]]:
+    return (
+        [i.delivery_id for i in items],
+        [i.outcome.code for i in items],
+        [i.outcome.enhanced for i in items],
+        [i.outcome.text for i in items],
+    )
+
+
+_SET_SENT = (
+    "UPDATE deliveries d SET state = 'sent', attempts = d.attempts + 1, finished_at = now(), "
+    "first_attempt_at = coalesce(d.first_attempt_at, now()), smtp_code = u.code, enhanced_status = u.enh, "
+    "diagnostic = u.text FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[]) AS u(id, code, enh, text) "
+    "WHERE d.id = u.id AND d.state = 'sending' RETURNING d.id"
+)
+_SET_FAILED = (
+    "UPDATE deliveries d SET state = 'failed', attempts = d.attempts + 1, finished_at = now(), "
+    "first_attempt_at = coalesce(d.first_attempt_at, now()), next_attempt_at = NULL, smtp_code = u.code, "
+    "enhanced_status = u.enh, diagnostic = u.text "
+    "FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[]) AS u(id, code, enh, text) "
+    "WHERE d.id = u.id AND d.state = 'sending' RETURNING d.id"
+)
+_SET_RETRYING = (
+    "UPDATE deliveries d SET state = 'retrying', attempts = d.attempts + 1, "
+    "first_attempt_at = coalesce(d.first_attempt_at, now()), next_attempt_at = now() + make_interval(secs => u.delay), "
+    "smtp_code = u.code, enhanced_status = u.enh, diagnostic = u.text "
+    "FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::float8[]) AS u(id, code, enh, text, delay) "
+    "WHERE d.id = u.id AND d.state = 'sending' RETURNING d.id"
+)
+
+
+async def flush(
+    pool: asyncpg.Pool, campaign: CampaignInfo, items: list[Settled], *, base: float, max_age: float
+) -> FlushResult:
+    """Commit a group of outcomes and their events in ONE transaction (a few statements, one commit).
+
+    Every UPDATE is conditional on the row still being `sending`, so a group committed twice (a lost commit
+    acknowledgement, then a retry) changes nothing and emits nothing the second time.
     """
-    envelope = envelope_for(
-        DeliverySucceeded(
-            campaign_id=campaign.campaign_id,
-            delivery_id=delivery_id,
-            recipient=email,
-            smtp_code=o.code or 250,
-            row_number=row_number or None,  # 0 is the sender's own copy, not a CSV row
-        )
-    )
-    await pool.execute(
-        "WITH done AS ("
-        " UPDATE deliveries SET state = 'sent', attempts = attempts + 1, finished_at = now(),"
-        " first_attempt_at = coalesce(first_attempt_at, now()), smtp_code = $2, enhanced_status = $3,"
-        " diagnostic = $4 WHERE id = $1 AND state = 'sending' RETURNING id)"
-        " INSERT INTO outbox (event_id, routing_key, body) SELECT $5, $6, $7 FROM done",
-        delivery_id,
-        o.code,
-        o.enhanced,
-        o.text,
-        envelope.event_id,
-        envelope.type,
-        encode(envelope),
-    )
-
-
-async def record_failed(
-    pool: asyncpg.Pool, campaign: CampaignInfo, delivery_id: int, email: str, row_number: int, o: Outcome
-) -> None:
+    result = FlushResult()
+    if not items:
+        return result
+    sent = [i for i in items if i.kind == "sent"]
+    failed, retrying, delays = _decide(items, base=base, max_age=max_age)
     async with pool.acquire() as conn, conn.transaction():
-        await _fail(conn, campaign, delivery_id, email, row_number, o)
+        delivered: list[Settled] = []
+        if sent:
+            done = {r["id"] for r in await conn.fetch(_SET_SENT, *_columns(sent))}
+            delivered = [i for i in sent if i.delivery_id in done]
+        if retrying:
+            result.retrying = len(await conn.fetch(_SET_RETRYING, *_columns(retrying), delays))
+        if failed:
+            done = {r["id"] for r in await conn.fetch(_SET_FAILED, *_columns(failed))}
+            failed = [i for i in failed if i.delivery_id in done]
+        result.sent, result.failed = len(delivered), len(failed)
+        if delivered or failed:
+            await conn.execute(
+                "UPDATE campaigns SET sent = sent + $2, failed = failed + $3 WHERE campaign_id = $1",
+                campaign.campaign_id,
+                result.sent,
+                result.failed,
+            )
+            # The failure mails wait for no poll; delivered addresses can (NOTIFY takes a global lock at commit).
+            await add_envelopes(conn, [envelope_for(settled_event(campaign, delivered, failed))], notify=bool(failed))
+    return result
 
 
-async def _fail(
-    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
-    campaign: CampaignInfo,
-    delivery_id: int,
-    email: str,
-    row_number: int,
-    o: Outcome,
-) -> None:
-    done = await conn.fetchval(
-        "UPDATE deliveries SET state = 'failed', attempts = attempts + 1, finished_at = now(), "
-        "first_attempt_at = coalesce(first_attempt_at, now()), next_attempt_at = NULL, smtp_code = $2, "
-        "enhanced_status = $3, diagnostic = $4 WHERE id = $1 AND state = 'sending' RETURNING true",
-        delivery_id,
-        o.code,
-        o.enhanced,
-        o.text,
+def settled_event(campaign: CampaignInfo, delivered: list[Settled], failed: list[Settled]) -> DeliveriesSettled:
+    return DeliveriesSettled(
+        campaign_id=campaign.campaign_id,
+        sender_email=campaign.sender_email,
+        subject=campaign.subject,
+        delivered_ids=[i.delivery_id for i in delivered],
+        delivered_rows=[i.row_number or None for i in delivered],  # 0 is the sender's own copy, not a CSV row
+        delivered_to=[i.email for i in delivered],
+        failed=[
+            SettledFailure(
+                delivery_id=i.delivery_id,
+                recipient=i.email,
+                row_number=i.row_number or None,
+                smtp_code=i.outcome.code,
+                enhanced_status=i.outcome.enhanced,
+                diagnostic=i.outcome.text or "delivery failed",
+            )
+            for i in failed
+        ],
     )
-    if done:
-        await add_event(
-            conn,
-            DeliveryFailed(
-                campaign_id=campaign.campaign_id,
-                delivery_id=delivery_id,
-                recipient=email,
-                row_number=row_number or None,
-                sender_email=campaign.sender_email,
-                subject=campaign.subject,
-                smtp_code=o.code,
-                enhanced_status=o.enhanced,
-                diagnostic=o.text or "delivery failed",
-            ),
-        )
-
-
-async def record_temporary(
-    pool: asyncpg.Pool,
-    campaign: CampaignInfo,
-    delivery_id: int,
-    email: str,
-    row_number: int,
-    o: Outcome,
-    *,
-    base: float,
-    max_age: float,
-) -> bool:
-    """Schedule a retry, or fail the recipient when it has been retried for `max_age`; True if failed."""
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            "SELECT attempts, coalesce(first_attempt_at, now()) AS first FROM deliveries "
-            "WHERE id = $1 AND state = 'sending' FOR UPDATE",
-            delivery_id,
-        )
-        if row is None:
-            return False
-        age = (dt.datetime.now(dt.UTC) - row["first"]).total_seconds()
-        delay = backoff(row["attempts"] + 1, base)
-        if age + delay > max_age:
-            text = f"{o.text} (retried for {age / 3600:.1f} h)"
-            await _fail(conn, campaign, delivery_id, email, row_number, Outcome(o.code, o.enhanced, text))
-            return True
-        await conn.execute(
-            "UPDATE deliveries SET state = 'retrying', attempts = attempts + 1, "
-            "first_attempt_at = coalesce(first_attempt_at, now()), "
-            "next_attempt_at = now() + make_interval(secs => $2), smtp_code = $3, enhanced_status = $4, "
-            "diagnostic = $5 WHERE id = $1",
-            delivery_id,
-            delay,
-            o.code,
-            o.enhanced,
-            o.text,
-        )
-    return False
 
 
 async def check_campaign(
@@ -173,10 +199,9 @@ async def check_campaign(
     the event exactly-once even when several workers finish batches of the same campaign together.
     """
     async with pool.acquire() as conn, conn.transaction():
+        # The counters every outcome group adds to: O(1), however large the campaign.
         counts = await conn.fetchrow(
-            "SELECT count(*) AS total, count(*) FILTER (WHERE state = 'sent') AS sent, "
-            "count(*) FILTER (WHERE state = 'failed') AS failed FROM deliveries WHERE campaign_id = $1",
-            campaign.campaign_id,
+            "SELECT total, sent, failed FROM campaigns WHERE campaign_id = $1", campaign.campaign_id
         )
         assert counts is not None
         total, sent, failed = counts["total"], counts["sent"], counts["failed"]

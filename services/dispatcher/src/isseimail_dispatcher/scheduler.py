@@ -65,7 +65,7 @@ async def schedule_retries(pool: asyncpg.Pool, batch_size: int) -> int:
     async with pool.acquire() as conn, conn.transaction():
         due = await conn.fetch(
             "SELECT d.id, d.campaign_id, d.domain FROM deliveries d JOIN campaigns c USING (campaign_id) "
-            "WHERE d.state = 'retrying' AND d.next_attempt_at <= now() AND c.status = 'dispatching' "
+            "WHERE d.next_attempt_at <= now() AND d.state = 'retrying' AND c.status = 'dispatching' "
             "ORDER BY d.next_attempt_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED",
             RETRY_CHUNK,
         )
@@ -105,7 +105,9 @@ async def run_scheduler(pool: asyncpg.Pool, broker: Broker, batch_size: int, int
                 await schedule_retries(pool, batch_size)
                 while await publish_batches(pool, broker) == PUBLISH_CHUNK:
                     pass
-                RETRY_BACKLOG.set(await pool.fetchval("SELECT count(*) FROM deliveries WHERE state = 'retrying'") or 0)
+                RETRY_BACKLOG.set(
+                    await pool.fetchval("SELECT count(*) FROM deliveries WHERE next_attempt_at IS NOT NULL") or 0
+                )
                 CAMPAIGNS_IN_FLIGHT.set(
                     await pool.fetchval("SELECT count(*) FROM campaigns WHERE status IN ('accepted', 'dispatching')")
                     or 0

@@ -38,6 +38,15 @@ class DispatcherSettings(ServiceSettings, OutboundMailSettings, PublicUrlSetting
     )
     batch_size: int = Field(default=200, ge=1, le=10_000, description="Recipients per dispatch batch.")
     worker_prefetch: int = Field(default=4, ge=1, le=1000, description="Batches a worker process works on at once.")
+    outcome_flush_count: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="Outcomes a worker commits together; a SIGKILL resends at most this many per connection.",
+    )
+    outcome_flush_seconds: float = Field(
+        default=1.0, gt=0, le=5, description="Longest an outcome waits for its group before it is committed."
+    )
     mx_port: int = Field(default=25, ge=1, le=65535, description="SMTP port of MX hosts in mx mode (tests: loopback).")
     domain_connections: int = Field(
         default=5, ge=1, le=1000, description="Default fleet-wide concurrent connections per recipient domain."

@@ -1,9 +1,9 @@
 """The SMTP worker: takes a batch from the work queue and sends it over one reused connection.
 
 Exactly-once, as far as SMTP allows: a worker claims the batch row (renewing the claim while it
-works), so a batch redelivered to a second worker while the first still sends is skipped; each
-recipient's outcome commits before the next recipient is sent, so a SIGKILL repeats at most the one
-message in flight. When the database goes away the worker holds its place and waits for it: nothing
+works), so a batch redelivered to a second worker while the first still sends is skipped; outcomes
+commit in groups (outcome_group.py), so a SIGKILL repeats at most `outcome_flush_count` + 1 messages per
+connection. When the database goes away the worker holds its place and waits for it: nothing
 is resent, the batch message stays unacked, and the work resumes where it stopped.
 """
 
@@ -35,7 +35,8 @@ from isseimail_dispatcher.metrics import (
     TRANSACTION_SECONDS,
     reply_class,
 )
-from isseimail_dispatcher.outcomes import CampaignInfo, Outcome
+from isseimail_dispatcher.outcome_group import OutcomeGroup
+from isseimail_dispatcher.outcomes import CampaignInfo, Outcome, Settled
 from isseimail_dispatcher.scheduler import parse_batch_message
 from isseimail_dispatcher.send_suppression import SKIPPED, SuppressionCheck
 from isseimail_dispatcher.settings import DispatcherSettings
@@ -55,6 +56,7 @@ DB_ERRORS = (
     asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,  # the server is full: wait, as for an outage (a requeue would resend a group)
 )
 TOKEN_CHUNK = 20
 STATUS_CHECK_SECONDS = 1.0
@@ -186,7 +188,7 @@ class BatchWorker:
             rows = await conn.fetch(
                 "UPDATE deliveries SET state = 'sending' WHERE batch_id = $1 "
                 "AND state IN ('pending', 'retrying', 'sending') "
-                "RETURNING id, row_number, email, recipient, attempts",
+                "RETURNING id, row_number, email, recipient, attempts, first_attempt_at",
                 batch_id,
             )
         return campaign, batch["domain"], sorted(rows, key=lambda r: r["id"]), str(status)
@@ -264,6 +266,19 @@ class BatchWorker:
         gauge.inc()
         host: Host | None = None
         conn: SmtpConnection | None = None
+        group = OutcomeGroup(
+            lambda items: self._db(
+                lambda: outcomes.flush(
+                    self.pool,
+                    campaign.info,
+                    items,
+                    base=self.settings.retry_base_seconds,
+                    max_age=self.settings.retry_max_age,
+                )
+            ),
+            count=self.settings.outcome_flush_count,
+            seconds=self.settings.outcome_flush_seconds,
+        )
         tokens = 0
         slowdowns = sum(self._slowdowns[key] for key, _ in buckets)
         next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
@@ -273,16 +288,18 @@ class BatchWorker:
                 if self.stopping:
                     return  # _release puts the rest back to pending and the batch back on the queue
                 if time.monotonic() > next_status_check:
+                    await group.flush()
                     next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
                     if await self._campaign_status(campaign.info.campaign_id) in campaign_control.HALTED:
                         return  # _release puts the rest back to pending
                     suppressed = await self._suppressed(campaign, rows[index:])
                 if row["email"].lower() in suppressed:
-                    await self._skip_suppressed(campaign, row)
+                    await self._skip_suppressed(group, row)
                     continue
                 if sum(self._slowdowns[key] for key, _ in buckets) != slowdowns:  # a rate was lowered: tokens void
                     tokens, slowdowns = 0, sum(self._slowdowns[key] for key, _ in buckets)
                 while tokens == 0:
+                    await group.flush()  # nothing waits uncommitted while the worker waits
                     want = min(TOKEN_CHUNK, len(rows) - index)
                     tokens, wait = await self._db(
                         lambda w=want: limits.take_tokens_all(self.pool, buckets, w, self._adapt)  # type: ignore[misc]
@@ -294,18 +311,20 @@ class BatchWorker:
                     if conn is not None and host is not None:
                         await self.connections.release(host, conn)
                     conn = None
+                    await group.flush()
                     try:
                         host, conn = await self.connections.connect(domain)
                     except SmtpError as exc:
                         # No connection: every recipient left in the batch shares the outcome.
                         await self._note_rate_limit(domain, exc)
                         for rest in rows[index:]:
-                            await self._outcome(campaign, rest, exc, note_rate_limit=False)
+                            await self._outcome(group, rest, exc, note_rate_limit=False)
                         return
-                await self._send_one(campaign, conn, row)
+                await self._send_one(campaign, group, conn, row)
                 if per_connection and conn.transactions >= per_connection:
                     await conn.quit()  # the host's (mx) or relay's messages-per-connection limit: reconnect
         finally:
+            await group.flush()  # before the batch is handed back or released: no outcome is dropped
             if conn is not None and host is not None:
                 await self.connections.release(host, conn)
             gauge.dec()
@@ -318,16 +337,13 @@ class BatchWorker:
             campaign.info.sender_email, (r["email"] for r in rows if r["row_number"] != 0)
         )
 
-    async def _skip_suppressed(self, campaign: Campaign, row: asyncpg.Record) -> None:
+    async def _skip_suppressed(self, group: OutcomeGroup, row: asyncpg.Record) -> None:
         SKIPPED.inc()
-        outcome = Outcome(None, None, SUPPRESSED_AT_SEND)
-        await self._db(
-            lambda: outcomes.record_failed(
-                self.pool, campaign.info, row["id"], row["email"], row["row_number"], outcome
-            )
-        )
+        await group.add(settled(row, "failed", Outcome(None, None, SUPPRESSED_AT_SEND)))
 
-    async def _send_one(self, campaign: Campaign, conn: SmtpConnection, row: asyncpg.Record) -> None:
+    async def _send_one(
+        self, campaign: Campaign, group: OutcomeGroup, conn: SmtpConnection, row: asyncpg.Record
+    ) -> None:
         delivery_id: int = row["id"]
         recipient = Recipient.model_validate_json(row["recipient"])
         verp = bounce_address(self._secret, self.settings.bounce_domain, campaign.info.campaign_id, delivery_id)
@@ -347,7 +363,7 @@ class BatchWorker:
                 ),
             )
         except ValueError as exc:
-            await self._outcome(campaign, row, SmtpError(str(exc), None), permanent_text=str(exc))
+            await self._outcome(group, row, SmtpError(str(exc), None), permanent_text=str(exc))
             return
         if campaign.signer is not None:
             message = await campaign.signer.sign(message)
@@ -355,21 +371,16 @@ class BatchWorker:
         try:
             reply = await conn.send(verp, row["email"], message)
         except SmtpError as exc:
-            await self._outcome(campaign, row, exc)
+            await self._outcome(group, row, exc)
             return
         TRANSACTION_SECONDS.observe(time.perf_counter() - started)
         BYTES_SENT.inc(len(message))
         MESSAGES.labels("sent", reply_class(reply.code), self._domain_label(row["email"])).inc()
-        outcome = Outcome(reply.code, reply.enhanced, reply.text)
-        await self._db(
-            lambda: outcomes.record_sent(
-                self.pool, campaign.info, delivery_id, row["email"], row["row_number"], outcome
-            )
-        )
+        await group.add(settled(row, "sent", Outcome(reply.code, reply.enhanced, reply.text)))
 
     async def _outcome(
         self,
-        campaign: Campaign,
+        group: OutcomeGroup,
         row: asyncpg.Record,
         exc: SmtpError,
         permanent_text: str | None = None,
@@ -386,27 +397,12 @@ class BatchWorker:
         code = reply.code if reply else None
         if exc.permanent or permanent_text is not None:
             MESSAGES.labels("failed", reply_class(code), self._domain_label(row["email"])).inc()
-            await self._db(
-                lambda: outcomes.record_failed(
-                    self.pool, campaign.info, row["id"], row["email"], row["row_number"], outcome
-                )
-            )
+            await group.add(settled(row, "failed", outcome))
             return
         MESSAGES.labels("retry", reply_class(code), self._domain_label(row["email"])).inc()
         if note_rate_limit:
             await self._note_rate_limit(row["email"].rpartition("@")[2].strip().lower(), exc)
-        await self._db(
-            lambda: outcomes.record_temporary(
-                self.pool,
-                campaign.info,
-                row["id"],
-                row["email"],
-                row["row_number"],
-                outcome,
-                base=self.settings.retry_base_seconds,
-                max_age=self.settings.retry_max_age,
-            )
-        )
+        await group.add(settled(row, "temporary", outcome))
 
     async def _note_rate_limit(self, domain: str, exc: SmtpError) -> None:
         """A rate-limit reply lowers the fleet-wide rate of the domain (mx mode) or of the relay (relay mode,
@@ -431,3 +427,7 @@ class BatchWorker:
     async def close(self) -> None:
         await self.connections.close()
         await self.suppressions.client.aclose()
+
+
+def settled(row: asyncpg.Record, kind: str, outcome: Outcome) -> Settled:
+    return Settled(row["id"], row["email"], row["row_number"], kind, outcome, row["attempts"], row["first_attempt_at"])

@@ -19,6 +19,7 @@ from isseimail_shared.events import (
     CampaignAccepted,
     CampaignCompleted,
     CampaignPaused,
+    DeliveriesSettled,
     DeliveryFailed,
     DeliverySucceeded,
     PassIssued,
@@ -48,6 +49,7 @@ def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
                 CampaignCompleted: report_handlers.campaign_completed(settings),
                 CampaignPaused: report_handlers.campaign_paused(settings),
                 DeliverySucceeded: report_handlers.delivery_succeeded(settings),
+                DeliveriesSettled: report_handlers.deliveries_settled(settings),
             },
         )
     ]

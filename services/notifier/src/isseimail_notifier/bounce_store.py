@@ -2,7 +2,7 @@
 
 Runs before the listener answers 250: the bounce row, the failure for the sender's report, the
 suppression update and the delivery.bounced event (outbox) commit together or not at all. The failed
-address is the one the delivery went to (known from delivery.succeeded); a bounce for a delivery not
+address is the one the delivery went to (known from deliveries.settled); a bounce for a delivery not
 known yet is recorded and reported but suppresses nothing.
 """
 
@@ -52,7 +52,7 @@ async def store_bounce(
         if not result.is_bounce and result.reason != "delayed":
             return False
         delivery = await conn.fetchrow(
-            "SELECT recipient, row_number FROM deliveries WHERE campaign_id = $1 AND delivery_id = $2",
+            "SELECT recipient, row_number FROM delivered_to($1, $2)",
             tag.campaign_id,
             tag.delivery_id,
         )

@@ -33,7 +33,9 @@ CAMPAIGN_COMPLAINTS = Gauge(
 
 _SQL = f"""
 SELECT c.campaign_id::text AS campaign,
-       (SELECT count(*) FROM deliveries d WHERE d.campaign_id = c.campaign_id) AS delivered,
+       (SELECT count(*) FROM deliveries d WHERE d.campaign_id = c.campaign_id)
+       + (SELECT coalesce(sum(cardinality(g.delivery_ids)), 0) FROM delivered_groups g
+          WHERE g.campaign_id = c.campaign_id) AS delivered,
        (SELECT count(DISTINCT k.delivery_id) FROM complaints k
          WHERE k.campaign_id = c.campaign_id AND k.recipient IS NOT NULL) AS complaints
 FROM campaigns c

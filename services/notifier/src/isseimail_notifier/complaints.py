@@ -2,7 +2,7 @@
 
 Which delivery a report is about is decided only from authenticated tags: the VERP address the report was
 sent to, our VERP envelope sender inside the report (Original-Mail-From, the original's Return-Path), or the
-unsubscribe token in the original's List-Unsubscribe. The delivery's own address (from delivery.succeeded)
+unsubscribe token in the original's List-Unsubscribe. The delivery's own address (from deliveries.settled)
 is suppressed for the campaign's sender organisation, never an address the report merely names. A report
 that cannot be read, or names nothing of ours, is stored all the same (an operator may look), and counted.
 """
@@ -44,8 +44,7 @@ class Tags:
 
 async def _delivery(conn: Conn, tag: VerpTag) -> Target | None:
     row = await conn.fetchrow(
-        "SELECT d.recipient, c.sender_email FROM deliveries d JOIN campaigns c USING (campaign_id) "
-        "WHERE d.campaign_id = $1 AND d.delivery_id = $2",
+        "SELECT d.recipient, c.sender_email FROM delivered_to($1, $2) d JOIN campaigns c ON c.campaign_id = $1",
         tag.campaign_id,
         tag.delivery_id,
     )

@@ -204,6 +204,9 @@ class DigestLoop:
         while for an operator's questions (the parsed fields stay)."""
         await self._pool.execute(f"DELETE FROM deliveries WHERE created_at < now() - interval '{KEEP_DELIVERIES}'")
         await self._pool.execute(
+            f"DELETE FROM delivered_groups WHERE created_at < now() - interval '{KEEP_DELIVERIES}'"
+        )
+        await self._pool.execute(
             f"UPDATE bounces SET raw = ''::bytea WHERE received_at < now() - interval '{KEEP_RAW_BOUNCES}' "
             "AND length(raw) > 0"
         )

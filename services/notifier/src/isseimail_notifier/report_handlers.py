@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 
 from isseimail_notifier import completion, failures, report_texts, suppressions
@@ -14,9 +15,11 @@ from isseimail_shared.events import (
     CampaignAccepted,
     CampaignCompleted,
     CampaignPaused,
+    DeliveriesSettled,
     DeliveryFailed,
     DeliverySucceeded,
     Envelope,
+    SettledFailure,
 )
 
 
@@ -43,6 +46,8 @@ def campaign_accepted(settings: NotifierSettings) -> Callable[[Conn, Envelope, C
 def delivery_succeeded(
     settings: NotifierSettings,
 ) -> Callable[[Conn, Envelope, DeliverySucceeded], Awaitable[None]]:
+    """One delivered recipient per event: what dispatchers sent before deliveries.settled."""
+
     async def handle(conn: Conn, envelope: Envelope, event: DeliverySucceeded) -> None:
         await conn.execute(
             "INSERT INTO deliveries (campaign_id, delivery_id, recipient, row_number) VALUES ($1, $2, $3, $4) "
@@ -92,38 +97,73 @@ def campaign_paused(settings: NotifierSettings) -> Callable[[Conn, Envelope, Cam
     return handle
 
 
+async def _record_failure(
+    conn: Conn, settings: NotifierSettings, campaign_id: uuid.UUID, failure: DeliveryFailed | SettledFailure
+) -> None:
+    status = failure.enhanced_status or find_status(failure.diagnostic)
+    reason = classify(status, failure.diagnostic, failure.smtp_code)
+    # Temporary failures past the retry age are never hard, whatever their text says.
+    permanent = (failure.smtp_code or 500) >= 500 and not (status or "5").startswith("4")
+    hard = permanent and is_hard(reason)
+    fresh = await failures.record(
+        conn,
+        campaign_id=campaign_id,
+        delivery_id=failure.delivery_id,
+        source="smtp",
+        recipient=failure.recipient,
+        row_number=failure.row_number,
+        status=status,
+        smtp_code=failure.smtp_code,
+        reason=reason,
+        hard=hard,
+        diagnostic=failure.diagnostic,
+    )
+    if fresh and permanent and counts_for_suppression(reason):
+        await suppressions.record_failure(
+            conn,
+            address=failure.recipient,
+            reason=reason,
+            hard=hard,
+            campaign_id=campaign_id,
+            soft_limit=settings.soft_bounce_limit,
+        )
+
+
 def delivery_failed(settings: NotifierSettings) -> Callable[[Conn, Envelope, DeliveryFailed], Awaitable[None]]:
+    """One failure per event: what dispatchers sent before deliveries.settled (kept for events still queued)."""
     policy = policy_of(settings)
 
     async def handle(conn: Conn, envelope: Envelope, event: DeliveryFailed) -> None:
-        status = event.enhanced_status or find_status(event.diagnostic)
-        reason = classify(status, event.diagnostic, event.smtp_code)
-        # Temporary failures past the retry age are never hard, whatever their text says.
-        permanent = (event.smtp_code or 500) >= 500 and not (status or "5").startswith("4")
-        hard = permanent and is_hard(reason)
         await failures.remember_campaign(conn, event.campaign_id, str(event.sender_email), event.subject)
-        fresh = await failures.record(
-            conn,
-            campaign_id=event.campaign_id,
-            delivery_id=event.delivery_id,
-            source="smtp",
-            recipient=event.recipient,
-            row_number=event.row_number,
-            status=status,
-            smtp_code=event.smtp_code,
-            reason=reason,
-            hard=hard,
-            diagnostic=event.diagnostic,
-        )
-        if fresh and permanent and counts_for_suppression(reason):
-            await suppressions.record_failure(
-                conn,
-                address=event.recipient,
-                reason=reason,
-                hard=hard,
-                campaign_id=event.campaign_id,
-                soft_limit=settings.soft_bounce_limit,
+        await _record_failure(conn, settings, event.campaign_id, event)
+        await failures.flush_campaign(conn, event.campaign_id, policy)
+
+    return handle
+
+
+def deliveries_settled(
+    settings: NotifierSettings,
+) -> Callable[[Conn, Envelope, DeliveriesSettled], Awaitable[None]]:
+    """A group of outcomes: its delivered addresses as one row (for bounces), each failure recorded and reported."""
+    policy = policy_of(settings)
+
+    async def handle(conn: Conn, envelope: Envelope, event: DeliveriesSettled) -> None:
+        if event.delivered_ids:
+            await conn.execute(
+                "INSERT INTO delivered_groups (campaign_id, ids, delivery_ids, recipients, row_numbers) "
+                "VALUES ($1, int8range($2, $3, '[]'), $4, $5, $6)",
+                event.campaign_id,
+                min(event.delivered_ids),
+                max(event.delivered_ids),
+                event.delivered_ids,
+                [r.lower() for r in event.delivered_to],
+                event.delivered_rows,
             )
+        if not event.failed:
+            return
+        await failures.remember_campaign(conn, event.campaign_id, str(event.sender_email), event.subject)
+        for failure in event.failed:
+            await _record_failure(conn, settings, event.campaign_id, failure)
         await failures.flush_campaign(conn, event.campaign_id, policy)
 
     return handle

@@ -45,7 +45,7 @@ class NotifierSettings(ServiceSettings, PublicUrlSettings):
         default=30.0,
         gt=0,
         le=3600,
-        description="How long a completion mail waits for delivery.failed events that campaign.completed overtook.",
+        description="How long a completion mail waits for failures (deliveries.settled) it overtook.",
     )
     bounce_listen_host: str = Field(default="127.0.0.1", description="Address the bounce SMTP listener binds to.")
     bounce_listen_port: int = Field(

@@ -1,6 +1,6 @@
 """Unsubscribe requests (the mailto: to the listener, the one-click POST through the gateway).
 
-A token names a delivery; the delivery's address (from delivery.succeeded) and the campaign's sender
+A token names a delivery; the delivery's address (from deliveries.settled) and the campaign's sender
 (from campaign.accepted) give the recipient and the sender organisation, and the token's MAC must match
 both. Then the address is suppressed for that organisation, idempotently: a replayed request finds the
 same row. A token of an unknown delivery costs the same HMAC as a known one, so the answer's timing does
@@ -44,8 +44,7 @@ async def resolve(conn: Conn, secret: bytes, token: str) -> Target | None:
     if ref is None:
         return None
     row = await conn.fetchrow(
-        "SELECT d.recipient, c.sender_email FROM deliveries d JOIN campaigns c USING (campaign_id) "
-        "WHERE d.campaign_id = $1 AND d.delivery_id = $2",
+        "SELECT d.recipient, c.sender_email FROM delivered_to($1, $2) d JOIN campaigns c ON c.campaign_id = $1",
         ref.campaign_id,
         ref.delivery_id,
     )

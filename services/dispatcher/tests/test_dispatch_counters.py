@@ -1,0 +1,100 @@
+"""Outcome groups on the real database: counters that completion and progress read, HOT updates, idempotence."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import asyncpg
+
+from isseimail_dispatcher.outcomes import CampaignInfo, Outcome, Settled, check_campaign, flush
+
+CAMPAIGN = CampaignInfo(uuid.uuid4(), "sender@corp.example.jp", "件名")
+
+
+async def seed(pool: asyncpg.Pool, count: int) -> list[int]:
+    """A campaign of `count` recipients in one batch, claimed (`sending`); returns the delivery ids."""
+    await pool.execute(
+        "INSERT INTO campaigns (campaign_id, pass_id, sender_email, subject, template, total, status) "
+        "VALUES ($1, 1, $2, $3, '{}', $4, 'dispatching')",
+        CAMPAIGN.campaign_id,
+        CAMPAIGN.sender_email,
+        CAMPAIGN.subject,
+        count,
+    )
+    batch = await pool.fetchval(
+        "INSERT INTO batches (campaign_id, domain) VALUES ($1, 'example.jp') RETURNING id", CAMPAIGN.campaign_id
+    )
+    rows = await pool.fetch(
+        "INSERT INTO deliveries (campaign_id, row_number, email, domain, recipient, batch_id, state) "
+        "SELECT $1, n, 'user' || n || '@example.jp', 'example.jp', '{}', $2, 'sending' "
+        "FROM generate_series(1, $3) n RETURNING id",
+        CAMPAIGN.campaign_id,
+        batch,
+        count,
+    )
+    return sorted(r["id"] for r in rows)
+
+
+def item(delivery_id: int, kind: str, code: int, first: dt.datetime | None = None) -> Settled:
+    return Settled(delivery_id, f"u{delivery_id}@example.jp", delivery_id, kind, Outcome(code, None, "x"), 0, first)
+
+
+async def test_groups_keep_the_counters_and_complete_the_campaign_once(pool: asyncpg.Pool) -> None:
+    """Sent, failed and retried outcomes in groups: counters match the rows; a group committed twice counts once."""
+    ids = await seed(pool, 30)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    group = [
+        *(item(i, "sent", 250) for i in ids[:20]),
+        item(ids[20], "failed", 550),
+        item(ids[21], "temporary", 451),  # retried
+        item(ids[22], "temporary", 451, long_ago),  # past the retry age: failed
+    ]
+    first = await flush(pool, CAMPAIGN, group, base=60, max_age=86_400)
+    again = await flush(pool, CAMPAIGN, group, base=60, max_age=86_400)  # a lost commit acknowledgement
+    assert (first.sent, first.failed, first.retrying) == (20, 2, 1)
+    assert (again.sent, again.failed, again.retrying) == (0, 0, 0)
+    counters = await pool.fetchrow("SELECT sent, failed FROM campaigns WHERE campaign_id = $1", CAMPAIGN.campaign_id)
+    rows = await pool.fetchrow(
+        "SELECT count(*) FILTER (WHERE state = 'sent') AS sent, count(*) FILTER (WHERE state = 'failed') AS failed, "
+        "count(*) FILTER (WHERE next_attempt_at IS NOT NULL) AS waiting FROM deliveries"
+    )
+    assert rows is not None
+    assert counters is not None
+    assert (counters["sent"], counters["failed"]) == (rows["sent"], rows["failed"]) == (20, 2)
+    assert rows["waiting"] == 1
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE routing_key = 'deliveries.settled'") == 1
+    assert await check_campaign(pool, CAMPAIGN, pause_rate=0.9, pause_min=1000) is None  # 8 still open
+    # the retry is taken up again (a retry batch claims it), then it and the 7 untouched ones are sent
+    await pool.execute("UPDATE deliveries SET state = 'sending', next_attempt_at = NULL WHERE id = $1", ids[21])
+    rest = [item(i, "sent", 250) for i in [ids[21], *ids[23:]]]
+    await flush(pool, CAMPAIGN, rest, base=60, max_age=86_400)
+    assert await check_campaign(pool, CAMPAIGN, pause_rate=0.9, pause_min=1000) == "completed"
+    assert await check_campaign(pool, CAMPAIGN, pause_rate=0.9, pause_min=1000) is None
+    body = await pool.fetchval("SELECT body FROM outbox WHERE routing_key = 'campaign.completed'")
+    assert b'"sent":28' in body
+    assert b'"failed":2' in body
+
+
+async def test_outcome_updates_are_hot(pool: asyncpg.Pool) -> None:
+    """No index names `state`: recording outcomes updates the rows in place (HOT), with no new index entries."""
+    ids = await seed(pool, 50)
+    indexed = await pool.fetch(
+        "SELECT indexrelid::regclass::text AS name, pg_get_indexdef(indexrelid) AS def FROM pg_index "
+        "WHERE indrelid = 'deliveries'::regclass"
+    )
+    assert [r["name"] for r in indexed if "state" in r["def"]] == []
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "UPDATE deliveries d SET state = 'sent', attempts = d.attempts + 1, finished_at = now(), "
+            "first_attempt_at = coalesce(d.first_attempt_at, now()), smtp_code = 250, diagnostic = 'ok' "
+            "WHERE d.id = ANY($1::bigint[])",
+            ids,
+        )
+        stats = await conn.fetchrow(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relid = 'deliveries'::regclass"
+        )
+    assert stats is not None
+    assert stats["n_tup_upd"] == 50
+    # With `state` indexed none would be HOT; a few may still miss room on a full last page.
+    assert stats["n_tup_hot_upd"] >= 40
