@@ -9,8 +9,9 @@
 3. The test's own PostgreSQL cluster is restarted mid-campaign.
 
 Each time: the campaign completes, every recipient is delivered, duplicates are at most what was in
-flight at the faults (per batch being sent: one uncommitted outcome group and the message on the wire), and exactly one completion mail arrives. Restarts use private servers
-(testing/private_infra.py): restarting the machine's shared ones would break other tests.
+flight at the faults (per batch being sent: one uncommitted outcome group and the message on the wire),
+and exactly one completion mail arrives. Restarts use private servers (testing/private_infra.py):
+restarting the machine's shared ones would break other tests.
 """
 
 from __future__ import annotations
