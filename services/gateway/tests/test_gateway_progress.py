@@ -82,6 +82,21 @@ class Stack:
                         state == "sent" and row == 1,
                         state == "sent" and row in (1, 2),  # row 1 bounced after its delay notice: not 遅延中
                     )
+            # The dispatcher keeps these as it writes outcomes: counters on the campaign row, and a retry time
+            # on each recipient waiting for one (progress reads only those).
+            await conn.execute(
+                "UPDATE deliveries SET next_attempt_at = now() + interval '1 minute' "
+                "WHERE campaign_id = $1 AND state = 'retrying'",
+                campaign_id,
+            )
+            await conn.execute(
+                "UPDATE campaigns c SET sent = k.sent, failed = k.failed, bounced = k.bounced, delayed = k.delayed "
+                "FROM (SELECT count(*) FILTER (WHERE state = 'sent') AS sent, "
+                "count(*) FILTER (WHERE state = 'failed') AS failed, count(*) FILTER (WHERE bounced) AS bounced, "
+                "count(*) FILTER (WHERE delayed AND NOT bounced) AS delayed FROM deliveries "
+                "WHERE campaign_id = $1) k WHERE c.campaign_id = $1",
+                campaign_id,
+            )
         finally:
             await conn.close()
         return campaign_id

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 from collections.abc import Sequence
 
 import httpx
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from isseimail_shared.asgi_answer import send_json
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +76,4 @@ class InternalOnly:
             "refused internal call without a valid token",
             extra={"client": peer, "path": scope["path"][:200], "token_sent": presented is not None},
         )
-        body = json.dumps({"detail": REFUSED}, ensure_ascii=False).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [(b"content-type", b"application/json; charset=utf-8")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, 401, REFUSED)

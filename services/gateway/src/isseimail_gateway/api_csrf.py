@@ -11,11 +11,12 @@ Anything else is 403 with a Japanese message before the route runs.
 
 from __future__ import annotations
 
-import json
 import logging
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from isseimail_shared.asgi_answer import send_json
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +56,6 @@ class ApiSameOrigin:
             reason = refusal(scope.get("method", ""), scope["path"], headers)
             if reason is not None:
                 log.warning("refused a cross-site API request", extra={"path": scope["path"][:200], "why": reason})
-                body = json.dumps({"detail": REFUSED}, ensure_ascii=False).encode()
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 403,
-                        "headers": [(b"content-type", b"application/json; charset=utf-8")],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await send_json(send, 403, REFUSED)
                 return
         await self.app(scope, receive, send)

@@ -7,13 +7,13 @@ right-most address that is not itself a trusted proxy (the left part of the head
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import re
 from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from isseimail_shared.asgi_answer import send_json
 from isseimail_shared.unsubscribe import TOKEN_PATTERN
 
 log = logging.getLogger(__name__)
@@ -75,15 +75,7 @@ class IntranetOnly:
             return
         if outside:
             log.warning("refused request from outside the intranet", extra={"client": str(address or peer)})
-            body = json.dumps({"detail": FORBIDDEN_MESSAGE}, ensure_ascii=False).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 403,
-                    "headers": [(b"content-type", b"application/json; charset=utf-8")],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await send_json(send, 403, FORBIDDEN_MESSAGE)
             return
         scope.setdefault("state", {})["client_ip"] = str(address)
         await self.app(scope, receive, send)

@@ -126,3 +126,14 @@ UpstreamsDep = Annotated[Upstreams, Depends(get_upstreams)]
 def pass_headers(session: PassSession) -> dict[str, str]:
     """How the gateway tells an internal service whose pass a request acts for."""
     return {"X-Isseimail-Pass-Id": str(session.pass_id), "X-Isseimail-User-Id": session.user_id}
+
+
+def own_campaign_id(raw: str, session: PassSession, not_found: str) -> uuid.UUID:
+    """The path's campaign id as a UUID (404 when malformed); a consumed pass reads its own campaign only."""
+    try:
+        cid = uuid.UUID(raw)
+    except ValueError:
+        raise HTTPException(404, not_found) from None
+    if session.campaign_id is not None and session.campaign_id != cid:
+        raise HTTPException(404, not_found)
+    return cid

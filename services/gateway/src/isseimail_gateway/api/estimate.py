@@ -12,7 +12,7 @@ import uuid
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
-from isseimail_gateway.session import SendingSessionDep, UpstreamsDep, pass_headers
+from isseimail_gateway.session import SendingSessionDep, UpstreamsDep, own_campaign_id, pass_headers
 from isseimail_gateway.upstream import UNAVAILABLE
 
 router = APIRouter(prefix="/api/v1", tags=["progress"])
@@ -48,10 +48,7 @@ class _Upstream(CampaignEstimate):
 )
 async def campaign_estimate(campaign_id: str, session: SendingSessionDep, upstreams: UpstreamsDep) -> CampaignEstimate:
     """送信時間の目安: from the campaign's recipients per domain and the per-domain pacing in force."""
-    try:
-        cid = uuid.UUID(campaign_id)
-    except ValueError:
-        raise HTTPException(404, NOT_FOUND) from None
+    cid = own_campaign_id(campaign_id, session, NOT_FOUND)
     response = await upstreams.call(
         "dispatcher", "GET", f"/internal/campaigns/{cid}/estimate", headers=pass_headers(session)
     )

@@ -14,7 +14,7 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel
 
-from isseimail_gateway.session import SendingSessionDep, UpstreamsDep, pass_headers
+from isseimail_gateway.session import SendingSessionDep, UpstreamsDep, own_campaign_id, pass_headers
 from isseimail_gateway.upstream import UNAVAILABLE
 
 router = APIRouter(prefix="/api/v1", tags=["progress"])
@@ -56,12 +56,7 @@ def _empty(campaign_id: uuid.UUID, status: Status) -> CampaignProgress:
 )
 async def campaign_progress(campaign_id: str, session: SendingSessionDep, upstreams: UpstreamsDep) -> CampaignProgress:
     """送信状況: status (draft, accepted, dispatching, paused, completed, cancelled) and the recipient counts."""
-    try:
-        cid = uuid.UUID(campaign_id)
-    except ValueError:
-        raise HTTPException(404, NOT_FOUND) from None
-    if session.campaign_id is not None and session.campaign_id != cid:  # a consumed pass reads its campaign only
-        raise HTTPException(404, NOT_FOUND)
+    cid = own_campaign_id(campaign_id, session, NOT_FOUND)
     response = await upstreams.call(
         "dispatcher", "GET", f"/internal/campaigns/{cid}/progress", headers=pass_headers(session)
     )
