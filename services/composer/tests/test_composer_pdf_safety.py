@@ -540,3 +540,45 @@ def test_prefilter_shortcut_agrees_with_the_escape_aware_search(noise: bytes, na
 
     data = noise[:100] + name + noise[100:]
     assert may_name_active_content(data) == (_ACTIVE.search(data) is not None)
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["plain", "object streams"])
+def test_a_pdf_of_too_many_objects_is_refused_before_they_are_resolved(packed: bool) -> None:
+    """Past the object cap the verdict is 'too complex', whether the objects are plain or packed in streams."""
+    objects = [*page_objects(), *(b"<< /N %d >>" % i for i in range(300))]
+    data = raw_pdf_with_object_stream(objects) if packed else raw_pdf(objects)
+    assert check_pdf(data).ok  # under the default cap: judged as before
+    verdict = check_pdf(data, max_objects=250)
+    assert verdict.reasons == ("too_complex",)
+    assert "複雑すぎる" in verdict.message
+
+
+def test_an_understated_size_does_not_hide_objects_from_the_cap() -> None:
+    """The count is the larger of the trailer's /Size and the object keywords written in the file."""
+    objects = [*page_objects(), *(b"<< /N %d >>" % i for i in range(300))]
+    data = raw_pdf(objects)
+    lying = re.sub(rb"/Size \d+", b"/Size 5", data)
+    assert lying != data
+    assert check_pdf(lying, max_objects=250).reasons == ("too_complex",)
+
+
+def test_the_default_allowance_follows_the_file_size() -> None:
+    """Thousands of tiny objects in a small file are refused by default; the allowance grows with the bytes."""
+    from isseimail_composer.pdf_safety import MIN_OBJECTS, object_allowance
+
+    objects = [*page_objects(), *(b"<< /N %d >>" % i for i in range(MIN_OBJECTS + 500))]
+    data = raw_pdf_with_object_stream(objects)
+    assert len(data) < 200_000
+    assert check_pdf(data).reasons == ("too_complex",)
+    assert object_allowance(2 * 1_048_576) == 20_000  # a whole 2 MB file may hold ten times more
+    assert check_pdf(data, max_objects=object_allowance(2 * 1_048_576)).ok
+
+
+def test_a_file_that_must_be_walked_gets_half_the_allowance() -> None:
+    """Active-content names make the walk necessary; past half the allowance such a file is too complex."""
+    link = b"<< /Type /Annot /Subtype /Link /AA << /E << /S /GoTo /D [0 /Fit] >> >> >>"
+    walked = raw_pdf([*page_objects(), *([link] * 2_100)])  # 2,104 objects
+    assert check_pdf(walked, max_objects=4_500).ok  # half of 4,500 is 2,250: still within
+    assert check_pdf(walked, max_objects=4_100).reasons == ("too_complex",)  # half is 2,050
+    plain = raw_pdf([*page_objects(), *([b"<< /N 1 >>"] * 2_100)])
+    assert check_pdf(plain, max_objects=4_100).ok  # nothing to walk for: the whole allowance

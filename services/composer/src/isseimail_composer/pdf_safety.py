@@ -54,11 +54,28 @@ STRUCTURE: dict[str, str] = {
     "truncated": "PDFファイルが途中で切れています（%%EOF がありません）。もう一度保存し直してください。",
     "no_pages": "PDFにページがありません。",
     "password": "パスワードを入力しないと開けないPDFです。受信者が開けないため、パスワードを外してください。",
+    "too_complex": (
+        "PDFの内部構造が複雑すぎるため確認できません（オブジェクト数が多すぎます）。"
+        "PDFを保存し直すか、ファイルを分けてから添付してください。"
+    ),
 }
 
 EOF_WINDOW = 1024  # readers accept %%EOF within the last KiB (Acrobat's tolerance)
 MAX_DEPTH = 64  # nesting of direct objects; deeper is hostile, not a document
 MAX_ACTION_CHAIN = 64
+# The check costs per object (qpdf resolves each one, ~7 µs): a density cap keeps every 2 MB of attachments,
+# in one file or five, judged in about 150 ms of CPU. Real documents hold 500 bytes or more per object (a 2 MB
+# text report ~4,000 objects, with object streams too); 10,000 objects per MB (~100 bytes each) is a crafted
+# file. Small files always get MIN_OBJECTS; a file the pre-filter cannot clear (it must be walked) half of
+# the allowance. The count is max(trailer /Size, the "obj" keywords in the bytes that are not "endobj"),
+# read before any object is resolved (bytes.count: ~1 ms for 2 MB), so an understated /Size hides no object
+# written in the open.
+MAX_OBJECTS_PER_MB = 10_000
+MIN_OBJECTS = 2_000
+
+
+def object_allowance(size: int) -> int:
+    return max(MIN_OBJECTS, MAX_OBJECTS_PER_MB * size // 1_048_576)
 
 
 @dataclass(frozen=True)
@@ -220,7 +237,9 @@ def _has_eof(data: bytes) -> bool:
     return b"%%EOF" in data[-EOF_WINDOW:]
 
 
-def check_pdf(data: bytes, allowed: frozenset[str] = frozenset(), *, prefilter: bool = True) -> Verdict:
+def check_pdf(
+    data: bytes, allowed: frozenset[str] = frozenset(), *, prefilter: bool = True, max_objects: int | None = None
+) -> Verdict:
     """The verdict on one PDF: OK, or the first structure problem or refused active content found.
     prefilter=False always walks every object (tests hold that the pre-filter changes no verdict)."""
     # qpdf reads a real file several times faster than a BytesIO (which it can only read through Python
@@ -228,7 +247,8 @@ def check_pdf(data: bytes, allowed: frozenset[str] = frozenset(), *, prefilter: 
     with tempfile.NamedTemporaryFile(prefix="isseimail-pdf-", suffix=".pdf") as file:
         file.write(data)
         file.flush()
-        return _check_file(file.name, data, allowed, prefilter)
+        allowance = object_allowance(len(data)) if max_objects is None else max_objects
+        return _check_file(file.name, data, allowed, prefilter, allowance)
 
 
 def _walk_needed(pdf: pikepdf.Pdf, data: bytes) -> bool:
@@ -250,7 +270,16 @@ def _walk_needed(pdf: pikepdf.Pdf, data: bytes) -> bool:
     return False
 
 
-def _check_file(path: str, data: bytes, allowed: frozenset[str], prefilter: bool = True) -> Verdict:
+def _object_count(pdf: pikepdf.Pdf, data: bytes) -> int:
+    """Objects the file declares, without resolving any: its trailer's /Size or its object headers."""
+    try:
+        size = int(pdf.trailer.get("/Size", 0))
+    except (TypeError, ValueError):
+        size = 0
+    return max(size, data.count(b"obj") - data.count(b"endobj"))
+
+
+def _check_file(path: str, data: bytes, allowed: frozenset[str], prefilter: bool, max_objects: int) -> Verdict:
     try:
         # inherit_page_attributes would rewrite every page up front (most of the cost on a long document).
         pdf = pikepdf.open(path, attempt_recovery=False, suppress_warnings=True, inherit_page_attributes=False)
@@ -262,9 +291,17 @@ def _check_file(path: str, data: bytes, allowed: frozenset[str], prefilter: bool
         try:
             if not _has_eof(data):
                 return _refused("truncated")
+            count = _object_count(pdf, data)
+            if count > max_objects:
+                return _refused("too_complex")
             if not _has_a_page(pdf):
                 return _refused("no_pages")
-            if not prefilter or _walk_needed(pdf, data):
+            # Walking costs about three times resolving: a file that must be walked gets half the allowance.
+            # Decided by the pre-filter's answer whatever `prefilter` says, so that the flag changes no verdict.
+            needed = _walk_needed(pdf, data)
+            if needed and count > max(min(MIN_OBJECTS, max_objects), max_objects // 2):
+                return _refused("too_complex")
+            if not prefilter or needed:
                 rules = _scan(pdf, allowed)
             else:
                 rules = ()
