@@ -48,7 +48,8 @@ class ComposerSettings(ServiceSettings, OutboundMailSettings, DnsQuerySettings):
         default_factory=list,
         description="Comma list of PDF active-content rules to allow (default none): "
         + ", ".join(RULES)
-        + ". Structure problems (unreadable, damaged, truncated, no pages, password, too many objects) are always refused.",
+        + ". Structure problems (unreadable, damaged, truncated, no pages, password, too many objects)"
+        " are always refused.",
     )
 
     @field_validator("clamd_url", mode="before")
