@@ -130,7 +130,12 @@ def credentials() -> tuple[str, str] | None:
 def campaign() -> str:
     today = dt.datetime.now(ZoneInfo("Asia/Tokyo")).date().isoformat()
     pdf = ("資料_ご案内.pdf", sample_pdf())
-    with httpx.Client(base_url=GATEWAY, timeout=60) as applicant, httpx.Client(base_url=GATEWAY, timeout=60) as admin:
+    # The JSON API refuses state changes without the custom header a browser cannot send cross-site (CSRF).
+    csrf = {"X-Isseimail-CSRF": "1"}
+    with (
+        httpx.Client(base_url=GATEWAY, timeout=60, headers=csrf) as applicant,
+        httpx.Client(base_url=GATEWAY, timeout=60, headers=csrf) as admin,
+    ):
         application = {
             "applicant_name": "佐藤 花子",
             "applicant_email": APPLICANT,
