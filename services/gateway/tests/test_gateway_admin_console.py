@@ -4,47 +4,24 @@ removed from with reasons (audited by the notifier), hostile input refused, neve
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
-from isseimail_gateway.app import create_app
-from isseimail_gateway.settings import GatewaySettings
 from isseimail_notifier import failures
-from isseimail_notifier.app import create_app as notifier_app
-from isseimail_notifier.settings import NotifierSettings
-from isseimail_pass.app import create_app as pass_app
-from isseimail_pass.settings import PassSettings
-from isseimail_testing.http import serving_service
-from isseimail_testing.process import free_port, running_app
 
-ADMIN_EMAIL = "admin@corp.example.jp"
+ADMIN_EMAIL = "admin@corp.example.jp"  # as conftest.py creates it
 ADMIN_PASSWORD = "admin-password-for-tests"
 FORMULA = '=HYPERLINK("http://evil.example")'
 
 
 @pytest.fixture
-async def gateway(make_settings: Callable[..., Any]) -> AsyncIterator[httpx.AsyncClient]:
-    pass_port, notifier_port = free_port(), free_port()
-    pass_settings = make_settings(PassSettings, admin_email=ADMIN_EMAIL, admin_password=ADMIN_PASSWORD)
-    notifier_settings = make_settings(NotifierSettings, bounce_listen_port=free_port())
-    settings = make_settings(
-        GatewaySettings,
-        session_secret="admin-console-secret",
-        pass_url=f"http://127.0.0.1:{pass_port}",
-        notifier_url=f"http://127.0.0.1:{notifier_port}",
-    )
-    async with contextlib.AsyncExitStack() as stack:
-        await stack.enter_async_context(serving_service(notifier_app(notifier_settings), port=notifier_port))
-        await stack.enter_async_context(serving_service(pass_app(pass_settings), port=pass_port))
-        yield await stack.enter_async_context(running_app(create_app(settings)))
+def gateway(admin_gateway: httpx.AsyncClient) -> httpx.AsyncClient:
+    return admin_gateway  # conftest.py: the gateway before a real pass-service and notifier
 
 
 async def login(client: httpx.AsyncClient) -> None:
