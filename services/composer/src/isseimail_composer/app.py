@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 
-from isseimail_composer import errors, routes
+from isseimail_composer import routes
 from isseimail_composer.attachment_safety import AttachmentGuard
 from isseimail_composer.clamd_client import ClamdClient
 from isseimail_composer.deliverability import api as domains_api
@@ -63,6 +63,4 @@ SPEC = ServiceSpec(
 
 def create_app(settings: ComposerSettings | None = None) -> FastAPI:
     routers = [routes.router, routes.policy_router, domains_api.router]
-    app = create_service_app(SPEC, settings or ComposerSettings(), routers)
-    errors.install(app)
-    return app
+    return create_service_app(SPEC, settings or ComposerSettings(), routers)

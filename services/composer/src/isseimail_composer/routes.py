@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from isseimail_composer import drafts, readiness
 from isseimail_composer.attachment_safety import AttachmentGuard
-from isseimail_composer.errors import FROZEN, INVALID_INPUT, NO_PASS, NOT_FOUND, ApiError
+from isseimail_composer.errors import FROZEN, NO_PASS, NOT_FOUND
 from isseimail_composer.form import (
     MAX_ATTACHMENT_BYTES,
     MAX_ATTACHMENTS,
@@ -30,6 +30,7 @@ from isseimail_composer.settings import ComposerSettings
 from isseimail_composer.snapshot import snapshot_lines
 from isseimail_composer.upload import read_draft_form
 from isseimail_shared.app import Db, RuntimeDep
+from isseimail_shared.errors import ApiError
 from isseimail_shared.mailmerge import Recipient
 
 router = APIRouter(prefix="/internal/campaigns", tags=["campaigns"])
@@ -145,7 +146,7 @@ async def _checked_draft(
         if owned is None:
             errors["list_id"] = readiness.LIST_NOT_FOUND
     if draft is None or errors:
-        raise ApiError(422, INVALID_INPUT, errors)
+        raise ApiError.invalid(errors)
     return draft
 
 

@@ -105,9 +105,7 @@ WORKER_SPEC = ServiceSpec(
 
 def create_app(settings: DispatcherSettings | None = None) -> FastAPI:
     routers = [progress.router, estimate.router, dkim_api.router, campaign_control.router]
-    app = create_service_app(SPEC, settings or DispatcherSettings(), routers)
-    dkim_api.install_error_handler(app)
-    return app
+    return create_service_app(SPEC, settings or DispatcherSettings(), routers)
 
 
 def create_worker_app(settings: DispatcherSettings | None = None) -> FastAPI:

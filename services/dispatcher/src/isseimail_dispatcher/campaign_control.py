@@ -15,11 +15,12 @@ import uuid
 from typing import Annotated, Any, Literal
 
 import asyncpg
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from isseimail_shared.app import Db
+from isseimail_shared.errors import ApiError
 
 HALTED = ("paused", "cancelled")  # statuses whose batches a worker parks instead of sending
 QUIESCE_SECONDS = 20.0  # how long pause/cancel wait for workers to put the campaign's batches down
@@ -62,11 +63,11 @@ async def _switch(
     async with pool.acquire() as conn, conn.transaction():
         current = await conn.fetchval("SELECT status FROM campaigns WHERE campaign_id = $1 FOR UPDATE", campaign_id)
         if current is None:
-            raise HTTPException(404, NOT_FOUND)
+            raise ApiError(404, NOT_FOUND)
         if current == TO[action]:
             return str(current)  # already so: idempotent, not audited twice
         if current not in FROM[action]:
-            raise HTTPException(409, WRONG_STATE[action])
+            raise ApiError(409, WRONG_STATE[action])
         await conn.execute(
             "UPDATE campaigns SET status = $2, finished_at = CASE WHEN $2 = 'cancelled' THEN now() END "
             "WHERE campaign_id = $1",
@@ -107,7 +108,7 @@ def _id(raw: str) -> uuid.UUID:
     try:
         return uuid.UUID(raw)
     except ValueError:
-        raise HTTPException(404, NOT_FOUND) from None
+        raise ApiError(404, NOT_FOUND) from None
 
 
 @router.post("/{campaign_id}/pause")

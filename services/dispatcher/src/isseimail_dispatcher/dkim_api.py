@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from isseimail_dispatcher import dkim_store
 from isseimail_dispatcher.dkim_keys import Algorithm, DkimKeyError, check_selector, normalize_domain, parse_algorithm
 from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_shared.app import Db
-from isseimail_shared.errors import INVALID_INPUT, install_validation_handler
 
 router = APIRouter(prefix="/internal/dkim", tags=["internal"])
 
@@ -82,11 +80,3 @@ async def rotate(domain: str, db: Db, settings: SettingsDep, body: RotateRequest
         "activated": [k.selector for k in activated],
         "keys": [k.as_json() for k in found],
     }
-
-
-def install_error_handler(app: FastAPI) -> None:
-    install_validation_handler(app, INVALID_INPUT)
-
-    @app.exception_handler(DkimKeyError)
-    async def dkim_error(request: Request, exc: DkimKeyError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel
 
 from isseimail_dispatcher import limits
 from isseimail_dispatcher.adaptive import effective_per_minute
 from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_shared.app import Db
+from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/internal", tags=["internal"])
 
@@ -60,10 +61,10 @@ async def estimate(
     try:
         cid = uuid.UUID(campaign_id)
     except ValueError:
-        raise HTTPException(404, NOT_FOUND) from None
+        raise ApiError(404, NOT_FOUND) from None
     pass_id = await db.fetchval("SELECT pass_id FROM campaigns WHERE campaign_id = $1", cid)
     if pass_id is None or pass_id != x_isseimail_pass_id:
-        raise HTTPException(404, NOT_FOUND)
+        raise ApiError(404, NOT_FOUND)
     counts = await db.fetch(
         "SELECT domain, count(*)::int AS n FROM deliveries WHERE campaign_id = $1 GROUP BY domain", cid
     )

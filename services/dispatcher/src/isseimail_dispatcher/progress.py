@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException
+from fastapi import APIRouter, Header
 
 from isseimail_shared.app import Db
+from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/internal", tags=["internal"])
 
@@ -22,7 +23,7 @@ async def progress(
     try:
         cid = uuid.UUID(campaign_id)
     except ValueError:
-        raise HTTPException(404, NOT_FOUND) from None
+        raise ApiError(404, NOT_FOUND) from None
     # The campaign's counters, plus its recipients waiting for a retry (the partial index holds only those):
     # cheap however large the campaign.
     campaign = await db.fetchrow(
@@ -32,7 +33,7 @@ async def progress(
         cid,
     )
     if campaign is None or campaign["pass_id"] != x_isseimail_pass_id:
-        raise HTTPException(404, NOT_FOUND)
+        raise ApiError(404, NOT_FOUND)
     sent, failed, retrying = campaign["sent"], campaign["failed"], campaign["retrying"]
     cancelled = campaign["cancelled"]
     paused_by = None

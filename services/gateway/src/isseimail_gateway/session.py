@@ -13,11 +13,12 @@ import re
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, Response
+from fastapi import Depends, Request, Response
 from pydantic import BaseModel
 
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_gateway.upstream import UNAVAILABLE, Upstreams, get_upstreams
+from isseimail_shared.errors import ApiError
 
 PASS_COOKIE = "isseimail_session"  # noqa: S105 - a cookie name, not a secret
 ADMIN_COOKIE = "isseimail_admin"
@@ -64,7 +65,7 @@ async def lookup(request: Request, upstreams: Upstreams, name: str) -> dict[str,
     if response.status_code == 404:
         return None
     if response.status_code != 200:
-        raise HTTPException(503, UNAVAILABLE)
+        raise ApiError(503, UNAVAILABLE)
     found: dict[str, Any] = response.json()
     return found
 
@@ -78,7 +79,7 @@ async def revoke(request: Request, upstreams: Upstreams, name: str) -> None:
 async def _pass_session(request: Request, upstreams: Upstreams, *, sending: bool) -> PassSession:
     found = await lookup(request, upstreams, PASS_COOKIE)
     if found is None or found.get("kind") != "pass":
-        raise HTTPException(401, NOT_LOGGED_IN)
+        raise ApiError(401, NOT_LOGGED_IN)
     session = PassSession(
         pass_id=found["pass_id"],
         user_id=found["user_id"],
@@ -89,7 +90,7 @@ async def _pass_session(request: Request, upstreams: Upstreams, *, sending: bool
     if sending:  # watching the progress of the campaign that consumed the pass stays allowed that day
         usable = usable or found.get("state") == "consumed"
     if not usable:
-        raise HTTPException(401, EXPIRED)
+        raise ApiError(401, EXPIRED)
     return session
 
 
@@ -113,7 +114,7 @@ async def require_admin_session(
 ) -> AdminSession:
     found = await lookup(request, upstreams, ADMIN_COOKIE)
     if found is None or found.get("kind") != "admin":
-        raise HTTPException(401, NOT_LOGGED_IN)
+        raise ApiError(401, NOT_LOGGED_IN)
     return AdminSession(admin_id=found["admin_id"], email=found["email"])
 
 
@@ -133,7 +134,7 @@ def own_campaign_id(raw: str, session: PassSession, not_found: str) -> uuid.UUID
     try:
         cid = uuid.UUID(raw)
     except ValueError:
-        raise HTTPException(404, not_found) from None
+        raise ApiError(404, not_found) from None
     if session.campaign_id is not None and session.campaign_id != cid:
-        raise HTTPException(404, not_found)
+        raise ApiError(404, not_found)
     return cid

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import httpx
-from fastapi import HTTPException, Request
+from fastapi import Request
+from pydantic import ValidationError
 
 from isseimail_gateway.settings import GatewaySettings
+from isseimail_shared.errors import ApiError, ErrorBody
 from isseimail_shared.internal_auth import internal_client
 
 Service = Literal["pass", "list_validator", "composer", "dispatcher", "notifier"]
@@ -31,14 +33,28 @@ class Upstreams:
         try:
             response = await self.clients[service].request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise HTTPException(503, UNAVAILABLE) from exc
+            raise ApiError(503, UNAVAILABLE) from exc
         if response.status_code >= 500:
-            raise HTTPException(503, UNAVAILABLE)
+            raise ApiError(503, UNAVAILABLE)
         return response
 
     async def close(self) -> None:
         for client in self.clients.values():
             await client.aclose()
+
+
+def relayed(response: httpx.Response) -> ApiError:
+    """An upstream's 4xx passed on to the user as it is: status, Japanese detail, field errors, reason code and
+    Retry-After (a throttled login). An answer not in the one error shape is the user's 503."""
+    try:
+        body = ErrorBody.model_validate_json(response.content)
+    except ValidationError:
+        return ApiError(503, UNAVAILABLE)
+    if response.status_code < 400 or response.status_code >= 500:
+        return ApiError(503, UNAVAILABLE)
+    retry = response.headers.get("retry-after", "")
+    headers = {"Retry-After": retry} if retry.isdigit() else None
+    return ApiError(response.status_code, body.detail, body.errors, code=body.code, headers=headers)
 
 
 def get_upstreams(request: Request) -> Upstreams:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 
-from isseimail_list_validator import errors, lists, organisation_check
+from isseimail_list_validator import lists, organisation_check
 from isseimail_list_validator.address_check import AddressChecker
 from isseimail_list_validator.domain_check import DomainChecker
 from isseimail_list_validator.routes import router
@@ -107,6 +107,4 @@ SPEC = ServiceSpec(
 
 
 def create_app(settings: ListValidatorSettings | None = None) -> FastAPI:
-    app = create_service_app(SPEC, settings or ListValidatorSettings(), [router, organisation_check.router])
-    errors.install(app)
-    return app
+    return create_service_app(SPEC, settings or ListValidatorSettings(), [router, organisation_check.router])

@@ -11,13 +11,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
 from isseimail_list_validator import reasons
 from isseimail_list_validator.routes import ActingPass, owned_list
 from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_list_validator.suppression import check_suppressed, reason_code
 from isseimail_shared.app import Db, RuntimeDep
+from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/internal/lists", tags=["lists"])
 
@@ -54,7 +55,7 @@ async def suppressed_rows(
     if answer is None:
         policy = await pool.fetchval("SELECT unverified_policy FROM lists WHERE list_id = $1", list_id)
         if policy != "allow":
-            raise HTTPException(503, UNAVAILABLE)
+            raise ApiError(503, UNAVAILABLE)
         # ISSEIMAIL_UNVERIFIED_POLICY=allow: what cannot be checked does not block, here as at upload.
         return {
             "list_id": str(list_id),

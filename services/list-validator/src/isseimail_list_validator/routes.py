@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from urllib.parse import unquote
 
 import asyncpg
-from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from isseimail_list_validator import lists, reasons
@@ -24,6 +24,7 @@ from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_list_validator.suppression import check_suppressed
 from isseimail_list_validator.worker import TaskPublisher
 from isseimail_shared.app import Db, RuntimeDep
+from isseimail_shared.errors import ApiError
 from isseimail_shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -39,11 +40,11 @@ def _settings(runtime: Runtime) -> ListValidatorSettings:
     return runtime.settings
 
 
-def _too_large(settings: ListValidatorSettings) -> HTTPException:
-    return HTTPException(413, TOO_LARGE.format(mb=settings.list_max_bytes / 1024 / 1024))
+def _too_large(settings: ListValidatorSettings) -> ApiError:
+    return ApiError(413, TOO_LARGE.format(mb=settings.list_max_bytes / 1024 / 1024))
 
 
-async def read_limited(request: Request, limit: int, too_large: HTTPException) -> bytes:
+async def read_limited(request: Request, limit: int, too_large: ApiError) -> bytes:
     """The request body, refused as soon as it passes `limit` (a 1 GB stream is never read whole)."""
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
@@ -97,7 +98,7 @@ async def _store_upload(
     try:
         parsed = await asyncio.to_thread(read_csv, data, max_rows=s.list_max_rows, max_columns=s.list_max_columns)
     except CsvRefused as exc:
-        raise HTTPException(422, {"detail": exc.message, "code": exc.code, "errors": {"file": exc.message}}) from None
+        raise ApiError(422, exc.message, {"file": exc.message}, code=exc.code) from None
     del data
     timings["parse"] = time.perf_counter() - started - sum(timings.values())
     rows = await asyncio.to_thread(
@@ -207,7 +208,7 @@ ActingPass = Annotated[int, Header(ge=1, le=2**62)]
 async def owned_list(pool: asyncpg.Pool, list_id: uuid.UUID, pass_id: int) -> dict[str, Any]:
     found = await lists.summary(pool, list_id)
     if found is None or found["pass_id"] != pass_id:
-        raise HTTPException(404, NOT_FOUND)
+        raise ApiError(404, NOT_FOUND)
     return found
 
 
@@ -274,5 +275,5 @@ async def list_rows(list_id: uuid.UUID, pool: Db, x_isseimail_pass_id: ActingPas
     """The recipients of a valid list, NDJSON in CSV order; 409 while validating or when invalid."""
     found = await owned_list(pool, list_id, x_isseimail_pass_id)
     if found["status"] != "valid":
-        raise HTTPException(409, NOT_READY)
+        raise ApiError(409, NOT_READY)
     return StreamingResponse(_ndjson(pool, lists.OK_ROWS_SQL, list_id, _recipient), media_type="application/x-ndjson")

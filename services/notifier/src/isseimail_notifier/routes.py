@@ -7,14 +7,13 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from isseimail_notifier import failures, reasons, suppressions
 from isseimail_shared.app import Db
-from isseimail_shared.errors import INVALID_INPUT, install_validation_handler
+from isseimail_shared.errors import ApiError
 
 MAX_CHECK = 50_000
 
@@ -107,7 +106,7 @@ async def list_suppressions(
 async def add_suppression(body: AddRequest, pool: Db) -> JSONResponse:
     """An administrator adds an address (audited with the reason and who); 409 when it is already there."""
     if not await suppressions.add(pool, body.address, body.reason, body.actor, body.scope):
-        return JSONResponse({"detail": "この送信先は既に配信停止リストに登録されています。"}, status_code=409)
+        raise ApiError(409, "この送信先は既に配信停止リストに登録されています。")
     return JSONResponse({"added": body.address.strip().lower(), "scope": body.scope.lower()}, status_code=201)
 
 
@@ -129,24 +128,5 @@ async def delete_suppression(
     address: Annotated[str, Path(min_length=1, max_length=320)], body: DeleteRequest, pool: Db
 ) -> JSONResponse:
     if not await suppressions.remove(pool, address, body.reason, body.actor, body.scope):
-        return JSONResponse({"detail": "この送信先は配信停止リストに登録されていません。"}, status_code=404)
+        raise ApiError(404, "この送信先は配信停止リストに登録されていません。")
     return JSONResponse({"deleted": address.strip().lower()})
-
-
-_HTTP_MESSAGES = {
-    400: "リクエストの形式が正しくありません。",
-    404: "見つかりません。",
-    405: "この操作はできません。",
-}
-
-
-def install_errors(app: FastAPI) -> None:
-    """Validation errors answer 422 in Japanese, per field (the contract's error body)."""
-
-    install_validation_handler(app, INVALID_INPUT)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # FastAPI's own errors (unparsable body, unknown route) are English; callers get Japanese.
-        detail = _HTTP_MESSAGES.get(exc.status_code, "リクエストを処理できませんでした。")
-        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)

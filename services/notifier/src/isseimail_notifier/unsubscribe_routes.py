@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from isseimail_notifier import unsubscribes
 from isseimail_shared.app import Db, RuntimeDep
+from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/internal/unsubscribes", tags=["unsubscribes"])
 
@@ -36,7 +37,7 @@ async def check_token(token: Token, pool: Db, runtime: RuntimeDep) -> JSONRespon
     async with pool.acquire() as conn:
         target = await unsubscribes.resolve(conn, _secret(runtime), token)
     if target is None:
-        return JSONResponse({"detail": NOT_FOUND}, status_code=404)
+        raise ApiError(404, NOT_FOUND)
     return JSONResponse({"valid": True})
 
 
@@ -45,5 +46,5 @@ async def unsubscribe(token: Token, body: UnsubscribeRequest, pool: Db, runtime:
     """Suppress the token's recipient for its sender organisation (idempotent); 404 for an invalid token."""
     target = await unsubscribes.unsubscribe(pool, _secret(runtime), token, body.channel)
     if target is None:
-        return JSONResponse({"detail": NOT_FOUND}, status_code=404)
+        raise ApiError(404, NOT_FOUND)
     return JSONResponse({"unsubscribed": True})

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from isseimail_composer.deliverability import overrides
 from isseimail_composer.deliverability.gate import DomainGate, normalize_domain
 from isseimail_composer.deliverability.model import Report
-from isseimail_composer.errors import ApiError
 from isseimail_shared.app import Db, RuntimeDep
+from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/internal/domains", tags=["domains"])
 

@@ -15,7 +15,7 @@ import uuid
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +23,7 @@ from isseimail_gateway.api.lists import neutralise
 from isseimail_gateway.api.passes import relay_error
 from isseimail_gateway.session import AdminSessionDep, UpstreamsDep
 from isseimail_gateway.upstream import Upstreams
+from isseimail_shared.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def campaign_uuid(raw: str) -> uuid.UUID:
     try:
         return uuid.UUID(raw) if len(raw) <= 36 else uuid.UUID("")
     except ValueError:
-        raise HTTPException(404, CAMPAIGN_NOT_FOUND) from None
+        raise ApiError(404, CAMPAIGN_NOT_FOUND) from None
 
 
 class FailureItem(BaseModel):
@@ -95,7 +96,7 @@ async def _failures(upstreams: Upstreams, campaign_id: uuid.UUID, limit: int, of
         "notifier", "GET", f"/internal/campaigns/{campaign_id}/failures", params={"limit": limit, "offset": offset}
     )
     if response.status_code != 200:
-        raise HTTPException(503, "ただいま処理できません。しばらくしてから再度お試しください。")
+        raise ApiError(503, "ただいま処理できません。しばらくしてから再度お試しください。")
     body: dict[str, Any] = response.json()
     return body
 
@@ -208,7 +209,7 @@ async def remove_suppression(
     """Remove an address (every scope, or one) with a reason; the notifier records who and why."""
     address = address.strip()
     if not address or len(address) > 320 or any(c in address for c in "\r\n\0/"):
-        raise HTTPException(404, "この送信先は配信停止リストに登録されていません。")
+        raise ApiError(404, "この送信先は配信停止リストに登録されていません。")
     response = await upstreams.call(
         "notifier",
         "DELETE",

@@ -12,7 +12,7 @@ import uuid
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -24,7 +24,8 @@ from isseimail_gateway.session import (
     pass_headers,
     require_pass_session,
 )
-from isseimail_gateway.upstream import Upstreams, get_upstreams
+from isseimail_gateway.upstream import UNAVAILABLE, Upstreams, get_upstreams, relayed
+from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/api/v1", tags=["campaigns"])
 
@@ -104,7 +105,7 @@ def _campaign_id(raw: str) -> str:
     try:
         return str(uuid.UUID(raw))
     except ValueError:
-        raise HTTPException(404, NOT_FOUND) from None
+        raise ApiError(404, NOT_FOUND) from None
 
 
 async def _capped_body(request: Request) -> bytes:
@@ -126,11 +127,13 @@ class _TooLarge(Exception):
 
 
 def _relay(response: httpx.Response) -> JSONResponse:
+    """The composer's answer as it is; an error in the one error shape (upstream.relayed)."""
+    if response.is_error:
+        raise relayed(response)
     try:
-        body = response.json()
+        return JSONResponse(response.json(), status_code=response.status_code)
     except ValueError:
-        body = {"detail": "ただいま処理できません。しばらくしてから再度お試しください。"}
-    return JSONResponse(body, status_code=response.status_code)
+        raise ApiError(503, UNAVAILABLE) from None
 
 
 async def _forward_form(
@@ -139,7 +142,7 @@ async def _forward_form(
     try:
         body = await _capped_body(request)
     except _TooLarge:
-        return JSONResponse({"detail": TOO_LARGE, "errors": {"attachments": TOO_LARGE}}, status_code=413)
+        raise ApiError(413, TOO_LARGE, {"attachments": TOO_LARGE}) from None
     headers = {**pass_headers(session), "Content-Type": request.headers.get("content-type", "")}
     return _relay(await upstreams.call("composer", method, path, content=body, headers=headers))
 
@@ -187,9 +190,9 @@ async def require_sendable_session(
     """The pass session; a pass already consumed (or expired) is a 409 here, because sending twice is a conflict."""
     try:
         return await require_pass_session(request, upstreams)
-    except HTTPException as exc:
-        if exc.status_code == 401 and exc.detail == EXPIRED:
-            raise HTTPException(409, EXPIRED) from None
+    except ApiError as exc:
+        if exc.status == 401 and exc.detail == EXPIRED:
+            raise ApiError(409, EXPIRED) from None
         raise
 
 
@@ -207,14 +210,14 @@ async def send_campaign(
     cid = _campaign_id(campaign_id)
     ready = await upstreams.call("composer", "POST", f"/internal/campaigns/{cid}/ready", headers=pass_headers(session))
     if ready.status_code == 409:
-        return JSONResponse({"detail": EXPIRED}, status_code=409)
+        raise ApiError(409, EXPIRED)
     if ready.status_code != 200:
         return _relay(ready)
     consumed = await upstreams.call(
         "pass", "POST", f"/internal/passes/{session.pass_id}/consume", json={"campaign_id": cid}
     )
     if consumed.status_code in (404, 409):
-        return JSONResponse({"detail": EXPIRED}, status_code=409)
+        raise ApiError(409, EXPIRED)
     if consumed.status_code != 200 or not consumed.json().get("won"):
         return _relay(consumed)
     return JSONResponse({"status": "accepted", "campaign_id": cid}, status_code=202)

@@ -17,13 +17,14 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from isseimail_gateway.session import PassSession, PassSessionDep, UpstreamsDep, pass_headers
-from isseimail_gateway.upstream import UNAVAILABLE, Upstreams
+from isseimail_gateway.upstream import UNAVAILABLE, Upstreams, relayed
+from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/api/v1", tags=["lists"])
 
@@ -76,15 +77,6 @@ class _TooLarge(Exception):
     pass
 
 
-class _Refused(Exception):
-    """An answer with per-field errors ({"detail", "errors"}), which HTTPException cannot shape."""
-
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
-
-
 class _FilePart:
     """Pulls the `file` part out of a multipart request stream, one chunk at a time."""
 
@@ -104,9 +96,9 @@ class _FilePart:
         content_type, params = parse_options_header(request.headers.get("content-type", ""))
         boundary = params.get(b"boundary")
         if content_type != b"multipart/form-data" or not boundary:
-            raise HTTPException(422, NOT_MULTIPART)
+            raise ApiError(422, NOT_MULTIPART)
         if len(boundary) > MAX_BOUNDARY:
-            raise HTTPException(422, BAD_BOUNDARY)
+            raise ApiError(422, BAD_BOUNDARY)
         self._parser = MultipartParser(
             boundary,
             {
@@ -146,7 +138,7 @@ class _FilePart:
         else:
             self._preamble += end - start
             if self._preamble > MAX_PREAMBLE:
-                raise HTTPException(422, NOT_MULTIPART)
+                raise ApiError(422, NOT_MULTIPART)
 
     def _on_part_end(self) -> None:
         if self._in_file:
@@ -161,21 +153,21 @@ class _FilePart:
             try:
                 self._parser.finalize()
             except Exception:  # a body that ends inside a part
-                raise HTTPException(422, NOT_MULTIPART) from None
+                raise ApiError(422, NOT_MULTIPART) from None
             return False
         try:
             self._parser.write(chunk)
-        except (_TooLarge, HTTPException):
+        except (_TooLarge, ApiError):
             raise
         except Exception:  # python-multipart's MultipartParseError and friends
-            raise HTTPException(422, NOT_MULTIPART) from None
+            raise ApiError(422, NOT_MULTIPART) from None
         return True
 
     async def open(self) -> None:
         """Read until the file part has begun; 422 when the request has none."""
         while not self._file_seen:
             if not await self._feed():
-                raise _Refused(422, {"detail": NO_FILE, "errors": {"file": NO_FILE}})
+                raise ApiError(422, NO_FILE, {"file": NO_FILE})
 
     async def chunks(self) -> AsyncIterator[bytes]:
         while True:
@@ -196,27 +188,10 @@ async def _limits(request: Request, upstreams: Upstreams) -> int:
         return int(cached[0])
     response = await upstreams.call("list_validator", "GET", "/internal/lists/limits")
     if response.status_code != 200:
-        raise HTTPException(503, UNAVAILABLE)
+        raise ApiError(503, UNAVAILABLE)
     limit = int(response.json()["max_bytes"])
     request.app.state.runtime.state["list_limits"] = (limit, time.monotonic() + LIMITS_TTL)
     return limit
-
-
-def _error(response: httpx.Response) -> _Refused:
-    """A list-validator refusal passed on as is (its body is already {"detail", "errors"} in Japanese)."""
-    if response.status_code >= 500:
-        return _Refused(503, {"detail": UNAVAILABLE})
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    detail = body.get("detail") if isinstance(body, dict) else None
-    if not isinstance(detail, str):
-        return _Refused(response.status_code, {"detail": UNAVAILABLE})
-    errors = body.get("errors")
-    return _Refused(
-        response.status_code, {"detail": detail, "errors": errors} if isinstance(errors, dict) else {"detail": detail}
-    )
 
 
 @router.post(
@@ -253,7 +228,7 @@ def _error(response: httpx.Response) -> _Refused:
 async def upload_list(request: Request, session: PassSessionDep, upstreams: UpstreamsDep) -> Any:
     """Upload the recipient CSV (multipart field `file`); 202 with the list id while its addresses are checked."""
     limit = await _limits(request, upstreams)
-    too_large = HTTPException(413, TOO_LARGE.format(mb=limit / 1024 / 1024))
+    too_large = ApiError(413, TOO_LARGE.format(mb=limit / 1024 / 1024))
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit + MULTIPART_OVERHEAD:
         raise too_large
@@ -266,13 +241,10 @@ async def upload_list(request: Request, session: PassSessionDep, upstreams: Upst
         )
     except _TooLarge:
         raise too_large from None
-    except _Refused as refused:
-        return JSONResponse(refused.body, status_code=refused.status)
     except httpx.HTTPError as exc:
-        raise HTTPException(503, UNAVAILABLE) from exc
+        raise ApiError(503, UNAVAILABLE) from exc
     if response.status_code != 202:
-        error = _error(response)
-        return JSONResponse(error.body, status_code=error.status)
+        raise relayed(response)  # the list-validator's refusal as it is ({"detail", "errors", "code"})
     return JSONResponse(response.json(), status_code=202)
 
 
@@ -282,7 +254,7 @@ def _list_id(raw: str) -> str:
     try:
         return str(uuid.UUID(raw))
     except ValueError:
-        raise HTTPException(404, NOT_FOUND) from None
+        raise ApiError(404, NOT_FOUND) from None
 
 
 async def _owned_list(upstreams: Upstreams, session: PassSession, list_id: str) -> dict[str, Any]:
@@ -291,12 +263,12 @@ async def _owned_list(upstreams: Upstreams, session: PassSession, list_id: str) 
         "list_validator", "GET", f"/internal/lists/{list_id}", headers=pass_headers(session)
     )
     if response.status_code in (404, 422):
-        raise HTTPException(404, NOT_FOUND)
+        raise ApiError(404, NOT_FOUND)
     if response.status_code != 200:
-        raise HTTPException(503, UNAVAILABLE)
+        raise ApiError(503, UNAVAILABLE)
     body: dict[str, Any] = response.json()
     if body.get("pass_id") != session.pass_id:  # the list-validator checks too; a list is its pass's alone
-        raise HTTPException(404, NOT_FOUND)
+        raise ApiError(404, NOT_FOUND)
     return body
 
 
@@ -333,10 +305,10 @@ async def list_errors_csv(list_id: str, session: PassSessionDep, upstreams: Upst
             stream=True,
         )
     except httpx.HTTPError as exc:
-        raise HTTPException(503, UNAVAILABLE) from exc
+        raise ApiError(503, UNAVAILABLE) from exc
     if upstream.status_code != 200:
         await upstream.aclose()
-        raise HTTPException(
+        raise ApiError(
             404 if upstream.status_code == 404 else 503, NOT_FOUND if upstream.status_code == 404 else UNAVAILABLE
         )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,7 +22,7 @@ from isseimail_gateway.session import (
     session_id,
     set_cookie,
 )
-from isseimail_gateway.upstream import UNAVAILABLE, client_ip
+from isseimail_gateway.upstream import client_ip, relayed
 
 router = APIRouter(prefix="/api/v1", tags=["passes"])
 
@@ -67,19 +67,8 @@ def caller_ip(request: Request) -> str | None:
 
 
 def relay_error(response: httpx.Response) -> JSONResponse:
-    """An upstream 4xx as the user's answer: its Japanese detail and per-field errors, nothing else."""
-    try:
-        body: Any = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict) or not isinstance(body.get("detail"), str):
-        raise HTTPException(503, UNAVAILABLE)
-    answer: dict[str, Any] = {"detail": body["detail"]}
-    if isinstance(body.get("errors"), dict):
-        answer["errors"] = body["errors"]
-    retry = response.headers.get("retry-after", "")
-    headers = {"Retry-After": retry} if retry.isdigit() else None  # a throttled login: when to try again
-    return JSONResponse(answer, status_code=response.status_code, headers=headers)
+    """An upstream 4xx as the user's answer: its Japanese detail and per-field errors (see upstream.relayed)."""
+    return relayed(response).response()
 
 
 @router.post(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from isseimail_gateway.session import AdminSession, require_admin_session
 from isseimail_gateway.upstream import Upstreams, get_upstreams
@@ -14,6 +14,7 @@ from isseimail_gateway.web import admin_domains, apiclient
 from isseimail_gateway.web.applicant import parse_id
 from isseimail_gateway.web.forms import pick, read_form, text
 from isseimail_gateway.web.render import WebError, redirect, render
+from isseimail_shared.errors import ApiError
 from isseimail_shared.paths import internal_path
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -116,10 +117,10 @@ async def _admin(request: Request) -> AdminSession | None:
     """The administrator's live session, or None (the page then shows the admin login)."""
     try:
         return await require_admin_session(request, get_upstreams(request))
-    except HTTPException as exc:
-        if exc.status_code == 401:
+    except ApiError as exc:
+        if exc.status == 401:
             return None
-        raise WebError(exc.status_code, apiclient.UNAVAILABLE, back="/admin") from None
+        raise WebError(exc.status, apiclient.UNAVAILABLE, back="/admin") from None
 
 
 @router.get("/passes")

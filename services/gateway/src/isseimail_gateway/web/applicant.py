@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from isseimail_gateway.upstream import get_upstreams
 from isseimail_gateway.web import apiclient, csrf
 from isseimail_gateway.web.forms import BAD_FORM, pick, read_form, text, today
 from isseimail_gateway.web.render import WebError, redirect, render
+from isseimail_shared.errors import ApiError
 
 router = APIRouter(include_in_schema=False)
 
@@ -181,7 +182,7 @@ async def list_limits(request: Request) -> dict[str, str]:
         response = await get_upstreams(request).call("list_validator", "GET", "/internal/lists/limits")
         if response.status_code == 200:
             limits.update({k: int(v) for k, v in response.json().items() if k in limits})
-    except (HTTPException, ValueError, TypeError, AttributeError):
+    except (ApiError, ValueError, TypeError, AttributeError):
         pass  # the page still explains the format; the API enforces the real limit on upload
     size = limits["max_bytes"] / 1024 / 1024
     shown = f"{size:g}MB" if size >= 1 else f"{limits['max_bytes'] // 1024}KB"

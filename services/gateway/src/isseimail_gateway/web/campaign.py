@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from isseimail_gateway.session import PassSession, pass_headers
 from isseimail_gateway.upstream import get_upstreams
@@ -13,6 +13,7 @@ from isseimail_gateway.web import apiclient
 from isseimail_gateway.web.applicant import login_again, parse_id
 from isseimail_gateway.web.forms import files, pick, read_form, text
 from isseimail_gateway.web.render import WebError, redirect, render
+from isseimail_shared.errors import ApiError
 
 router = APIRouter(include_in_schema=False)
 
@@ -41,7 +42,7 @@ async def attachment_policy(request: Request) -> AttachmentPolicy:
     try:
         response = await get_upstreams(request).call("composer", "GET", "/internal/attachment-policy")
         body = response.json() if response.status_code == 200 else {}
-    except (HTTPException, ValueError):
+    except (ApiError, ValueError):
         body = {}
     if not isinstance(body, dict):
         body = {}
