@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 from fastapi import FastAPI
 
+from isseimail_list_validator import organisation_check
 from isseimail_list_validator import upload as upload_module
 from isseimail_list_validator.app import create_app
 from isseimail_list_validator.settings import ListValidatorSettings
@@ -121,3 +122,31 @@ async def test_a_file_refused_after_batches_were_stored_leaves_nothing(
     body = response.json()
     assert (body["code"], body["detail"][: len(message)]) == (code, message)
     assert await _counts(database_url) == (0, 0, 0)
+
+
+async def test_the_ready_check_asks_a_chunk_at_a_time_and_keeps_the_first_rows(
+    lv_settings: Callable[..., ListValidatorSettings], dns_server: DnsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`/suppressed` reads the list in chunks (here 3 rows): every answered row counts in `total`, the first
+    `limit` come back in row order."""
+    monkeypatch.setattr(organisation_check, "CHUNK", 3)
+    dns_server.zone("a.jp", mx=[(10, "mx.a.jp")])
+    rows = [(f"u{n}@a.jp", "", "", "", "各位") for n in range(10)]
+    asked: list[list[str]] = []
+    suppressed: set[str] = set()
+    async with serving(_notifier(asked, suppressed)) as notifier_url:
+        app = create_app(lv_settings(notifier_url=notifier_url))
+        async with running_app(app) as client:
+            list_id = (await upload(client, csv_bytes(rows, header=False))).json()["list_id"]
+            assert (await wait_done(client, list_id))["status"] == "valid"
+            suppressed.update({"u1@a.jp", "u5@a.jp", "u8@a.jp", "u9@a.jp"})  # after the upload
+            asked.clear()
+            r = await client.get(
+                f"/internal/lists/{list_id}/suppressed",
+                params={"organisation": "corp.example.jp", "limit": 2},
+                headers=acting(),
+            )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["total"], [row["row"] for row in body["rows"]]) == (4, [2, 6])
+    assert [len(a) for a in asked] == [3, 3, 3, 1]
