@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import tempfile
 import time
@@ -28,14 +27,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import aio_pika
 import httpx
 
-from isseimail_shared.messaging import EVENTS_EXCHANGE
+from isseimail_shared.events import ListValidated
+from isseimail_shared.messaging import Broker
 from isseimail_testing.dns import DnsServer
 from isseimail_testing.fixtures import CREDENTIALS_KEY, INTERNAL_HEADERS, INTERNAL_TOKEN
 from isseimail_testing.infra import create_database, create_vhost, delete_vhost, drop_database
 from isseimail_testing.process import ServiceProcess, free_port
+from isseimail_testing.watch import watching
 
 HEADER = "メールアドレス,会社名,部署名1,部署名2,ご担当者名\r\n"
 PASS = {"X-Isseimail-Pass-Id": "1"}
@@ -136,28 +136,18 @@ async def one_size(args: argparse.Namespace, count: int, dns: DnsServer, domains
         port,
         workdir / "list-validator.log",
     )
-    connection = await aio_pika.connect_robust(amqp_url)
+    broker = Broker(amqp_url, name="bench")
     try:
         for p in (notifier, validator):
             p.start()
             await p.wait_ready(60)
         assert validator.proc is not None
         pid = validator.proc.pid
-        channel = await connection.channel()
-        exchange = await channel.declare_exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
-        queue = await channel.declare_queue("", exclusive=True)
-        await queue.bind(exchange, routing_key="list.validated")
-        done: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
-
-        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-            async with message.process():
-                if not done.done():
-                    done.set_result(json.loads(message.body)["payload"])
-
-        await queue.consume(on_message)
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", timeout=900, headers=INTERNAL_HEADERS
-        ) as client:
+        await broker.connect()
+        async with (
+            watching(broker, ["list.validated"]) as watch,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=900, headers=INTERNAL_HEADERS) as client,
+        ):
             load_before = os.getloadavg()[0]
             reset_hwm(pid)
             cpu_before = cpu_seconds(pid)
@@ -170,10 +160,10 @@ async def one_size(args: argparse.Namespace, count: int, dns: DnsServer, domains
             result.accepted_s = time.perf_counter() - start
             response.raise_for_status()
             list_id = response.json()["list_id"]
-            payload = await asyncio.wait_for(done, 1800)
+            [payload] = await watch.wait_for(ListValidated.event_type, timeout=1800)
             result.valid_s = time.perf_counter() - start
             result.cpu_s = cpu_seconds(pid) - cpu_before
-            result.status = f"{payload['status']} ok={payload['ok']} invalid={payload['invalid']}"
+            result.status = f"{payload.status} ok={payload.ok} invalid={payload.invalid}"
             result.peak_mb["upload"] = vm_hwm_mb(pid)
             for phase, path, params in (
                 ("rows", f"/internal/lists/{list_id}/rows", {}),
@@ -188,7 +178,7 @@ async def one_size(args: argparse.Namespace, count: int, dns: DnsServer, domains
                 result.peak_mb[phase] = vm_hwm_mb(pid)
             result.load = (load_before, os.getloadavg()[0])
     finally:
-        await connection.close()
+        await broker.close()
         for p in (validator, notifier):
             if p.proc is not None:
                 p.terminate(30)
