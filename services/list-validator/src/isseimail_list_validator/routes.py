@@ -22,7 +22,7 @@ from isseimail_list_validator.csv_reader import ENCODING_LABELS, CsvRefused, rea
 from isseimail_list_validator.rows import PreparedRow, apply_suppressions, prepare_rows
 from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_list_validator.suppression import check_suppressed
-from isseimail_list_validator.worker import TaskPublisher
+from isseimail_list_validator.work_messages import TaskPublisher
 from isseimail_shared.app import Db, RuntimeDep
 from isseimail_shared.runtime import Runtime
 
