@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter
 from isseimail_shared.messaging import Broker, delivery_count
 from isseimail_shared.work import InvalidMessage, WorkMessage
 from isseimail_shared.work_handler import Handled, outcome_counters, retry_delay, work_handler
-from isseimail_testing.queues import publish_raw
+from isseimail_testing.queues import publish_raw, queue_depth
 
 QUEUE = "test.work"
 
@@ -74,18 +74,9 @@ def count(counter: Counter, outcome: str) -> float:
     return float(counter.labels(outcome)._value.get())
 
 
-async def depth(broker: Broker, name: str) -> int:
-    channel = await broker.connection.channel()
-    try:
-        declared = await channel.declare_queue(name, passive=True)
-        return declared.declaration_result.message_count or 0
-    finally:
-        await channel.close()
-
-
 async def wait_depth(broker: Broker, name: str, expected: int, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
-    while await depth(broker, name) != expected:
+    while await queue_depth(broker, name) != expected:
         if time.monotonic() > deadline:
             raise AssertionError(f"{name} did not reach {expected} messages")
         await asyncio.sleep(0.05)
@@ -158,7 +149,7 @@ async def test_success_is_acked_and_counted(work_broker: Broker, counter: Counte
         assert (await asyncio.wait_for(recorder.done.get(), 10)).job_id == 1
         await wait_depth(work_broker, QUEUE, 0)
     await asyncio.sleep(0.2)
-    assert await depth(work_broker, QUEUE) == 0  # after the consumer's channel closed: nothing came back
+    assert await queue_depth(work_broker, QUEUE) == 0  # after the consumer's channel closed: nothing came back
     assert (count(counter, "processed"), count(counter, "failed"), count(counter, "invalid")) == (1, 0, 0)
 
 
@@ -186,7 +177,7 @@ async def test_failure_is_requeued_with_backoff_then_succeeds(work_broker: Broke
     assert len(times) == 3
     assert times[1] - times[0] >= retry_delay(0) * 0.9
     assert times[2] - times[1] >= retry_delay(1) * 0.9
-    assert await depth(work_broker, f"{QUEUE}.dlq") == 0
+    assert await queue_depth(work_broker, f"{QUEUE}.dlq") == 0
     assert (count(counter, "failed"), count(counter, "processed")) == (2, 1)
 
 

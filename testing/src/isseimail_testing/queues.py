@@ -15,3 +15,13 @@ async def publish_raw(broker: Broker, queue: str, body: bytes, *, message_id: st
         await channel.default_exchange.publish(message, routing_key=queue)
     finally:
         await channel.close()
+
+
+async def queue_depth(broker: Broker, name: str) -> int:
+    """Messages ready in the queue (not those delivered and unacked)."""
+    channel = await broker.connection.channel()
+    try:
+        declared = await channel.declare_queue(name, passive=True)
+        return declared.declaration_result.message_count or 0
+    finally:
+        await channel.close()
