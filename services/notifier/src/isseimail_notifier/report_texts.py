@@ -98,10 +98,7 @@ def paused(
         sender=sender,
         campaign_id=campaign_id,
         campaign_subject=campaign_subject,
-        total=counts.total,
-        sent=counts.sent,
-        failed=counts.failed,
-        rate=counts.rate,
+        counts=counts,
         lines=lines,
         inline_limit=inline_limit,
     )
