@@ -7,13 +7,13 @@ memory stays flat.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 
 from isseimail_composer.freeze import campaign_header, sender_copy
+from isseimail_shared.contracts.composer import SnapshotRow
 
 PAGE = 1000
 
@@ -23,7 +23,7 @@ async def snapshot_lines(pool: asyncpg.Pool, campaign_id: uuid.UUID) -> AsyncIte
     record = await pool.fetchrow("SELECT * FROM snapshots WHERE campaign_id = $1", campaign_id)
     if record is None:
         return None
-    header = campaign_header(dict(record))
+    header = (campaign_header(dict(record)).model_dump_json() + "\n").encode()
     sender = sender_copy(record["sender_email"], record["sender_name"])
 
     async def lines() -> AsyncIterator[bytes]:
@@ -36,15 +36,15 @@ async def snapshot_lines(pool: asyncpg.Pool, campaign_id: uuid.UUID) -> AsyncIte
                 campaign_id,
                 prefetch=PAGE,
             ):
-                row = {
-                    "row": r["row_no"],
-                    "email": r["email"],
-                    "company": r["company"],
-                    "department1": r["department1"],
-                    "department2": r["department2"],
-                    "contact": r["contact"],
-                }
-                page.append(json.dumps(row, ensure_ascii=False))
+                row = SnapshotRow(
+                    row=r["row_no"],
+                    email=r["email"],
+                    company=r["company"],
+                    department1=r["department1"],
+                    department2=r["department2"],
+                    contact=r["contact"],
+                )
+                page.append(row.model_dump_json())
                 if len(page) >= PAGE:
                     yield ("\n".join(page) + "\n").encode()
                     page = []

@@ -9,7 +9,7 @@ its Japanese reason, named by CSV row, as the upload's own errors are.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
@@ -18,6 +18,7 @@ from isseimail_list_validator.routes import ActingPass, owned_list
 from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_list_validator.suppression import check_suppressed, reason_code
 from isseimail_shared.app import Db, RuntimeDep
+from isseimail_shared.contracts.list_validator import BadRow, SuppressedRows
 
 router = APIRouter(prefix="/internal/lists", tags=["lists"])
 
@@ -33,9 +34,9 @@ async def suppressed_rows(
     organisation: Annotated[str, Query(min_length=1, max_length=253, pattern=DOMAIN)],
     x_isseimail_pass_id: ActingPass,
     limit: Annotated[int, Query(ge=0, le=10_000)] = 1000,
-) -> dict[str, Any]:
-    """{"total", "rows": [{"row", "address", "status": "invalid", "code", "message"}]} in row order (first
-    `limit`); 503 when the notifier cannot be asked (under the "allow" policy: no rows, "unverified": true)."""
+) -> SuppressedRows:
+    """The rows suppressed for the organisation in row order (first `limit`, and the total); 503 when the
+    notifier cannot be asked (under the "allow" policy: no rows, "unverified": true)."""
     settings = runtime.settings
     assert isinstance(settings, ListValidatorSettings)
     await owned_list(pool, list_id, x_isseimail_pass_id)
@@ -56,31 +57,21 @@ async def suppressed_rows(
         if policy != "allow":
             raise HTTPException(503, UNAVAILABLE)
         # ISSEIMAIL_UNVERIFIED_POLICY=allow: what cannot be checked does not block, here as at upload.
-        return {
-            "list_id": str(list_id),
-            "organisation": organisation.lower(),
-            "total": 0,
-            "rows": [],
-            "unverified": True,
-        }
+        return SuppressedRows(list_id=list_id, organisation=organisation.lower(), total=0, rows=[], unverified=True)
     rows = []
     for record in records:
         reason = answer.get(record["email"].lower())
         if reason is not None:
             code = reason_code(reason)
             rows.append(
-                {
-                    "row": record["row_no"],
-                    "address": record["address"],
-                    "status": "invalid",
-                    "code": code,
-                    "message": reasons.message(code),
-                }
+                BadRow(
+                    row=record["row_no"],
+                    address=record["address"],
+                    status="invalid",
+                    code=code,
+                    message=reasons.message(code),
+                )
             )
-    return {
-        "list_id": str(list_id),
-        "organisation": organisation.lower(),
-        "total": len(rows),
-        "rows": rows[:limit],
-        "unverified": False,
-    }
+    return SuppressedRows(
+        list_id=list_id, organisation=organisation.lower(), total=len(rows), rows=rows[:limit], unverified=False
+    )

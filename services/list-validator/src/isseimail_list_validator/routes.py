@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 from urllib.parse import unquote
 
 import asyncpg
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 
 from isseimail_list_validator import lists, reasons
 from isseimail_list_validator.address_check import AddressChecker
@@ -24,6 +24,7 @@ from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_list_validator.suppression import check_suppressed
 from isseimail_list_validator.worker import TaskPublisher
 from isseimail_shared.app import Db, RuntimeDep
+from isseimail_shared.contracts.list_validator import BadRow, ListAccepted, ListLimits, ListRow, ListSummary
 from isseimail_shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -57,10 +58,10 @@ async def read_limited(request: Request, limit: int, too_large: HTTPException) -
 
 
 @router.get("/limits")
-async def limits(runtime: RuntimeDep) -> dict[str, int]:
+async def limits(runtime: RuntimeDep) -> ListLimits:
     """What the gateway enforces while it streams an upload here."""
     s = _settings(runtime)
-    return {"max_bytes": s.list_max_bytes, "max_rows": s.list_max_rows}
+    return ListLimits(max_bytes=s.list_max_bytes, max_rows=s.list_max_rows)
 
 
 @router.post("", status_code=202)
@@ -70,7 +71,7 @@ async def upload(
     x_isseimail_pass_id: Annotated[int, Header(ge=1)],
     x_isseimail_user_id: Annotated[str, Header(max_length=64)] = "",
     x_isseimail_filename: Annotated[str, Header(max_length=2000)] = "",
-) -> dict[str, Any]:
+) -> ListAccepted:
     """The CSV as the raw request body; 202 with the list id once its rows are stored and checks published."""
     s = _settings(runtime)
     started = time.perf_counter()
@@ -91,7 +92,7 @@ async def _store_upload(
     pass_id: int,
     user_id: str,
     filename: str,
-) -> dict[str, Any]:
+) -> ListAccepted:
     timings = {"read": time.perf_counter() - started}
     checker: AddressChecker = runtime.state["address_checker"]
     try:
@@ -149,15 +150,15 @@ async def _store_upload(
         encoding,
         " ".join(f"{k} {v:.2f}s" for k, v in timings.items()),
     )
-    return {
-        "list_id": str(new.list_id),
-        "status": "validating" if domains else (await lists.summary(runtime.pool, new.list_id) or {})["status"],
-        "encoding": encoding,
-        "encoding_label": ENCODING_LABELS.get(encoding, encoding),
-        "has_header": has_header,
-        "rows": len(rows),
-        "domains": len(domains),
-    }
+    return ListAccepted(
+        list_id=new.list_id,
+        status="validating" if domains else (await lists.summary(runtime.pool, new.list_id) or {})["status"],
+        encoding=encoding,
+        encoding_label=ENCODING_LABELS.get(encoding, encoding),
+        has_header=has_header,
+        rows=len(rows),
+        domains=len(domains),
+    )
 
 
 def _pending_domains(rows: list[PreparedRow]) -> list[str]:
@@ -211,15 +212,15 @@ async def owned_list(pool: asyncpg.Pool, list_id: uuid.UUID, pass_id: int) -> di
     return found
 
 
-def _bad_row(record: asyncpg.Record) -> dict[str, Any]:
+def _bad_row(record: asyncpg.Record) -> BadRow:
     code = record["reason"]
-    return {
-        "row": record["row_no"],
-        "address": record["address"],
-        "status": record["status"],
-        "code": code,
-        "message": reasons.message(code, duplicate_of=record["duplicate_of"]),
-    }
+    return BadRow(
+        row=record["row_no"],
+        address=record["address"],
+        status=record["status"],
+        code=code,
+        message=reasons.message(code, duplicate_of=record["duplicate_of"]),
+    )
 
 
 @router.get("/{list_id}")
@@ -228,22 +229,23 @@ async def get_list(
     pool: Db,
     x_isseimail_pass_id: ActingPass,
     bad_rows: Annotated[int, Query(ge=0, le=10_000)] = 1000,
-) -> dict[str, Any]:
+) -> ListSummary:
     """Status and counts; for a finished list the first `bad_rows` bad rows (all of them: /errors)."""
     found = await owned_list(pool, list_id, x_isseimail_pass_id)
-    if found["status"] != "validating" and bad_rows:
+    summary = ListSummary.model_validate(found)
+    if summary.status != "validating" and bad_rows:
         records = await pool.fetch(f"{lists.BAD_ROWS_SQL} LIMIT $2", list_id, bad_rows)
-        found["bad_rows"] = [_bad_row(r) for r in records]
-    else:
-        found["bad_rows"] = []
-    return found
+        summary.bad_rows = [_bad_row(r) for r in records]
+    return summary
 
 
-async def _ndjson(pool: asyncpg.Pool, sql: str, list_id: uuid.UUID, shape: Any) -> AsyncIterator[bytes]:
+async def _ndjson(
+    pool: asyncpg.Pool, sql: str, list_id: uuid.UUID, shape: Callable[[asyncpg.Record], BaseModel]
+) -> AsyncIterator[bytes]:
     async with pool.acquire() as conn, conn.transaction():
         lines: list[str] = []
         async for record in conn.cursor(sql, list_id, prefetch=2000):
-            lines.append(json.dumps(shape(record), ensure_ascii=False))
+            lines.append(shape(record).model_dump_json())
             if len(lines) >= 1000:
                 yield ("\n".join(lines) + "\n").encode()
                 lines.clear()
@@ -258,15 +260,15 @@ async def list_errors(list_id: uuid.UUID, pool: Db, x_isseimail_pass_id: ActingP
     return StreamingResponse(_ndjson(pool, lists.BAD_ROWS_SQL, list_id, _bad_row), media_type="application/x-ndjson")
 
 
-def _recipient(record: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "row": record["row_no"],
-        "email": record["email"],
-        "company": record["company"],
-        "department1": record["department1"],
-        "department2": record["department2"],
-        "contact": record["contact"],
-    }
+def _recipient(record: asyncpg.Record) -> ListRow:
+    return ListRow(
+        row=record["row_no"],
+        email=record["email"],
+        company=record["company"],
+        department1=record["department1"],
+        department2=record["department2"],
+        contact=record["contact"],
+    )
 
 
 @router.get("/{list_id}/rows")

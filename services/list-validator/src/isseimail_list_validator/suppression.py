@@ -9,14 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-import httpx
 from pydantic import SecretStr
 
-from isseimail_shared.internal_auth import internal_client
+from isseimail_shared.clients.base import Unavailable
+from isseimail_shared.clients.notifier import NotifierClient
 
 log = logging.getLogger(__name__)
-
-CHUNK = 50_000  # the notifier's documented maximum per request
 
 
 async def check_suppressed(
@@ -31,25 +29,13 @@ async def check_suppressed(
 
     The reason is "unsubscribed" or "complained" for an organisation's own rows, else the bounce reason.
     """
-    found: dict[str, str] = {}
     try:
-        async with internal_client(base_url, tokens, httpx.Timeout(timeout)) as client:
-            for start in range(0, len(addresses), CHUNK):
-                body: dict[str, object] = {"addresses": addresses[start : start + CHUNK]}
-                if organisation:
-                    body["organisation"] = organisation
-                response = await client.post("/internal/suppressions/check", json=body)
-                if response.status_code != 200:
-                    log.warning("suppression check answered %d", response.status_code)
-                    return None
-                data = response.json().get("suppressed", {})
-                if not isinstance(data, dict):
-                    return None
-                found.update({str(k).lower(): str(v) for k, v in data.items()})
-    except (httpx.HTTPError, ValueError) as exc:
-        log.warning("suppression list unavailable: %s", exc.__class__.__name__)
+        async with NotifierClient(base_url, tokens, timeout=timeout, connect_timeout=timeout) as client:
+            found = await client.suppressed(addresses, organisation)
+    except Unavailable as exc:
+        log.warning("suppression list unavailable: %s", exc)
         return None
-    return found
+    return {address.lower(): reason for address, reason in found.items()}
 
 
 def reason_code(reason: str) -> str:

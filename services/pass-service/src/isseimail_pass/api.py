@@ -11,7 +11,9 @@ from isseimail_pass import applications, logins, passes, sessions
 from isseimail_pass.clock import Clock, system_clock
 from isseimail_pass.clock import today as today_in
 from isseimail_pass.errors import FieldError
-from isseimail_pass.models import (
+from isseimail_pass.settings import PassSettings
+from isseimail_shared.app import Db, RuntimeDep
+from isseimail_shared.contracts.pass_service import (
     AdminLoginIn,
     AdminLoginOut,
     ApplicationIn,
@@ -26,11 +28,10 @@ from isseimail_pass.models import (
     PassLoginOut,
     PassOut,
     Rejection,
+    RevokeOut,
     SessionOut,
     SessionRef,
 )
-from isseimail_pass.settings import PassSettings
-from isseimail_shared.app import Db, RuntimeDep
 
 router = APIRouter(prefix="/internal", tags=["internal"])
 
@@ -191,9 +192,9 @@ async def lookup_session(body: SessionRef, db: Db, today: Today, now: Now) -> Se
 
 
 @router.post("/sessions/revoke")
-async def revoke_session(body: SessionRef, db: Db, now: Now) -> dict[str, bool]:
+async def revoke_session(body: SessionRef, db: Db, now: Now) -> RevokeOut:
     async with db.acquire() as conn:
-        return {"revoked": await sessions.revoke(conn, body.session_id, now)}
+        return RevokeOut(revoked=await sessions.revoke(conn, body.session_id, now))
 
 
 # --- passes ----------------------------------------------------------------------------------------
