@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from isseimail_gateway.session import (
     EXPIRED,
@@ -25,6 +25,9 @@ from isseimail_gateway.session import (
     require_pass_session,
 )
 from isseimail_gateway.upstream import Upstreams, get_upstreams
+from isseimail_shared.contracts.composer import DraftForm, DraftSaved, Preview
+from isseimail_shared.contracts.forms import multipart_body
+from isseimail_shared.contracts.pass_service import ConsumeOut
 
 router = APIRouter(prefix="/api/v1", tags=["campaigns"])
 
@@ -32,67 +35,12 @@ MAX_FORM_BYTES = 2_097_152 + 512 * 1024  # the 2 MB of attachments plus room for
 TOO_LARGE = "送信内容が大きすぎます。添付ファイルは合計2MB（2,097,152バイト）までです。"
 NOT_FOUND = "指定された一斉メールが見つかりません。"
 
-DRAFT_FORM: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "list_id": {"type": "string", "format": "uuid", "description": "確認済みの送信先リスト"},
-                        "sender_email": {"type": "string", "maxLength": 50, "description": "送信者メールアドレス"},
-                        "sender_name": {"type": "string", "maxLength": 50, "description": "送信者名称"},
-                        "subject": {"type": "string", "maxLength": 100, "description": "件名"},
-                        "body": {"type": "string", "maxLength": 5000, "description": "本文（外字不可）"},
-                        "charset": {"type": "string", "enum": ["utf-8", "iso-2022-jp"], "default": "utf-8"},
-                        "attachments": {
-                            "type": "array",
-                            "maxItems": 5,
-                            "items": {"type": "string", "format": "binary"},
-                            "description": "添付ファイル: PDFのみ、5個まで、合計2MB（2,097,152バイト）まで。"
-                            "1つ以上必須（ISSEIMAIL_ATTACHMENTS_REQUIRED=false のときは任意）",
-                        },
-                        "clear_attachments": {
-                            "type": "boolean",
-                            "description": "PUT only: remove stored attachments (without files they are kept)",
-                        },
-                    },
-                    "required": ["list_id", "sender_email", "sender_name", "subject", "body"],
-                }
-            }
-        },
-    }
-}
+DRAFT_FORM = multipart_body(DraftForm)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "errors keyed by field (Japanese)"},
     404: {"description": "not found"},
 }
-
-
-class CampaignCreated(BaseModel):
-    campaign_id: str
-
-
-class AttachmentInfo(BaseModel):
-    name: str
-    size: int
-
-
-class Preview(BaseModel):
-    campaign_id: str
-    state: str
-    from_: str = Field(alias="from", description="送信者名称 <送信者メールアドレス>")
-    sender_name: str
-    sender_email: str
-    to: str
-    subject: str
-    charset: str
-    text: str
-    attachments: list[AttachmentInfo]
-    attachments_total: int
-    attachments_limit: int
 
 
 class SendAccepted(BaseModel):
@@ -145,14 +93,14 @@ async def _forward_form(
 
 
 @router.post(
-    "/campaigns", status_code=201, openapi_extra=DRAFT_FORM, responses={201: {"model": CampaignCreated}, **ERRORS}
+    "/campaigns", status_code=201, openapi_extra=DRAFT_FORM, responses={201: {"model": DraftSaved}, **ERRORS}
 )
 async def create_campaign(request: Request, session: PassSessionDep, upstreams: UpstreamsDep) -> JSONResponse:
     """Create the draft (一斉メールの作成): 201 with campaign_id, or 422 with every error keyed by field."""
     return await _forward_form(request, "POST", "/internal/campaigns", session, upstreams)
 
 
-@router.put("/campaigns/{campaign_id}", openapi_extra=DRAFT_FORM, responses={200: {"model": CampaignCreated}, **ERRORS})
+@router.put("/campaigns/{campaign_id}", openapi_extra=DRAFT_FORM, responses={200: {"model": DraftSaved}, **ERRORS})
 async def replace_campaign(
     campaign_id: str, request: Request, session: PassSessionDep, upstreams: UpstreamsDep
 ) -> JSONResponse:
@@ -215,6 +163,6 @@ async def send_campaign(
     )
     if consumed.status_code in (404, 409):
         return JSONResponse({"detail": EXPIRED}, status_code=409)
-    if consumed.status_code != 200 or not consumed.json().get("won"):
+    if consumed.status_code != 200 or not ConsumeOut.model_validate_json(consumed.content).won:
         return _relay(consumed)
     return JSONResponse({"status": "accepted", "campaign_id": cid}, status_code=202)
