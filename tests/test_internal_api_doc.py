@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _generator():  # type: ignore[no-untyped-def]
     spec = importlib.util.spec_from_file_location("internal_api_doc", ROOT / "scripts" / "internal_api_doc.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -22,4 +23,3 @@ def test_internal_api_doc_is_current() -> None:
     assert (ROOT / "docs" / "internal-api.md").read_text() == module.render(), (
         "run: uv run python scripts/internal_api_doc.py --write"
     )
-

@@ -7,6 +7,7 @@ memory stays flat.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 
@@ -44,7 +45,7 @@ async def snapshot_lines(pool: asyncpg.Pool, campaign_id: uuid.UUID) -> AsyncIte
                     department2=r["department2"],
                     contact=r["contact"],
                 )
-                page.append(row.model_dump_json())
+                page.append(json.dumps(row.model_dump(mode="json"), ensure_ascii=False))  # the rows' own format
                 if len(page) >= PAGE:
                     yield ("\n".join(page) + "\n").encode()
                     page = []

@@ -92,9 +92,7 @@ async def _forward_form(
     return _relay(await upstreams.call("composer", method, path, content=body, headers=headers))
 
 
-@router.post(
-    "/campaigns", status_code=201, openapi_extra=DRAFT_FORM, responses={201: {"model": DraftSaved}, **ERRORS}
-)
+@router.post("/campaigns", status_code=201, openapi_extra=DRAFT_FORM, responses={201: {"model": DraftSaved}, **ERRORS})
 async def create_campaign(request: Request, session: PassSessionDep, upstreams: UpstreamsDep) -> JSONResponse:
     """Create the draft (一斉メールの作成): 201 with campaign_id, or 422 with every error keyed by field."""
     return await _forward_form(request, "POST", "/internal/campaigns", session, upstreams)

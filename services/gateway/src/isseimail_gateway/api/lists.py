@@ -247,9 +247,7 @@ async def upload_list(request: Request, session: PassSessionDep, upstreams: Upst
         part = _FilePart(request, limit)
         await part.open()
         headers = {**pass_headers(session), "X-Isseimail-Filename": quote(part.filename)}
-        response = await upstreams.lists.http.post(
-            "/internal/lists", content=part.chunks(), headers=headers
-        )
+        response = await upstreams.lists.http.post("/internal/lists", content=part.chunks(), headers=headers)
     except _TooLarge:
         raise too_large from None
     except _Refused as refused:
