@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import httpx
 from pydantic import ValidationError
 
-from isseimail_shared.clients.base import InternalClient, Unavailable
-from isseimail_shared.contracts.composer import AttachmentPolicy, SnapshotHeader, SnapshotRow
+from isseimail_shared.clients.base import InternalClient, Unavailable, acting_for
+from isseimail_shared.contracts.composer import AttachmentPolicy, DraftOut, SnapshotHeader, SnapshotRow
 
 MAX_HEADER_LINE = 1 << 26  # the header line carries the template with its attachments (a few MB)
 
@@ -43,6 +43,11 @@ class ComposerClient(InternalClient):
 
     async def attachment_policy(self) -> AttachmentPolicy:
         return await self.fetch("GET", "/internal/attachment-policy", AttachmentPolicy)
+
+    async def draft(self, campaign_id: uuid.UUID | str, pass_id: int, user_id: str) -> DraftOut | None:
+        """The draft's fields as its pass reads them; None when it is not that pass's (or unknown)."""
+        path = f"/internal/campaigns/{campaign_id}"
+        return await self.call("GET", path, DraftOut, none_on=frozenset({404}), headers=acting_for(pass_id, user_id))
 
     @contextlib.asynccontextmanager
     async def snapshot(self, campaign_id: uuid.UUID) -> AsyncIterator[Snapshot]:

@@ -43,7 +43,7 @@ CSV_HEADER = ["行", "メールアドレス", "状態", "理由コード", "理�
 
 
 class ListAccepted(BaseModel):
-    list_id: str
+    list_id: uuid.UUID
     status: str
     encoding: str  # the codec read: cp932, utf-8, utf-8-sig, utf-16
     encoding_label: str  # the same for people: "Shift_JIS (CP932)", "UTF-8 (BOM付き)", ...
@@ -60,7 +60,7 @@ class BadRow(BaseModel):
 
 
 class ListStatus(BaseModel):
-    list_id: str
+    list_id: uuid.UUID
     status: str  # validating, valid, invalid
     filename: str
     encoding: str
