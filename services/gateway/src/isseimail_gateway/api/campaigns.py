@@ -24,8 +24,8 @@ from isseimail_gateway.session import (
     pass_headers,
     require_pass_session,
 )
-from isseimail_gateway.upstream import Upstreams, get_upstreams
-from isseimail_shared.contracts.composer import DraftForm, DraftSaved, Preview
+from isseimail_gateway.upstream import Upstreams, get_upstreams, parsed
+from isseimail_shared.contracts.composer import DraftDeleted, DraftForm, DraftOut, DraftSaved, Preview, Ready
 from isseimail_shared.contracts.forms import multipart_body
 from isseimail_shared.contracts.pass_service import ConsumeOut
 
@@ -73,7 +73,10 @@ class _TooLarge(Exception):
     pass
 
 
-def _relay(response: httpx.Response) -> JSONResponse:
+def _relay(response: httpx.Response, model: type[BaseModel], ok: int = 200) -> JSONResponse:
+    """The composer's answer: a success read as its contract model, an error body passed on as it is."""
+    if response.status_code == ok:
+        return JSONResponse(parsed(response, model, ok=ok).model_dump(mode="json", by_alias=True), status_code=ok)
     try:
         body = response.json()
     except ValueError:
@@ -82,20 +85,20 @@ def _relay(response: httpx.Response) -> JSONResponse:
 
 
 async def _forward_form(
-    request: Request, method: str, path: str, session: PassSession, upstreams: Upstreams
+    request: Request, method: str, path: str, session: PassSession, upstreams: Upstreams, ok: int
 ) -> JSONResponse:
     try:
         body = await _capped_body(request)
     except _TooLarge:
         return JSONResponse({"detail": TOO_LARGE, "errors": {"attachments": TOO_LARGE}}, status_code=413)
     headers = {**pass_headers(session), "Content-Type": request.headers.get("content-type", "")}
-    return _relay(await upstreams.call("composer", method, path, content=body, headers=headers))
+    return _relay(await upstreams.call("composer", method, path, content=body, headers=headers), DraftSaved, ok)
 
 
 @router.post("/campaigns", status_code=201, openapi_extra=DRAFT_FORM, responses={201: {"model": DraftSaved}, **ERRORS})
 async def create_campaign(request: Request, session: PassSessionDep, upstreams: UpstreamsDep) -> JSONResponse:
     """Create the draft (一斉メールの作成): 201 with campaign_id, or 422 with every error keyed by field."""
-    return await _forward_form(request, "POST", "/internal/campaigns", session, upstreams)
+    return await _forward_form(request, "POST", "/internal/campaigns", session, upstreams, 201)
 
 
 @router.put("/campaigns/{campaign_id}", openapi_extra=DRAFT_FORM, responses={200: {"model": DraftSaved}, **ERRORS})
@@ -103,28 +106,29 @@ async def replace_campaign(
     campaign_id: str, request: Request, session: PassSessionDep, upstreams: UpstreamsDep
 ) -> JSONResponse:
     """Replace the draft; stored attachments stay unless files or clear_attachments are sent."""
-    return await _forward_form(request, "PUT", f"/internal/campaigns/{_campaign_id(campaign_id)}", session, upstreams)
+    path = f"/internal/campaigns/{_campaign_id(campaign_id)}"
+    return await _forward_form(request, "PUT", path, session, upstreams, 200)
 
 
-@router.delete("/campaigns/{campaign_id}", responses=ERRORS)
+@router.delete("/campaigns/{campaign_id}", responses={200: {"model": DraftDeleted}, **ERRORS})
 async def reset_campaign(campaign_id: str, session: PassSessionDep, upstreams: UpstreamsDep) -> JSONResponse:
     """Reset: the draft and its attachments are deleted."""
     path = f"/internal/campaigns/{_campaign_id(campaign_id)}"
-    return _relay(await upstreams.call("composer", "DELETE", path, headers=pass_headers(session)))
+    return _relay(await upstreams.call("composer", "DELETE", path, headers=pass_headers(session)), DraftDeleted)
 
 
-@router.get("/campaigns/{campaign_id}/draft", responses=ERRORS)
+@router.get("/campaigns/{campaign_id}/draft", responses={200: {"model": DraftOut}, **ERRORS})
 async def get_draft(campaign_id: str, session: PassSessionDep, upstreams: UpstreamsDep) -> JSONResponse:
     """The draft's fields, to fill the form again."""
     path = f"/internal/campaigns/{_campaign_id(campaign_id)}"
-    return _relay(await upstreams.call("composer", "GET", path, headers=pass_headers(session)))
+    return _relay(await upstreams.call("composer", "GET", path, headers=pass_headers(session)), DraftOut)
 
 
 @router.get("/campaigns/{campaign_id}/preview", responses={200: {"model": Preview}, **ERRORS})
 async def preview_campaign(campaign_id: str, session: PassSessionDep, upstreams: UpstreamsDep) -> JSONResponse:
     """The confirmation view: From, Subject, the full text as the first recipient sees it, attachments."""
     path = f"/internal/campaigns/{_campaign_id(campaign_id)}/preview"
-    return _relay(await upstreams.call("composer", "GET", path, headers=pass_headers(session)))
+    return _relay(await upstreams.call("composer", "GET", path, headers=pass_headers(session)), Preview)
 
 
 async def require_sendable_session(
@@ -155,12 +159,12 @@ async def send_campaign(
     if ready.status_code == 409:
         return JSONResponse({"detail": EXPIRED}, status_code=409)
     if ready.status_code != 200:
-        return _relay(ready)
+        return _relay(ready, Ready)
     consumed = await upstreams.call(
         "pass", "POST", f"/internal/passes/{session.pass_id}/consume", json={"campaign_id": cid}
     )
     if consumed.status_code in (404, 409):
         return JSONResponse({"detail": EXPIRED}, status_code=409)
     if consumed.status_code != 200 or not ConsumeOut.model_validate_json(consumed.content).won:
-        return _relay(consumed)
+        return _relay(consumed, ConsumeOut)
     return JSONResponse({"status": "accepted", "campaign_id": cid}, status_code=202)
