@@ -9,16 +9,19 @@ its Japanese reason, named by CSV row, as the upload's own errors are.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import asyncpg
 from fastapi import APIRouter, HTTPException, Query
 
 from isseimail_list_validator import reasons
 from isseimail_list_validator.routes import ActingPass, owned_list
 from isseimail_list_validator.settings import ListValidatorSettings
-from isseimail_list_validator.suppression import check_suppressed, reason_code
+from isseimail_list_validator.suppression import CHUNK, check_suppressed, reason_code
 from isseimail_shared.app import Db, RuntimeDep
 from isseimail_shared.contracts.list_validator import BadRow, SuppressedRows
+from isseimail_shared.db import Conn
 
 router = APIRouter(prefix="/internal/lists", tags=["lists"])
 
@@ -40,11 +43,54 @@ async def suppressed_rows(
     settings = runtime.settings
     assert isinstance(settings, ListValidatorSettings)
     await owned_list(pool, list_id, x_isseimail_pass_id)
-    records = await pool.fetch(
+    # The rows are read and asked about a chunk at a time (a million-row list is never held whole); only
+    # the answered rows are kept, and of those only the first `limit`.
+    rows: list[BadRow] = []
+    total = 0
+    unavailable = False
+    async with pool.acquire() as conn, conn.transaction():
+        async for chunk in _chunks(conn, list_id):
+            answered = await _check(settings, organisation, chunk, rows, limit)
+            if answered is None:
+                unavailable = True
+                break
+            total += answered
+    if unavailable:
+        policy = await pool.fetchval("SELECT unverified_policy FROM lists WHERE list_id = $1", list_id)
+        if policy != "allow":
+            raise HTTPException(503, UNAVAILABLE)
+        # ISSEIMAIL_UNVERIFIED_POLICY=allow: what cannot be checked does not block, here as at upload.
+        return SuppressedRows(list_id=list_id, organisation=organisation.lower(), total=0, rows=[], unverified=True)
+    return SuppressedRows(list_id=list_id, organisation=organisation.lower(), total=total, rows=rows, unverified=False)
+
+
+async def _chunks(conn: Conn, list_id: uuid.UUID) -> AsyncIterator[list[asyncpg.Record]]:
+    """The list's rows that may be sent, in row order, CHUNK at a time (the notifier's maximum per ask)."""
+    chunk: list[asyncpg.Record] = []
+    cursor = conn.cursor(
         "SELECT row_no, address, email FROM list_rows WHERE list_id = $1 AND status IN ('ok', 'unverified') "
         "AND email IS NOT NULL ORDER BY row_no",
         list_id,
+        prefetch=2000,
     )
+    async for record in cursor:
+        chunk.append(record)
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+async def _check(
+    settings: ListValidatorSettings,
+    organisation: str,
+    records: list[asyncpg.Record],
+    rows: list[BadRow],
+    limit: int,
+) -> int | None:
+    """Ask about a chunk of rows; the answered ones are added to `rows` (up to `limit`). Returns how many
+    were answered, None when the suppression list could not be read."""
     answer = await check_suppressed(
         settings.notifier_url,
         [r["email"] for r in records],
@@ -53,15 +99,14 @@ async def suppressed_rows(
         organisation=organisation.lower(),
     )
     if answer is None:
-        policy = await pool.fetchval("SELECT unverified_policy FROM lists WHERE list_id = $1", list_id)
-        if policy != "allow":
-            raise HTTPException(503, UNAVAILABLE)
-        # ISSEIMAIL_UNVERIFIED_POLICY=allow: what cannot be checked does not block, here as at upload.
-        return SuppressedRows(list_id=list_id, organisation=organisation.lower(), total=0, rows=[], unverified=True)
-    rows = []
+        return None
+    count = 0
     for record in records:
         reason = answer.get(record["email"].lower())
-        if reason is not None:
+        if reason is None:
+            continue
+        count += 1
+        if len(rows) < limit:
             code = reason_code(reason)
             rows.append(
                 BadRow(
@@ -72,6 +117,4 @@ async def suppressed_rows(
                     message=reasons.message(code),
                 )
             )
-    return SuppressedRows(
-        list_id=list_id, organisation=organisation.lower(), total=len(rows), rows=rows[:limit], unverified=False
-    )
+    return count
