@@ -10,8 +10,9 @@ from isseimail_dispatcher import campaign_control, dkim_api, estimate, progress
 from isseimail_dispatcher.accept import campaign_accepted
 from isseimail_dispatcher.bounces import delivery_bounced, delivery_delayed
 from isseimail_dispatcher.rate_gauges import run_rate_gauges
-from isseimail_dispatcher.scheduler import BATCH_QUEUE, run_scheduler
+from isseimail_dispatcher.scheduler import run_scheduler
 from isseimail_dispatcher.settings import DispatcherSettings
+from isseimail_dispatcher.work_messages import BATCH_QUEUE
 from isseimail_dispatcher.worker import BatchWorker
 from isseimail_shared.app import create_app as create_service_app
 from isseimail_shared.clients.composer import ComposerClient

@@ -15,13 +15,8 @@ from isseimail_list_validator.domain_check import DomainChecker
 from isseimail_list_validator.routes import router
 from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_list_validator.smtp_probe import SmtpProber
-from isseimail_list_validator.worker import (
-    DOMAIN_QUEUE,
-    ResultWriter,
-    TaskPublisher,
-    domain_handler,
-    redispatch_stale,
-)
+from isseimail_list_validator.work_messages import DOMAIN_QUEUE, TaskPublisher
+from isseimail_list_validator.worker import ResultWriter, domain_handler, redispatch_stale
 from isseimail_shared.app import create_app as create_service_app
 from isseimail_shared.runtime import ConsumerSpec, Runtime, ServiceSpec
 
@@ -49,9 +44,6 @@ async def close_checkers(runtime: Runtime) -> None:
     publishing: set[asyncio.Task[None]] = runtime.state.get("publishing", set())
     if publishing:  # let uploads that were answered finish publishing their domain checks
         await asyncio.wait(publishing, timeout=10)
-    publisher: TaskPublisher | None = runtime.state.get("task_publisher")
-    if publisher is not None:
-        await publisher.close()
     checker: DomainChecker | None = runtime.state.get("domain_checker")
     if checker is not None:
         await checker.close()

@@ -19,7 +19,7 @@ from isseimail_list_validator import lists, reasons
 from isseimail_list_validator.csv_reader import ENCODING_LABELS, CsvRefused
 from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_list_validator.upload import BodyTooLarge, spooled_body, store_csv
-from isseimail_list_validator.worker import TaskPublisher
+from isseimail_list_validator.work_messages import TaskPublisher
 from isseimail_shared.app import Db, RuntimeDep
 from isseimail_shared.contracts.list_validator import ListAccepted, ListLimits, ListSummary
 from isseimail_shared.runtime import Runtime
