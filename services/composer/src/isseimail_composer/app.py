@@ -12,9 +12,9 @@ from isseimail_composer.clamd_client import ClamdClient
 from isseimail_composer.deliverability import api as domains_api
 from isseimail_composer.deliverability.lifecycle import close_readiness, open_readiness
 from isseimail_composer.freeze import on_pass_consumed
-from isseimail_composer.lists_client import ListsClient
 from isseimail_composer.settings import ComposerSettings
 from isseimail_shared.app import create_app as create_service_app
+from isseimail_shared.clients.list_validator import ListsClient
 from isseimail_shared.events import PassConsumed
 from isseimail_shared.runtime import ConsumerSpec, Runtime, ServiceSpec
 
@@ -28,7 +28,7 @@ def _settings(runtime: Runtime) -> ComposerSettings:
 
 async def open_lists(runtime: Runtime) -> None:
     s = _settings(runtime)
-    runtime.state["lists"] = ListsClient(s.list_validator_url, s.upstream_timeout_seconds, s.internal_tokens)
+    runtime.state["lists"] = ListsClient(s.list_validator_url, s.internal_tokens, timeout=s.upstream_timeout_seconds)
 
 
 async def open_guard(runtime: Runtime) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import httpx
 from fastapi import FastAPI
 
 from isseimail_dispatcher import campaign_control, dkim_api, estimate, progress
@@ -16,13 +15,13 @@ from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_dispatcher.work_messages import BATCH_QUEUE
 from isseimail_dispatcher.worker import BatchWorker
 from isseimail_shared.app import create_app as create_service_app
+from isseimail_shared.clients.composer import ComposerClient
 from isseimail_shared.events import CampaignAccepted, DeliveryBounced, DeliveryDelayed, Event
 from isseimail_shared.inbox import EventHandler
-from isseimail_shared.internal_auth import internal_client
 from isseimail_shared.runtime import ConsumerSpec, Runtime, ServiceSpec
 
 EVENTS_QUEUE = "dispatcher.events"
-SNAPSHOT_TIMEOUT = httpx.Timeout(120.0, connect=5.0)
+SNAPSHOT_TIMEOUT = 120.0  # a 50,000-row snapshot with its template streams well within this
 
 
 def _settings(runtime: Runtime) -> DispatcherSettings:
@@ -32,11 +31,11 @@ def _settings(runtime: Runtime) -> DispatcherSettings:
 
 async def open_composer(runtime: Runtime) -> None:
     s = _settings(runtime)
-    runtime.state["composer"] = internal_client(s.composer_url, s.internal_tokens, SNAPSHOT_TIMEOUT)
+    runtime.state["composer"] = ComposerClient(s.composer_url, s.internal_tokens, timeout=SNAPSHOT_TIMEOUT)
 
 
 async def close_composer(runtime: Runtime) -> None:
-    await runtime.state["composer"].aclose()
+    await runtime.state["composer"].close()
 
 
 def serve_consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:

@@ -13,32 +13,17 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
-from pydantic import BaseModel
 
 from isseimail_dispatcher import limits
 from isseimail_dispatcher.adaptive import effective_per_minute
 from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_shared.app import Db
+from isseimail_shared.contracts.dispatcher import CampaignEstimate, DomainPace
 from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/internal", tags=["internal"])
 
 NOT_FOUND = "指定された一斉メールは見つかりません。"
-
-
-class DomainPace(BaseModel):
-    domain: str
-    recipients: int
-    per_minute: float  # the rate in force now, fleet-wide
-
-
-class CampaignEstimate(BaseModel):
-    campaign_id: uuid.UUID
-    pass_id: int
-    recipients: int
-    domains: int
-    seconds: float  # the slowest domain's recipients / its rate
-    slowest: DomainPace | None  # None for a campaign without deliveries
 
 
 def _settings(request: Request) -> DispatcherSettings:

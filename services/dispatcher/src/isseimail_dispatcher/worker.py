@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import asyncpg
-import httpx
 
 from isseimail_dispatcher import adaptive, campaign_control, limits, metrics, outcomes, shaping_targets
 from isseimail_dispatcher.destinations import ConnectionPool, Host, Router
@@ -40,8 +39,8 @@ from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_dispatcher.smtp_client import SmtpConnection, SmtpError
 from isseimail_dispatcher.unsubscribe_header import list_unsubscribe
 from isseimail_dispatcher.work_messages import BatchMessage
+from isseimail_shared.clients.notifier import NotifierClient
 from isseimail_shared.events import SUPPRESSED_AT_SEND
-from isseimail_shared.internal_auth import internal_client
 from isseimail_shared.mailmerge import CampaignTemplate, Recipient
 from isseimail_shared.verp import bounce_address
 from isseimail_shared.work_handler import Handled, work_handler
@@ -87,7 +86,7 @@ class BatchWorker:
         self._named_domains = frozenset(settings.shaping.named_domains())
         self._slowdowns: Counter[str] = Counter()  # rate decreases seen per domain by this process
         self.suppressions = SuppressionCheck(
-            internal_client(settings.notifier_url, settings.internal_tokens, httpx.Timeout(10.0, connect=3.0))
+            NotifierClient(settings.notifier_url, settings.internal_tokens, timeout=10.0, connect_timeout=3.0)
         )
         # The batch queue's consumer callback: invalid → DLQ, failure → backoff and requeue, else ack.
         self.on_message = work_handler(BatchMessage.decode, self._handle, queue=BatchMessage.queue)
@@ -412,7 +411,7 @@ class BatchWorker:
 
     async def close(self) -> None:
         await self.connections.close()
-        await self.suppressions.client.aclose()
+        await self.suppressions.client.close()
 
 
 def settled(row: asyncpg.Record, kind: str, outcome: Outcome) -> Settled:

@@ -1,31 +1,42 @@
-"""HTTP clients for the services behind the gateway, one pooled httpx client each."""
+"""The services behind the gateway: one typed internal client each (isseimail_shared.clients)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 from fastapi import Request
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from isseimail_gateway.settings import GatewaySettings
+from isseimail_shared.clients.base import InternalClient, Unavailable
+from isseimail_shared.clients.composer import ComposerClient
+from isseimail_shared.clients.dispatcher import DispatcherClient
+from isseimail_shared.clients.list_validator import ListsClient
+from isseimail_shared.clients.notifier import NotifierClient
+from isseimail_shared.clients.pass_service import PassClient
 from isseimail_shared.errors import ApiError, ErrorBody
-from isseimail_shared.internal_auth import internal_client
 
 Service = Literal["pass", "list_validator", "composer", "dispatcher", "notifier"]
 UNAVAILABLE = "ただいま処理できません。しばらくしてから再度お試しください。"
+M = TypeVar("M", bound=BaseModel)
 
 
 class Upstreams:
     def __init__(self, settings: GatewaySettings) -> None:
-        timeout = httpx.Timeout(settings.upstream_timeout_seconds, connect=5.0)
         tokens = settings.internal_tokens
-        self.clients: dict[Service, httpx.AsyncClient] = {
-            "pass": internal_client(settings.pass_url, tokens, timeout),
-            "list_validator": internal_client(settings.list_validator_url, tokens, timeout),
-            "composer": internal_client(settings.composer_url, tokens, timeout),
-            "dispatcher": internal_client(settings.dispatcher_url, tokens, timeout),
-            "notifier": internal_client(settings.notifier_url, tokens, timeout),
+        timeout = settings.upstream_timeout_seconds
+        self.pass_service = PassClient(settings.pass_url, tokens, timeout=timeout)
+        self.lists = ListsClient(settings.list_validator_url, tokens, timeout=timeout)
+        self.composer = ComposerClient(settings.composer_url, tokens, timeout=timeout)
+        self.dispatcher = DispatcherClient(settings.dispatcher_url, tokens, timeout=timeout)
+        self.notifier = NotifierClient(settings.notifier_url, tokens, timeout=timeout)
+        self.clients: dict[Service, InternalClient] = {
+            "pass": self.pass_service,
+            "list_validator": self.lists,
+            "composer": self.composer,
+            "dispatcher": self.dispatcher,
+            "notifier": self.notifier,
         }
 
     async def call(self, service: Service, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -40,7 +51,21 @@ class Upstreams:
 
     async def close(self) -> None:
         for client in self.clients.values():
-            await client.aclose()
+            await client.close()
+
+
+def parsed(response: httpx.Response, model: type[M], ok: int = 200) -> M:
+    """A successful answer read as its contract model; anything else is the user's 503."""
+    if response.status_code != ok:
+        raise ApiError(503, UNAVAILABLE)
+    try:
+        return model.model_validate_json(response.content)
+    except ValueError:
+        raise ApiError(503, UNAVAILABLE) from None
+
+
+def unavailable(exc: Unavailable) -> ApiError:
+    return ApiError(503, UNAVAILABLE)
 
 
 def relayed(response: httpx.Response) -> ApiError:

@@ -6,14 +6,13 @@ the address or the organisation, so nothing about a recipient leaves the notifie
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
 
 from isseimail_notifier import unsubscribes
 from isseimail_shared.app import Db, RuntimeDep
+from isseimail_shared.contracts.notifier import TokenValid, Unsubscribed, UnsubscribeRequest
 from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/internal/unsubscribes", tags=["unsubscribes"])
@@ -22,29 +21,24 @@ NOT_FOUND = "この配信停止のリンクは無効です。"
 Token = Annotated[str, Path(min_length=1, max_length=100)]
 
 
-class UnsubscribeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    channel: Literal["one-click"] = "one-click"
-
-
 def _secret(runtime: RuntimeDep) -> bytes:
     return runtime.settings.verp_secret.get_secret_value().encode()
 
 
-@router.get("/{token}")
-async def check_token(token: Token, pool: Db, runtime: RuntimeDep) -> JSONResponse:
+@router.get("/{token}", response_model=TokenValid, responses={404: {"description": "invalid token"}})
+async def check_token(token: Token, pool: Db, runtime: RuntimeDep) -> TokenValid:
     """200 when the token names a delivery it was made for (the confirmation page may be shown), else 404."""
     async with pool.acquire() as conn:
         target = await unsubscribes.resolve(conn, _secret(runtime), token)
     if target is None:
         raise ApiError(404, NOT_FOUND)
-    return JSONResponse({"valid": True})
+    return TokenValid(valid=True)
 
 
-@router.post("/{token}")
-async def unsubscribe(token: Token, body: UnsubscribeRequest, pool: Db, runtime: RuntimeDep) -> JSONResponse:
+@router.post("/{token}", response_model=Unsubscribed, responses={404: {"description": "invalid token"}})
+async def unsubscribe(token: Token, body: UnsubscribeRequest, pool: Db, runtime: RuntimeDep) -> Unsubscribed:
     """Suppress the token's recipient for its sender organisation (idempotent); 404 for an invalid token."""
     target = await unsubscribes.unsubscribe(pool, _secret(runtime), token, body.channel)
     if target is None:
         raise ApiError(404, NOT_FOUND)
-    return JSONResponse({"unsubscribed": True})
+    return Unsubscribed(unsubscribed=True)

@@ -10,7 +10,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from isseimail_pass import applications, logins, passes, sessions
 from isseimail_pass.clock import Clock, system_clock
 from isseimail_pass.clock import today as today_in
-from isseimail_pass.models import (
+from isseimail_pass.settings import PassSettings
+from isseimail_shared.app import Db, RuntimeDep
+from isseimail_shared.contracts.pass_service import (
     AdminLoginIn,
     AdminLoginOut,
     ApplicationIn,
@@ -25,11 +27,10 @@ from isseimail_pass.models import (
     PassLoginOut,
     PassOut,
     Rejection,
+    RevokeOut,
     SessionOut,
     SessionRef,
 )
-from isseimail_pass.settings import PassSettings
-from isseimail_shared.app import Db, RuntimeDep
 from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/internal", tags=["internal"])
@@ -174,9 +175,9 @@ async def lookup_session(body: SessionRef, db: Db, today: Today, now: Now) -> Se
 
 
 @router.post("/sessions/revoke")
-async def revoke_session(body: SessionRef, db: Db, now: Now) -> dict[str, bool]:
+async def revoke_session(body: SessionRef, db: Db, now: Now) -> RevokeOut:
     async with db.acquire() as conn:
-        return {"revoked": await sessions.revoke(conn, body.session_id, now)}
+        return RevokeOut(revoked=await sessions.revoke(conn, body.session_id, now))
 
 
 # --- passes ----------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import asyncpg
 from isseimail_pass.audit import audit
 from isseimail_pass.credentials import encrypt_for_notifier, hash_password, new_password, new_user_id
 from isseimail_pass.metrics import APPLICATIONS
-from isseimail_pass.models import ApplicationIn, ApplicationOut, IssuedOut
+from isseimail_shared.contracts.pass_service import ApplicationIn, ApplicationOut, IssuedOut
 from isseimail_shared.db import Conn
 from isseimail_shared.errors import ApiError
 from isseimail_shared.events import ApplicationRejected, ApplicationSubmitted, PassIssued

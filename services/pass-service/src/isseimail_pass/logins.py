@@ -24,8 +24,8 @@ from typing import Literal
 from isseimail_pass.audit import audit
 from isseimail_pass.credentials import verify_password
 from isseimail_pass.metrics import FAILED_ACCOUNTS, FAILED_RECENT, LOGINS
-from isseimail_pass.models import AdminLoginIn, AdminOut, PassLoginIn, PassOut
 from isseimail_pass.passes import EXPIRED, state_of
+from isseimail_shared.contracts.pass_service import AdminLoginIn, AdminOut, PassLoginIn, PassOut
 from isseimail_shared.db import Conn
 from isseimail_shared.errors import ApiError
 

@@ -13,7 +13,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from isseimail_gateway.session import SendingSessionDep, UpstreamsDep, own_campaign_id, pass_headers
-from isseimail_gateway.upstream import UNAVAILABLE
+from isseimail_gateway.upstream import parsed
+from isseimail_shared.contracts import dispatcher as contract
 from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/api/v1", tags=["progress"])
@@ -35,10 +36,6 @@ class CampaignEstimate(BaseModel):
     slowest: DomainPace | None = None
 
 
-class _Upstream(CampaignEstimate):
-    pass_id: int
-
-
 @router.get(
     "/campaigns/{campaign_id}/estimate",
     response_model=CampaignEstimate,
@@ -55,12 +52,7 @@ async def campaign_estimate(campaign_id: str, session: SendingSessionDep, upstre
     )
     if response.status_code == 404:
         raise ApiError(404, NOT_FOUND)
-    if response.status_code != 200:
-        raise ApiError(503, UNAVAILABLE)
-    try:
-        found = _Upstream.model_validate(response.json())
-    except ValueError:
-        raise ApiError(503, UNAVAILABLE) from None
+    found = parsed(response, contract.CampaignEstimate)
     if found.pass_id != session.pass_id:  # the dispatcher checks too
         raise ApiError(404, NOT_FOUND)
     return CampaignEstimate.model_validate(found.model_dump(exclude={"pass_id"}))

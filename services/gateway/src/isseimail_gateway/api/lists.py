@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -19,11 +18,13 @@ from urllib.parse import quote
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from isseimail_gateway.session import PassSession, PassSessionDep, UpstreamsDep, pass_headers
-from isseimail_gateway.upstream import UNAVAILABLE, Upstreams, relayed
+from isseimail_gateway.upstream import UNAVAILABLE, Upstreams, parsed, relayed
+from isseimail_shared.contracts import list_validator as contract
+from isseimail_shared.contracts.forms import multipart_body
 from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/api/v1", tags=["lists"])
@@ -43,7 +44,7 @@ CSV_HEADER = ["行", "メールアドレス", "状態", "理由コード", "理�
 
 
 class ListAccepted(BaseModel):
-    list_id: str
+    list_id: uuid.UUID
     status: str
     encoding: str  # the codec read: cp932, utf-8, utf-8-sig, utf-16
     encoding_label: str  # the same for people: "Shift_JIS (CP932)", "UTF-8 (BOM付き)", ...
@@ -60,7 +61,7 @@ class BadRow(BaseModel):
 
 
 class ListStatus(BaseModel):
-    list_id: str
+    list_id: uuid.UUID
     status: str  # validating, valid, invalid
     filename: str
     encoding: str
@@ -71,6 +72,12 @@ class ListStatus(BaseModel):
     invalid: int
     unverified: int
     bad_rows: list[BadRow]
+
+
+class ListUploadForm(BaseModel):
+    """The upload's multipart body (read as a stream, so declared for the OpenAPI document only)."""
+
+    file: bytes = Field(description="送信先CSV（メールアドレス, 会社名, 部署名1, 部署名2, ご担当者名）")
 
 
 class _TooLarge(Exception):
@@ -187,9 +194,7 @@ async def _limits(request: Request, upstreams: Upstreams) -> int:
     if cached and cached[1] > time.monotonic():
         return int(cached[0])
     response = await upstreams.call("list_validator", "GET", "/internal/lists/limits")
-    if response.status_code != 200:
-        raise ApiError(503, UNAVAILABLE)
-    limit = int(response.json()["max_bytes"])
+    limit = parsed(response, contract.ListLimits).max_bytes
     request.app.state.runtime.state["list_limits"] = (limit, time.monotonic() + LIMITS_TTL)
     return limit
 
@@ -204,26 +209,7 @@ async def _limits(request: Request, upstreams: Upstreams) -> int:
         422: {"description": "CSVとして読めない・空・件数超過など（detail に理由）"},
     },
     # The body is parsed as a stream (never buffered), so FastAPI cannot infer it: declare it here.
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["file"],
-                        "properties": {
-                            "file": {
-                                "type": "string",
-                                "format": "binary",
-                                "description": "送信先CSV（メールアドレス, 会社名, 部署名1, 部署名2, ご担当者名）",
-                            }
-                        },
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=multipart_body(ListUploadForm),
 )
 async def upload_list(request: Request, session: PassSessionDep, upstreams: UpstreamsDep) -> Any:
     """Upload the recipient CSV (multipart field `file`); 202 with the list id while its addresses are checked."""
@@ -236,16 +222,15 @@ async def upload_list(request: Request, session: PassSessionDep, upstreams: Upst
         part = _FilePart(request, limit)
         await part.open()
         headers = {**pass_headers(session), "X-Isseimail-Filename": quote(part.filename)}
-        response = await upstreams.clients["list_validator"].post(
-            "/internal/lists", content=part.chunks(), headers=headers
-        )
+        response = await upstreams.lists.http.post("/internal/lists", content=part.chunks(), headers=headers)
     except _TooLarge:
         raise too_large from None
     except httpx.HTTPError as exc:
         raise ApiError(503, UNAVAILABLE) from exc
     if response.status_code != 202:
         raise relayed(response)  # the list-validator's refusal as it is ({"detail", "errors", "code"})
-    return JSONResponse(response.json(), status_code=202)
+    accepted = parsed(response, contract.ListAccepted, ok=202)
+    return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
 
 
 def _list_id(raw: str) -> str:
@@ -257,19 +242,17 @@ def _list_id(raw: str) -> str:
         raise ApiError(404, NOT_FOUND) from None
 
 
-async def _owned_list(upstreams: Upstreams, session: PassSession, list_id: str) -> dict[str, Any]:
+async def _owned_list(upstreams: Upstreams, session: PassSession, list_id: str) -> contract.ListSummary:
     list_id = _list_id(list_id)
     response = await upstreams.call(
         "list_validator", "GET", f"/internal/lists/{list_id}", headers=pass_headers(session)
     )
     if response.status_code in (404, 422):
         raise ApiError(404, NOT_FOUND)
-    if response.status_code != 200:
-        raise ApiError(503, UNAVAILABLE)
-    body: dict[str, Any] = response.json()
-    if body.get("pass_id") != session.pass_id:  # the list-validator checks too; a list is its pass's alone
+    found = parsed(response, contract.ListSummary)
+    if found.pass_id != session.pass_id:  # the list-validator checks too; a list is its pass's alone
         raise ApiError(404, NOT_FOUND)
-    return body
+    return found
 
 
 @router.get("/lists/{list_id}", response_model=ListStatus, responses={404: {"description": NOT_FOUND}})
@@ -298,7 +281,7 @@ async def list_errors_csv(list_id: str, session: PassSessionDep, upstreams: Upst
     """The bad rows as a CSV Excel opens directly (UTF-8 with BOM, CRLF, formula cells neutralised)."""
     list_id = _list_id(list_id)
     await _owned_list(upstreams, session, list_id)
-    client = upstreams.clients["list_validator"]
+    client = upstreams.lists.http
     try:
         upstream = await client.send(
             client.build_request("GET", f"/internal/lists/{list_id}/errors", headers=pass_headers(session)),
@@ -318,14 +301,8 @@ async def list_errors_csv(list_id: str, session: PassSessionDep, upstreams: Upst
             async for line in upstream.aiter_lines():
                 if not line.strip():
                     continue
-                r = json.loads(line)
-                cells = [
-                    str(r["row"]),
-                    r["address"],
-                    STATUS_TEXT.get(r["status"], r["status"]),
-                    r["code"],
-                    r["message"],
-                ]
+                r = contract.BadRow.model_validate_json(line)
+                cells = [str(r.row), r.address, STATUS_TEXT.get(r.status, r.status), r.code, r.message]
                 yield _csv_line(cells).encode()
         finally:
             await upstream.aclose()

@@ -22,7 +22,8 @@ from isseimail_gateway.session import (
     session_id,
     set_cookie,
 )
-from isseimail_gateway.upstream import client_ip, relayed
+from isseimail_gateway.upstream import client_ip, parsed, relayed
+from isseimail_shared.contracts.pass_service import ApplicationOut, PassLoginOut
 
 router = APIRouter(prefix="/api/v1", tags=["passes"])
 
@@ -84,8 +85,8 @@ async def apply(body: ApplicationRequest, request: Request, upstreams: Upstreams
     )
     if response.status_code != 201:
         return relay_error(response)
-    out = response.json()
-    return ApplicationAccepted(application_id=out["application_id"], state=out["state"], use_date=out["use_date"])
+    out = parsed(response, ApplicationOut, ok=201)
+    return ApplicationAccepted(application_id=out.application_id, state=out.state, use_date=str(out.use_date))
 
 
 @router.post(
@@ -103,10 +104,10 @@ async def login(body: LoginRequest, request: Request, upstreams: UpstreamsDep) -
     response = await upstreams.call("pass", "POST", "/internal/login", json=payload)
     if response.status_code != 200:
         return relay_error(response)
-    found = response.json()
-    info = SessionInfo(pass_id=found["pass_id"], user_id=found["user_id"], use_date=found["use_date"])
+    found = parsed(response, PassLoginOut)
+    info = SessionInfo(pass_id=found.pass_id, user_id=found.user_id, use_date=str(found.use_date))
     answer = JSONResponse(info.model_dump())
-    set_cookie(request, answer, PASS_COOKIE, found["session_id"])
+    set_cookie(request, answer, PASS_COOKIE, found.session_id)
     return answer
 
 
