@@ -59,6 +59,7 @@ DB_ERRORS = (
 TOKEN_CHUNK = 20
 STATUS_CHECK_SECONDS = 1.0
 TEMPLATE_CACHE = 4
+CLOSE_WAIT_SECONDS = 10.0
 
 
 class Campaign:
@@ -80,7 +81,7 @@ class BatchWorker:
         self.dkim = Keyring(settings)
         self._campaigns: OrderedDict[uuid.UUID, Campaign] = OrderedDict()
         self._secret = settings.verp_secret.get_secret_value().encode()
-        self._active: set[int] = set()  # batches this process is sending now
+        self._active: dict[int, asyncio.Task[None]] = {}  # batches this process is sending now
         self.stopping = False  # SIGTERM: finish the message on the wire, hand the rest back
         self._adapt = settings.adaptation()
         self._named_domains = frozenset(settings.shaping.named_domains())
@@ -98,16 +99,22 @@ class BatchWorker:
         if batch_id in self._active:
             # Redelivered (the broker lost our channel) while this process still sends it.
             return "duplicate"
-        self._active.add(batch_id)
+        # The batch runs in a task of its own: when the broker connection drops, aio-pika cancels the message
+        # callback, and a cancellation between DATA and the server's reply would leave a delivered message
+        # `sending`, to be sent again. The send goes on; only the ack is lost (the claim makes the redelivery
+        # a no-op).
+        task = asyncio.create_task(self._run(batch_id), name=f"batch-{batch_id}")
+        self._active[batch_id] = task
+        await asyncio.shield(task)
+        return "processed"
+
+    async def _run(self, batch_id: int) -> None:
         BATCHES_IN_FLIGHT.inc()
         try:
             await self.process(batch_id)
         finally:
             BATCHES_IN_FLIGHT.dec()
-            self._active.discard(batch_id)
-        # After a broker outage the channel this message came on is gone and the ack cannot succeed: the
-        # broker hands the batch out again and the claim (done_at) makes that a no-op.
-        return "processed"
+            self._active.pop(batch_id, None)
 
     async def _db(self, op: Callable[[], Awaitable[T]]) -> T:
         """Run a database operation, waiting out an outage instead of giving up the batch."""
@@ -410,6 +417,14 @@ class BatchWorker:
         return domain if domain in self._named_domains else "other"
 
     async def close(self) -> None:
+        # Batches whose callback was cancelled still run (see _handle); `stopping` makes them hand the rest
+        # back after the message on the wire, so waiting is short. Whatever is left then is cancelled.
+        running = list(self._active.values())
+        if running:
+            _, late = await asyncio.wait(running, timeout=CLOSE_WAIT_SECONDS)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         await self.connections.close()
         await self.suppressions.client.close()
 
