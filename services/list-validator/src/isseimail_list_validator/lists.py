@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -157,9 +158,21 @@ async def store_rows(pool: asyncpg.Pool, list_id: uuid.UUID, rows: list[Prepared
     return writer.finished
 
 
-async def discard_list(pool: asyncpg.Pool, list_id: uuid.UUID) -> None:
-    """Remove a list whose upload failed half-way (its checks may still be answered: they find nothing)."""
-    await pool.execute("DELETE FROM lists WHERE list_id = $1", list_id)
+async def discard_list(pool: asyncpg.Pool, list_id: uuid.UUID, attempts: int = 5) -> None:
+    """Remove a list whose upload failed half-way (its checks may still be answered: they find nothing).
+
+    The domain rows go first, in the order `record_outcomes` locks them (domains, then the list): deleting the
+    list first would lock the other way round and deadlock with a check result arriving at that moment."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute("DELETE FROM list_domains WHERE list_id = $1", list_id)
+                await conn.execute("DELETE FROM lists WHERE list_id = $1", list_id)
+            return
+        except asyncpg.DeadlockDetectedError:
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(0.05 * attempt)
 
 
 async def status(pool: asyncpg.Pool, list_id: uuid.UUID) -> str | None:

@@ -169,8 +169,11 @@ async def store_csv(
         if s.smtp_probe and domains:
             publish(list_id, await lists.unanswered_domains(pool, list_id))
     except BaseException:
-        with contextlib.suppress(Exception):
+        try:
             await asyncio.shield(lists.discard_list(pool, list_id))
+        except Exception:
+            # The refusal still reaches the user; the list stays unusable to them (it has no rows of theirs).
+            log.exception("list %s: could not discard the half-stored upload", list_id)
         raise
     status = await lists.status(pool, list_id)
     log.info(
