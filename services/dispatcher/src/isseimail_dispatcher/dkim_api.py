@@ -12,18 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from isseimail_dispatcher import dkim_store
 from isseimail_dispatcher.dkim_keys import Algorithm, DkimKeyError, check_selector, normalize_domain, parse_algorithm
 from isseimail_dispatcher.settings import DispatcherSettings
-from isseimail_shared.app import Db
+from isseimail_shared.app import Db, held
 from isseimail_shared.errors import INVALID_INPUT, install_validation_handler
 
 router = APIRouter(prefix="/internal/dkim", tags=["internal"])
 
 
-def _settings(request: Request) -> DispatcherSettings:
-    settings: DispatcherSettings = request.app.state.runtime.settings
-    return settings
-
-
-SettingsDep = Annotated[DispatcherSettings, Depends(_settings)]
+SettingsDep = Annotated[DispatcherSettings, Depends(held(DispatcherSettings))]
 
 
 def _parse_algorithm(value: object) -> object:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException
 from pydantic import BaseModel
 
 from isseimail_dispatcher import limits
 from isseimail_dispatcher.adaptive import effective_per_minute
 from isseimail_dispatcher.settings import DispatcherSettings
-from isseimail_shared.app import Db
+from isseimail_shared.app import Db, held
 
 router = APIRouter(prefix="/internal", tags=["internal"])
 
@@ -40,12 +40,7 @@ class CampaignEstimate(BaseModel):
     slowest: DomainPace | None  # None for a campaign without deliveries
 
 
-def _settings(request: Request) -> DispatcherSettings:
-    settings: DispatcherSettings = request.app.state.runtime.settings
-    return settings
-
-
-SettingsDep = Annotated[DispatcherSettings, Depends(_settings)]
+SettingsDep = Annotated[DispatcherSettings, Depends(held(DispatcherSettings))]
 
 
 def pace_seconds(recipients: int, per_minute: float) -> float:

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_gateway.upstream import UNAVAILABLE, Upstreams, get_upstreams
+from isseimail_shared.app import registered
 
 PASS_COOKIE = "isseimail_session"  # noqa: S105 - a cookie name, not a secret
 ADMIN_COOKIE = "isseimail_admin"
@@ -47,7 +48,7 @@ def session_id(request: Request, name: str) -> str | None:
 
 def set_cookie(request: Request, response: Response, name: str, sid: str) -> None:
     """A browser-session cookie: the server decides when the session ends (its record's expiry)."""
-    settings: GatewaySettings = request.app.state.runtime.settings
+    settings = registered(request, GatewaySettings)
     response.set_cookie(name, sid, httponly=True, samesite="strict", secure=settings.cookie_secure, path="/")
 
 

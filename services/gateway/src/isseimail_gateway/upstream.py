@@ -8,6 +8,7 @@ import httpx
 from fastapi import HTTPException, Request
 
 from isseimail_gateway.settings import GatewaySettings
+from isseimail_shared.app import registered
 from isseimail_shared.internal_auth import internal_client
 
 Service = Literal["pass", "list_validator", "composer", "dispatcher", "notifier"]
@@ -42,8 +43,7 @@ class Upstreams:
 
 
 def get_upstreams(request: Request) -> Upstreams:
-    upstreams: Upstreams = request.app.state.runtime.state["upstreams"]
-    return upstreams
+    return registered(request, Upstreams)
 
 
 def client_ip(request: Request) -> str:

@@ -14,10 +14,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from isseimail_list_validator import reasons
-from isseimail_list_validator.routes import ActingPass, owned_list
-from isseimail_list_validator.settings import ListValidatorSettings
+from isseimail_list_validator.routes import ActingPass, SettingsDep, owned_list
 from isseimail_list_validator.suppression import check_suppressed, reason_code
-from isseimail_shared.app import Db, RuntimeDep
+from isseimail_shared.app import Db
 
 router = APIRouter(prefix="/internal/lists", tags=["lists"])
 
@@ -29,15 +28,13 @@ DOMAIN = r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?$"
 async def suppressed_rows(
     list_id: uuid.UUID,
     pool: Db,
-    runtime: RuntimeDep,
+    settings: SettingsDep,
     organisation: Annotated[str, Query(min_length=1, max_length=253, pattern=DOMAIN)],
     x_isseimail_pass_id: ActingPass,
     limit: Annotated[int, Query(ge=0, le=10_000)] = 1000,
 ) -> dict[str, Any]:
     """{"total", "rows": [{"row", "address", "status": "invalid", "code", "message"}]} in row order (first
     `limit`); 503 when the notifier cannot be asked (under the "allow" policy: no rows, "unverified": true)."""
-    settings = runtime.settings
-    assert isinstance(settings, ListValidatorSettings)
     await owned_list(pool, list_id, x_isseimail_pass_id)
     records = await pool.fetch(
         "SELECT row_no, address, email FROM list_rows WHERE list_id = $1 AND status IN ('ok', 'unverified') "

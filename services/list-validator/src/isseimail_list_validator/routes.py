@@ -9,11 +9,12 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import unquote
 
 import asyncpg
-from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from isseimail_list_validator import lists, reasons
@@ -23,8 +24,7 @@ from isseimail_list_validator.rows import PreparedRow, apply_suppressions, prepa
 from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_list_validator.suppression import check_suppressed
 from isseimail_list_validator.worker import TaskPublisher
-from isseimail_shared.app import Db, RuntimeDep
-from isseimail_shared.runtime import Runtime
+from isseimail_shared.app import Db, held
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/internal/lists", tags=["lists"])
@@ -34,9 +34,24 @@ TOO_LARGE = "ファイルが大きすぎます（最大{mb:g}MB）。"
 NOT_READY = "送信先リストの確認が完了していないか、誤りのある行があります。"
 
 
-def _settings(runtime: Runtime) -> ListValidatorSettings:
-    assert isinstance(runtime.settings, ListValidatorSettings)
-    return runtime.settings
+@dataclass(frozen=True)
+class Uploads:
+    """What uploads share in one replica: the row checker, slots bounding parse-and-store, the publisher of
+    domain checks and the publishes in flight (an answered upload publishes in the background)."""
+
+    checker: AddressChecker
+    slots: asyncio.Semaphore
+    publisher: TaskPublisher
+    publishing: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def close(self) -> None:
+        """Let uploads that were answered finish publishing their domain checks."""
+        if self.publishing:
+            await asyncio.wait(self.publishing, timeout=10)
+
+
+SettingsDep = Annotated[ListValidatorSettings, Depends(held(ListValidatorSettings))]
+UploadsDep = Annotated[Uploads, Depends(held(Uploads))]
 
 
 def _too_large(settings: ListValidatorSettings) -> HTTPException:
@@ -57,34 +72,35 @@ async def read_limited(request: Request, limit: int, too_large: HTTPException) -
 
 
 @router.get("/limits")
-async def limits(runtime: RuntimeDep) -> dict[str, int]:
+async def limits(s: SettingsDep) -> dict[str, int]:
     """What the gateway enforces while it streams an upload here."""
-    s = _settings(runtime)
     return {"max_bytes": s.list_max_bytes, "max_rows": s.list_max_rows}
 
 
 @router.post("", status_code=202)
 async def upload(
     request: Request,
-    runtime: RuntimeDep,
+    s: SettingsDep,
+    uploads: UploadsDep,
+    pool: Db,
     x_isseimail_pass_id: Annotated[int, Header(ge=1)],
     x_isseimail_user_id: Annotated[str, Header(max_length=64)] = "",
     x_isseimail_filename: Annotated[str, Header(max_length=2000)] = "",
 ) -> dict[str, Any]:
     """The CSV as the raw request body; 202 with the list id once its rows are stored and checks published."""
-    s = _settings(runtime)
     started = time.perf_counter()
     data = await read_limited(request, s.list_max_bytes, _too_large(s))
     # A slot per parse-and-store: bounds a replica's memory however many uploads arrive at once (the
     # body is read first so that a slow client does not hold a slot).
-    async with runtime.state["upload_slots"]:
+    async with uploads.slots:
         return await _store_upload(
-            runtime, s, data, started, x_isseimail_pass_id, x_isseimail_user_id, x_isseimail_filename
+            uploads, pool, s, data, started, x_isseimail_pass_id, x_isseimail_user_id, x_isseimail_filename
         )
 
 
 async def _store_upload(
-    runtime: Runtime,
+    uploads: Uploads,
+    pool: asyncpg.Pool,
     s: ListValidatorSettings,
     data: bytes,
     started: float,
@@ -93,7 +109,6 @@ async def _store_upload(
     filename: str,
 ) -> dict[str, Any]:
     timings = {"read": time.perf_counter() - started}
-    checker: AddressChecker = runtime.state["address_checker"]
     try:
         parsed = await asyncio.to_thread(read_csv, data, max_rows=s.list_max_rows, max_columns=s.list_max_columns)
     except CsvRefused as exc:
@@ -101,7 +116,7 @@ async def _store_upload(
     del data
     timings["parse"] = time.perf_counter() - started - sum(timings.values())
     rows = await asyncio.to_thread(
-        prepare_rows, parsed.rows, checker, max_cell_chars=s.list_max_cell_chars, controls=parsed.has_controls
+        prepare_rows, parsed.rows, uploads.checker, max_cell_chars=s.list_max_cell_chars, controls=parsed.has_controls
     )
     encoding, has_header = parsed.encoding, parsed.has_header
     del parsed  # the raw rows are no longer needed: keep a 50,000-row upload's peak memory down
@@ -119,26 +134,26 @@ async def _store_upload(
     if not domains or s.smtp_probe:
         # The SMTP probe reads a domain's rows when its check runs: they must be stored before.
         await _suppress(s, rows, timings, started)
-        domains = await lists.create_list(runtime.pool, new, rows)
+        domains = await lists.create_list(pool, new, rows)
         if domains:
-            _start_publishing(runtime, new.list_id, domains)
+            _start_publishing(uploads, new.list_id, domains)
     else:
         # The domains first, their checks published, then the suppression list and the rows: the
         # workers resolve while this replica waits for the notifier and copies the rows in (most of a
         # large upload's storing time). The list stays unfinished until `store_rows` commits the rows.
-        await lists.open_list(runtime.pool, new, len(rows), domains)
+        await lists.open_list(pool, new, len(rows), domains)
         timings["open"] = time.perf_counter() - started - sum(timings.values())
-        _start_publishing(runtime, new.list_id, domains)
+        _start_publishing(uploads, new.list_id, domains)
         try:
             await _suppress(s, rows, timings, started)
             remaining = _pending_domains(rows)
             if len(remaining) < len(domains):  # every row of some domain is suppressed: not part of the list
-                await lists.drop_domains(runtime.pool, new.list_id, sorted(set(domains) - set(remaining)))
+                await lists.drop_domains(pool, new.list_id, sorted(set(domains) - set(remaining)))
                 domains = remaining
-            await lists.store_rows(runtime.pool, new.list_id, rows)
+            await lists.store_rows(pool, new.list_id, rows)
         except BaseException:
             with contextlib.suppress(Exception):
-                await asyncio.shield(lists.discard_list(runtime.pool, new.list_id))
+                await asyncio.shield(lists.discard_list(pool, new.list_id))
             raise
     timings["store"] = time.perf_counter() - started - sum(timings.values())
     log.info(
@@ -151,7 +166,7 @@ async def _store_upload(
     )
     return {
         "list_id": str(new.list_id),
-        "status": "validating" if domains else (await lists.summary(runtime.pool, new.list_id) or {})["status"],
+        "status": "validating" if domains else (await lists.summary(pool, new.list_id) or {})["status"],
         "encoding": encoding,
         "encoding_label": ENCODING_LABELS.get(encoding, encoding),
         "has_header": has_header,
@@ -180,17 +195,15 @@ async def _suppress(
     timings["suppression"] = time.perf_counter() - started - sum(timings.values())
 
 
-def _start_publishing(runtime: Runtime, list_id: uuid.UUID, domains: list[str]) -> None:
+def _start_publishing(uploads: Uploads, list_id: uuid.UUID, domains: list[str]) -> None:
     """Publish in the background: if this process dies meanwhile, the stale-list sweeper republishes."""
-    publishing: set[asyncio.Task[None]] = runtime.state.setdefault("publishing", set())
-    task = asyncio.create_task(_publish(runtime, list_id, domains))
-    publishing.add(task)
-    task.add_done_callback(publishing.discard)
+    task = asyncio.create_task(_publish(uploads.publisher, list_id, domains))
+    uploads.publishing.add(task)
+    task.add_done_callback(uploads.publishing.discard)
 
 
-async def _publish(runtime: Runtime, list_id: uuid.UUID, domains: list[str]) -> None:
+async def _publish(publisher: TaskPublisher, list_id: uuid.UUID, domains: list[str]) -> None:
     started = time.perf_counter()
-    publisher: TaskPublisher = runtime.state["task_publisher"]
     try:
         await publisher.publish(list_id, domains)
     except Exception:

@@ -11,7 +11,7 @@ from isseimail_composer.deliverability import overrides
 from isseimail_composer.deliverability.gate import DomainGate, normalize_domain
 from isseimail_composer.deliverability.model import Report
 from isseimail_composer.errors import ApiError
-from isseimail_shared.app import Db, RuntimeDep
+from isseimail_shared.app import Db, held
 
 router = APIRouter(prefix="/internal/domains", tags=["domains"])
 
@@ -20,12 +20,7 @@ NOT_SENDER = "このドメインは送信ドメイン（ISSEIMAIL_SENDER_DOMAINS
 REASON_REQUIRED = "理由を入力してください。"
 
 
-def _gate(runtime: RuntimeDep) -> DomainGate:
-    gate: DomainGate = runtime.state["domain_gate"]
-    return gate
-
-
-GateDep = Annotated[DomainGate, Depends(_gate)]
+GateDep = Annotated[DomainGate, Depends(held(DomainGate))]
 
 
 class OverrideRequest(BaseModel):

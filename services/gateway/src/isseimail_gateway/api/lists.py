@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +25,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from isseimail_gateway.session import PassSession, PassSessionDep, UpstreamsDep, pass_headers
 from isseimail_gateway.upstream import UNAVAILABLE, Upstreams
+from isseimail_shared.app import registered
 
 router = APIRouter(prefix="/api/v1", tags=["lists"])
 
@@ -189,17 +191,25 @@ class _FilePart:
                 return
 
 
+@dataclass
+class ListLimit:
+    """The list-validator's byte limit as last asked (it owns the setting), reused until `until`."""
+
+    max_bytes: int = 0
+    until: float = 0.0  # time.monotonic()
+
+
 async def _limits(request: Request, upstreams: Upstreams) -> int:
-    """The list-validator's byte limit (it owns the setting), cached for a minute."""
-    cached = request.app.state.runtime.state.get("list_limits")
-    if cached and cached[1] > time.monotonic():
-        return int(cached[0])
+    """The list-validator's byte limit, cached for a minute."""
+    cached = registered(request, ListLimit)
+    if cached.until > time.monotonic():
+        return cached.max_bytes
     response = await upstreams.call("list_validator", "GET", "/internal/lists/limits")
     if response.status_code != 200:
         raise HTTPException(503, UNAVAILABLE)
-    limit = int(response.json()["max_bytes"])
-    request.app.state.runtime.state["list_limits"] = (limit, time.monotonic() + LIMITS_TTL)
-    return limit
+    cached.max_bytes = int(response.json()["max_bytes"])
+    cached.until = time.monotonic() + LIMITS_TTL
+    return cached.max_bytes
 
 
 def _error(response: httpx.Response) -> _Refused:
