@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
@@ -128,12 +128,12 @@ def registered(request: Request, kind: type[T]) -> T:
     return get_runtime(request).registry.get(kind)
 
 
-def held(kind: type[T]) -> Callable[[Request], T]:
+def held(kind: type[T]) -> Callable[[Request], Awaitable[T]]:
     """A dependency on what the service registered as `kind`: `Annotated[ListsClient, Depends(held(ListsClient))]`.
 
     A test swaps it through the registry (`runtime_of(app).registry.register(ListsClient, fake)`)."""
 
-    def dependency(request: Request) -> T:
+    async def dependency(request: Request) -> T:  # async: FastAPI runs a plain def in a worker thread
         return registered(request, kind)
 
     dependency.__name__ = f"held_{kind.__name__}"
