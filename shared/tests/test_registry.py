@@ -125,3 +125,18 @@ def test_check_names() -> None:
     assert check_name(Greeter) == "greeter"
     assert check_name(Registry) == "registry"
     assert check_name(type("BounceListener", (), {})) == "bounce_listener"
+
+
+async def test_a_failed_start_closes_the_parts_registered_before_it() -> None:
+    """A start hook that raises still closes what the hooks before it registered."""
+    closed: list[str] = []
+
+    async def broken(_rt: Runtime[ServiceSettings]) -> None:
+        raise RuntimeError("broken configuration")
+
+    probe = spec(closed)
+    probe.on_start = [*probe.on_start, broken]
+    with pytest.raises(RuntimeError, match="broken configuration"):
+        async with running_app(create_app(probe, no_infra())):
+            pass
+    assert closed == ["last", "first"]
