@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 from isseimail_list_validator.csv_reader import ENCODING_LABELS
-from isseimail_list_validator.rows import ROW_COLUMNS, PreparedRow
+from isseimail_list_validator.rows import ROW_COLUMNS, PreparedRow, pending_domains
 from isseimail_shared.db import Conn
 from isseimail_shared.events import ListValidated
 from isseimail_shared.outbox import add_event
@@ -41,32 +42,10 @@ class DomainOutcome:
 
 
 async def create_list(pool: asyncpg.Pool, new: NewList, rows: list[PreparedRow]) -> list[str]:
-    """Store the list and its rows in one transaction; returns the distinct domains still to check."""
-    domains = sorted({r.domain for r in rows if r.status == "pending" and r.domain})
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "INSERT INTO lists (list_id, pass_id, user_id, filename, encoding, has_header, status, row_count,"
-            " domain_count, domains_pending, unverified_policy) VALUES ($1, $2, $3, $4, $5, $6, 'validating',"
-            " $7, $8, $8, $9)",
-            new.list_id,
-            new.pass_id,
-            new.user_id,
-            new.filename,
-            new.encoding,
-            new.has_header,
-            len(rows),
-            len(domains),
-            new.unverified_policy,
-        )
-        await conn.copy_records_to_table(
-            "list_rows", records=((new.list_id, *r.record()) for r in rows), columns=["list_id", *ROW_COLUMNS]
-        )
-        if domains:
-            await conn.copy_records_to_table(
-                "list_domains", records=[(new.list_id, d) for d in domains], columns=["list_id", "domain"]
-            )
-        else:
-            await finalise(conn, new.list_id)
+    """Store a list whose rows are all at hand (tests, small lists); returns the domains still to check."""
+    domains = pending_domains(rows)
+    await open_list(pool, new, len(rows), domains)
+    await store_rows(pool, new.list_id, rows)
     return domains
 
 
@@ -94,45 +73,98 @@ async def open_list(pool: asyncpg.Pool, new: NewList, row_count: int, domains: S
         )
 
 
-async def store_rows(pool: asyncpg.Pool, list_id: uuid.UUID, rows: list[PreparedRow]) -> bool:
-    """Second half: the rows, and the list finalised if every domain was already answered meanwhile.
-    Returns whether it was; a list whose rows never arrive is deleted by `stale_lists`."""
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.copy_records_to_table(
-            "list_rows", records=((list_id, *r.record()) for r in rows), columns=["list_id", *ROW_COLUMNS]
+async def add_domains(pool: asyncpg.Pool, list_id: uuid.UUID, domains: Sequence[str]) -> list[str]:
+    """Register domains of an opened list as its rows arrive; returns those new to it (to be checked).
+    Committed before their checks are published: a result finds its domain row."""
+    if not domains:
+        return []
+    records = await pool.fetch(
+        "WITH new AS (INSERT INTO list_domains (list_id, domain) SELECT $1, d FROM unnest($2::text[]) AS d"
+        "  ON CONFLICT DO NOTHING RETURNING domain),"
+        " counted AS (UPDATE lists SET domain_count = domain_count + (SELECT count(*) FROM new),"
+        "  domains_pending = domains_pending + (SELECT count(*) FROM new) WHERE list_id = $1)"
+        " SELECT domain FROM new ORDER BY domain",
+        list_id,
+        list(domains),
+    )
+    return [r["domain"] for r in records]
+
+
+async def unanswered_domains(pool: asyncpg.Pool, list_id: uuid.UUID) -> list[str]:
+    records = await pool.fetch(
+        "SELECT domain FROM list_domains WHERE list_id = $1 AND status = 'pending' ORDER BY domain", list_id
+    )
+    return [r["domain"] for r in records]
+
+
+class RowWriter:
+    """The rows of an opened list, COPYed a batch at a time in one transaction (`row_writer`)."""
+
+    def __init__(self, conn: Conn, list_id: uuid.UUID) -> None:
+        self._conn = conn
+        self._list_id = list_id
+        self.rows = 0
+        self.finished = False  # whether committing the rows finalised the list
+
+    async def add(self, rows: Sequence[PreparedRow]) -> None:
+        list_id = self._list_id
+        await self._conn.copy_records_to_table(
+            "list_rows", records=[(list_id, *r.record()) for r in rows], columns=["list_id", *ROW_COLUMNS]
+        )
+        self.rows += len(rows)
+
+    async def _finish(self) -> None:
+        """Duplicates marked, the row count set, and the rows' pending "domain" released: the list is
+        finalised here if every domain was answered meanwhile."""
+        conn, list_id = self._conn, self._list_id
+        # Rows that took part in the duplicate check: every row still to be sent, and the suppressed ones
+        # (they were checked before the suppression list was asked). The first of each address stays.
+        await conn.execute("SET LOCAL work_mem = '64MB'")  # the sort of a million keys stays in memory
+        await conn.execute(
+            "UPDATE list_rows r SET status = 'invalid', reason = 'duplicate', duplicate_of = d.first"
+            " FROM (SELECT row_no, first_value(row_no) OVER"
+            "  (PARTITION BY coalesce(dedup_key, email) ORDER BY row_no) AS first"
+            "  FROM list_rows WHERE list_id = $1 AND email IS NOT NULL"
+            "  AND (status <> 'invalid' OR reason = 'suppressed')) AS d"
+            " WHERE r.list_id = $1 AND r.row_no = d.row_no AND d.first <> d.row_no",
+            list_id,
         )
         left = await conn.fetchval(
-            "UPDATE lists SET domains_pending = domains_pending - 1 WHERE list_id = $1 AND status = 'validating'"
-            " RETURNING domains_pending",
+            "UPDATE lists SET row_count = $2, domains_pending = domains_pending - 1"
+            " WHERE list_id = $1 AND status = 'validating' RETURNING domains_pending",
             list_id,
+            self.rows,
         )
         if left == 0:
             await finalise(conn, list_id)
-            return True
-    return False
+            self.finished = True
 
 
-async def drop_domains(pool: asyncpg.Pool, list_id: uuid.UUID, domains: Sequence[str]) -> None:
-    """Take domains out of an opened list (all their rows turned out suppressed). A check of one that was
-    already answered was counted then; one still pending is uncounted here (the row locks order the two)."""
+@contextlib.asynccontextmanager
+async def row_writer(pool: asyncpg.Pool, list_id: uuid.UUID) -> AsyncIterator[RowWriter]:
+    """Second half of storing a list (after `open_list`): its rows, committed together on leaving the
+    block, or none of them. A list whose rows never arrive is deleted by `stale_lists`."""
     async with pool.acquire() as conn, conn.transaction():
-        deleted = await conn.fetch(
-            "DELETE FROM list_domains WHERE list_id = $1 AND domain = ANY($2::text[]) RETURNING status",
-            list_id,
-            list(domains),
-        )
-        await conn.execute(
-            "UPDATE lists SET domain_count = domain_count - $2, domains_pending = domains_pending - $3"
-            " WHERE list_id = $1",
-            list_id,
-            len(deleted),
-            sum(1 for r in deleted if r["status"] == "pending"),
-        )
+        writer = RowWriter(conn, list_id)
+        yield writer
+        await writer._finish()
+
+
+async def store_rows(pool: asyncpg.Pool, list_id: uuid.UUID, rows: list[PreparedRow]) -> bool:
+    """All of an opened list's rows at once; returns whether the list was finalised."""
+    async with row_writer(pool, list_id) as writer:
+        await writer.add(rows)
+    return writer.finished
 
 
 async def discard_list(pool: asyncpg.Pool, list_id: uuid.UUID) -> None:
     """Remove a list whose upload failed half-way (its checks may still be answered: they find nothing)."""
     await pool.execute("DELETE FROM lists WHERE list_id = $1", list_id)
+
+
+async def status(pool: asyncpg.Pool, list_id: uuid.UUID) -> str | None:
+    value: str | None = await pool.fetchval("SELECT status FROM lists WHERE list_id = $1", list_id)
+    return value
 
 
 async def record_outcomes(pool: asyncpg.Pool, outcomes: Sequence[DomainOutcome]) -> list[uuid.UUID]:

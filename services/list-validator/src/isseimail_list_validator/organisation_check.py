@@ -9,14 +9,18 @@ its Japanese reason, named by CSV row, as the upload's own errors are.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, HTTPException, Query
 
 from isseimail_list_validator import reasons
 from isseimail_list_validator.routes import ActingPass, SettingsDep, owned_list
-from isseimail_list_validator.suppression import check_suppressed, reason_code
+from isseimail_list_validator.settings import ListValidatorSettings
+from isseimail_list_validator.suppression import CHUNK, check_suppressed, reason_code
 from isseimail_shared.app import Db
+from isseimail_shared.db import Conn
 
 router = APIRouter(prefix="/internal/lists", tags=["lists"])
 
@@ -36,19 +40,19 @@ async def suppressed_rows(
     """{"total", "rows": [{"row", "address", "status": "invalid", "code", "message"}]} in row order (first
     `limit`); 503 when the notifier cannot be asked (under the "allow" policy: no rows, "unverified": true)."""
     await owned_list(pool, list_id, x_isseimail_pass_id)
-    records = await pool.fetch(
-        "SELECT row_no, address, email FROM list_rows WHERE list_id = $1 AND status IN ('ok', 'unverified') "
-        "AND email IS NOT NULL ORDER BY row_no",
-        list_id,
-    )
-    answer = await check_suppressed(
-        settings.notifier_url,
-        [r["email"] for r in records],
-        timeout=settings.suppression_timeout_seconds,
-        tokens=settings.internal_tokens,
-        organisation=organisation.lower(),
-    )
-    if answer is None:
+    # The rows are read and asked about a chunk at a time (a million-row list is never held whole); only
+    # the answered rows are kept, and of those only the first `limit`.
+    rows: list[dict[str, Any]] = []
+    total = 0
+    unavailable = False
+    async with pool.acquire() as conn, conn.transaction():
+        async for chunk in _chunks(conn, list_id):
+            answered = await _check(settings, organisation, chunk, rows, limit)
+            if answered is None:
+                unavailable = True
+                break
+            total += answered
+    if unavailable:
         policy = await pool.fetchval("SELECT unverified_policy FROM lists WHERE list_id = $1", list_id)
         if policy != "allow":
             raise HTTPException(503, UNAVAILABLE)
@@ -60,10 +64,58 @@ async def suppressed_rows(
             "rows": [],
             "unverified": True,
         }
-    rows = []
+    return {
+        "list_id": str(list_id),
+        "organisation": organisation.lower(),
+        "total": total,
+        "rows": rows,
+        "unverified": False,
+    }
+
+
+async def _chunks(conn: Conn, list_id: uuid.UUID) -> AsyncIterator[list[asyncpg.Record]]:
+    """The list's rows that may be sent, in row order, CHUNK at a time (the notifier's maximum per ask)."""
+    chunk: list[asyncpg.Record] = []
+    cursor = conn.cursor(
+        "SELECT row_no, address, email FROM list_rows WHERE list_id = $1 AND status IN ('ok', 'unverified') "
+        "AND email IS NOT NULL ORDER BY row_no",
+        list_id,
+        prefetch=2000,
+    )
+    async for record in cursor:
+        chunk.append(record)
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+async def _check(
+    settings: ListValidatorSettings,
+    organisation: str,
+    records: list[asyncpg.Record],
+    rows: list[dict[str, Any]],
+    limit: int,
+) -> int | None:
+    """Ask about a chunk of rows; the answered ones are added to `rows` (up to `limit`). Returns how many
+    were answered, None when the suppression list could not be read."""
+    answer = await check_suppressed(
+        settings.notifier_url,
+        [r["email"] for r in records],
+        timeout=settings.suppression_timeout_seconds,
+        tokens=settings.internal_tokens,
+        organisation=organisation.lower(),
+    )
+    if answer is None:
+        return None
+    count = 0
     for record in records:
         reason = answer.get(record["email"].lower())
-        if reason is not None:
+        if reason is None:
+            continue
+        count += 1
+        if len(rows) < limit:
             code = reason_code(reason)
             rows.append(
                 {
@@ -74,10 +126,4 @@ async def suppressed_rows(
                     "message": reasons.message(code),
                 }
             )
-    return {
-        "list_id": str(list_id),
-        "organisation": organisation.lower(),
-        "total": len(rows),
-        "rows": rows[:limit],
-        "unverified": False,
-    }
+    return count

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -19,10 +18,9 @@ from fastapi.responses import StreamingResponse
 
 from isseimail_list_validator import lists, reasons
 from isseimail_list_validator.address_check import AddressChecker
-from isseimail_list_validator.csv_reader import ENCODING_LABELS, CsvRefused, read_csv
-from isseimail_list_validator.rows import PreparedRow, apply_suppressions, prepare_rows
+from isseimail_list_validator.csv_reader import ENCODING_LABELS, CsvRefused
 from isseimail_list_validator.settings import ListValidatorSettings
-from isseimail_list_validator.suppression import check_suppressed
+from isseimail_list_validator.upload import BodyTooLarge, spooled_body, store_csv
 from isseimail_list_validator.worker import TaskPublisher
 from isseimail_shared.app import Db, held
 
@@ -58,19 +56,6 @@ def _too_large(settings: ListValidatorSettings) -> HTTPException:
     return HTTPException(413, TOO_LARGE.format(mb=settings.list_max_bytes / 1024 / 1024))
 
 
-async def read_limited(request: Request, limit: int, too_large: HTTPException) -> bytes:
-    """The request body, refused as soon as it passes `limit` (a 1 GB stream is never read whole)."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise too_large
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise too_large
-    return bytes(body)
-
-
 @router.get("/limits")
 async def limits(s: SettingsDep) -> dict[str, int]:
     """What the gateway enforces while it streams an upload here."""
@@ -88,111 +73,47 @@ async def upload(
     x_isseimail_filename: Annotated[str, Header(max_length=2000)] = "",
 ) -> dict[str, Any]:
     """The CSV as the raw request body; 202 with the list id once its rows are stored and checks published."""
-    started = time.perf_counter()
-    data = await read_limited(request, s.list_max_bytes, _too_large(s))
-    # A slot per parse-and-store: bounds a replica's memory however many uploads arrive at once (the
-    # body is read first so that a slow client does not hold a slot).
-    async with uploads.slots:
-        return await _store_upload(
-            uploads, pool, s, data, started, x_isseimail_pass_id, x_isseimail_user_id, x_isseimail_filename
+
+    def new(encoding: str, has_header: bool) -> lists.NewList:
+        return lists.NewList(
+            list_id=uuid.uuid4(),
+            pass_id=x_isseimail_pass_id,
+            user_id=x_isseimail_user_id,
+            filename=unquote(x_isseimail_filename)[:255],
+            encoding=encoding,
+            has_header=has_header,
+            unverified_policy=s.unverified_policy,
         )
 
-
-async def _store_upload(
-    uploads: Uploads,
-    pool: asyncpg.Pool,
-    s: ListValidatorSettings,
-    data: bytes,
-    started: float,
-    pass_id: int,
-    user_id: str,
-    filename: str,
-) -> dict[str, Any]:
-    timings = {"read": time.perf_counter() - started}
     try:
-        parsed = await asyncio.to_thread(read_csv, data, max_rows=s.list_max_rows, max_columns=s.list_max_columns)
+        # A slot per parse-and-store bounds the database and CPU work however many uploads arrive at once
+        # (the body is spooled first, outside the slot, so that a slow client does not hold one).
+        length = request.headers.get("content-length", "")
+        async with (
+            spooled_body(request.stream(), length, s.list_max_bytes) as body,
+            uploads.slots,
+        ):
+            stored = await store_csv(
+                pool,
+                uploads.checker,
+                s,
+                body,
+                new,
+                lambda list_id, domains: _start_publishing(uploads, list_id, domains),
+            )
+    except BodyTooLarge:
+        raise _too_large(s) from None
     except CsvRefused as exc:
         raise HTTPException(422, {"detail": exc.message, "code": exc.code, "errors": {"file": exc.message}}) from None
-    del data
-    timings["parse"] = time.perf_counter() - started - sum(timings.values())
-    rows = await asyncio.to_thread(
-        prepare_rows, parsed.rows, uploads.checker, max_cell_chars=s.list_max_cell_chars, controls=parsed.has_controls
-    )
-    encoding, has_header = parsed.encoding, parsed.has_header
-    del parsed  # the raw rows are no longer needed: keep a 50,000-row upload's peak memory down
-    timings["check"] = time.perf_counter() - started - sum(timings.values())
-    new = lists.NewList(
-        list_id=uuid.uuid4(),
-        pass_id=pass_id,
-        user_id=user_id,
-        filename=unquote(filename)[:255],
-        encoding=encoding,
-        has_header=has_header,
-        unverified_policy=s.unverified_policy,
-    )
-    domains = _pending_domains(rows)
-    if not domains or s.smtp_probe:
-        # The SMTP probe reads a domain's rows when its check runs: they must be stored before.
-        await _suppress(s, rows, timings, started)
-        domains = await lists.create_list(pool, new, rows)
-        if domains:
-            _start_publishing(uploads, new.list_id, domains)
-    else:
-        # The domains first, their checks published, then the suppression list and the rows: the
-        # workers resolve while this replica waits for the notifier and copies the rows in (most of a
-        # large upload's storing time). The list stays unfinished until `store_rows` commits the rows.
-        await lists.open_list(pool, new, len(rows), domains)
-        timings["open"] = time.perf_counter() - started - sum(timings.values())
-        _start_publishing(uploads, new.list_id, domains)
-        try:
-            await _suppress(s, rows, timings, started)
-            remaining = _pending_domains(rows)
-            if len(remaining) < len(domains):  # every row of some domain is suppressed: not part of the list
-                await lists.drop_domains(pool, new.list_id, sorted(set(domains) - set(remaining)))
-                domains = remaining
-            await lists.store_rows(pool, new.list_id, rows)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(lists.discard_list(pool, new.list_id))
-            raise
-    timings["store"] = time.perf_counter() - started - sum(timings.values())
-    log.info(
-        "list %s stored: %d rows, %d domains, %s encoding; %s",
-        new.list_id,
-        len(rows),
-        len(domains),
-        encoding,
-        " ".join(f"{k} {v:.2f}s" for k, v in timings.items()),
-    )
     return {
-        "list_id": str(new.list_id),
-        "status": "validating" if domains else (await lists.summary(pool, new.list_id) or {})["status"],
-        "encoding": encoding,
-        "encoding_label": ENCODING_LABELS.get(encoding, encoding),
-        "has_header": has_header,
-        "rows": len(rows),
-        "domains": len(domains),
+        "list_id": str(stored.list_id),
+        "status": stored.status,
+        "encoding": stored.encoding,
+        "encoding_label": ENCODING_LABELS.get(stored.encoding, stored.encoding),
+        "has_header": stored.has_header,
+        "rows": stored.rows,
+        "domains": stored.domains,
     }
-
-
-def _pending_domains(rows: list[PreparedRow]) -> list[str]:
-    return sorted({r.domain for r in rows if r.status == "pending" and r.domain})
-
-
-async def _suppress(
-    s: ListValidatorSettings, rows: list[PreparedRow], timings: dict[str, float], started: float
-) -> None:
-    """Rows on the notifier's suppression list become invalid (or unverifiable when it cannot be read)."""
-    addresses = [r.email for r in rows if r.status == "pending" and r.email]
-    suppressed = (
-        await check_suppressed(
-            s.notifier_url, addresses, timeout=s.suppression_timeout_seconds, tokens=s.internal_tokens
-        )
-        if addresses
-        else {}
-    )
-    apply_suppressions(rows, suppressed)
-    timings["suppression"] = time.perf_counter() - started - sum(timings.values())
 
 
 def _start_publishing(uploads: Uploads, list_id: uuid.UUID, domains: list[str]) -> None:

@@ -1,4 +1,8 @@
-"""From parsed CSV rows to rows ready to store: address checks, required cells, duplicates."""
+"""From parsed CSV rows to rows ready to store: address checks, required cells.
+
+Rows are checked a batch at a time and forgotten once stored; duplicates are found in the database once
+every row is in (`lists.RowWriter`), so nothing here grows with the list.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ class PreparedRow:
     status: str  # "pending" (waits for its domain) or "invalid"
     reason: str
     duplicate_of: int | None = None
+    key: str | None = None  # duplicate detection (AddressResult.key), for a row that may still be sent
 
     def record(self) -> tuple[object, ...]:
         """The stored row. A row waiting for its domain is stored as what it becomes if the domain is fine
@@ -33,32 +38,34 @@ class PreparedRow:
         status = self.status
         if status == "pending":
             status = "unverified" if self.reason == "suppression_unavailable" else "ok"
+        # The key is stored only where it is not the address itself (a quoted legacy local part).
+        key = self.key if self.key != self.email else None
         return (
             self.row, self.address[:512], self.email, self.domain, self.company, self.department1,
-            self.department2, self.contact, status, self.reason, self.duplicate_of,
+            self.department2, self.contact, status, self.reason, self.duplicate_of, key,
         )  # fmt: skip
 
 
 ROW_COLUMNS = [
     "row_no", "address", "email", "domain", "company", "department1", "department2", "contact", "status",
-    "reason", "duplicate_of",
+    "reason", "duplicate_of", "dedup_key",
 ]  # fmt: skip
 
 
 def prepare_rows(
     rows: list[CsvRow], checker: AddressChecker, *, max_cell_chars: int, controls: bool = True
 ) -> list[PreparedRow]:
-    """Check every row; pending rows still need their domain (and the suppression list).
+    """Check a batch of rows; pending rows still need their domain (and the suppression list), and the
+    duplicate check, which sees the whole list (`lists.RowWriter`).
 
     `controls=False` says the file holds no control characters at all (one scan of the text), which
     spares a search per row.
     """
-    seen: dict[str, int] = {}
     prepared: list[PreparedRow] = []
     check = checker.check
     for r in rows:
         result = check(r.email)
-        status, reason, duplicate_of = "pending", result.code, None
+        status, reason = "pending", result.code
         if not result.ok:
             status = "invalid"
         elif not r.contact:
@@ -67,10 +74,6 @@ def prepare_rows(
             status, reason = "invalid", "cell_too_long"
         elif controls and CONTROL.search(r.company + r.department1 + r.department2 + r.contact):
             status, reason = "invalid", "control_chars"
-        elif result.key in seen:
-            status, reason, duplicate_of = "invalid", "duplicate", seen[result.key]
-        elif result.key is not None:
-            seen[result.key] = r.row
         prepared.append(
             PreparedRow(
                 r.row,
@@ -83,14 +86,17 @@ def prepare_rows(
                 r.contact if status == "pending" else r.contact[: max_cell_chars * 2],
                 status,
                 reason,
-                duplicate_of,
+                key=result.key if status == "pending" else None,
             )
         )
     return prepared
 
 
 def apply_suppressions(rows: list[PreparedRow], suppressed: dict[str, str] | None) -> None:
-    """Suppressed addresses become invalid; when the list could not be read, pending rows are unverifiable."""
+    """Suppressed addresses become invalid; when the list could not be read, pending rows are unverifiable.
+
+    A suppressed row keeps its duplicate key: a later row with the same address is still reported as its
+    duplicate, as when duplicates were found before the suppression list was asked."""
     for row in rows:
         if row.status != "pending" or row.email is None:
             continue
@@ -98,3 +104,8 @@ def apply_suppressions(rows: list[PreparedRow], suppressed: dict[str, str] | Non
             row.reason = "suppression_unavailable"
         elif row.email.lower() in suppressed:
             row.status, row.reason = "invalid", "suppressed"
+
+
+def pending_domains(rows: list[PreparedRow]) -> list[str]:
+    """The distinct domains these rows still wait for."""
+    return sorted({r.domain for r in rows if r.status == "pending" and r.domain})

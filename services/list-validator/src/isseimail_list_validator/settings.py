@@ -34,9 +34,19 @@ class ListValidatorSettings(ServiceSettings, DnsQuerySettings):
         description="HTTP port of the list-validator.",
     )
     list_max_bytes: int = Field(
-        default=10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024, description="Largest CSV accepted, in bytes."
+        default=10 * 1024 * 1024,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="Largest CSV accepted, in bytes (an upload past 1 MB is spooled to a temporary file in /tmp "
+        "while it is read: size that volume for the uploads a replica receives at once).",
     )
-    list_max_rows: int = Field(default=50_000, ge=1, le=1_000_000, description="Most recipient rows in one CSV.")
+    list_max_rows: int = Field(
+        default=50_000,
+        ge=1,
+        le=1_000_000,
+        description="Most recipient rows in one CSV (up to 1,000,000: an upload is read and stored in constant "
+        "memory; ~80 MB of CSV at 1,000,000 rows).",
+    )
     list_max_columns: int = Field(
         default=50, ge=5, le=1000, description="Most columns in a CSV row (trailing empty ones included)."
     )
@@ -69,7 +79,7 @@ class ListValidatorSettings(ServiceSettings, DnsQuerySettings):
         default=120.0, gt=0, le=86_400, description="Republish domain checks of a list still validating after this."
     )
     list_upload_concurrency: int = Field(
-        default=2, ge=1, le=64, description="Uploads one replica parses and stores at once (bounds its memory)."
+        default=2, ge=1, le=64, description="Uploads one replica parses and stores at once (each holds ~20 MB of rows)."
     )
     list_retention_days: int = Field(
         default=30, ge=1, le=3650, description="Lists (addresses, names) are deleted this many days after upload."

@@ -6,6 +6,7 @@ sender organisation (the From domain) also that organisation's unsubscribes and 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -26,19 +27,21 @@ async def check_suppressed(
     timeout: float,
     tokens: Sequence[SecretStr],
     organisation: str | None = None,
+    client: httpx.AsyncClient | None = None,
 ) -> dict[str, str] | None:
     """{lower-cased address: reason} for suppressed addresses; None when the list cannot be read.
 
     The reason is "unsubscribed" or "complained" for an organisation's own rows, else the bounce reason.
+    `client` (from `suppression_client`) serves many checks over one connection (an upload's batches).
     """
     found: dict[str, str] = {}
     try:
-        async with internal_client(base_url, tokens, httpx.Timeout(timeout)) as client:
+        async with contextlib.nullcontext(client) if client else suppression_client(base_url, tokens, timeout) as c:
             for start in range(0, len(addresses), CHUNK):
                 body: dict[str, object] = {"addresses": addresses[start : start + CHUNK]}
                 if organisation:
                     body["organisation"] = organisation
-                response = await client.post("/internal/suppressions/check", json=body)
+                response = await c.post("/internal/suppressions/check", json=body)
                 if response.status_code != 200:
                     log.warning("suppression check answered %d", response.status_code)
                     return None
@@ -50,6 +53,10 @@ async def check_suppressed(
         log.warning("suppression list unavailable: %s", exc.__class__.__name__)
         return None
     return found
+
+
+def suppression_client(base_url: str, tokens: Sequence[SecretStr], timeout: float) -> httpx.AsyncClient:
+    return internal_client(base_url, tokens, httpx.Timeout(timeout))
 
 
 def reason_code(reason: str) -> str:
