@@ -14,7 +14,7 @@ import pytest
 import yaml
 from tests.deploy_support import ROOT, load_script, run, tool
 
-from isseimail_dispatcher.scheduler import BATCH_QUEUE
+from isseimail_dispatcher.work_messages import BATCH_QUEUE
 
 K8S = ROOT / "deploy" / "k8s"
 render_base = load_script("deploy/k8s/render_base.py")

@@ -5,8 +5,10 @@ at most the uncommitted outcome group and the message on the wire of each connec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -43,10 +45,10 @@ def via(url: str, proxy: TcpProxy) -> str:
     return urlunsplit(parts._replace(netloc=f"{auth}127.0.0.1:{proxy.port}"))
 
 
-async def accept(broker: Broker, snapshot_peer: SnapshotPeer) -> Any:
-    campaign_id = snapshot_peer.add(make_recipients(RECIPIENTS))
+async def accept(broker: Broker, snapshot_peer: SnapshotPeer, recipients: int = RECIPIENTS) -> Any:
+    campaign_id = snapshot_peer.add(make_recipients(recipients))
     event = CampaignAccepted(
-        campaign_id=campaign_id, pass_id=7, recipient_count=RECIPIENTS, sender_email=SENDER, subject="x"
+        campaign_id=campaign_id, pass_id=7, recipient_count=recipients, sender_email=SENDER, subject="x"
     )
     await broker.publish_event(envelope_for(event))
     return campaign_id
@@ -69,36 +71,104 @@ def worker_env(database_url: str, amqp_url: str, smtp_server: CaptureServer, por
     }
 
 
+async def start(worker: ServiceProcess) -> None:
+    worker.start()
+    await worker.wait_ready()
+
+
+async def dispatcher_count(database_url: str, query: str) -> int:
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": "dispatcher"})
+    try:
+        return int(await conn.fetchval(query))
+    finally:
+        await conn.close()
+
+
+def assert_each_once(smtp_server: CaptureServer, watch: EventWatch) -> None:
+    """Every recipient and the sender's copy arrived exactly once; the campaign completed once."""
+    seen = counts(smtp_server)
+    assert set(seen) == EXPECTED
+    assert max(seen.values()) == 1
+    assert len(watch.of("campaign.completed")) == 1
+
+
+WithWorker = Callable[..., AbstractAsyncContextManager[ServiceProcess]]
+
+
+@pytest.fixture
+def with_worker(database_url: str, amqp_url: str, smtp_server: CaptureServer, tmp_path: Path) -> WithWorker:
+    """`async with with_worker(settings, **env) as worker`: the dispatcher in-process with `settings` and one
+    worker process, ready, with worker_env() plus `env`; the worker is killed on leaving, whatever happened."""
+
+    @contextlib.asynccontextmanager
+    async def run(settings: DispatcherSettings, **env: str) -> AsyncIterator[ServiceProcess]:
+        port = free_port()
+        environment = {**worker_env(database_url, amqp_url, smtp_server, port), **env}
+        worker = ServiceProcess("isseimail_dispatcher", environment, port, tmp_path / "worker.log", args=["worker"])
+        async with running_app(create_app(settings)):
+            try:
+                await start(worker)
+                yield worker
+            finally:
+                worker.kill()
+
+    return run
+
+
+@contextlib.asynccontextmanager
+async def proxied(url: str, default_port: int) -> AsyncIterator[tuple[TcpProxy, str]]:
+    """A TCP proxy before the server of `url` (which the test can cut), and `url` pointed at the proxy."""
+    proxy = TcpProxy("127.0.0.1", urlsplit(url).port or default_port)
+    await proxy.start()
+    try:
+        yield proxy, via(url, proxy)
+    finally:
+        await proxy.stop()
+
+
+CutMidCampaign = Callable[[DispatcherSettings, TcpProxy], Awaitable[tuple[int, int]]]
+
+
+@pytest.fixture
+def cut_mid_campaign(
+    smtp_server: CaptureServer, snapshot_peer: SnapshotPeer, broker: Broker, watch: EventWatch
+) -> CutMidCampaign:
+    """Run a campaign in-process (API and worker with `settings`), cut `proxy` for two seconds once 65 have
+    arrived, wait for the completion; returns the messages arrived when the cut came and when it ended."""
+
+    async def run(settings: DispatcherSettings, proxy: TcpProxy) -> tuple[int, int]:
+        async with running_app(create_app(settings)), running_app(create_worker_app(settings)):
+            await accept(broker, snapshot_peer)
+            await smtp_server.wait_for(65, timeout=30)
+            proxy.cut()
+            at_cut = len(smtp_server.messages)
+            await asyncio.sleep(2.0)
+            at_restore = len(smtp_server.messages)
+            proxy.restore()
+            await watch.wait_for("campaign.completed", timeout=60)
+        return at_cut, at_restore
+
+    return run
+
+
 async def test_worker_killed_mid_campaign_then_restarted(
     make_settings: Callable[..., Any],
     smtp_server: CaptureServer,
     snapshot_peer: SnapshotPeer,
     broker: Broker,
     watch: EventWatch,
-    database_url: str,
-    amqp_url: str,
-    tmp_path: Path,
+    with_worker: WithWorker,
 ) -> None:
     """SIGKILL of the only worker mid-campaign, then a restart: all 101 arrive, at most one outcome group
     (20, the default flush count) plus the message on the wire twice."""
     settings = make_settings(DispatcherSettings, composer_url=snapshot_peer.url, **SLOW)
-    port = free_port()
-    env = worker_env(database_url, amqp_url, smtp_server, port)
-    worker = ServiceProcess("isseimail_dispatcher", env, port, tmp_path / "worker.log", args=["worker"])
-    async with running_app(create_app(settings)):
-        worker.start()
-        try:
-            await worker.wait_ready()
-            await accept(broker, snapshot_peer)
-            await smtp_server.wait_for(65, timeout=30)
-            worker.kill()
-            before = len(smtp_server.messages)
-            assert before < RECIPIENTS + 1
-            worker.start()
-            await worker.wait_ready()
-            completed = await watch.wait_for("campaign.completed", timeout=60)
-        finally:
-            worker.kill()
+    async with with_worker(settings) as worker:
+        await accept(broker, snapshot_peer)
+        await smtp_server.wait_for(65, timeout=30)
+        worker.kill()
+        assert len(smtp_server.messages) < RECIPIENTS + 1
+        await start(worker)
+        completed = await watch.wait_for("campaign.completed", timeout=60)
     seen = counts(smtp_server)
     assert set(seen) == EXPECTED
     assert sum(seen.values()) - len(seen) <= settings.outcome_flush_count + 1
@@ -113,45 +183,27 @@ async def test_worker_killed_with_outcomes_uncommitted_resends_at_most_one_group
     broker: Broker,
     watch: EventWatch,
     database_url: str,
-    amqp_url: str,
-    tmp_path: Path,
+    with_worker: WithWorker,
 ) -> None:
     """SIGKILL while outcomes wait in their group: at most flush_count + 1 resent on the one connection, none lost."""
     total, flush_count = 1500, 20
     settings = make_settings(DispatcherSettings, composer_url=snapshot_peer.url, batch_size=5000, claim_seconds=2.0)
-    port = free_port()
-    env = {
-        **worker_env(database_url, amqp_url, smtp_server, port),
-        "ISSEIMAIL_DOMAIN_PER_MINUTE": "1000000",
-        "ISSEIMAIL_OUTCOME_FLUSH_COUNT": str(flush_count),
-        "ISSEIMAIL_OUTCOME_FLUSH_SECONDS": "5",  # only the count closes a group: the widest window
-    }
-    worker = ServiceProcess("isseimail_dispatcher", env, port, tmp_path / "worker.log", args=["worker"])
-    campaign_id = snapshot_peer.add(make_recipients(total))
-    event = CampaignAccepted(
-        campaign_id=campaign_id, pass_id=7, recipient_count=total, sender_email=SENDER, subject="x"
-    )
-    async with running_app(create_app(settings)):
-        worker.start()
-        try:
-            await worker.wait_ready()
-            await broker.publish_event(envelope_for(event))
-            await smtp_server.wait_for(300, timeout=60)
-            worker.kill()
-            received = len(smtp_server.messages)
-            assert received < total + 1
-            conn = await asyncpg.connect(database_url, server_settings={"search_path": "dispatcher"})
-            try:
-                recorded = await conn.fetchval("SELECT count(*) FROM deliveries WHERE state = 'sent'")
-            finally:
-                await conn.close()
-            # Sent but not recorded when the process died: the crash window, one group plus the one on the wire.
-            assert 0 <= received - recorded <= flush_count + 1
-            worker.start()
-            await worker.wait_ready()
-            completed = await watch.wait_for("campaign.completed", timeout=120)
-        finally:
-            worker.kill()
+    async with with_worker(
+        settings,
+        ISSEIMAIL_DOMAIN_PER_MINUTE="1000000",
+        ISSEIMAIL_OUTCOME_FLUSH_COUNT=str(flush_count),
+        ISSEIMAIL_OUTCOME_FLUSH_SECONDS="5",  # only the count closes a group: the widest window
+    ) as worker:
+        await accept(broker, snapshot_peer, total)
+        await smtp_server.wait_for(300, timeout=60)
+        worker.kill()
+        received = len(smtp_server.messages)
+        assert received < total + 1
+        recorded = await dispatcher_count(database_url, "SELECT count(*) FROM deliveries WHERE state = 'sent'")
+        # Sent but not recorded when the process died: the crash window, one group plus the one on the wire.
+        assert 0 <= received - recorded <= flush_count + 1
+        await start(worker)
+        completed = await watch.wait_for("campaign.completed", timeout=120)
     seen = counts(smtp_server)
     assert set(seen) == {f"user{i}@example.jp" for i in range(1, total + 1)} | {SENDER}
     assert sum(seen.values()) - len(seen) <= flush_count + 1
@@ -165,98 +217,52 @@ async def test_worker_stopped_with_sigterm_hands_its_batch_over(
     broker: Broker,
     watch: EventWatch,
     database_url: str,
-    amqp_url: str,
-    tmp_path: Path,
+    with_worker: WithWorker,
 ) -> None:
     """SIGTERM mid-batch: the worker finishes the message on the wire, hands the rest back; nobody gets two."""
     # One batch of all 101 takes ~5 s at 10/s, longer than the 3 s grace: only handing back stops in time.
     settings = make_settings(DispatcherSettings, composer_url=snapshot_peer.url, **{**SLOW, "batch_size": 200})
-    port = free_port()
-    env = {**worker_env(database_url, amqp_url, smtp_server, port), "ISSEIMAIL_SHUTDOWN_GRACE_SECONDS": "3"}
-    worker = ServiceProcess("isseimail_dispatcher", env, port, args=["worker"])
-    async with running_app(create_app(settings)):
-        worker.start()
-        try:
-            await worker.wait_ready()
-            await accept(broker, snapshot_peer)
-            await smtp_server.wait_for(65, timeout=30)
-            # in a thread: the capture server lives in this event loop and must keep answering
-            assert await asyncio.to_thread(worker.terminate, 20) in (0, -15)  # uvicorn re-raises SIGTERM
-            assert len(smtp_server.messages) < RECIPIENTS + 1
-            # handed back, not abandoned: nothing left 'sending', no batch still claimed
-            conn = await asyncpg.connect(database_url, server_settings={"search_path": "dispatcher"})
-            try:
-                sending = await conn.fetchval("SELECT count(*) FROM deliveries WHERE state = 'sending'")
-                claimed = await conn.fetchval("SELECT count(*) FROM batches WHERE claimed_by IS NOT NULL")
-            finally:
-                await conn.close()
-            assert (sending, claimed) == (0, 0)
-            worker.start()
-            await worker.wait_ready()
-            await watch.wait_for("campaign.completed", timeout=60)
-        finally:
-            worker.kill()
-    seen = counts(smtp_server)
-    assert set(seen) == EXPECTED
-    assert max(seen.values()) == 1
+    async with with_worker(settings, ISSEIMAIL_SHUTDOWN_GRACE_SECONDS="3") as worker:
+        await accept(broker, snapshot_peer)
+        await smtp_server.wait_for(65, timeout=30)
+        # in a thread: the capture server lives in this event loop and must keep answering
+        assert await asyncio.to_thread(worker.terminate, 20) in (0, -15)  # uvicorn re-raises SIGTERM
+        assert len(smtp_server.messages) < RECIPIENTS + 1
+        # handed back, not abandoned: nothing left 'sending', no batch still claimed
+        sending = await dispatcher_count(database_url, "SELECT count(*) FROM deliveries WHERE state = 'sending'")
+        claimed = await dispatcher_count(database_url, "SELECT count(*) FROM batches WHERE claimed_by IS NOT NULL")
+        assert (sending, claimed) == (0, 0)
+        await start(worker)
+        await watch.wait_for("campaign.completed", timeout=60)
+    assert_each_once(smtp_server, watch)
 
 
 async def test_broker_cut_mid_campaign(
     make_settings: Callable[..., Any],
     smtp_server: CaptureServer,
     snapshot_peer: SnapshotPeer,
-    broker: Broker,
     watch: EventWatch,
     amqp_url: str,
+    cut_mid_campaign: CutMidCampaign,
 ) -> None:
     """Every connection to RabbitMQ dropped for two seconds mid-campaign: it completes, nobody gets two."""
-    proxy = TcpProxy("127.0.0.1", urlsplit(amqp_url).port or 5672)
-    await proxy.start()
-    settings = make_settings(DispatcherSettings, composer_url=snapshot_peer.url, amqp_url=via(amqp_url, proxy), **SLOW)
-    try:
-        async with running_app(create_app(settings)), running_app(create_worker_app(settings)):
-            await accept(broker, snapshot_peer)
-            await smtp_server.wait_for(65, timeout=30)
-            proxy.cut()
-            await asyncio.sleep(2.0)
-            proxy.restore()
-            await watch.wait_for("campaign.completed", timeout=60)
-    finally:
-        await proxy.stop()
-    seen = counts(smtp_server)
-    assert set(seen) == EXPECTED
-    assert max(seen.values()) == 1
-    assert len(watch.of("campaign.completed")) == 1
+    async with proxied(amqp_url, 5672) as (proxy, url):
+        settings = make_settings(DispatcherSettings, composer_url=snapshot_peer.url, amqp_url=url, **SLOW)
+        await cut_mid_campaign(settings, proxy)
+    assert_each_once(smtp_server, watch)
 
 
 async def test_database_cut_mid_campaign(
     make_settings: Callable[..., Any],
     smtp_server: CaptureServer,
     snapshot_peer: SnapshotPeer,
-    broker: Broker,
     watch: EventWatch,
     database_url: str,
+    cut_mid_campaign: CutMidCampaign,
 ) -> None:
     """PostgreSQL unreachable for two seconds mid-campaign: workers pause, resume, and send nobody twice."""
-    proxy = TcpProxy("127.0.0.1", urlsplit(database_url).port or 5432)
-    await proxy.start()
-    settings = make_settings(
-        DispatcherSettings, composer_url=snapshot_peer.url, database_url=via(database_url, proxy), **SLOW
-    )
-    try:
-        async with running_app(create_app(settings)), running_app(create_worker_app(settings)):
-            await accept(broker, snapshot_peer)
-            await smtp_server.wait_for(65, timeout=30)
-            proxy.cut()
-            paused_at = len(smtp_server.messages)
-            await asyncio.sleep(2.0)
-            during = len(smtp_server.messages)
-            proxy.restore()
-            await watch.wait_for("campaign.completed", timeout=60)
-    finally:
-        await proxy.stop()
-    assert during - paused_at <= 2  # at most the messages already on the wire when the cut came
-    seen = counts(smtp_server)
-    assert set(seen) == EXPECTED
-    assert max(seen.values()) == 1
-    assert len(watch.of("campaign.completed")) == 1
+    async with proxied(database_url, 5432) as (proxy, url):
+        settings = make_settings(DispatcherSettings, composer_url=snapshot_peer.url, database_url=url, **SLOW)
+        at_cut, at_restore = await cut_mid_campaign(settings, proxy)
+    assert at_restore - at_cut <= 2  # at most the messages already on the wire when the cut came
+    assert_each_once(smtp_server, watch)

@@ -6,7 +6,8 @@ what its pyproject declares (with the locked versions); then that environment's 
 (no repository paths, no PYTHONPATH), imports every module of the package and reports the failures. A
 dependency reached only by luck in the development environment (declared by another member, or by the
 dev group) fails here as a ModuleNotFoundError naming it; `make deps` (deptry) names the same in the source.
-No test support may ship: isseimail_testing and pytest must not be installed there.
+No test support may ship: isseimail_testing and pytest must not be installed there. Every data file the
+package keeps in git (SQL migrations, templates, static files) must be in the installed package too.
 
 The environments are built in parallel once per run, from uv's cache (the developer's or CI's, filled by
 the workspace's own `uv sync`), so the whole module takes seconds, not minutes.
@@ -32,9 +33,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Run inside the fresh environment: import every module of one package, print what failed as JSON.
 PROBE = r"""
-import importlib, importlib.metadata as md, importlib.util, json, pkgutil, sys, traceback
+import importlib, importlib.metadata as md, importlib.resources as res, importlib.util, json, pkgutil, sys, traceback
 name = sys.argv[1]
 report = {"modules": [], "errors": {}, "files": {}}
+def data_files(folder, prefix=""):
+    found = []
+    for entry in folder.iterdir():
+        if entry.is_dir():
+            found += data_files(entry, prefix + entry.name + "/") if entry.name != "__pycache__" else []
+        elif not entry.name.endswith((".py", ".pyc")):
+            found.append(prefix + entry.name)
+    return found
+report["data"] = sorted(data_files(res.files(name)))
 root = importlib.import_module(name)
 report["files"][name] = root.__file__
 def failed(module_name):
@@ -58,10 +68,19 @@ class Target:
     package: str  # distribution, e.g. isseimail-composer
     module: str  # import package
     entry_point: str | None  # console script that must be installed
+    directory: str  # workspace member: its source is <directory>/src/<module>
+
+    def data_files(self) -> list[str]:
+        """The package's files in git that are not Python (paths relative to the package)."""
+        source = ROOT / self.directory / "src" / self.module
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--", "."], cwd=source, capture_output=True, text=True, check=True, timeout=60
+        ).stdout
+        return sorted(f for f in listed.split("\0") if f and not f.endswith(".py"))
 
 
-TARGETS = [Target(s.package, s.module, s.entry_point) for s in packages()] + [
-    Target("isseimail-shared", "isseimail_shared", None)
+TARGETS = [Target(s.package, s.module, s.entry_point, s.directory) for s in packages()] + [
+    Target("isseimail-shared", "isseimail_shared", None, "shared")
 ]
 
 
@@ -148,6 +167,15 @@ def test_package_installs_alone_and_every_module_imports(target: Target, install
         )
         assert helped.returncode == 0, f"{target.entry_point} --help failed:\n{helped.stdout}\n{helped.stderr}"
         assert "usage:" in helped.stdout
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.package)
+def test_package_data_ships(target: Target, installed: dict[str, Installed]) -> None:
+    """Templates, migrations and static files are in the built wheel, not only in the source tree."""
+    shipped = installed[target.package].report()["data"]
+    assert isinstance(shipped, list)
+    missing = sorted(set(target.data_files()) - set(shipped))
+    assert not missing, f"{target.package}: files in git but not in the installed package: {missing}"
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.package)

@@ -17,6 +17,7 @@ from isseimail_shared.events import AdminCreated, Envelope, encode, envelope_for
 from isseimail_shared.inbox import event_handler
 from isseimail_shared.messaging import EVENTS_EXCHANGE, Broker, Consumer
 from isseimail_shared.outbox import OutboxRelay, add_envelopes, add_event
+from isseimail_testing.queues import queue_depth
 from isseimail_testing.tcpproxy import TcpProxy
 
 QUEUE = "test.admins"
@@ -58,15 +59,6 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
-
-
-async def queue_depth(broker: Broker, name: str) -> int:
-    channel = await broker.connection.channel()
-    try:
-        declared = await channel.declare_queue(name, passive=True)
-        return declared.declaration_result.message_count or 0
-    finally:
-        await channel.close()
 
 
 async def seen_count(pool: asyncpg.Pool) -> int:

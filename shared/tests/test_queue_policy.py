@@ -18,6 +18,7 @@ from isseimail_shared.queue_policy import POLICY_NAME, PolicyError, apply_delive
 from isseimail_shared.runtime import ConsumerSpec, Runtime, ServiceSpec
 from isseimail_shared.settings import ServiceSettings
 from isseimail_testing.private_infra import PrivateRabbitMQ
+from isseimail_testing.queues import publish_raw
 
 QUEUE = "policytest.work"
 
@@ -83,7 +84,7 @@ async def run_once(node: PrivateRabbitMQ, limit: int, body: bytes) -> int:
     runtime = Runtime(spec, settings)
     await runtime.start()
     try:
-        await runtime.broker.publish_work(QUEUE, body, message_id=body.decode())
+        await publish_raw(runtime.broker, QUEUE, body, message_id=body.decode())
         await dead_lettered(node.url, body)
     finally:
         await runtime.stop()
@@ -197,7 +198,7 @@ async def test_a_consumer_waits_for_the_owner_to_declare(amqp_url: str) -> None:
         consumers = await asyncio.wait_for(asyncio.gather(*waiters), 60)
         for consumer in consumers:
             await consumer.start()
-        await brokers[3].publish_work(QUEUE, b"batch-1", message_id="batch-1")
+        await publish_raw(brokers[3], QUEUE, b"batch-1")
         assert await asyncio.wait_for(got.get(), 30) == b"batch-1"
         for consumer in consumers:
             await consumer.stop(1)
@@ -231,13 +232,13 @@ async def test_a_waiting_consumer_consumes_again_after_a_broker_restart(private_
         await owner.declare_owned("restart.batches")
         consumer = await worker.consumer("restart.batches", take, prefetch=1, declare=False, wait=30)
         await consumer.start()
-        await owner.publish_work("restart.batches", b"before", message_id="before")
+        await publish_raw(owner, "restart.batches", b"before")
         assert await asyncio.wait_for(got.get(), 30) == b"before"
         await asyncio.to_thread(private_rabbitmq.restart)
         deadline = asyncio.get_running_loop().time() + 120
         while True:  # publishing fails until the owner's robust connection is back
             try:
-                await owner.publish_work("restart.batches", b"after", message_id="after")
+                await publish_raw(owner, "restart.batches", b"after")
                 break
             except Exception:
                 if asyncio.get_running_loop().time() > deadline:

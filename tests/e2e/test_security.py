@@ -10,6 +10,7 @@ import httpx
 import pytest
 from tests.e2e.support import wait_until
 
+from isseimail_shared.errors import ErrorBody
 from isseimail_testing.headers import API_CLIENT_HEADERS
 from isseimail_testing.smtp import CaptureServer
 from isseimail_testing.system import ADMIN_EMAIL, ADMIN_PASSWORD, ApiClient, SystemProcesses, new_pass
@@ -191,4 +192,5 @@ async def test_ownership_and_hostile_input(system: SystemProcesses, smtp_server:
     async with httpx.AsyncClient(timeout=30) as http:
         spec = (await http.get(f"{system.gateway_url}/api/v1/openapi.json")).json()
     body_422 = spec["components"]["schemas"]["HTTPValidationError"]
-    assert set(body_422["properties"]) == {"detail", "errors"}
+    assert set(body_422["properties"]) == set(ErrorBody.model_fields) == {"detail", "errors", "code"}
+    assert body_422["required"] == ["detail"]

@@ -41,15 +41,24 @@ class FakeLists:
 
     def add(self, rows: list[dict[str, Any]], *, status: str = "valid", pass_id: int = PASS_ID) -> uuid.UUID:
         list_id = uuid.uuid4()
-        self.lists[list_id] = {
+        self.lists[list_id] = {  # a ListSummary (isseimail_shared.contracts.list_validator)
             "list_id": str(list_id),
+            "pass_id": pass_id,
             "status": status,
+            "filename": "list.csv",
+            "encoding": "utf-8",
+            "encoding_label": "UTF-8",
+            "has_header": True,
             "rows": len(rows),
             "checked": len(rows),
             "ok": len(rows),
             "invalid": 0,
             "unverified": 0,
-            "pass_id": pass_id,
+            "domains": len({r["email"].rpartition("@")[2] for r in rows}),
+            "domains_pending": 0,
+            "created_at": "2026-12-07T09:00:00+09:00",
+            "finished_at": None if status == "validating" else "2026-12-07T09:00:01+09:00",
+            "bad_rows": [],
         }
         self.rows[list_id] = rows
         return list_id
@@ -111,7 +120,8 @@ def fake_list_app(state: FakeLists) -> FastAPI:
         if found == "down":
             return JSONResponse({"detail": "配信停止リストを確認できませんでした。"}, status_code=503)
         rows = list(found)
-        return JSONResponse({"organisation": organisation, "total": len(rows), "rows": rows[:limit]})
+        answer = {"list_id": str(list_id), "organisation": organisation, "total": len(rows), "rows": rows[:limit]}
+        return JSONResponse({**answer, "unverified": False})
 
     @app.get("/internal/lists/{list_id}/rows")
     async def rows(list_id: uuid.UUID, x_isseimail_pass_id: Annotated[int, Header()]) -> Response:

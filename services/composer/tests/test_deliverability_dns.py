@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from isseimail_composer.deliverability.model import Finding, Report
 from isseimail_composer.deliverability.report import ReadinessChecker
+from isseimail_shared.contracts.composer import Finding, Report
 from isseimail_testing.dns import DnsServer, reverse_name
 
 from .deliverability_support import (

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from isseimail_dispatcher.accept import SnapshotError, domain_of, open_snapshot, store_recipients
+from isseimail_shared.clients.composer import ComposerClient
 from isseimail_shared.mailmerge import Recipient, render_campaign
 
 
@@ -81,7 +82,7 @@ async def test_batches_hold_one_domain_in_rounds_and_every_row_once(
         assert in_domain == sorted(in_domain, key=lambda n: order[n])
 
 
-def composer_serving(body: bytes) -> httpx.AsyncClient:
+def composer_serving(body: bytes) -> ComposerClient:
     """A stand-in composer whose snapshot endpoint streams `body` as it is."""
     app = FastAPI()
 
@@ -93,7 +94,7 @@ def composer_serving(body: bytes) -> httpx.AsyncClient:
 
         return StreamingResponse(chunks(), media_type="application/x-ndjson")
 
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://composer")
+    return ComposerClient("http://composer", [], timeout=10.0, transport=httpx.ASGITransport(app=app))
 
 
 def head(campaign: uuid.UUID) -> bytes:
@@ -104,7 +105,7 @@ def head(campaign: uuid.UUID) -> bytes:
     ).encode()
 
 
-async def accept_into(pool: asyncpg.Pool, client: httpx.AsyncClient, campaign: uuid.UUID) -> None:
+async def accept_into(pool: asyncpg.Pool, client: ComposerClient, campaign: uuid.UUID) -> None:
     async with pool.acquire() as conn, conn.transaction(), open_snapshot(client, campaign) as snapshot:
         await conn.execute(
             "INSERT INTO campaigns (campaign_id, pass_id, sender_email, subject, template, total) "

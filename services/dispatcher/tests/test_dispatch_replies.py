@@ -5,21 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from isseimail_dispatcher.scheduler import BATCH_QUEUE
+from isseimail_dispatcher.work_messages import BATCH_QUEUE
 from isseimail_shared.messaging import Broker
 from isseimail_testing.dns import DnsServer
+from isseimail_testing.queues import publish_raw, queue_depth
 from isseimail_testing.smtp import CaptureServer
 
 from .conftest import deliveries, running_dispatcher
-
-
-async def dlq_depth(broker: Broker) -> int:
-    channel = await broker.connection.channel()
-    try:
-        dlq = await channel.declare_queue(f"{BATCH_QUEUE}.dlq", passive=True)
-        return dlq.declaration_result.message_count or 0
-    finally:
-        await channel.close()
 
 
 async def test_temporary_replies_are_retried_then_delivered(
@@ -121,9 +113,9 @@ async def test_unparseable_batch_message_goes_to_the_dlq(
     """Garbage on the batch queue ends in its DLQ; the worker keeps running and sends the next campaign."""
     async with running_dispatcher(fast_settings()) as (_, worker):
         for i, body in enumerate([b"not json", b'{"batch_id": "1"}', b"[1]", b'{"batch_id": 1, "x": 2}']):
-            await broker.publish_work(BATCH_QUEUE, body, message_id=f"bad-{i}")
+            await publish_raw(broker, BATCH_QUEUE, body, message_id=f"bad-{i}")
         async with asyncio.timeout(10):
-            while await dlq_depth(broker) != 4:  # noqa: ASYNC110 - polling the broker
+            while await queue_depth(broker, f"{BATCH_QUEUE}.dlq") != 4:  # noqa: ASYNC110 - polling the broker
                 await asyncio.sleep(0.1)
         assert (await worker.get("/readyz")).status_code == 200
         await send_campaign(make_recipients(2))

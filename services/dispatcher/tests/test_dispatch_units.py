@@ -10,34 +10,50 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from isseimail_dispatcher.outcomes import MAX_BACKOFF, backoff
-from isseimail_dispatcher.scheduler import batch_message, parse_batch_message
 from isseimail_dispatcher.settings import DispatcherSettings, DomainLimit
 from isseimail_dispatcher.smtp_client import Reply, prepare_data
+from isseimail_dispatcher.work_messages import BatchMessage
+from isseimail_shared.work import InvalidMessage
 
 
 @given(st.integers(min_value=1, max_value=2**63 - 1))
 def test_batch_message_round_trips(batch_id: int) -> None:
-    """What the scheduler publishes, the worker parses back to the same id."""
-    assert parse_batch_message(batch_message(batch_id)) == batch_id
+    """What the scheduler publishes, the worker decodes back to the same id; the body is `{"batch_id": n}`."""
+    message = BatchMessage(batch_id=batch_id)
+    assert json.loads(message.encode()) == {"batch_id": batch_id}
+    assert BatchMessage.decode(message.encode()) == message
+    assert BatchMessage.decode(json.dumps({"batch_id": batch_id}).encode()).batch_id == batch_id  # the older bytes
 
 
 @given(st.binary(max_size=2000))
-def test_any_bytes_parse_or_raise_value_error(body: bytes) -> None:
+def test_any_bytes_decode_or_raise_invalid_message(body: bytes) -> None:
     """Garbage never escapes as another exception type (which would requeue instead of dead-lettering)."""
-    with contextlib.suppress(ValueError):
-        assert parse_batch_message(body) > 0
+    with contextlib.suppress(InvalidMessage):
+        assert BatchMessage.decode(body).batch_id > 0
 
 
 @given(
     st.recursive(
-        st.none() | st.booleans() | st.integers() | st.text(), lambda c: st.lists(c) | st.dictionaries(st.text(), c)
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+        lambda c: st.lists(c) | st.dictionaries(st.text(), c),
     )
 )
-def test_any_json_parses_or_raises_value_error(value: object) -> None:
-    """Well-formed JSON of the wrong shape is refused with ValueError, never accepted by accident."""
+def test_any_json_decodes_or_raises_invalid_message(value: object) -> None:
+    """Well-formed JSON of the wrong shape is refused, never accepted by accident (nor coerced: "1", 1.0, true)."""
     body = json.dumps({"batch_id": value}).encode()
-    with contextlib.suppress(ValueError):
-        assert parse_batch_message(body) == value
+    try:
+        decoded = BatchMessage.decode(body).batch_id
+    except InvalidMessage:
+        return
+    assert type(value) is int
+    assert decoded == value
+
+
+def test_oversized_or_extended_batch_messages_are_refused() -> None:
+    """A body over 1 KiB or with another field is invalid even when it holds a good batch id."""
+    for body in (b'{"batch_id": 1}' + b" " * 1024, b'{"batch_id": 1, "x": 2}', b'{"batch_id": 0}', b"[1]"):
+        with pytest.raises(InvalidMessage):
+            BatchMessage.decode(body)
 
 
 def unstuff(data: bytes) -> bytes:

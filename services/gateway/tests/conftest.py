@@ -1,8 +1,9 @@
-"""Fixtures shared by the gateway's administrator tests (the console API and the admin pages)."""
+"""Fixtures and helpers shared by the gateway's administrator tests (the console API and the admin pages)."""
 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -20,6 +21,24 @@ from isseimail_testing.process import free_port, running_app
 
 ADMIN_EMAIL = "admin@corp.example.jp"  # the administrator the pass-service creates at start
 ADMIN_PASSWORD = "admin-password-for-tests"
+CSRF_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(page: httpx.Response) -> str:
+    """The CSRF token of the form on a page."""
+    match = CSRF_TOKEN.search(page.text)
+    assert match, "the form carries a CSRF token"
+    return match.group(1)
+
+
+async def admin_login(client: httpx.AsyncClient) -> None:
+    """Log in on the admin pages as the administrator the pass-service creates at start."""
+    page = await client.get("/admin/login")
+    response = await client.post(
+        "/admin/login", data={"csrf_token": csrf_token(page), "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/admin"
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -24,9 +23,8 @@ from isseimail_testing.dns import DnsServer
 from isseimail_testing.http import serving, serving_service
 from isseimail_testing.process import free_port, running_app
 
-ADMIN_EMAIL = "admin@corp.example.jp"
-ADMIN_PASSWORD = "admin-password-for-tests"
-TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD, admin_login, csrf_token
+
 DOMAIN = "corp.example.jp"
 BOUNCE = "bounce.corp.example.jp"
 
@@ -83,20 +81,6 @@ async def gateway(make_settings: Callable[..., Any], dns_server: DnsServer) -> A
             composer_url=composer_url,
         )
         yield await stack.enter_async_context(running_app(create_app(settings)))
-
-
-def token(page: httpx.Response) -> str:
-    match = TOKEN.search(page.text)
-    assert match
-    return match.group(1)
-
-
-async def admin_login(client: httpx.AsyncClient) -> None:
-    page = await client.get("/admin/login")
-    response = await client.post(
-        "/admin/login", data={"csrf_token": token(page), "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
-    )
-    assert response.status_code == 303
 
 
 async def test_api_needs_admin_and_audits_the_override(gateway: httpx.AsyncClient) -> None:
@@ -165,11 +149,11 @@ async def test_page_shows_findings_records_and_override_forms(gateway: httpx.Asy
     url = f"/admin/domains/{DOMAIN}/override"
     forged = await gateway.post(url, data={"reason": "CSRFなし"})
     assert forged.status_code == 403
-    empty = await gateway.post(url, data={"csrf_token": token(page), "reason": " "})
+    empty = await gateway.post(url, data={"csrf_token": csrf_token(page), "reason": " "})
     assert empty.status_code == 422
     assert "理由を入力してください" in empty.text
     hostile = "<script>alert(1)</script>"
-    made = await gateway.post(url, data={"csrf_token": token(page), "reason": f"来週公開 {hostile}"})
+    made = await gateway.post(url, data={"csrf_token": csrf_token(page), "reason": f"来週公開 {hostile}"})
     assert made.status_code == 303
     assert made.headers["location"] == "/admin/domains?done=overridden"
     page = await gateway.get("/admin/domains?done=overridden")
@@ -178,10 +162,10 @@ async def test_page_shows_findings_records_and_override_forms(gateway: httpx.Asy
     assert hostile not in page.text
     assert "&lt;script&gt;" in page.text
     assert "例外を取り消す" in page.text
-    again = await gateway.post(url, data={"csrf_token": token(page), "reason": "二重"})
+    again = await gateway.post(url, data={"csrf_token": csrf_token(page), "reason": "二重"})
     assert again.status_code == 409
     withdrawn = await gateway.post(
-        f"/admin/domains/{DOMAIN}/withdraw", data={"csrf_token": token(page), "reason": "公開しました"}
+        f"/admin/domains/{DOMAIN}/withdraw", data={"csrf_token": csrf_token(page), "reason": "公開しました"}
     )
     assert withdrawn.status_code == 303
     page = await gateway.get("/admin/domains?refresh=1")

@@ -14,8 +14,8 @@ import pytest
 
 from isseimail_notifier import failures
 
-ADMIN_EMAIL = "admin@corp.example.jp"  # as conftest.py creates it
-ADMIN_PASSWORD = "admin-password-for-tests"
+from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+
 FORMULA = '=HYPERLINK("http://evil.example")'
 
 

@@ -27,6 +27,7 @@ from isseimail_notifier.app import create_app as notifier_app
 from isseimail_notifier.settings import NotifierSettings
 from isseimail_pass.app import create_app as pass_app
 from isseimail_pass.settings import PassSettings
+from isseimail_shared.errors import ROUTE_NOT_FOUND
 from isseimail_testing.dns import DnsServer
 from isseimail_testing.fixtures import INTERNAL_TOKEN
 from isseimail_testing.http import serving_service
@@ -146,7 +147,7 @@ async def test_upload_status_errors_csv_and_ownership(stack: Stack, dns_server: 
             for suffix in ("", "/errors.csv"):
                 refused = await owner.get(f"/api/v1/lists/{bad}{suffix}")
                 assert refused.status_code == 404, (bad, suffix, refused.status_code, refused.text)
-                assert refused.json()["detail"] in ("送信先リストが見つかりません。", "Not Found"), bad
+                assert refused.json()["detail"] in ("送信先リストが見つかりません。", ROUTE_NOT_FOUND), bad
 
 
 async def test_upload_refusals_are_japanese_and_a_huge_stream_is_cut(stack: Stack) -> None:

@@ -13,9 +13,8 @@ import pytest
 from isseimail_notifier.suppressions import record_failure
 from isseimail_testing.smtp import CaptureServer
 
-ADMIN_EMAIL = "admin@corp.example.jp"  # as conftest.py creates it
-ADMIN_PASSWORD = "admin-password-for-tests"
-TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+from .conftest import ADMIN_EMAIL, admin_login, csrf_token
+
 HOSTILE = "<script>alert(1)</script>"
 
 
@@ -23,24 +22,9 @@ def today() -> str:
     return dt.datetime.now(ZoneInfo("Asia/Tokyo")).date().isoformat()
 
 
-def token(page: httpx.Response) -> str:
-    match = TOKEN.search(page.text)
-    assert match
-    return match.group(1)
-
-
 @pytest.fixture
 def gateway(admin_gateway: httpx.AsyncClient) -> httpx.AsyncClient:
     return admin_gateway  # conftest.py: the gateway before a real pass-service and notifier
-
-
-async def admin_login(client: httpx.AsyncClient) -> None:
-    page = await client.get("/admin/login")
-    response = await client.post(
-        "/admin/login", data={"csrf_token": token(page), "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
-    )
-    assert response.status_code == 303
-    assert response.headers["location"] == "/admin"
 
 
 async def apply(client: httpx.AsyncClient, name: str, email: str) -> httpx.Response:
@@ -48,7 +32,7 @@ async def apply(client: httpx.AsyncClient, name: str, email: str) -> httpx.Respo
     return await client.post(
         "/apply",
         data={
-            "csrf_token": token(page),
+            "csrf_token": csrf_token(page),
             "applicant_name": name,
             "applicant_email": email,
             "department": "営業部",
@@ -68,7 +52,7 @@ async def test_admin_pages_need_the_admin_login_and_a_wrong_password_is_refused(
         assert "管理者ログイン" in response.text
     page = await gateway.get("/admin/login")
     response = await gateway.post(
-        "/admin/login", data={"csrf_token": token(page), "email": ADMIN_EMAIL, "password": "wrong"}
+        "/admin/login", data={"csrf_token": csrf_token(page), "email": ADMIN_EMAIL, "password": "wrong"}
     )
     assert response.status_code == 401
     assert 'role="alert"' in response.text
@@ -91,10 +75,10 @@ async def test_application_rejected_with_reason_user_data_escaped(
     application_id = re.search(r"/admin/applications/(\d+)/reject", listing.text)
     assert application_id
     reject_url = f"/admin/applications/{application_id.group(1)}/reject"
-    empty = await gateway.post(reject_url, data={"csrf_token": token(listing), "reason": "  "})
+    empty = await gateway.post(reject_url, data={"csrf_token": csrf_token(listing), "reason": "  "})
     assert empty.status_code == 422
     assert "理由を入力してください" in empty.text
-    done = await gateway.post(reject_url, data={"csrf_token": token(listing), "reason": "利用目的が不明です"})
+    done = await gateway.post(reject_url, data={"csrf_token": csrf_token(listing), "reason": "利用目的が不明です"})
     assert done.status_code == 303
     after = await gateway.get(done.headers["location"])
     assert "承認待ち（0 件）" in after.text
@@ -102,7 +86,7 @@ async def test_application_rejected_with_reason_user_data_escaped(
     mails = await smtp_server.wait_for(1, rcpt="taro@corp.example.jp")
     assert "利用目的が不明です" in mails[0].message().get_content()
     replay = await gateway.post(
-        f"/admin/applications/{application_id.group(1)}/approve", data={"csrf_token": token(after)}
+        f"/admin/applications/{application_id.group(1)}/approve", data={"csrf_token": csrf_token(after)}
     )
     assert 400 <= replay.status_code < 500
     assert "text/html" in replay.headers["content-type"]
@@ -116,7 +100,7 @@ async def test_approval_lists_the_pass_as_unused(gateway: httpx.AsyncClient, smt
     application_id = re.search(r"/admin/applications/(\d+)/approve", listing.text)
     assert application_id
     approved = await gateway.post(
-        f"/admin/applications/{application_id.group(1)}/approve", data={"csrf_token": token(listing)}
+        f"/admin/applications/{application_id.group(1)}/approve", data={"csrf_token": csrf_token(listing)}
     )
     assert approved.status_code == 303
     mail = (await smtp_server.wait_for(1, rcpt="yamada@corp.example.jp"))[0].message().get_content()
@@ -150,12 +134,12 @@ async def test_suppression_search_and_audited_removal(gateway: httpx.AsyncClient
         assert "other@example.jp" not in found.text
         no_reason = await gateway.post(
             "/admin/suppressions/remove",
-            data={"csrf_token": token(found), "address": "gone@bounce.example.jp", "reason": ""},
+            data={"csrf_token": csrf_token(found), "address": "gone@bounce.example.jp", "reason": ""},
         )
         assert no_reason.status_code == 422
         removed = await gateway.post(
             "/admin/suppressions/remove",
-            data={"csrf_token": token(found), "address": "gone@bounce.example.jp", "reason": "宛先の復旧を確認"},
+            data={"csrf_token": csrf_token(found), "address": "gone@bounce.example.jp", "reason": "宛先の復旧を確認"},
         )
         assert removed.status_code == 303
         audit = await conn.fetchrow(

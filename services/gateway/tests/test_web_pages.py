@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import httpx
-
 from isseimail_gateway.app import create_app
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_gateway.web.render import local_time
@@ -13,7 +11,7 @@ from isseimail_gateway.web.security import CSP
 from isseimail_testing.fixtures import INTERNAL_TOKEN
 from isseimail_testing.process import free_port, running_app
 
-TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+from .conftest import csrf_token
 
 
 def settings() -> GatewaySettings:
@@ -27,12 +25,6 @@ def settings() -> GatewaySettings:
         dispatcher_url=dead,
         notifier_url=dead,
     )
-
-
-def csrf_token(page: httpx.Response) -> str:
-    match = TOKEN.search(page.text)
-    assert match, "the form carries a CSRF token"
-    return match.group(1)
 
 
 async def test_every_page_sends_the_security_headers() -> None:

@@ -15,10 +15,11 @@ from isseimail_list_validator import lists
 from isseimail_list_validator.app import create_app
 from isseimail_list_validator.rows import PreparedRow
 from isseimail_list_validator.settings import ListValidatorSettings
-from isseimail_list_validator.worker import DOMAIN_QUEUE, MAX_TASK_DOMAINS, DomainTask, task_size
+from isseimail_list_validator.work_messages import DOMAIN_QUEUE, MAX_TASK_DOMAINS, DomainTask, task_size
 from isseimail_testing.dns import DnsServer
 from isseimail_testing.lists import csv_bytes, upload, wait_done
 from isseimail_testing.process import running_app
+from isseimail_testing.queues import publish_raw
 
 
 @given(st.integers(min_value=1, max_value=200_000), st.integers(min_value=1, max_value=MAX_TASK_DOMAINS))
@@ -81,6 +82,6 @@ async def test_a_one_domain_message_of_the_older_form_still_finishes_its_list(
         row = PreparedRow(1, "a@old.co.jp", "a@old.co.jp", "old.co.jp", "", "", "", "各位", "pending", "ok")
         assert await lists.create_list(runtime.pool, new, [row]) == ["old.co.jp"]
         body = json.dumps({"list_id": str(new.list_id), "domain": "old.co.jp"}).encode()
-        await runtime.broker.publish_work(DOMAIN_QUEUE, body, message_id=f"{new.list_id}:old.co.jp")
+        await publish_raw(runtime.broker, DOMAIN_QUEUE, body, message_id=f"{new.list_id}:old.co.jp")
         summary = await wait_done(client, str(new.list_id), timeout=10)
     assert (summary["status"], summary["ok"]) == ("valid", 1)

@@ -116,7 +116,7 @@ def test_completion_mail_tells_the_sender_of_unsubscribes_and_complaints() -> No
 
     def body(unsubscribed: int, complained: int) -> str:
         c = report_texts.Completion(campaign, "ご案内", now, now, 10, 10, 0, 0, unsubscribed, complained)
-        return report_texts.completion_body("山田", c, [], 50, "Asia/Tokyo")
+        return report_texts.completion("山田", c, [], 50, "Asia/Tokyo").body
 
     assert "配信停止の申し出" not in body(0, 0)
     told = body(3, 1)

@@ -92,12 +92,12 @@ async def test_credentials_mailed_once_and_never_stored_in_clear(
 
 def test_credential_mail_links_the_rules_and_states_the_day() -> None:
     """The credential mail links the rules page and says the pass holds for the day of use in Japan time only."""
-    from isseimail_notifier.texts import credentials_body
+    from isseimail_notifier.texts import credentials
 
     for for_admin in (False, True):
-        text = credentials_body(
+        text = credentials(
             _issued(), PASSWORD, for_admin=for_admin, rules_url="https://isseimail.example.jp/rules"
-        )
+        ).body
         assert "1DayPass のルールをお読みください: https://isseimail.example.jp/rules" in text
         assert "日本時間の0時から24時まで" in text
         assert "再発行は不可" in text

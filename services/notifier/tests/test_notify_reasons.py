@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import pytest
@@ -68,12 +69,15 @@ def test_failure_report_tells_the_sender_what_to_do_for_a_filter() -> None:
         smtp_code=None,
         diagnostic="550 Unknown user (in reply to end of DATA command)",
     )
-    body = report_texts.failure_body("a@corp.example", uuid.uuid4(), "お知らせ", [line], 10)
+    body = report_texts.failure_report("a@corp.example", uuid.uuid4(), "お知らせ", [line], 10).body
     assert "アドレス自体は存在します" in body
     assert "対処: 受信者に、送信元ドメインからのメールを受信できるよう設定" in body
 
 
-def test_delayed_section_lists_recipients_as_delayed() -> None:
-    text = report_texts.delayed_section([DelayLine("slow@example.jp", 7, "4.4.1", "")], 50)
+def test_completion_lists_delayed_recipients_as_delayed() -> None:
+    """A recipient with a delay notice and no final failure shows as 遅延中 in the completion mail."""
+    now = dt.datetime.now(dt.UTC)
+    c = report_texts.Completion(uuid.uuid4(), "ご案内", now, now, 3, 2, 0, 0)
+    text = report_texts.completion("山田", c, [], 50, "Asia/Tokyo", [DelayLine("slow@example.jp", 7, "4.4.1", "")]).body
     assert "- slow@example.jp（CSVの行: 7 行目）: 遅延中（4.4.1）" in text
-    assert report_texts.delayed_section([], 50) == ""
+    assert "遅延中" not in report_texts.completion("山田", c, [], 50, "Asia/Tokyo").body

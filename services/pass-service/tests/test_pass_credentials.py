@@ -20,8 +20,8 @@ from isseimail_pass.credentials import (
     new_user_id,
     verify_password,
 )
-from isseimail_pass.models import ApplicationIn, PassLoginIn
 from isseimail_pass.settings import PassSettings
+from isseimail_shared.contracts.pass_service import ApplicationIn, PassLoginIn
 from isseimail_testing.fixtures import CREDENTIALS_KEY
 
 LOOK_ALIKES = set("0Oo1lI")

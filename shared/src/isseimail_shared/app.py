@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from isseimail_shared import scrape
+from isseimail_shared.errors import install_error_handlers
 from isseimail_shared.internal_auth import InternalOnly
 from isseimail_shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from isseimail_shared.runtime import Runtime, ServiceSpec, SettingsT
@@ -40,6 +41,7 @@ def create_app(
 
     app = FastAPI(title=f"isseimail {spec.name}", lifespan=lifespan, **fastapi_kwargs)  # type: ignore[arg-type]
     app.state.runtime = runtime
+    install_error_handlers(app)  # one error shape for every service (isseimail_shared.errors)
     app.add_exception_handler(ClientDisconnect, client_disconnected)
     if spec.internal_api:
         app.add_middleware(InternalOnly, tokens=settings.internal_tokens, service=spec.name)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import Send
+
+from isseimail_shared.errors import ErrorBody
 
 
 async def send_json(send: Send, status: int, detail: str) -> None:
     """`{"detail": ...}` with `status`, in the error shape every service answers with."""
-    body = json.dumps({"detail": detail}, ensure_ascii=False).encode()
+    body = ErrorBody(detail=detail).model_dump_json(exclude_none=True).encode()
     await send(
         {
             "type": "http.response.start",

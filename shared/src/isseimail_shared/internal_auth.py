@@ -14,7 +14,6 @@ import hmac
 import logging
 from collections.abc import Sequence
 
-import httpx
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -34,11 +33,6 @@ def _digest(token: str) -> bytes:
 def internal_headers(tokens: Sequence[SecretStr]) -> dict[str, str]:
     """The header a caller sends: the current (first) token; none when no token is configured."""
     return {HEADER: tokens[0].get_secret_value()} if tokens else {}
-
-
-def internal_client(base_url: str, tokens: Sequence[SecretStr], timeout: httpx.Timeout) -> httpx.AsyncClient:
-    """An HTTP client for another service's internal API, every request authenticated."""
-    return httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=internal_headers(tokens))
 
 
 def token_accepted(presented: str | None, tokens: Sequence[SecretStr]) -> bool:

@@ -31,6 +31,7 @@ from aio_pika.abc import (
 
 from isseimail_shared.events import Envelope, encode
 from isseimail_shared.metrics import EVENTS_PUBLISHED
+from isseimail_shared.work import WorkMessage
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class Broker:
         self.delivery_limit = delivery_limit
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
+        self._unconfirmed: AbstractChannel | None = None
         self._events: AbstractExchange | None = None
 
     @property
@@ -89,6 +91,7 @@ class Broker:
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
+            self._unconfirmed = None
 
     def is_connected(self) -> bool:
         return self._connection is not None and not self._connection.is_closed
@@ -108,11 +111,21 @@ class Broker:
         )
         EVENTS_PUBLISHED.labels(self._name, event_type).inc()
 
-    async def publish_work(self, queue: str, body: bytes, *, message_id: str, kind: str = "work") -> None:
-        """Publish to a work queue through the default exchange, with confirm."""
-        if self._channel is None:
+    async def publish_work(self, message: WorkMessage) -> None:
+        """Publish to the message's work queue through the default exchange; waits for the broker's confirm
+        unless the message's class says a lost one is found again by other means (`WorkMessage.confirm`)."""
+        channel = self._channel if message.confirm else await self._unconfirmed_channel()
+        if channel is None:
             raise RuntimeError("broker not connected")
-        await self._channel.default_exchange.publish(_message(body, message_id, kind), routing_key=queue)
+        await channel.default_exchange.publish(
+            _message(message.encode(), message.message_id(), message.kind), routing_key=message.queue
+        )
+
+    async def _unconfirmed_channel(self) -> AbstractChannel:
+        """A channel without publisher confirms, opened on first use (and again after it closed)."""
+        if self._unconfirmed is None or self._unconfirmed.is_closed:
+            self._unconfirmed = await self.connection.channel(publisher_confirms=False)
+        return self._unconfirmed
 
     async def declare_queue(self, channel: AbstractChannel, name: str, bindings: Iterable[str] = ()) -> AbstractQueue:
         return await declare_queue(channel, name, bindings, self.delivery_limit)

@@ -19,6 +19,11 @@ EVENTS_CONSUMED = Counter(
     "Messages consumed, by outcome (processed, duplicate, invalid, failed).",
     ["service", "queue", "outcome"],
 )
+WORK_MESSAGES = Counter(
+    "isseimail_work_messages_total",
+    "Work-queue messages consumed, by queue and outcome (processed, duplicate, invalid, failed).",
+    ["queue", "outcome"],
+)
 OUTBOX_BACKLOG = Gauge("isseimail_outbox_backlog", "Outbox events not yet published.", ["service"])
 READY = Gauge("isseimail_ready", "1 when the service's database and broker answer.", ["service"])
 QUEUE_MESSAGES = Gauge(

@@ -22,14 +22,17 @@ from isseimail_testing.headers import API_CLIENT_HEADERS
 
 
 @contextlib.asynccontextmanager
-async def running_app(app: FastAPI, client_ip: str = "127.0.0.1") -> AsyncIterator[httpx.AsyncClient]:
+async def running_app(
+    app: FastAPI, client_ip: str = "127.0.0.1", *, raise_app_exceptions: bool = True
+) -> AsyncIterator[httpx.AsyncClient]:
     """Run the app's lifespan and yield a client that talks to it without a socket.
 
     The client calls as another service does (with the app's own internal token, see internal_auth.py) and,
-    for the gateway, as an API client does (the custom header that marks a call as not cross-site)."""
+    for the gateway, as an API client does (the custom header that marks a call as not cross-site).
+    `raise_app_exceptions=False` lets a test read the 500 answer instead of the exception behind it."""
     headers = {**internal_headers(runtime_of(app).settings.internal_tokens), **API_CLIENT_HEADERS}
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=(client_ip, 50000))
+        transport = httpx.ASGITransport(app=app, client=(client_ip, 50000), raise_app_exceptions=raise_app_exceptions)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers) as client:
             yield client
 

@@ -6,15 +6,15 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 
-from isseimail_composer import errors, routes
+from isseimail_composer import routes
 from isseimail_composer.attachment_safety import AttachmentGuard
 from isseimail_composer.clamd_client import ClamdClient
 from isseimail_composer.deliverability import api as domains_api
 from isseimail_composer.deliverability.lifecycle import open_readiness
 from isseimail_composer.freeze import on_pass_consumed
-from isseimail_composer.lists_client import ListsClient
 from isseimail_composer.settings import ComposerSettings
 from isseimail_shared.app import create_app as create_service_app
+from isseimail_shared.clients.list_validator import ListsClient
 from isseimail_shared.events import PassConsumed
 from isseimail_shared.runtime import ConsumerSpec, Runtime, ServiceSpec
 
@@ -23,7 +23,7 @@ EVENTS_QUEUE = "composer.events"
 
 async def open_lists(runtime: Runtime[ComposerSettings]) -> None:
     s = runtime.settings
-    client = ListsClient(s.list_validator_url, s.upstream_timeout_seconds, s.internal_tokens)
+    client = ListsClient(s.list_validator_url, s.internal_tokens, timeout=s.upstream_timeout_seconds)
     runtime.registry.register(ListsClient, client, close=client.close)
 
 
@@ -50,6 +50,4 @@ SPEC = ServiceSpec(
 
 def create_app(settings: ComposerSettings | None = None) -> FastAPI:
     routers = [routes.router, routes.policy_router, domains_api.router]
-    app = create_service_app(SPEC, settings or ComposerSettings(), routers)
-    errors.install(app)
-    return app
+    return create_service_app(SPEC, settings or ComposerSettings(), routers)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from isseimail_composer.errors import FROZEN, NOT_FOUND, ApiError
+from isseimail_composer.errors import FROZEN, NOT_FOUND
 from isseimail_composer.form import Attachment, Charset, Draft
 from isseimail_shared.db import Conn
+from isseimail_shared.errors import ApiError
 from isseimail_shared.mailmerge import CampaignTemplate, render_campaign
 
 

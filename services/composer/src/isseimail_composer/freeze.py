@@ -8,16 +8,17 @@ straight into COPY; if it cannot be reached the handler raises and the event is 
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
 
 from isseimail_composer import drafts
 from isseimail_composer.attachment_safety import AttachmentGuard
-from isseimail_composer.lists_client import ListsClient
+from isseimail_shared.clients.list_validator import ListsClient
+from isseimail_shared.contracts.composer import SnapshotCampaign, SnapshotHeader
 from isseimail_shared.db import Conn
 from isseimail_shared.events import CampaignAccepted, Envelope, PassConsumed
-from isseimail_shared.mailmerge import Recipient
+from isseimail_shared.mailmerge import CampaignTemplate, Recipient
 from isseimail_shared.outbox import add_event
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def on_pass_consumed(
             await _mark_failed(conn, stored.campaign_id, f"attachment refused at freeze: {reasons}")
             return
         info = await lists.get_list(draft.list_id, stored.pass_id)
-        if info is None or info.get("status") != "valid" or str(info.get("pass_id")) != str(stored.pass_id):
+        if info is None or info.status != "valid" or info.pass_id != stored.pass_id:
             await _mark_failed(conn, stored.campaign_id, f"list {draft.list_id} is not a valid list of this pass")
             return
         template = stored.template()
@@ -111,14 +112,13 @@ def on_pass_consumed(
     return handle
 
 
-def campaign_header(record: dict[str, object]) -> bytes:
-    """The snapshot's first NDJSON line; the stored template JSON is spliced in verbatim."""
-    campaign = {
-        "campaign_id": str(record["campaign_id"]),
-        "sender_email": record["sender_email"],
-        "sender_name": record["sender_name"],
-        "subject": record["subject"],
-        "recipient_count": record["recipient_count"],
-    }
-    head = json.dumps({"campaign": campaign}, ensure_ascii=False)[:-1]
-    return f'{head}, "template": {record["template"]}}}\n'.encode()
+def campaign_header(record: Mapping[str, Any]) -> SnapshotHeader:
+    """The snapshot's first NDJSON line, from the stored snapshot row."""
+    campaign = SnapshotCampaign(
+        campaign_id=record["campaign_id"],
+        sender_email=record["sender_email"],
+        sender_name=record["sender_name"],
+        subject=record["subject"],
+        recipient_count=record["recipient_count"],
+    )
+    return SnapshotHeader(campaign=campaign, template=CampaignTemplate.model_validate_json(record["template"]))

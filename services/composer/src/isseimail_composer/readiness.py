@@ -10,7 +10,7 @@ from isseimail_composer import text_rules
 from isseimail_composer.deliverability.gate import DomainGate
 from isseimail_composer.drafts import StoredDraft
 from isseimail_composer.form import check_draft
-from isseimail_composer.lists_client import ListsClient
+from isseimail_shared.clients.list_validator import ListsClient
 from isseimail_shared.unsubscribe import organisation_of
 
 LIST_NOT_FOUND = "送信先リストが見つかりません。CSVをアップロードし直してください。"
@@ -45,11 +45,10 @@ async def _suppressed_rows(lists: ListsClient, list_id: uuid.UUID, pass_id: int,
     """The rows the sender's organisation may not mail (its unsubscribes and complaints), named by row."""
     organisation = organisation_of(sender_email)
     found = await lists.suppressed(list_id, pass_id, organisation, limit=text_rules.MAX_REPORTED)
-    total = int(found.get("total") or 0)
-    if not total:
+    if not found.total:
         return None
-    named = [f"{r.get('row')}行目 {r.get('address')}（{r.get('message')}）" for r in found["rows"]]
-    more = f"ほか{total - len(named)}件" if total > len(named) else ""
+    named = [f"{r.row}行目 {r.address}（{r.message}）" for r in found.rows]
+    more = f"ほか{found.total - len(named)}件" if found.total > len(named) else ""
     return (
         f"送信先リストに、送信元ドメイン {organisation} からは送信できないアドレスがあります："
         + "、".join(named)
@@ -61,7 +60,7 @@ async def _suppressed_rows(lists: ListsClient, list_id: uuid.UUID, pass_id: int,
 async def check(
     stored: StoredDraft, pass_id: int, lists: ListsClient, sender_domains: list[str], gate: DomainGate | None = None
 ) -> tuple[dict[str, str], int]:
-    """(errors keyed by field, recipient count with the sender's copy); raises ListsUnavailable."""
+    """(errors keyed by field, recipient count with the sender's copy); raises Unavailable (list-validator)."""
     d = stored.draft
     values = {
         "list_id": str(d.list_id),
@@ -73,13 +72,13 @@ async def check(
     }
     _, errors = check_draft(values, [(a.filename, a.data) for a in d.attachments], allowed_domains=sender_domains)
     info = await lists.get_list(d.list_id, pass_id)
-    if info is None or str(info.get("pass_id")) != str(pass_id):
+    if info is None or info.pass_id != pass_id:
         errors["list_id"] = LIST_NOT_FOUND
-    elif info.get("status") == "validating":
+    elif info.status == "validating":
         errors["list_id"] = LIST_PENDING
-    elif info.get("status") != "valid":
+    elif info.status != "valid":
         errors["list_id"] = LIST_INVALID
-    elif not info.get("rows"):
+    elif not info.rows:
         errors["list_id"] = LIST_EMPTY
     if "list_id" not in errors and "sender_email" not in errors:
         refused = await _suppressed_rows(lists, d.list_id, pass_id, d.sender_email)
@@ -93,5 +92,5 @@ async def check(
         refusal = await gate.refusal(d.sender_email)
         if refusal:
             errors["sender_email"] = refusal
-    rows = int(info.get("rows") or 0) if info else 0
+    rows = info.rows if info else 0
     return errors, rows + 1

@@ -7,16 +7,16 @@ headers; a draft of another pass is "not found". The snapshot is for the dispatc
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from isseimail_composer import drafts, readiness
 from isseimail_composer.attachment_safety import AttachmentGuard
 from isseimail_composer.deliverability.api import GateDep
-from isseimail_composer.errors import FROZEN, INVALID_INPUT, NO_PASS, NOT_FOUND, ApiError
+from isseimail_composer.errors import FROZEN, NO_PASS, NOT_FOUND
 from isseimail_composer.form import (
     MAX_ATTACHMENT_BYTES,
     MAX_ATTACHMENTS,
@@ -26,11 +26,24 @@ from isseimail_composer.form import (
     check_draft,
 )
 from isseimail_composer.freeze import sender_copy
-from isseimail_composer.lists_client import ListsClient, ListsUnavailable
 from isseimail_composer.settings import ComposerSettings
 from isseimail_composer.snapshot import snapshot_lines
 from isseimail_composer.upload import read_draft_form
 from isseimail_shared.app import Db, held
+from isseimail_shared.clients.base import Unavailable
+from isseimail_shared.clients.list_validator import ListsClient
+from isseimail_shared.contracts.composer import (
+    AttachmentInfo,
+    AttachmentPolicy,
+    DraftDeleted,
+    DraftForm,
+    DraftOut,
+    DraftSaved,
+    Preview,
+    Ready,
+)
+from isseimail_shared.contracts.forms import multipart_body
+from isseimail_shared.errors import ApiError
 from isseimail_shared.mailmerge import Recipient
 
 router = APIRouter(prefix="/internal/campaigns", tags=["campaigns"])
@@ -60,33 +73,7 @@ SettingsDep = Annotated[ComposerSettings, Depends(held(ComposerSettings))]
 ListsDep = Annotated[ListsClient, Depends(held(ListsClient))]
 GuardDep = Annotated[AttachmentGuard, Depends(held(AttachmentGuard))]
 
-DRAFT_FORM = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "list_id": {"type": "string", "format": "uuid"},
-                        "sender_email": {"type": "string", "maxLength": 50},
-                        "sender_name": {"type": "string", "maxLength": 50},
-                        "subject": {"type": "string", "maxLength": 100},
-                        "body": {"type": "string", "maxLength": 5000},
-                        "charset": {"type": "string", "enum": ["utf-8", "iso-2022-jp"], "default": "utf-8"},
-                        "attachments": {
-                            "type": "array",
-                            "maxItems": 5,
-                            "items": {"type": "string", "format": "binary"},
-                        },
-                        "clear_attachments": {"type": "boolean", "description": "PUT: remove the stored files"},
-                    },
-                    "required": ["list_id", "sender_email", "sender_name", "subject", "body"],
-                }
-            }
-        },
-    }
-}
+DRAFT_FORM = multipart_body(DraftForm)
 
 
 def _campaign_id(raw: str) -> uuid.UUID:
@@ -126,25 +113,25 @@ async def _checked_draft(
         # A list is its pass's alone: another pass's list id is "not found", never its rows in the preview.
         try:
             owned = await lists.get_list(draft.list_id, pass_id)
-        except ListsUnavailable:
+        except Unavailable:
             raise ApiError(503, UNAVAILABLE) from None
         if owned is None:
             errors["list_id"] = readiness.LIST_NOT_FOUND
     if draft is None or errors:
-        raise ApiError(422, INVALID_INPUT, errors)
+        raise ApiError.invalid(errors)
     return draft
 
 
 @router.post("", status_code=201, openapi_extra=DRAFT_FORM)
 async def create_draft(
     request: Request, who: PassDep, pool: Db, settings: SettingsDep, guard: GuardDep, lists: ListsDep
-) -> JSONResponse:
+) -> DraftSaved:
     """Check every field (all errors at once), the attachments' safety, and store the draft."""
     form = await read_draft_form(request)
     draft = await _checked_draft(form.values, form.files, settings, guard, lists, who.pass_id)
     async with pool.acquire() as conn:
         campaign_id = await drafts.create(conn, who.pass_id, who.user_id, draft)
-    return JSONResponse({"campaign_id": str(campaign_id)}, status_code=201)
+    return DraftSaved(campaign_id=campaign_id)
 
 
 @router.put("/{campaign_id}", openapi_extra=DRAFT_FORM)
@@ -156,7 +143,7 @@ async def replace_draft(
     settings: SettingsDep,
     guard: GuardDep,
     lists: ListsDep,
-) -> dict[str, str]:
+) -> DraftSaved:
     """Replace the draft; stored attachments are kept unless files are sent or clear_attachments is set."""
     cid = _campaign_id(campaign_id)
     form = await read_draft_form(request)
@@ -172,50 +159,54 @@ async def replace_draft(
             files = [(a.filename, a.data) for a in stored.draft.attachments]
         draft = await _checked_draft(form.values, files, settings, guard, lists, who.pass_id)
         await drafts.replace(conn, cid, who.pass_id, draft)
-    return {"campaign_id": str(cid)}
+    return DraftSaved(campaign_id=cid)
 
 
 @router.delete("/{campaign_id}")
-async def reset_draft(campaign_id: str, who: PassDep, pool: Db) -> dict[str, Any]:
+async def reset_draft(campaign_id: str, who: PassDep, pool: Db) -> DraftDeleted:
     """The form's reset: the draft and its attachments are deleted."""
     cid = _campaign_id(campaign_id)
     async with pool.acquire() as conn:
         await drafts.delete(conn, cid, who.pass_id)
-    return {"campaign_id": str(cid), "deleted": True}
+    return DraftDeleted(campaign_id=cid, deleted=True)
 
 
 @router.get("/{campaign_id}")
-async def get_draft(campaign_id: str, who: PassDep, pool: Db) -> dict[str, Any]:
+async def get_draft(campaign_id: str, who: PassDep, pool: Db) -> DraftOut:
     """The draft's fields, to fill the form again."""
     async with pool.acquire() as conn:
         stored = await drafts.load(conn, _campaign_id(campaign_id), who.pass_id)
     if stored is None:
         raise ApiError(404, NOT_FOUND)
     d = stored.draft
-    return {
-        "campaign_id": str(stored.campaign_id),
-        "state": stored.state,
-        "list_id": str(d.list_id),
-        "sender_email": d.sender_email,
-        "sender_name": d.sender_name,
-        "subject": d.subject,
-        "body": d.body,
-        "charset": d.charset,
-        "attachments": [{"name": a.filename, "size": len(a.data)} for a in d.attachments],
-    }
+    return DraftOut(
+        campaign_id=stored.campaign_id,
+        state=stored.state,
+        list_id=d.list_id,
+        sender_email=d.sender_email,
+        sender_name=d.sender_name,
+        subject=d.subject,
+        body=d.body,
+        charset=d.charset,
+        attachments=_attachments(d),
+    )
+
+
+def _attachments(draft: Draft) -> list[AttachmentInfo]:
+    return [AttachmentInfo(name=a.filename, size=len(a.data)) for a in draft.attachments]
 
 
 async def _first_recipient(lists: ListsClient, list_id: uuid.UUID, pass_id: int) -> Recipient | None:
     try:
         async for recipient in lists.rows(list_id, pass_id, limit=1):
             return recipient
-    except ListsUnavailable:
+    except Unavailable:
         return None
     return None
 
 
 @router.get("/{campaign_id}/preview")
-async def preview(campaign_id: str, who: PassDep, pool: Db, lists: ListsDep) -> dict[str, Any]:
+async def preview(campaign_id: str, who: PassDep, pool: Db, lists: ListsDep) -> Preview:
     """The mail exactly as the first recipient will see it: From, To, Subject, the full text, attachments."""
     async with pool.acquire() as conn:
         stored = await drafts.load(conn, _campaign_id(campaign_id), who.pass_id)
@@ -225,23 +216,23 @@ async def preview(campaign_id: str, who: PassDep, pool: Db, lists: ListsDep) -> 
     first = await _first_recipient(lists, d.list_id, who.pass_id)
     recipient = first or sender_copy(d.sender_email, d.sender_name)
     template = stored.template()
-    return {
-        "campaign_id": str(stored.campaign_id),
-        "state": stored.state,
-        "from": f"{d.sender_name} <{d.sender_email}>",
-        "reply_to": f"{d.sender_name} <{d.sender_email}>",
-        "sender_name": d.sender_name,
-        "sender_email": d.sender_email,
-        "to": recipient.email,
-        "recipient": recipient.model_dump(),
-        "recipient_is_sender": first is None,
-        "subject": d.subject,
-        "charset": d.charset,
-        "text": template.text_for(recipient),
-        "attachments": [{"name": a.filename, "size": len(a.data)} for a in d.attachments],
-        "attachments_total": sum(len(a.data) for a in d.attachments),
-        "attachments_limit": MAX_ATTACHMENT_BYTES,
-    }
+    return Preview(
+        campaign_id=stored.campaign_id,
+        state=stored.state,
+        from_=f"{d.sender_name} <{d.sender_email}>",
+        reply_to=f"{d.sender_name} <{d.sender_email}>",
+        sender_name=d.sender_name,
+        sender_email=d.sender_email,
+        to=recipient.email,
+        recipient=recipient,
+        recipient_is_sender=first is None,
+        subject=d.subject,
+        charset=d.charset,
+        text=template.text_for(recipient),
+        attachments=_attachments(d),
+        attachments_total=sum(len(a.data) for a in d.attachments),
+        attachments_limit=MAX_ATTACHMENT_BYTES,
+    )
 
 
 @router.post("/{campaign_id}/ready")
@@ -253,7 +244,7 @@ async def ready(
     settings: SettingsDep,
     guard: GuardDep,
     gate: GateDep,
-) -> dict[str, Any]:
+) -> Ready:
     """200 when the draft is complete and its list is valid and this pass's; 422 with the reasons otherwise."""
     async with pool.acquire() as conn:
         stored = await drafts.load(conn, _campaign_id(campaign_id), who.pass_id)
@@ -263,7 +254,7 @@ async def ready(
         raise ApiError(409, FROZEN)
     try:
         errors, recipient_count = await readiness.check(stored, who.pass_id, lists, settings.sender_domains, gate)
-    except ListsUnavailable:
+    except Unavailable:
         raise ApiError(503, UNAVAILABLE) from None
     if "attachments" not in errors:
         # Just before the pass is consumed: a file refused now never costs the user the pass.
@@ -272,7 +263,7 @@ async def ready(
             errors["attachments"] = problem
     if errors:
         raise ApiError(422, "送信できません。各項目のメッセージを確認してください。", errors)
-    return {"ready": True, "campaign_id": str(stored.campaign_id), "recipient_count": recipient_count}
+    return Ready(ready=True, campaign_id=stored.campaign_id, recipient_count=recipient_count)
 
 
 @router.get("/{campaign_id}/snapshot", response_class=StreamingResponse)
@@ -285,12 +276,12 @@ async def snapshot(campaign_id: str, pool: Db) -> StreamingResponse:
 
 
 @policy_router.get("/attachment-policy")
-async def attachment_policy(guard: GuardDep, settings: SettingsDep) -> dict[str, Any]:
+async def attachment_policy(guard: GuardDep, settings: SettingsDep) -> AttachmentPolicy:
     """What every attachment goes through: virus scanning on or off (and clamd answering), allowed PDF rules."""
     reachable = await guard.clamd.ping() if guard.clamd else None
-    return {
-        "virus_scanning": guard.scanning,
-        "scanner_reachable": reachable,
-        "pdf_allow": settings.pdf_allow,
-        "attachments_required": settings.attachments_required,
-    }
+    return AttachmentPolicy(
+        virus_scanning=guard.scanning,
+        scanner_reachable=reachable,
+        pdf_allow=settings.pdf_allow,
+        attachments_required=settings.attachments_required,
+    )

@@ -23,7 +23,7 @@ async def snapshot_lines(pool: asyncpg.Pool, campaign_id: uuid.UUID) -> AsyncIte
     record = await pool.fetchrow("SELECT * FROM snapshots WHERE campaign_id = $1", campaign_id)
     if record is None:
         return None
-    header = campaign_header(dict(record))
+    header = (campaign_header(dict(record)).model_dump_json() + "\n").encode()
     sender = sender_copy(record["sender_email"], record["sender_name"])
 
     async def lines() -> AsyncIterator[bytes]:
@@ -36,6 +36,7 @@ async def snapshot_lines(pool: asyncpg.Pool, campaign_id: uuid.UUID) -> AsyncIte
                 campaign_id,
                 prefetch=PAGE,
             ):
+                # A SnapshotRow's fields as a plain dict: pydantic per row would triple the cost of a large snapshot.
                 row = {
                     "row": r["row_no"],
                     "email": r["email"],

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from python_multipart.exceptions import FormParserError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
 from isseimail_composer.form import MAX_ATTACHMENT_BYTES
+from isseimail_shared.errors import ApiError
 
 MAX_REQUEST_BYTES = MAX_ATTACHMENT_BYTES + 512 * 1024
 MAX_FIELD_BYTES = 256 * 1024
@@ -34,8 +35,8 @@ class DraftForm:
     files: list[tuple[str, bytes]] = field(default_factory=list)
 
 
-def _too_large() -> HTTPException:
-    return HTTPException(413, {"detail": TOO_LARGE, "errors": {"attachments": TOO_LARGE}})
+def _too_large() -> ApiError:
+    return ApiError(413, TOO_LARGE, {"attachments": TOO_LARGE})
 
 
 async def read_draft_form(request: Request) -> DraftForm:
@@ -60,15 +61,15 @@ async def read_draft_form(request: Request) -> DraftForm:
         elif content_type.startswith("application/x-www-form-urlencoded"):
             parser = FormParser(request.headers, limited(), max_fields=50, max_part_size=MAX_FIELD_BYTES)
         else:
-            raise HTTPException(415, "multipart/form-data で送信してください。")
+            raise ApiError(415, "multipart/form-data で送信してください。")
         form = await parser.parse()
     except TooLarge:
         raise _too_large() from None
     except MultiPartException as exc:
         detail = TOO_LARGE if "size" in exc.message.lower() else BAD_FORM
-        raise HTTPException(413 if detail == TOO_LARGE else 400, detail) from None
+        raise ApiError(413 if detail == TOO_LARGE else 400, detail) from None
     except FormParserError:  # python-multipart's own refusals, e.g. a boundary over 256 characters
-        raise HTTPException(400, BAD_FORM) from None
+        raise ApiError(400, BAD_FORM) from None
     result = DraftForm()
     try:
         for key in TEXT_FIELDS:

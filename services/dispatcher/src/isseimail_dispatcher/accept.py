@@ -8,88 +8,35 @@ batches are rows here; the scheduler publishes them to the work queue after this
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-from pydantic import BaseModel, ValidationError
-
 from isseimail_dispatcher.settings import DispatcherSettings
+from isseimail_shared.clients.base import Unavailable
+from isseimail_shared.clients.composer import ComposerClient, Snapshot
 from isseimail_shared.db import Conn
 from isseimail_shared.events import CampaignAccepted, Envelope
-from isseimail_shared.mailmerge import CampaignTemplate, Recipient
+from isseimail_shared.mailmerge import Recipient
 
 log = logging.getLogger(__name__)
 
 BATCHES_NOTIFY = "isseimail_dispatcher_batches"
-MAX_LINE = 1 << 26  # the header line carries the template with its attachments (a few MB)
 
 
 class SnapshotError(RuntimeError):
     """The composer's snapshot could not be read or is malformed; the event is retried, then DLQ'd."""
 
 
-class SnapshotHeader(BaseModel):
-    campaign_id: uuid.UUID
-    sender_email: str
-    sender_name: str = ""
-    subject: str
-    recipient_count: int
-
-
-async def _lines(response: httpx.Response) -> AsyncIterator[bytes]:
-    buffer = b""
-    async for chunk in response.aiter_bytes():
-        buffer += chunk
-        if len(buffer) > MAX_LINE:
-            raise SnapshotError("snapshot line too long")
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:
-            if line.strip():
-                yield line
-    if buffer.strip():
-        yield buffer
-
-
-class Snapshot:
-    """The composer's snapshot, streamed: the header read first, then the recipients one by one (constant memory)."""
-
-    def __init__(self, header: SnapshotHeader, template_json: str, recipients: AsyncIterator[Recipient]) -> None:
-        self.header = header
-        self.template_json = template_json
-        self.recipients = recipients
-
-
 @contextlib.asynccontextmanager
-async def open_snapshot(client: httpx.AsyncClient, campaign_id: uuid.UUID) -> AsyncIterator[Snapshot]:
-    """GET /internal/campaigns/{id}/snapshot, header parsed, recipients left on the wire until iterated."""
+async def open_snapshot(client: ComposerClient, campaign_id: uuid.UUID) -> AsyncIterator[Snapshot]:
+    """The composer's snapshot, header parsed, recipients left on the wire until iterated."""
     try:
-        async with client.stream("GET", f"/internal/campaigns/{campaign_id}/snapshot") as response:
-            if response.status_code != 200:
-                raise SnapshotError(f"composer answered {response.status_code} for the snapshot")
-            lines = _lines(response)
-            first = await anext(lines, None)
-            if first is None:
-                raise SnapshotError("empty snapshot")
-            head: dict[str, Any] = json.loads(first)
-            header = SnapshotHeader.model_validate(head["campaign"])
-            template = CampaignTemplate.model_validate(head["template"])
-            if header.campaign_id != campaign_id:
-                raise SnapshotError("snapshot is for another campaign")
-
-            async def recipients() -> AsyncIterator[Recipient]:
-                try:
-                    async for line in lines:
-                        yield Recipient.model_validate_json(line)
-                except (httpx.HTTPError, ValueError) as exc:
-                    raise SnapshotError(f"snapshot unreadable: {exc.__class__.__name__}") from exc
-
-            yield Snapshot(header, template.model_dump_json(), recipients())
-    except (httpx.HTTPError, ValueError, KeyError, TypeError, ValidationError) as exc:
-        raise SnapshotError(f"snapshot unreadable: {exc.__class__.__name__}") from exc
+        async with client.snapshot(campaign_id) as snapshot:
+            yield snapshot
+    except Unavailable as exc:
+        raise SnapshotError(str(exc)) from exc
 
 
 def domain_of(address: str) -> str:
@@ -149,7 +96,7 @@ async def store_recipients(
     return int(total), int(batches)
 
 
-def campaign_accepted(settings: DispatcherSettings, client: httpx.AsyncClient) -> Any:
+def campaign_accepted(settings: DispatcherSettings, client: ComposerClient) -> Any:
     async def handle(conn: Conn, envelope: Envelope, event: CampaignAccepted) -> None:
         if await conn.fetchval("SELECT 1 FROM campaigns WHERE campaign_id = $1", event.campaign_id):
             log.info("campaign %s already accepted", event.campaign_id)
@@ -160,9 +107,9 @@ def campaign_accepted(settings: DispatcherSettings, client: httpx.AsyncClient) -
                 "VALUES ($1, $2, $3, $4, $5, 0)",
                 event.campaign_id,
                 event.pass_id,
-                snapshot.header.sender_email,
-                snapshot.header.subject,
-                snapshot.template_json,
+                snapshot.header.campaign.sender_email,
+                snapshot.header.campaign.subject,
+                snapshot.header.template.model_dump_json(),
             )
             total, batches = await store_recipients(conn, event.campaign_id, snapshot.recipients, settings.batch_size)
         await conn.execute("UPDATE campaigns SET total = $2 WHERE campaign_id = $1", event.campaign_id, total)

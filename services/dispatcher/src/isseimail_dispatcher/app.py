@@ -4,35 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import httpx
 from fastapi import FastAPI
 
 from isseimail_dispatcher import campaign_control, dkim_api, estimate, progress
 from isseimail_dispatcher.accept import campaign_accepted
 from isseimail_dispatcher.bounces import delivery_bounced, delivery_delayed
 from isseimail_dispatcher.rate_gauges import run_rate_gauges
-from isseimail_dispatcher.scheduler import BATCH_QUEUE, run_scheduler
+from isseimail_dispatcher.scheduler import run_scheduler
 from isseimail_dispatcher.settings import DispatcherSettings
+from isseimail_dispatcher.work_messages import BATCH_QUEUE
 from isseimail_dispatcher.worker import BatchWorker
 from isseimail_shared.app import create_app as create_service_app
+from isseimail_shared.clients.composer import ComposerClient
 from isseimail_shared.events import CampaignAccepted, DeliveryBounced, DeliveryDelayed, Event
 from isseimail_shared.inbox import EventHandler
-from isseimail_shared.internal_auth import internal_client
 from isseimail_shared.runtime import ConsumerSpec, Runtime, ServiceSpec
 
 EVENTS_QUEUE = "dispatcher.events"
-SNAPSHOT_TIMEOUT = httpx.Timeout(120.0, connect=5.0)
+SNAPSHOT_TIMEOUT = 120.0  # a 50,000-row snapshot with its template streams well within this
 
 
 async def open_composer(runtime: Runtime[DispatcherSettings]) -> None:
     s = runtime.settings
-    client = internal_client(s.composer_url, s.internal_tokens, SNAPSHOT_TIMEOUT)
-    runtime.registry.register(httpx.AsyncClient, client, close=client.aclose)
+    client = ComposerClient(s.composer_url, s.internal_tokens, timeout=SNAPSHOT_TIMEOUT)
+    runtime.registry.register(ComposerClient, client, close=client.close)
 
 
 def serve_consumers(runtime: Runtime[DispatcherSettings]) -> Sequence[ConsumerSpec]:
     handlers: dict[type[Event], EventHandler] = {
-        CampaignAccepted: campaign_accepted(runtime.settings, runtime.registry.get(httpx.AsyncClient)),
+        CampaignAccepted: campaign_accepted(runtime.settings, runtime.registry.get(ComposerClient)),
         DeliveryBounced: delivery_bounced,
         DeliveryDelayed: delivery_delayed,
     }
@@ -91,9 +91,7 @@ WORKER_SPEC = ServiceSpec(
 
 def create_app(settings: DispatcherSettings | None = None) -> FastAPI:
     routers = [progress.router, estimate.router, dkim_api.router, campaign_control.router]
-    app = create_service_app(SPEC, settings or DispatcherSettings(), routers)
-    dkim_api.install_error_handler(app)
-    return app
+    return create_service_app(SPEC, settings or DispatcherSettings(), routers)
 
 
 def create_worker_app(settings: DispatcherSettings | None = None) -> FastAPI:

@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Literal
 
 import asyncpg
-from fastapi import APIRouter, HTTPException
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter
 
 from isseimail_shared.app import Db
+from isseimail_shared.contracts.dispatcher import ControlOut, ControlRequest
+from isseimail_shared.errors import ApiError
 
 HALTED = ("paused", "cancelled")  # statuses whose batches a worker parks instead of sending
 QUIESCE_SECONDS = 20.0  # how long pause/cancel wait for workers to put the campaign's batches down
@@ -33,12 +33,6 @@ FROM = {"pause": ("accepted", "dispatching"), "resume": ("paused",), "cancel": (
 TO = {"pause": "paused", "resume": "dispatching", "cancel": "cancelled"}
 
 router = APIRouter(prefix="/internal/campaigns", tags=["control"])
-
-
-class ControlRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
-    actor: Annotated[str, Field(min_length=1, max_length=320)]
 
 
 async def quiesce(pool: asyncpg.Pool, campaign_id: uuid.UUID, timeout: float = QUIESCE_SECONDS) -> int:
@@ -62,11 +56,11 @@ async def _switch(
     async with pool.acquire() as conn, conn.transaction():
         current = await conn.fetchval("SELECT status FROM campaigns WHERE campaign_id = $1 FOR UPDATE", campaign_id)
         if current is None:
-            raise HTTPException(404, NOT_FOUND)
+            raise ApiError(404, NOT_FOUND)
         if current == TO[action]:
             return str(current)  # already so: idempotent, not audited twice
         if current not in FROM[action]:
-            raise HTTPException(409, WRONG_STATE[action])
+            raise ApiError(409, WRONG_STATE[action])
         await conn.execute(
             "UPDATE campaigns SET status = $2, finished_at = CASE WHEN $2 = 'cancelled' THEN now() END "
             "WHERE campaign_id = $1",
@@ -107,29 +101,28 @@ def _id(raw: str) -> uuid.UUID:
     try:
         return uuid.UUID(raw)
     except ValueError:
-        raise HTTPException(404, NOT_FOUND) from None
+        raise ApiError(404, NOT_FOUND) from None
 
 
 @router.post("/{campaign_id}/pause")
-async def pause(campaign_id: str, body: ControlRequest, db: Db) -> dict[str, Any]:
+async def pause(campaign_id: str, body: ControlRequest, db: Db) -> ControlOut:
     """Stop sending; answers once no worker holds a batch of the campaign (`in_flight` 0)."""
     cid = _id(campaign_id)
     before = await _switch(db, cid, "pause", body)
     held = await quiesce(db, cid)
-    answer = {"campaign_id": str(cid), "status": "paused", "previous": before, "in_flight": held}
-    return {**answer, **await _counts(db, cid)}
+    return ControlOut(campaign_id=cid, status="paused", previous=before, in_flight=held, **await _counts(db, cid))
 
 
-@router.post("/{campaign_id}/resume")
-async def resume(campaign_id: str, body: ControlRequest, db: Db) -> dict[str, Any]:
+@router.post("/{campaign_id}/resume", response_model_exclude_none=True)  # no in_flight: nothing to wait for
+async def resume(campaign_id: str, body: ControlRequest, db: Db) -> ControlOut:
     """Send again (also a campaign paused automatically for its failure rate: the reason is recorded)."""
     cid = _id(campaign_id)
     before = await _switch(db, cid, "resume", body)
-    return {"campaign_id": str(cid), "status": "dispatching", "previous": before, **await _counts(db, cid)}
+    return ControlOut(campaign_id=cid, status="dispatching", previous=before, **await _counts(db, cid))
 
 
 @router.post("/{campaign_id}/cancel")
-async def cancel(campaign_id: str, body: ControlRequest, db: Db) -> JSONResponse:
+async def cancel(campaign_id: str, body: ControlRequest, db: Db) -> ControlOut:
     """Stop for good: recipients not yet sent become `cancelled`; answers what was sent and what was not."""
     cid = _id(campaign_id)
     before = await _switch(db, cid, "cancel", body)
@@ -144,5 +137,4 @@ async def cancel(campaign_id: str, body: ControlRequest, db: Db) -> JSONResponse
         )
         await conn.execute("UPDATE campaigns SET cancelled = cancelled + $2 WHERE campaign_id = $1", cid, stopped)
         await conn.execute("UPDATE batches SET done_at = now() WHERE campaign_id = $1 AND done_at IS NULL", cid)
-    answer = {"campaign_id": str(cid), "status": "cancelled", "previous": before, "in_flight": held}
-    return JSONResponse({**answer, **await _counts(db, cid)})
+    return ControlOut(campaign_id=cid, status="cancelled", previous=before, in_flight=held, **await _counts(db, cid))

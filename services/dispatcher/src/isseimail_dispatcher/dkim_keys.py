@@ -17,6 +17,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from isseimail_shared.errors import ApiError
+
 Algorithm = Literal["rsa-sha256", "ed25519-sha256"]
 ALGORITHMS: dict[str, Algorithm] = {"rsa": "rsa-sha256", "ed25519": "ed25519-sha256"}
 KEY_TAG: dict[Algorithm, str] = {"rsa-sha256": "rsa", "ed25519-sha256": "ed25519"}
@@ -27,12 +29,13 @@ _SELECTOR = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
-class DkimKeyError(ValueError):
-    """A request about DKIM keys that cannot be carried out; the message is Japanese, for the operator."""
+class DkimKeyError(ApiError, ValueError):
+    """A request about DKIM keys that cannot be carried out; the message is Japanese, for the operator.
+
+    An ApiError, so the API answers it as it is; a ValueError, so a pydantic validator may raise it."""
 
     def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(status, message)
 
 
 def parse_algorithm(value: str) -> Algorithm:

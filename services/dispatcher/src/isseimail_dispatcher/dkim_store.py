@@ -13,7 +13,6 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import aiodns
 import asyncpg
@@ -30,6 +29,7 @@ from isseimail_dispatcher.dkim_keys import (
     txt_value,
 )
 from isseimail_dispatcher.settings import DispatcherSettings
+from isseimail_shared.contracts.dispatcher import DkimKey
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +59,16 @@ class StoredKey:
     def txt_value(self) -> str:
         return txt_value(self.algorithm, self.public_key)
 
-    def as_json(self) -> dict[str, Any]:
-        """One key as GET /internal/dkim/{domain} answers it (docs/internal-api.md)."""
-        return {
-            "selector": self.selector,
-            "algorithm": self.algorithm,
-            "state": self.state,
-            "public_key": self.public_key,
-            "txt_name": self.txt_name,
-            "txt_value": self.txt_value,
-        }
+    def contract(self) -> DkimKey:
+        """One key as GET /internal/dkim/{domain} answers it (never the private key)."""
+        return DkimKey(
+            selector=self.selector,
+            algorithm=self.algorithm,
+            state=self.state,
+            public_key=self.public_key,
+            txt_name=self.txt_name,
+            txt_value=self.txt_value,
+        )
 
 
 def _stored(row: asyncpg.Record) -> StoredKey:

@@ -12,32 +12,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Header
 
 from isseimail_dispatcher import limits
 from isseimail_dispatcher.adaptive import effective_per_minute
 from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_shared.app import Db, held
+from isseimail_shared.contracts.dispatcher import CampaignEstimate, DomainPace
+from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/internal", tags=["internal"])
 
 NOT_FOUND = "指定された一斉メールは見つかりません。"
-
-
-class DomainPace(BaseModel):
-    domain: str
-    recipients: int
-    per_minute: float  # the rate in force now, fleet-wide
-
-
-class CampaignEstimate(BaseModel):
-    campaign_id: uuid.UUID
-    pass_id: int
-    recipients: int
-    domains: int
-    seconds: float  # the slowest domain's recipients / its rate
-    slowest: DomainPace | None  # None for a campaign without deliveries
 
 
 SettingsDep = Annotated[DispatcherSettings, Depends(held(DispatcherSettings))]
@@ -55,10 +41,10 @@ async def estimate(
     try:
         cid = uuid.UUID(campaign_id)
     except ValueError:
-        raise HTTPException(404, NOT_FOUND) from None
+        raise ApiError(404, NOT_FOUND) from None
     pass_id = await db.fetchval("SELECT pass_id FROM campaigns WHERE campaign_id = $1", cid)
     if pass_id is None or pass_id != x_isseimail_pass_id:
-        raise HTTPException(404, NOT_FOUND)
+        raise ApiError(404, NOT_FOUND)
     counts = await db.fetch(
         "SELECT domain, count(*)::int AS n FROM deliveries WHERE campaign_id = $1 GROUP BY domain", cid
     )

@@ -28,7 +28,6 @@ CAMPAIGNS_IN_FLIGHT = Gauge(
     "isseimail_dispatch_campaigns_in_flight", "Campaigns accepted or dispatching, not yet completed (whole fleet)."
 )
 RETRY_BACKLOG = Gauge("isseimail_dispatch_retry_backlog", "Recipients waiting for a retry (whole fleet).")
-INVALID_BATCHES = Counter("isseimail_dispatch_invalid_batches_total", "Batch messages sent to the DLQ unparsed.")
 THROTTLE_EVENTS = Counter(
     "isseimail_dispatch_throttle_events_total",
     "Rate-limit replies (421/450/451 asking to slow down) by domain (those with their own limits; 'other' for the"

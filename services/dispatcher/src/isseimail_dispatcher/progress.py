@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException
+from fastapi import APIRouter, Header
 
 from isseimail_shared.app import Db
+from isseimail_shared.contracts.dispatcher import Progress
+from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/internal", tags=["internal"])
 
@@ -15,14 +17,12 @@ NOT_FOUND = "指定された一斉メールは見つかりません。"
 
 
 @router.get("/campaigns/{campaign_id}/progress")
-async def progress(
-    campaign_id: str, db: Db, x_isseimail_pass_id: Annotated[int, Header(ge=1, le=2**62)]
-) -> dict[str, Any]:
+async def progress(campaign_id: str, db: Db, x_isseimail_pass_id: Annotated[int, Header(ge=1, le=2**62)]) -> Progress:
     """The campaign of the pass the caller acts for (X-Isseimail-Pass-Id); any other campaign is "not found"."""
     try:
         cid = uuid.UUID(campaign_id)
     except ValueError:
-        raise HTTPException(404, NOT_FOUND) from None
+        raise ApiError(404, NOT_FOUND) from None
     # The campaign's counters, plus its recipients waiting for a retry (the partial index holds only those):
     # cheap however large the campaign.
     campaign = await db.fetchrow(
@@ -32,7 +32,7 @@ async def progress(
         cid,
     )
     if campaign is None or campaign["pass_id"] != x_isseimail_pass_id:
-        raise HTTPException(404, NOT_FOUND)
+        raise ApiError(404, NOT_FOUND)
     sent, failed, retrying = campaign["sent"], campaign["failed"], campaign["retrying"]
     cancelled = campaign["cancelled"]
     paused_by = None
@@ -41,19 +41,19 @@ async def progress(
             "SELECT action FROM campaign_controls WHERE campaign_id = $1 ORDER BY id DESC LIMIT 1", cid
         )
         paused_by = "administrator" if last == "pause" else "failure_rate"
-    return {
-        "campaign_id": str(cid),
-        "pass_id": campaign["pass_id"],
-        "status": campaign["status"],
-        "total": campaign["total"],
-        "sent": sent,
-        "retrying": retrying,
-        "failed": failed,
-        "cancelled": cancelled,
-        "paused_by": paused_by,
-        "bounced": campaign["bounced"],
-        "delayed": campaign["delayed"],
-        "pending": max(0, campaign["total"] - sent - failed - retrying - cancelled),
-        "started_at": campaign["started_at"].isoformat() if campaign["started_at"] else None,
-        "finished_at": campaign["finished_at"].isoformat() if campaign["finished_at"] else None,
-    }
+    return Progress(
+        campaign_id=cid,
+        pass_id=campaign["pass_id"],
+        status=campaign["status"],
+        total=campaign["total"],
+        sent=sent,
+        retrying=retrying,
+        failed=failed,
+        cancelled=cancelled,
+        paused_by=paused_by,
+        bounced=campaign["bounced"],
+        delayed=campaign["delayed"],
+        pending=max(0, campaign["total"] - sent - failed - retrying - cancelled),
+        started_at=campaign["started_at"].isoformat() if campaign["started_at"] else None,
+        finished_at=campaign["finished_at"].isoformat() if campaign["finished_at"] else None,
+    )

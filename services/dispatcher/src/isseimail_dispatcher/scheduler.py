@@ -7,7 +7,6 @@ marked published only after the broker confirmed it, so a broker outage only del
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import defaultdict
 
@@ -15,31 +14,14 @@ import asyncpg
 
 from isseimail_dispatcher.accept import BATCHES_NOTIFY
 from isseimail_dispatcher.metrics import CAMPAIGNS_IN_FLIGHT, RETRY_BACKLOG
+from isseimail_dispatcher.work_messages import BatchMessage
 from isseimail_shared.db import Wakeup
 from isseimail_shared.messaging import Broker
 
 log = logging.getLogger(__name__)
 
-BATCH_QUEUE = "dispatcher.batches"
 PUBLISH_CHUNK = 500
 RETRY_CHUNK = 5000
-
-
-def batch_message(batch_id: int) -> bytes:
-    return json.dumps({"batch_id": batch_id}).encode()
-
-
-def parse_batch_message(body: bytes) -> int:
-    """The batch id of a work message; ValueError for anything else (it goes to the DLQ)."""
-    if len(body) > 1024:
-        raise ValueError("batch message too large")
-    data = json.loads(body)
-    if not isinstance(data, dict) or set(data) != {"batch_id"}:
-        raise ValueError("batch message must be {'batch_id': int}")
-    batch_id = data["batch_id"]
-    if not isinstance(batch_id, int) or isinstance(batch_id, bool) or not 0 < batch_id < 2**63:
-        raise ValueError("batch_id must be a positive integer")
-    return batch_id
 
 
 async def publish_batches(pool: asyncpg.Pool, broker: Broker) -> int:
@@ -53,9 +35,7 @@ async def publish_batches(pool: asyncpg.Pool, broker: Broker) -> int:
         ]
         if not ids:
             return 0
-        await asyncio.gather(
-            *(broker.publish_work(BATCH_QUEUE, batch_message(i), message_id=f"batch-{i}", kind="batch") for i in ids)
-        )
+        await asyncio.gather(*(broker.publish_work(BatchMessage(batch_id=i)) for i in ids))
         await conn.execute("UPDATE batches SET published_at = now() WHERE id = ANY($1::bigint[])", ids)
     return len(ids)
 

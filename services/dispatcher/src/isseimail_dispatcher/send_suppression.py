@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-import httpx
 from prometheus_client import Counter
 
+from isseimail_shared.clients.base import Unavailable
+from isseimail_shared.clients.notifier import NotifierClient
 from isseimail_shared.unsubscribe import organisation_of
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ SKIPPED = Counter("isseimail_dispatcher_suppressed_at_send_total", "Recipients n
 
 
 class SuppressionCheck:
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: NotifierClient) -> None:
         self.client = client
 
     async def suppressed(self, sender_email: str, addresses: Iterable[str]) -> set[str]:
@@ -38,13 +39,8 @@ class SuppressionCheck:
         if not asked:
             return set()
         try:
-            response = await self.client.post(
-                "/internal/suppressions/check",
-                json={"addresses": asked, "organisation": organisation_of(sender_email)},
-            )
-            response.raise_for_status()
-            found = response.json()["suppressed"]
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            found = await self.client.suppressed(asked, organisation_of(sender_email))
+        except Unavailable as exc:
             CHECK_FAILED.inc()
             log.warning("send-time suppression check failed (%s); sending goes on", exc.__class__.__name__)
             return set()

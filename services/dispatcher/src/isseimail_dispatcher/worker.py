@@ -19,8 +19,6 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import asyncpg
-import httpx
-from aio_pika.abc import AbstractIncomingMessage
 
 from isseimail_dispatcher import adaptive, campaign_control, limits, metrics, outcomes, shaping_targets
 from isseimail_dispatcher.destinations import ConnectionPool, Host, Router
@@ -29,7 +27,6 @@ from isseimail_dispatcher.metrics import (
     ACTIVE_CONNECTIONS,
     BATCHES_IN_FLIGHT,
     BYTES_SENT,
-    INVALID_BATCHES,
     MESSAGES,
     THROTTLE_EVENTS,
     TRANSACTION_SECONDS,
@@ -37,15 +34,16 @@ from isseimail_dispatcher.metrics import (
 )
 from isseimail_dispatcher.outcome_group import OutcomeGroup
 from isseimail_dispatcher.outcomes import CampaignInfo, Outcome, Settled
-from isseimail_dispatcher.scheduler import parse_batch_message
 from isseimail_dispatcher.send_suppression import SKIPPED, SuppressionCheck
 from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_dispatcher.smtp_client import SmtpConnection, SmtpError
 from isseimail_dispatcher.unsubscribe_header import list_unsubscribe
+from isseimail_dispatcher.work_messages import BatchMessage
+from isseimail_shared.clients.notifier import NotifierClient
 from isseimail_shared.events import SUPPRESSED_AT_SEND
-from isseimail_shared.internal_auth import internal_client
 from isseimail_shared.mailmerge import CampaignTemplate, Recipient
 from isseimail_shared.verp import bounce_address
+from isseimail_shared.work_handler import Handled, work_handler
 
 log = logging.getLogger(__name__)
 
@@ -88,41 +86,28 @@ class BatchWorker:
         self._named_domains = frozenset(settings.shaping.named_domains())
         self._slowdowns: Counter[str] = Counter()  # rate decreases seen per domain by this process
         self.suppressions = SuppressionCheck(
-            internal_client(settings.notifier_url, settings.internal_tokens, httpx.Timeout(10.0, connect=3.0))
+            NotifierClient(settings.notifier_url, settings.internal_tokens, timeout=10.0, connect_timeout=3.0)
         )
+        # The batch queue's consumer callback: invalid → DLQ, failure → backoff and requeue, else ack.
+        self.on_message = work_handler(BatchMessage.decode, self._handle, queue=BatchMessage.queue)
 
     # --- the message handler ----------------------------------------------------------------------
 
-    async def on_message(self, message: AbstractIncomingMessage) -> None:
-        try:
-            batch_id = parse_batch_message(message.body)
-        except ValueError as exc:
-            log.error("batch message %s rejected to the DLQ: %s", message.message_id, exc)
-            INVALID_BATCHES.inc()
-            await message.reject(requeue=False)
-            return
+    async def _handle(self, message: BatchMessage) -> Handled:
+        batch_id = message.batch_id
         if batch_id in self._active:
             # Redelivered (the broker lost our channel) while this process still sends it.
-            with contextlib.suppress(Exception):
-                await message.ack()
-            return
+            return "duplicate"
         self._active.add(batch_id)
         BATCHES_IN_FLIGHT.inc()
         try:
             await self.process(batch_id)
-        except Exception:
-            log.exception("batch %d failed; requeueing", batch_id)
-            await asyncio.sleep(1.0)
-            with contextlib.suppress(Exception):
-                await message.nack(requeue=True)
-            return
         finally:
             BATCHES_IN_FLIGHT.dec()
             self._active.discard(batch_id)
-        # After a broker outage the channel this message came on is gone: the broker hands the batch
-        # out again and the claim (done_at) makes that a no-op.
-        with contextlib.suppress(Exception):
-            await message.ack()
+        # After a broker outage the channel this message came on is gone and the ack cannot succeed: the
+        # broker hands the batch out again and the claim (done_at) makes that a no-op.
+        return "processed"
 
     async def _db(self, op: Callable[[], Awaitable[T]]) -> T:
         """Run a database operation, waiting out an outage instead of giving up the batch."""
@@ -426,7 +411,7 @@ class BatchWorker:
 
     async def close(self) -> None:
         await self.connections.close()
-        await self.suppressions.client.aclose()
+        await self.suppressions.client.close()
 
 
 def settled(row: asyncpg.Record, kind: str, outcome: Outcome) -> Settled:

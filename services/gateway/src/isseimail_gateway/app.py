@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from isseimail_gateway import errors, openapi, web
+from isseimail_gateway import openapi, web
 from isseimail_gateway.api import ROUTERS
 from isseimail_gateway.api.lists import ListLimit
 from isseimail_gateway.api_csrf import ApiSameOrigin
@@ -37,7 +37,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app = create_service_app(
         SPEC, settings, [*ROUTERS, web.router], openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs"
     )
-    errors.install(app)
     openapi.install(app)
     app.add_middleware(ApiSameOrigin)  # inside the intranet guard: only intranet requests get this far
     app.add_middleware(IntranetOnly, allowed=settings.intranet_cidrs, trusted=settings.trusted_proxies)

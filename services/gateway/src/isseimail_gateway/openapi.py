@@ -1,5 +1,5 @@
-"""The OpenAPI document says what the API really answers: its 422 body is `{"detail", "errors"}` (see
-isseimail_shared.errors), not FastAPI's default list of pydantic errors."""
+"""The OpenAPI document says what the API really answers: its 422 body is the one error shape
+(isseimail_shared.errors.ErrorBody), not FastAPI's default list of pydantic errors."""
 
 from __future__ import annotations
 
@@ -8,19 +8,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-ERROR_BODY: dict[str, Any] = {
-    "title": "ErrorBody",
-    "type": "object",
-    "required": ["detail"],
-    "properties": {
-        "detail": {"type": "string", "description": "日本語のメッセージ"},
-        "errors": {
-            "type": "object",
-            "additionalProperties": {"type": "string"},
-            "description": "項目ごとの日本語のメッセージ（項目名 → メッセージ）",
-        },
-    },
-}
+from isseimail_shared.errors import ErrorBody
+
+ERROR_BODY: dict[str, Any] = ErrorBody.model_json_schema()
 
 
 def install(app: FastAPI) -> None:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, Response
+from fastapi import Depends, Request, Response
 from pydantic import BaseModel
 
 from isseimail_gateway.settings import GatewaySettings
-from isseimail_gateway.upstream import UNAVAILABLE, Upstreams, get_upstreams
+from isseimail_gateway.upstream import Upstreams, get_upstreams, unavailable
 from isseimail_shared.app import registered
+from isseimail_shared.clients.base import Unavailable
+from isseimail_shared.contracts.pass_service import SessionOut
+from isseimail_shared.errors import ApiError
 
 PASS_COOKIE = "isseimail_session"  # noqa: S105 - a cookie name, not a secret
 ADMIN_COOKIE = "isseimail_admin"
@@ -56,18 +59,15 @@ def delete_cookie(response: Response, name: str) -> None:
     response.delete_cookie(name, path="/", httponly=True, samesite="strict")
 
 
-async def lookup(request: Request, upstreams: Upstreams, name: str) -> dict[str, Any] | None:
+async def lookup(request: Request, upstreams: Upstreams, name: str) -> SessionOut | None:
     """The live session record named by the cookie, or None (no cookie, revoked, expired)."""
     sid = session_id(request, name)
     if sid is None:
         return None
-    response = await upstreams.call("pass", "POST", "/internal/sessions/lookup", json={"session_id": sid})
-    if response.status_code == 404:
-        return None
-    if response.status_code != 200:
-        raise HTTPException(503, UNAVAILABLE)
-    found: dict[str, Any] = response.json()
-    return found
+    try:
+        return await upstreams.pass_service.lookup_session(sid)
+    except Unavailable as exc:
+        raise unavailable(exc) from exc
 
 
 async def revoke(request: Request, upstreams: Upstreams, name: str) -> None:
@@ -78,19 +78,19 @@ async def revoke(request: Request, upstreams: Upstreams, name: str) -> None:
 
 async def _pass_session(request: Request, upstreams: Upstreams, *, sending: bool) -> PassSession:
     found = await lookup(request, upstreams, PASS_COOKIE)
-    if found is None or found.get("kind") != "pass":
-        raise HTTPException(401, NOT_LOGGED_IN)
+    if found is None or found.kind != "pass" or found.pass_id is None or found.user_id is None:
+        raise ApiError(401, NOT_LOGGED_IN)
     session = PassSession(
-        pass_id=found["pass_id"],
-        user_id=found["user_id"],
-        use_date=found["use_date"],
-        campaign_id=found.get("campaign_id"),
+        pass_id=found.pass_id,
+        user_id=found.user_id,
+        use_date=str(found.use_date),
+        campaign_id=found.campaign_id,
     )
-    usable = found.get("state") == "active" and session.campaign_id is None
+    usable = found.state == "active" and session.campaign_id is None
     if sending:  # watching the progress of the campaign that consumed the pass stays allowed that day
-        usable = usable or found.get("state") == "consumed"
+        usable = usable or found.state == "consumed"
     if not usable:
-        raise HTTPException(401, EXPIRED)
+        raise ApiError(401, EXPIRED)
     return session
 
 
@@ -113,9 +113,9 @@ async def require_admin_session(
     request: Request, upstreams: Annotated[Upstreams, Depends(get_upstreams)]
 ) -> AdminSession:
     found = await lookup(request, upstreams, ADMIN_COOKIE)
-    if found is None or found.get("kind") != "admin":
-        raise HTTPException(401, NOT_LOGGED_IN)
-    return AdminSession(admin_id=found["admin_id"], email=found["email"])
+    if found is None or found.kind != "admin" or found.admin_id is None or found.email is None:
+        raise ApiError(401, NOT_LOGGED_IN)
+    return AdminSession(admin_id=found.admin_id, email=found.email)
 
 
 PassSessionDep = Annotated[PassSession, Depends(require_pass_session)]
@@ -134,7 +134,7 @@ def own_campaign_id(raw: str, session: PassSession, not_found: str) -> uuid.UUID
     try:
         cid = uuid.UUID(raw)
     except ValueError:
-        raise HTTPException(404, not_found) from None
+        raise ApiError(404, not_found) from None
     if session.campaign_id is not None and session.campaign_id != cid:
-        raise HTTPException(404, not_found)
+        raise ApiError(404, not_found)
     return cid

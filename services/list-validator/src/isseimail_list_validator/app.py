@@ -9,19 +9,14 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 
-from isseimail_list_validator import errors, lists, organisation_check
+from isseimail_list_validator import lists, organisation_check
 from isseimail_list_validator.address_check import AddressChecker
 from isseimail_list_validator.domain_check import DomainChecker
 from isseimail_list_validator.routes import Uploads, router
 from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_list_validator.smtp_probe import SmtpProber
-from isseimail_list_validator.worker import (
-    DOMAIN_QUEUE,
-    ResultWriter,
-    TaskPublisher,
-    domain_handler,
-    redispatch_stale,
-)
+from isseimail_list_validator.work_messages import DOMAIN_QUEUE, TaskPublisher
+from isseimail_list_validator.worker import ResultWriter, domain_handler, redispatch_stale
 from isseimail_shared.app import create_app as create_service_app
 from isseimail_shared.runtime import ConsumerSpec, Runtime, ServiceSpec
 
@@ -35,7 +30,7 @@ async def open_checkers(runtime: Runtime[ListValidatorSettings]) -> None:
     parts.register(DomainChecker, checker, close=checker.close)
     parts.register(ResultWriter, ResultWriter(runtime.pool, s.result_flush_seconds))
     publisher = TaskPublisher(runtime.broker)
-    parts.register(TaskPublisher, publisher, close=publisher.close)
+    parts.register(TaskPublisher, publisher)
     slots = asyncio.Semaphore(s.list_upload_concurrency)
     uploads = Uploads(AddressChecker(s.legacy_carrier_domains, smtputf8=s.smtputf8), slots, publisher)
     parts.register(Uploads, uploads, close=uploads.close)  # closed first: answered uploads finish publishing
@@ -90,6 +85,4 @@ SPEC = ServiceSpec(
 
 
 def create_app(settings: ListValidatorSettings | None = None) -> FastAPI:
-    app = create_service_app(SPEC, settings or ListValidatorSettings(), [router, organisation_check.router])
-    errors.install(app)
-    return app
+    return create_service_app(SPEC, settings or ListValidatorSettings(), [router, organisation_check.router])

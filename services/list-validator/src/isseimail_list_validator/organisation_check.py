@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
 from isseimail_list_validator import reasons
 from isseimail_list_validator.routes import ActingPass, SettingsDep, owned_list
 from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_list_validator.suppression import CHUNK, check_suppressed, reason_code
 from isseimail_shared.app import Db
+from isseimail_shared.contracts.list_validator import BadRow, SuppressedRows
 from isseimail_shared.db import Conn
+from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/internal/lists", tags=["lists"])
 
@@ -36,13 +38,13 @@ async def suppressed_rows(
     organisation: Annotated[str, Query(min_length=1, max_length=253, pattern=DOMAIN)],
     x_isseimail_pass_id: ActingPass,
     limit: Annotated[int, Query(ge=0, le=10_000)] = 1000,
-) -> dict[str, Any]:
-    """{"total", "rows": [{"row", "address", "status": "invalid", "code", "message"}]} in row order (first
-    `limit`); 503 when the notifier cannot be asked (under the "allow" policy: no rows, "unverified": true)."""
+) -> SuppressedRows:
+    """The rows suppressed for the organisation in row order (first `limit`, and the total); 503 when the
+    notifier cannot be asked (under the "allow" policy: no rows, "unverified": true)."""
     await owned_list(pool, list_id, x_isseimail_pass_id)
     # The rows are read and asked about a chunk at a time (a million-row list is never held whole); only
     # the answered rows are kept, and of those only the first `limit`.
-    rows: list[dict[str, Any]] = []
+    rows: list[BadRow] = []
     total = 0
     unavailable = False
     async with pool.acquire() as conn, conn.transaction():
@@ -55,22 +57,10 @@ async def suppressed_rows(
     if unavailable:
         policy = await pool.fetchval("SELECT unverified_policy FROM lists WHERE list_id = $1", list_id)
         if policy != "allow":
-            raise HTTPException(503, UNAVAILABLE)
+            raise ApiError(503, UNAVAILABLE)
         # ISSEIMAIL_UNVERIFIED_POLICY=allow: what cannot be checked does not block, here as at upload.
-        return {
-            "list_id": str(list_id),
-            "organisation": organisation.lower(),
-            "total": 0,
-            "rows": [],
-            "unverified": True,
-        }
-    return {
-        "list_id": str(list_id),
-        "organisation": organisation.lower(),
-        "total": total,
-        "rows": rows,
-        "unverified": False,
-    }
+        return SuppressedRows(list_id=list_id, organisation=organisation.lower(), total=0, rows=[], unverified=True)
+    return SuppressedRows(list_id=list_id, organisation=organisation.lower(), total=total, rows=rows, unverified=False)
 
 
 async def _chunks(conn: Conn, list_id: uuid.UUID) -> AsyncIterator[list[asyncpg.Record]]:
@@ -95,7 +85,7 @@ async def _check(
     settings: ListValidatorSettings,
     organisation: str,
     records: list[asyncpg.Record],
-    rows: list[dict[str, Any]],
+    rows: list[BadRow],
     limit: int,
 ) -> int | None:
     """Ask about a chunk of rows; the answered ones are added to `rows` (up to `limit`). Returns how many
@@ -118,12 +108,12 @@ async def _check(
         if len(rows) < limit:
             code = reason_code(reason)
             rows.append(
-                {
-                    "row": record["row_no"],
-                    "address": record["address"],
-                    "status": "invalid",
-                    "code": code,
-                    "message": reasons.message(code),
-                }
+                BadRow(
+                    row=record["row_no"],
+                    address=record["address"],
+                    status="invalid",
+                    code=code,
+                    message=reasons.message(code),
+                )
             )
     return count

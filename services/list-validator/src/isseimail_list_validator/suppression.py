@@ -10,14 +10,15 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
-import httpx
 from pydantic import SecretStr
 
-from isseimail_shared.internal_auth import internal_client
+from isseimail_shared.clients.base import Unavailable
+from isseimail_shared.clients.notifier import NotifierClient
+from isseimail_shared.contracts.notifier import MAX_CHECK
 
 log = logging.getLogger(__name__)
 
-CHUNK = 50_000  # the notifier's documented maximum per request
+CHUNK = MAX_CHECK  # the notifier's documented maximum per request
 
 
 async def check_suppressed(
@@ -27,36 +28,24 @@ async def check_suppressed(
     timeout: float,
     tokens: Sequence[SecretStr],
     organisation: str | None = None,
-    client: httpx.AsyncClient | None = None,
+    client: NotifierClient | None = None,
 ) -> dict[str, str] | None:
     """{lower-cased address: reason} for suppressed addresses; None when the list cannot be read.
 
     The reason is "unsubscribed" or "complained" for an organisation's own rows, else the bounce reason.
     `client` (from `suppression_client`) serves many checks over one connection (an upload's batches).
     """
-    found: dict[str, str] = {}
     try:
         async with contextlib.nullcontext(client) if client else suppression_client(base_url, tokens, timeout) as c:
-            for start in range(0, len(addresses), CHUNK):
-                body: dict[str, object] = {"addresses": addresses[start : start + CHUNK]}
-                if organisation:
-                    body["organisation"] = organisation
-                response = await c.post("/internal/suppressions/check", json=body)
-                if response.status_code != 200:
-                    log.warning("suppression check answered %d", response.status_code)
-                    return None
-                data = response.json().get("suppressed", {})
-                if not isinstance(data, dict):
-                    return None
-                found.update({str(k).lower(): str(v) for k, v in data.items()})
-    except (httpx.HTTPError, ValueError) as exc:
-        log.warning("suppression list unavailable: %s", exc.__class__.__name__)
+            found = await c.suppressed(addresses, organisation)
+    except Unavailable as exc:
+        log.warning("suppression list unavailable: %s", exc)
         return None
-    return found
+    return {address.lower(): reason for address, reason in found.items()}
 
 
-def suppression_client(base_url: str, tokens: Sequence[SecretStr], timeout: float) -> httpx.AsyncClient:
-    return internal_client(base_url, tokens, httpx.Timeout(timeout))
+def suppression_client(base_url: str, tokens: Sequence[SecretStr], timeout: float) -> NotifierClient:
+    return NotifierClient(base_url, tokens, timeout=timeout, connect_timeout=timeout)
 
 
 def reason_code(reason: str) -> str:

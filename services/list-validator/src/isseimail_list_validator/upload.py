@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import asyncpg
-import httpx
 
 from isseimail_list_validator import lists
 from isseimail_list_validator.address_check import AddressChecker
@@ -30,6 +29,7 @@ from isseimail_list_validator.csv_reader import CsvRow, CsvStream, open_csv
 from isseimail_list_validator.rows import PreparedRow, apply_suppressions, pending_domains, prepare_rows
 from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_list_validator.suppression import check_suppressed, suppression_client
+from isseimail_shared.clients.notifier import NotifierClient
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class _Suppression:
     """The suppression list asked a batch at a time; once it could not be read, the rest of the list is
     marked unverifiable without asking again (a notifier that is down would cost a timeout per batch)."""
 
-    def __init__(self, settings: ListValidatorSettings, client: httpx.AsyncClient) -> None:
+    def __init__(self, settings: ListValidatorSettings, client: NotifierClient) -> None:
         self._settings = settings
         self._client = client
         self._available = True

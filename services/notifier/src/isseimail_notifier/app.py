@@ -96,8 +96,6 @@ SPEC = ServiceSpec(
 
 
 def create_app(settings: NotifierSettings | None = None) -> FastAPI:
-    app = create_service_app(
+    return create_service_app(
         SPEC, settings or NotifierSettings(), [routes.router, routes.campaigns_router, unsubscribe_routes.router]
     )
-    routes.install_errors(app)
-    return app

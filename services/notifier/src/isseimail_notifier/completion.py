@@ -66,20 +66,21 @@ async def send_completion(conn: Conn, event: CampaignCompleted, settings: Notifi
         unsubscribed=int(wishes.get("unsubscribed", 0)),
         complained=int(wishes.get("complained", 0)),
     )
+    text = report_texts.completion(
+        await failures.addressee(conn, event.campaign_id, str(event.sender_email)),
+        completion,
+        lines,
+        settings.completion_csv_threshold,
+        settings.timezone,
+        await delays.pending(conn, event.campaign_id),
+    )
     await queue_mail(
         conn,
         kind="campaign.completed",
         cause=cause,
         recipient=str(event.sender_email).lower(),
-        subject=report_texts.completion_subject(event.subject),
-        body=report_texts.completion_body(
-            await failures.addressee(conn, event.campaign_id, str(event.sender_email)),
-            completion,
-            lines,
-            settings.completion_csv_threshold,
-            settings.timezone,
-            await delays.pending(conn, event.campaign_id),
-        ),
+        subject=text.subject,
+        body=text.body,
         domain=mail_domain(str(settings.system_from)),
         attachment=attachment,
     )

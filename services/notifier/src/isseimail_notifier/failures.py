@@ -17,6 +17,7 @@ import asyncpg
 
 from isseimail_notifier import report_texts
 from isseimail_notifier.mail_queue import mail_domain, queue_mail
+from isseimail_notifier.mail_texts import one_line
 from isseimail_notifier.report_texts import FailureLine
 from isseimail_shared.db import Conn, Wakeup
 
@@ -53,7 +54,7 @@ async def remember_campaign(
 async def addressee(conn: Conn, campaign_id: uuid.UUID, sender_email: str) -> str:
     """Whom the sender's reports greet (… 様): the 送信者名 given at compose, else the address."""
     name = await conn.fetchval("SELECT sender_name FROM campaigns WHERE campaign_id = $1", campaign_id)
-    return report_texts.one_line(name or "", 100) or sender_email
+    return one_line(name or "", 100) or sender_email
 
 
 async def record(
@@ -147,19 +148,20 @@ async def flush_campaign(conn: Conn, campaign_id: uuid.UUID, policy: DigestPolic
     attachment = None
     if len(lines) > report_texts.INLINE_DIGEST_LIMIT:
         attachment = ("failures.csv", report_texts.failures_csv(lines))
+    text = report_texts.failure_report(
+        one_line(campaign["sender_name"], 100) or campaign["sender_email"],
+        campaign_id,
+        campaign["subject"],
+        lines,
+        policy.window_seconds / 60,
+    )
     await queue_mail(
         conn,
         kind="delivery.failures",
         cause=cause,
         recipient=campaign["sender_email"],
-        subject=report_texts.failure_subject(campaign["subject"], len(lines)),
-        body=report_texts.failure_body(
-            report_texts.one_line(campaign["sender_name"], 100) or campaign["sender_email"],
-            campaign_id,
-            campaign["subject"],
-            lines,
-            policy.window_seconds / 60,
-        ),
+        subject=text.subject,
+        body=text.body,
         domain=mail_domain(policy.system_from),
         attachment=attachment,
     )

@@ -14,19 +14,14 @@ from isseimail_shared.events import AdminCreated, ApplicationRejected, Envelope,
 
 def admin_created(settings: NotifierSettings) -> Callable[[Conn, Envelope, AdminCreated], Awaitable[None]]:
     async def handle(conn: Conn, envelope: Envelope, event: AdminCreated) -> None:
-        body = (
-            "isseimail 一斉メールの管理者アカウントが作成されました。\n\n"
-            f"管理者メールアドレス: {event.email}\n"
-            f"管理画面: {settings.public_url}/admin\n\n"
-            "お心当たりのない場合は、システム管理者にご連絡ください。\n"
-        )
+        text = texts.admin_created(event, console_url=f"{settings.public_url}/admin")
         await queue_mail(
             conn,
             kind="admin.created",
             cause=str(envelope.event_id),
             recipient=str(event.email),
-            subject="【一斉メール】管理者アカウント作成のお知らせ",
-            body=body,
+            subject=text.subject,
+            body=text.body,
             domain=mail_domain(str(settings.system_from)),
         )
 
@@ -44,16 +39,14 @@ def pass_issued(
         password = box.decrypt(event.encrypted_password)
         pass_id = str(event.pass_id)  # one issuance = one pass: a re-published event mails nothing new
         for recipient, for_admin in ((str(event.applicant_email), False), (str(event.admin_email), True)):
-            body = texts.credentials_body(
-                event, password, for_admin=for_admin, rules_url=f"{settings.public_url}/rules"
-            )
+            text = texts.credentials(event, password, for_admin=for_admin, rules_url=f"{settings.public_url}/rules")
             await queue_mail(
                 conn,
                 kind="pass.issued",
                 cause=f"pass:{pass_id}",
                 recipient=recipient.lower(),
-                subject=texts.CREDENTIALS_SUBJECT,
-                body=box.encrypt(body),
+                subject=text.subject,
+                body=box.encrypt(text.body),
                 domain=mail_domain(str(settings.system_from)),
                 encrypted=True,
             )
@@ -65,13 +58,14 @@ def application_rejected(
     settings: NotifierSettings,
 ) -> Callable[[Conn, Envelope, ApplicationRejected], Awaitable[None]]:
     async def handle(conn: Conn, envelope: Envelope, event: ApplicationRejected) -> None:
+        text = texts.rejection(event)
         await queue_mail(
             conn,
             kind="application.rejected",
             cause=f"application:{event.application_id}",
             recipient=str(event.applicant_email).lower(),
-            subject=texts.REJECTION_SUBJECT,
-            body=texts.rejection_body(event),
+            subject=text.subject,
+            body=text.body,
             domain=mail_domain(str(settings.system_from)),
         )
 

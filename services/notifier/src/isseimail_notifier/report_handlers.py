@@ -75,20 +75,21 @@ def campaign_paused(settings: NotifierSettings) -> Callable[[Conn, Envelope, Cam
         attachment = None
         if len(lines) > settings.completion_csv_threshold:
             attachment = ("failures.csv", report_texts.failures_csv(lines))
+        text = report_texts.paused(
+            await failures.addressee(conn, event.campaign_id, str(event.sender_email)),
+            event.campaign_id,
+            event.subject,
+            report_texts.PausedCounts(event.total, event.sent, event.failed, event.failure_rate),
+            lines,
+            settings.completion_csv_threshold,
+        )
         await queue_mail(
             conn,
             kind="campaign.paused",
             cause=cause,
             recipient=str(event.sender_email).lower(),
-            subject=report_texts.paused_subject(event.subject),
-            body=report_texts.paused_body(
-                await failures.addressee(conn, event.campaign_id, str(event.sender_email)),
-                event.campaign_id,
-                event.subject,
-                (event.total, event.sent, event.failed, event.failure_rate),
-                lines,
-                settings.completion_csv_threshold,
-            ),
+            subject=text.subject,
+            body=text.body,
             domain=mail_domain(str(settings.system_from)),
             attachment=attachment,
         )

@@ -1,4 +1,8 @@
-"""Japanese texts of the sender's reports: failure reports, digests, the completion mail and its CSV."""
+"""The sender's reports (failure digests, the completion mail, the paused notice) and the failures CSV.
+
+The mails' words are templates in templates/mail/; here are the values they need and the CSV, which is
+data for Excel rather than a text.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,10 @@ import io
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from isseimail_notifier.delays import DelayLine
-from isseimail_notifier.reasons import japanese, japanese_advice
+from isseimail_notifier.mail_texts import MailText, error_code, one_line, render, source_label
+from isseimail_notifier.reasons import japanese
 
 INLINE_DIGEST_LIMIT = 200
 
@@ -25,78 +29,6 @@ class FailureLine:
     status: str | None
     smtp_code: int | None
     diagnostic: str
-
-
-def one_line(text: str, limit: int = 200) -> str:
-    """User or remote text inside a mail: one line, bounded (no CR/LF can reach a header)."""
-    return " ".join(text.split())[:limit]
-
-
-def _row(line: FailureLine) -> str:
-    return f"{line.row_number} 行目" if line.row_number else "不明"
-
-
-def _source(line: FailureLine) -> str:
-    return "送信時に相手先サーバが拒否" if line.source == "smtp" else "送信後に返送（バウンス）"
-
-
-def _code(line: FailureLine) -> str:
-    parts = [str(line.smtp_code)] if line.smtp_code else []
-    if line.status:
-        parts.append(line.status)
-    return " ".join(parts) or "なし"
-
-
-def failure_subject(campaign_subject: str, count: int) -> str:
-    what = "配信エラーのお知らせ" if count == 1 else f"配信エラーのお知らせ（{count} 件）"
-    return f"【一斉メール】{what}：{one_line(campaign_subject, 60)}"
-
-
-def failure_body(
-    sender: str, campaign_id: uuid.UUID, campaign_subject: str, lines: Sequence[FailureLine], window_minutes: float
-) -> str:
-    head = f"{sender} 様\n\n一斉メール「{one_line(campaign_subject, 100)}」（キャンペーンID: {campaign_id}）の" + (
-        "次の送信先に、メールを配信できませんでした。\n"
-        if len(lines) == 1
-        else f"次の {len(lines)} 件の送信先に、メールを配信できませんでした。\n"
-    )
-    blocks = []
-    for number, line in enumerate(lines[:INLINE_DIGEST_LIMIT], start=1):
-        prefix = "" if len(lines) == 1 else f"[{number}]\n"
-        blocks.append(
-            f"{prefix}送信先: {line.recipient}\n"
-            f"CSVの行: {_row(line)}\n"
-            f"理由: {japanese(line.reason)}（{line.reason}）\n"
-            f"対処: {japanese_advice(line.reason)}\n"
-            f"検出: {_source(line)}\n"
-            f"エラーコード: {_code(line)}\n"
-            f"相手先サーバからの応答: {one_line(line.diagnostic, 500) or 'なし'}\n"
-        )
-    more = ""
-    if len(lines) > INLINE_DIGEST_LIMIT:
-        more = f"\nほか {len(lines) - INLINE_DIGEST_LIMIT} 件は添付の CSV ファイルをご覧ください。\n"
-    gather = ""
-    if len(lines) > 1:
-        gather = f"※ 短時間に続いた配信エラーは、{window_minutes:g} 分ごとにまとめてお知らせします。\n"
-    return (
-        head
-        + "\n"
-        + "\n".join(blocks)
-        + more
-        + "\n"
-        + gather
-        + "※ 送信先のメールアドレスをご確認ください。存在しないアドレスなどには、以後の一斉メールでも配信されません。\n"
-        "※ 受信者の受信設定（指定受信など）による拒否は、受信者が設定を変えるまで、同じ組織からは配信されません。\n"
-        "※ このメールは送信専用です。\n"
-    )
-
-
-def completion_subject(campaign_subject: str) -> str:
-    return f"【一斉メール】送信完了のお知らせ：{one_line(campaign_subject, 60)}"
-
-
-def _local(moment: dt.datetime, zone: str) -> str:
-    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @dataclass(frozen=True)
@@ -113,99 +45,66 @@ class Completion:
     complained: int = 0  # recipients of this campaign who reported it as spam (so far)
 
 
-def wishes_section(c: Completion) -> str:
-    """Unsubscribes and spam complaints the campaign drew; empty when there were none."""
-    if not (c.unsubscribed or c.complained):
-        return ""
-    return (
-        f"配信停止の申し出: {c.unsubscribed} 件\n"
-        f"迷惑メールの報告: {c.complained} 件\n"
-        "※ 配信停止の申し出・迷惑メールの報告があった送信先には、今後この送信元ドメインからの一斉メールは"
-        "送信されません（送信中に届いた場合は、それ以降の送信も止めました）。\n"
+@dataclass(frozen=True)
+class PausedCounts:
+    total: int
+    sent: int
+    failed: int
+    rate: float  # failed / attempted, 0..1
+
+
+def failure_report(
+    sender: str,
+    campaign_id: uuid.UUID,
+    campaign_subject: str,
+    lines: Sequence[FailureLine],
+    window_minutes: float,
+) -> MailText:
+    """The digest of failures not yet reported: up to INLINE_DIGEST_LIMIT inline, all in the CSV beyond."""
+    return render(
+        "failures.txt",
+        sender=sender,
+        campaign_id=campaign_id,
+        campaign_subject=campaign_subject,
+        lines=lines,
+        inline_limit=INLINE_DIGEST_LIMIT,
+        window_minutes=window_minutes,
     )
 
 
-def completion_body(
+def completion(
     sender: str,
     c: Completion,
     lines: Sequence[FailureLine],
     inline_limit: int,
     timezone: str,
     delayed: Sequence[DelayLine] = (),
-) -> str:
-    text = (
-        f"{sender} 様\n\n"
-        "一斉メールの送信が完了しました。\n\n"
-        f"件名: {one_line(c.subject, 100)}\n"
-        f"キャンペーンID: {c.campaign_id}\n"
-        f"送信開始: {_local(c.started_at, timezone)}（{timezone}）\n"
-        f"送信終了: {_local(c.finished_at, timezone)}（{timezone}）\n"
-        f"送信先: {c.total} 件（送信者ご本人への控えを含みます）\n"
-        f"配信成功: {c.sent} 件\n"
-        f"配信失敗: {c.failed} 件\n"
-        f"返送（バウンス）: {c.bounced} 件\n" + (f"遅延中: {len(delayed)} 件\n" if delayed else "")
-    ) + wishes_section(c)
-    if lines:
-        text += "\n配信できなかった送信先:\n"
-        for line in lines[:inline_limit]:
-            text += f"- {line.recipient}（CSVの行: {_row(line)}）: {japanese(line.reason)}\n"
-        if len(lines) > inline_limit:
-            text += f"\n全 {len(lines)} 件の一覧を添付の CSV ファイル（failures.csv）に記載しました。\n"
-    else:
-        text += "\n配信できなかった送信先はありません。\n"
-    text += delayed_section(delayed, inline_limit)
-    return text + "\n※ 送信後に届く返送（バウンス）は、届きしだい個別にお知らせします。\n※ このメールは送信専用です。\n"
+) -> MailText:
+    return render(
+        "completion.txt", sender=sender, c=c, lines=lines, inline_limit=inline_limit, timezone=timezone, delayed=delayed
+    )
 
 
-def delayed_section(delayed: Sequence[DelayLine], inline_limit: int) -> str:
-    """The recipients 遅延中: a delay notice came, no final failure (yet). Empty when there are none."""
-    if not delayed:
-        return ""
-    text = "\n配信が遅れている送信先（遅延中。相手先で再送中です）:\n"
-    for line in delayed[:inline_limit]:
-        code = f"（{line.status}）" if line.status else ""
-        text += (
-            f"- {line.recipient}（CSVの行: {f'{line.row_number} 行目' if line.row_number else '不明'}）: 遅延中{code}\n"
-        )
-    if len(delayed) > inline_limit:
-        text += f"ほか {len(delayed) - inline_limit} 件\n"
-    return text + "※ 遅延中の送信先は、最終的に配信できなかった場合にあらためてお知らせします。\n"
-
-
-CSV_HEADER = ("CSVの行", "メールアドレス", "理由", "理由コード", "検出", "エラーコード", "相手先サーバからの応答")
-
-
-def paused_subject(campaign_subject: str) -> str:
-    return f"【一斉メール】送信停止のお知らせ：{one_line(campaign_subject, 60)}"
-
-
-def paused_body(
+def paused(
     sender: str,
     campaign_id: uuid.UUID,
     campaign_subject: str,
-    counts: tuple[int, int, int, float],
+    counts: PausedCounts,
     lines: Sequence[FailureLine],
     inline_limit: int,
-) -> str:
-    total, sent, failed, rate = counts
-    text = (
-        f"{sender} 様\n\n"
-        "配信できない送信先の割合が高いため、一斉メールの送信を途中で停止しました。\n"
-        "送信先リスト（CSV）のメールアドレスに誤りがないかご確認ください。\n\n"
-        f"件名: {one_line(campaign_subject, 100)}\n"
-        f"キャンペーンID: {campaign_id}\n"
-        f"送信先: {total} 件\n"
-        f"配信済み: {sent} 件\n"
-        f"配信失敗: {failed} 件（{rate * 100:.0f}%）\n"
-        f"未送信: {max(total - sent - failed, 0)} 件\n"
+) -> MailText:
+    return render(
+        "paused.txt",
+        sender=sender,
+        campaign_id=campaign_id,
+        campaign_subject=campaign_subject,
+        counts=counts,
+        lines=lines,
+        inline_limit=inline_limit,
     )
-    if lines:
-        text += "\n配信できなかった送信先:\n"
-        for line in lines[:inline_limit]:
-            text += f"- {line.recipient}（CSVの行: {_row(line)}）: {japanese(line.reason)}\n"
-        if len(lines) > inline_limit:
-            text += f"\n全 {len(lines)} 件の一覧を添付の CSV ファイル（failures.csv）に記載しました。\n"
-    return text + "\n※ 送信の再開については、システム管理者にお問い合わせください。\n※ このメールは送信専用です。\n"
+
+
+CSV_HEADER = ("CSVの行", "メールアドレス", "理由", "理由コード", "検出", "エラーコード", "相手先サーバからの応答")
 
 
 def _cell(value: object) -> object:
@@ -219,9 +118,7 @@ def failures_csv(lines: Sequence[FailureLine]) -> bytes:
     """UTF-8 with BOM and CRLF: what Excel opens without garbling Japanese."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(
-        ["CSVの行", "メールアドレス", "理由", "理由コード", "検出", "エラーコード", "相手先サーバからの応答"]
-    )
+    writer.writerow(CSV_HEADER)
     for line in lines:
         writer.writerow(
             _cell(v)
@@ -230,8 +127,8 @@ def failures_csv(lines: Sequence[FailureLine]) -> bytes:
                 line.recipient,
                 japanese(line.reason),
                 line.reason,
-                _source(line),
-                _code(line),
+                source_label(line),
+                error_code(line),
                 one_line(line.diagnostic, 1000),
             ]
         )

@@ -3,88 +3,29 @@ console through the gateway (suppression list search, add, remove; a campaign's 
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi import APIRouter, Path, Query
 
 from isseimail_notifier import failures, reasons, suppressions
 from isseimail_shared.app import Db
-from isseimail_shared.errors import INVALID_INPUT, install_validation_handler
-
-MAX_CHECK = 50_000
+from isseimail_shared.contracts.notifier import (
+    AddRequest,
+    CheckRequest,
+    CheckResponse,
+    DeleteRequest,
+    Failure,
+    FailurePage,
+    Suppression,
+    SuppressionAdded,
+    SuppressionDeleted,
+    SuppressionPage,
+)
+from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/internal/suppressions", tags=["suppressions"])
 campaigns_router = APIRouter(prefix="/internal/campaigns", tags=["failures"])
-
-Address = Annotated[str, Field(min_length=1, max_length=320)]
-Text = Annotated[str, Field(min_length=1, max_length=500)]
-
-
-class CheckRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    addresses: list[Address] = Field(max_length=MAX_CHECK)
-    # The sender organisation (From domain) the list is for: its unsubscribes and complaints count too.
-    organisation: str | None = Field(default=None, min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.\-]+$")
-
-
-class CheckResponse(BaseModel):
-    suppressed: dict[str, str]
-
-
-class Suppression(BaseModel):
-    address: str
-    scope: str  # "*" (every sender: a bounce) or the sender organisation
-    kind: str  # bounced, unsubscribed, complained
-    reason: str
-    hard: bool
-    bounces: int
-    first_seen: dt.datetime
-    last_seen: dt.datetime
-    source_campaign: uuid.UUID | None
-
-
-class SuppressionPage(BaseModel):
-    total: int
-    items: list[Suppression]
-
-
-class DeleteRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: Text
-    actor: Text
-    scope: Annotated[str | None, Field(max_length=253)] = None  # only this scope; default every scope
-
-
-class AddRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    address: Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
-    reason: Text
-    actor: Text
-    # "*" (every sender, default) or one sender organisation (a From domain)
-    scope: Annotated[str, Field(max_length=253, pattern=r"^(\*|[A-Za-z0-9.\-]+)$")] = suppressions.GLOBAL
-
-
-class Failure(BaseModel):
-    recipient: str
-    row_number: int | None
-    source: str  # smtp (refused while sending) or bounce (came back later)
-    status: str | None
-    smtp_code: int | None
-    reason: str  # the reason code
-    reason_text: str  # the same in Japanese
-    hard: bool
-    diagnostic: str
-    created_at: dt.datetime
-
-
-class FailurePage(BaseModel):
-    total: int
-    items: list[Failure]
 
 
 @router.post("/check")
@@ -103,12 +44,12 @@ async def list_suppressions(
     return SuppressionPage(total=total, items=[Suppression(**dict(r)) for r in rows])
 
 
-@router.post("", status_code=201)
-async def add_suppression(body: AddRequest, pool: Db) -> JSONResponse:
+@router.post("", status_code=201, response_model=SuppressionAdded, responses={409: {"description": "already there"}})
+async def add_suppression(body: AddRequest, pool: Db) -> SuppressionAdded:
     """An administrator adds an address (audited with the reason and who); 409 when it is already there."""
     if not await suppressions.add(pool, body.address, body.reason, body.actor, body.scope):
-        return JSONResponse({"detail": "この送信先は既に配信停止リストに登録されています。"}, status_code=409)
-    return JSONResponse({"added": body.address.strip().lower(), "scope": body.scope.lower()}, status_code=201)
+        raise ApiError(409, "この送信先は既に配信停止リストに登録されています。")
+    return SuppressionAdded(added=body.address.strip().lower(), scope=body.scope.lower())
 
 
 @campaigns_router.get("/{campaign_id}/failures")
@@ -124,29 +65,10 @@ async def campaign_failures(
     return FailurePage(total=total, items=items)
 
 
-@router.delete("/{address}")
+@router.delete("/{address}", response_model=SuppressionDeleted, responses={404: {"description": "not there"}})
 async def delete_suppression(
     address: Annotated[str, Path(min_length=1, max_length=320)], body: DeleteRequest, pool: Db
-) -> JSONResponse:
+) -> SuppressionDeleted:
     if not await suppressions.remove(pool, address, body.reason, body.actor, body.scope):
-        return JSONResponse({"detail": "この送信先は配信停止リストに登録されていません。"}, status_code=404)
-    return JSONResponse({"deleted": address.strip().lower()})
-
-
-_HTTP_MESSAGES = {
-    400: "リクエストの形式が正しくありません。",
-    404: "見つかりません。",
-    405: "この操作はできません。",
-}
-
-
-def install_errors(app: FastAPI) -> None:
-    """Validation errors answer 422 in Japanese, per field (the contract's error body)."""
-
-    install_validation_handler(app, INVALID_INPUT)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # FastAPI's own errors (unparsable body, unknown route) are English; callers get Japanese.
-        detail = _HTTP_MESSAGES.get(exc.status_code, "リクエストを処理できませんでした。")
-        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+        raise ApiError(404, "この送信先は配信停止リストに登録されていません。")
+    return SuppressionDeleted(deleted=address.strip().lower())

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from isseimail_pass import applications, logins, passes, sessions
 from isseimail_pass.clock import RouteClock
 from isseimail_pass.clock import today as today_in
-from isseimail_pass.errors import FieldError
-from isseimail_pass.models import (
+from isseimail_pass.settings import PassSettings
+from isseimail_shared.app import Db, held
+from isseimail_shared.contracts.pass_service import (
     AdminLoginIn,
     AdminLoginOut,
     ApplicationIn,
@@ -26,11 +27,11 @@ from isseimail_pass.models import (
     PassLoginOut,
     PassOut,
     Rejection,
+    RevokeOut,
     SessionOut,
     SessionRef,
 )
-from isseimail_pass.settings import PassSettings
-from isseimail_shared.app import Db, held
+from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/internal", tags=["internal"])
 
@@ -65,11 +66,6 @@ def _policy(settings: PassSettings) -> logins.LockoutPolicy:
     )
 
 
-def _refused(exc: logins.LoginRefused) -> HTTPException:
-    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-    return HTTPException(exc.status, exc.message, headers=headers)
-
-
 def _ip(value: object | None) -> str | None:
     return str(value) if value is not None else None
 
@@ -80,9 +76,9 @@ def _ip(value: object | None) -> str | None:
 @router.post("/applications", status_code=201)
 async def submit_application(body: ApplicationIn, db: Db, settings: Settings, today: Today) -> ApplicationOut:
     if body.use_date < today:
-        raise FieldError("use_date", "利用日に過去の日付は指定できません。")
+        raise ApiError.invalid({"use_date": "利用日に過去の日付は指定できません。"})
     if body.use_date > today + dt.timedelta(days=settings.max_days_ahead):
-        raise FieldError("use_date", f"利用日は本日から{settings.max_days_ahead}日以内で指定してください。")
+        raise ApiError.invalid({"use_date": f"利用日は本日から{settings.max_days_ahead}日以内で指定してください。"})
     async with db.acquire() as conn:
         application_id = await applications.submit(conn, body)
         found = await applications.get_application(conn, application_id)
@@ -107,7 +103,7 @@ async def get_application(application_id: Id, db: Db) -> ApplicationOut:
     async with db.acquire() as conn:
         found = await applications.get_application(conn, application_id)
     if found is None:
-        raise HTTPException(404, applications.NOT_FOUND)
+        raise ApiError(404, applications.NOT_FOUND)
     return found
 
 
@@ -115,32 +111,26 @@ async def get_application(application_id: Id, db: Db) -> ApplicationOut:
 async def approve_application(
     application_id: Id, body: Decision, db: Db, settings: Settings, today: Today
 ) -> IssuedOut:
-    try:
-        async with db.acquire() as conn:
-            return await applications.approve(
-                conn,
-                application_id,
-                admin_id=body.admin_id,
-                today=today,
-                credentials_key=settings.credentials_key.get_secret_value(),
-                password_length=settings.password_length,
-                login_url=settings.login_url,
-                client_ip=_ip(body.client_ip),
-            )
-    except applications.DecisionRefused as exc:
-        raise HTTPException(exc.status, exc.message) from None
+    async with db.acquire() as conn:  # a refusal (applications.DecisionRefused) is an ApiError: answered as is
+        return await applications.approve(
+            conn,
+            application_id,
+            admin_id=body.admin_id,
+            today=today,
+            credentials_key=settings.credentials_key.get_secret_value(),
+            password_length=settings.password_length,
+            login_url=settings.login_url,
+            client_ip=_ip(body.client_ip),
+        )
 
 
 @router.post("/applications/{application_id}/reject")
 async def reject_application(application_id: Id, body: Rejection, db: Db) -> ApplicationOut:
-    try:
-        async with db.acquire() as conn:
-            await applications.reject(
-                conn, application_id, admin_id=body.admin_id, reason=body.reason, client_ip=_ip(body.client_ip)
-            )
-            found = await applications.get_application(conn, application_id)
-    except applications.DecisionRefused as exc:
-        raise HTTPException(exc.status, exc.message) from None
+    async with db.acquire() as conn:
+        await applications.reject(
+            conn, application_id, admin_id=body.admin_id, reason=body.reason, client_ip=_ip(body.client_ip)
+        )
+        found = await applications.get_application(conn, application_id)
     assert found is not None
     return found
 
@@ -151,26 +141,20 @@ async def reject_application(application_id: Id, body: Rejection, db: Db) -> App
 @router.post("/login")
 async def pass_login(body: PassLoginIn, db: Db, settings: Settings, today: Today, now: Now) -> PassLoginOut:
     """Check the credentials; on success open a new session that ends with the pass's day of use."""
-    try:
-        async with db.acquire() as conn:
-            found = await logins.pass_login(conn, body, today, _policy(settings))
-            expires = sessions.end_of_day(found.use_date, settings.timezone)
-            session_id = await sessions.open_session(conn, "pass", found.pass_id, expires, body.replaces, now)
-    except logins.LoginRefused as exc:
-        raise _refused(exc) from None
+    async with db.acquire() as conn:  # a refused login (logins.LoginRefused) is an ApiError: answered as is
+        found = await logins.pass_login(conn, body, today, _policy(settings))
+        expires = sessions.end_of_day(found.use_date, settings.timezone)
+        session_id = await sessions.open_session(conn, "pass", found.pass_id, expires, body.replaces, now)
     return PassLoginOut(**found.model_dump(), session_id=session_id, expires_at=expires)
 
 
 @router.post("/admin/login")
 async def admin_login(body: AdminLoginIn, db: Db, settings: Settings, now: Now) -> AdminLoginOut:
     """Check the credentials; on success open a new administrator session (ISSEIMAIL_ADMIN_SESSION_HOURS)."""
-    try:
-        async with db.acquire() as conn:
-            found = await logins.admin_login(conn, body, _policy(settings))
-            expires = now + dt.timedelta(hours=settings.admin_session_hours)
-            session_id = await sessions.open_session(conn, "admin", found.admin_id, expires, body.replaces, now)
-    except logins.LoginRefused as exc:
-        raise _refused(exc) from None
+    async with db.acquire() as conn:  # a refused login (logins.LoginRefused) is an ApiError: answered as is
+        found = await logins.admin_login(conn, body, _policy(settings))
+        expires = now + dt.timedelta(hours=settings.admin_session_hours)
+        session_id = await sessions.open_session(conn, "admin", found.admin_id, expires, body.replaces, now)
     return AdminLoginOut(**found.model_dump(), session_id=session_id, expires_at=expires)
 
 
@@ -182,14 +166,14 @@ async def lookup_session(body: SessionRef, db: Db, today: Today, now: Now) -> Se
     async with db.acquire() as conn:
         found = await sessions.lookup(conn, body.session_id, now, today)
     if found is None:
-        raise HTTPException(404, SESSION_NOT_FOUND)
+        raise ApiError(404, SESSION_NOT_FOUND)
     return found
 
 
 @router.post("/sessions/revoke")
-async def revoke_session(body: SessionRef, db: Db, now: Now) -> dict[str, bool]:
+async def revoke_session(body: SessionRef, db: Db, now: Now) -> RevokeOut:
     async with db.acquire() as conn:
-        return {"revoked": await sessions.revoke(conn, body.session_id, now)}
+        return RevokeOut(revoked=await sessions.revoke(conn, body.session_id, now))
 
 
 # --- passes ----------------------------------------------------------------------------------------
@@ -213,7 +197,7 @@ async def get_pass(pass_id: Id, db: Db, today: Today) -> PassOut:
     async with db.acquire() as conn:
         found = await passes.get_pass(conn, pass_id, today)
     if found is None:
-        raise HTTPException(404, PASS_NOT_FOUND)
+        raise ApiError(404, PASS_NOT_FOUND)
     return found
 
 
@@ -222,7 +206,7 @@ async def consume_pass(pass_id: Id, body: ConsumeIn, db: Db, today: Today) -> Co
     async with db.acquire() as conn:
         outcome = await passes.consume(conn, pass_id, body.campaign_id, today)
     if outcome == "unknown":
-        raise HTTPException(404, PASS_NOT_FOUND)
+        raise ApiError(404, PASS_NOT_FOUND)
     if outcome == "refused":
-        raise HTTPException(409, passes.EXPIRED)
+        raise ApiError(409, passes.EXPIRED)
     return ConsumeOut(won=True)

@@ -8,7 +8,7 @@ import logging
 import asyncpg
 from fastapi import FastAPI
 
-from isseimail_pass import api, errors
+from isseimail_pass import api
 from isseimail_pass.admins import ensure_first_admin
 from isseimail_pass.clock import Clock, RouteClock, system_clock
 from isseimail_pass.settings import PassSettings
@@ -54,5 +54,4 @@ def create_app(settings: PassSettings | None = None, *, clock: Clock = system_cl
     """The app; `clock` decides what "today" is (tests pass their own instead of patching datetime)."""
     app = create_service_app(SPEC, settings or PassSettings(), [api.router])
     runtime_of(app).registry.register(RouteClock, RouteClock(clock))
-    errors.install(app)
     return app

@@ -15,8 +15,9 @@ import asyncpg
 from isseimail_pass.audit import audit
 from isseimail_pass.credentials import encrypt_for_notifier, hash_password, new_password, new_user_id
 from isseimail_pass.metrics import APPLICATIONS
-from isseimail_pass.models import ApplicationIn, ApplicationOut, IssuedOut
+from isseimail_shared.contracts.pass_service import ApplicationIn, ApplicationOut, IssuedOut
 from isseimail_shared.db import Conn
+from isseimail_shared.errors import ApiError
 from isseimail_shared.events import ApplicationRejected, ApplicationSubmitted, PassIssued
 from isseimail_shared.outbox import add_event
 
@@ -28,13 +29,8 @@ DAY_PASSED = "利用日が過ぎているため承認できません。"
 UNKNOWN_ADMIN = "管理者が見つかりません。再度ログインしてください。"
 
 
-class DecisionRefused(Exception):
+class DecisionRefused(ApiError):
     """The application cannot be decided (unknown, already decided, day passed): a 4xx, nothing changed."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 async def submit(conn: Conn, app: ApplicationIn) -> int:

@@ -24,9 +24,10 @@ from typing import Literal
 from isseimail_pass.audit import audit
 from isseimail_pass.credentials import verify_password
 from isseimail_pass.metrics import FAILED_ACCOUNTS, FAILED_RECENT, LOGINS
-from isseimail_pass.models import AdminLoginIn, AdminOut, PassLoginIn, PassOut
 from isseimail_pass.passes import EXPIRED, state_of
+from isseimail_shared.contracts.pass_service import AdminLoginIn, AdminOut, PassLoginIn, PassOut
 from isseimail_shared.db import Conn
+from isseimail_shared.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,11 @@ class LockoutPolicy:
         return min(self.base_delay_seconds * 2.0 ** min(failures - threshold, 40), self.max_delay_seconds)
 
 
-class LoginRefused(Exception):
+class LoginRefused(ApiError):
+    """A login answered with a 4xx; a throttled one says when to try again (Retry-After)."""
+
     def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+        super().__init__(status, message, headers={"Retry-After": str(retry_after)} if retry_after else None)
         self.retry_after = retry_after
 
 

@@ -11,7 +11,7 @@ import asyncpg
 
 from isseimail_pass.audit import audit
 from isseimail_pass.metrics import CONSUMPTIONS
-from isseimail_pass.models import PassListItem, PassOut
+from isseimail_shared.contracts.pass_service import PassListItem, PassOut
 from isseimail_shared.db import Conn
 from isseimail_shared.events import PassConsumed
 from isseimail_shared.outbox import add_event

@@ -14,8 +14,8 @@ import secrets
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from isseimail_pass.models import SessionOut
 from isseimail_pass.passes import state_of
+from isseimail_shared.contracts.pass_service import SessionOut
 from isseimail_shared.db import Conn
 
 

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
 
 from isseimail_composer.deliverability import overrides
 from isseimail_composer.deliverability.gate import DomainGate, normalize_domain
-from isseimail_composer.deliverability.model import Report
-from isseimail_composer.errors import ApiError
 from isseimail_shared.app import Db, held
+from isseimail_shared.contracts.composer import (
+    DomainReport,
+    DomainReports,
+    Override,
+    OverrideRequest,
+    OverrideWithdrawn,
+    Report,
+)
+from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/internal/domains", tags=["domains"])
 
@@ -21,13 +27,6 @@ REASON_REQUIRED = "理由を入力してください。"
 
 
 GateDep = Annotated[DomainGate, Depends(held(DomainGate))]
-
-
-class OverrideRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    actor: Annotated[str, Field(min_length=1, max_length=254, description="the administrator (e-mail)")]
-    reason: Annotated[str, Field(max_length=500, description="why (kept in the audit trail)")]
 
 
 def _domain(raw: str) -> str:
@@ -44,34 +43,34 @@ def _sender_domain(raw: str, gate: DomainGate) -> str:
     return domain
 
 
-async def _full(gate: DomainGate, pool: Db, domain: str, fresh: bool) -> dict[str, Any]:
+async def _full(gate: DomainGate, pool: Db, domain: str, fresh: bool) -> DomainReport:
     report: Report = await gate.checker.report(domain, fresh=fresh)
     async with pool.acquire() as conn:
         report.override = await overrides.live(conn, domain)
         history = await overrides.history(conn, domain)
-    return {
+    return DomainReport(
         **report.model_dump(),
-        "sender_domain": domain in gate.sender_domains,
-        "refused": bool(report.blocking) and report.override is None and domain in gate.sender_domains,
-        "override_history": history,
-    }
+        sender_domain=domain in gate.sender_domains,
+        refused=bool(report.blocking) and report.override is None and domain in gate.sender_domains,
+        override_history=history,
+    )
 
 
 @router.get("")
-async def all_domains(gate: GateDep, pool: Db, refresh: Annotated[bool, Query()] = False) -> dict[str, Any]:
+async def all_domains(gate: GateDep, pool: Db, refresh: Annotated[bool, Query()] = False) -> DomainReports:
     """Every configured sender domain's report (in ISSEIMAIL_SENDER_DOMAINS order)."""
     domains = sorted(gate.sender_domains)
-    return {"domains": [await _full(gate, pool, d, refresh) for d in domains]}
+    return DomainReports(domains=[await _full(gate, pool, d, refresh) for d in domains])
 
 
 @router.get("/{domain}/readiness")
-async def readiness(domain: str, gate: GateDep, pool: Db, refresh: Annotated[bool, Query()] = False) -> dict[str, Any]:
+async def readiness(domain: str, gate: GateDep, pool: Db, refresh: Annotated[bool, Query()] = False) -> DomainReport:
     """One domain's report (any domain may be checked; only sender domains are refused at send time)."""
     return await _full(gate, pool, _domain(domain), refresh)
 
 
 @router.post("/{domain}/override", status_code=201)
-async def override(domain: str, body: Annotated[OverrideRequest, Body()], gate: GateDep, pool: Db) -> dict[str, Any]:
+async def override(domain: str, body: Annotated[OverrideRequest, Body()], gate: GateDep, pool: Db) -> Override:
     """Let the domain send despite failing DKIM/DMARC; 409 when an override is already in force."""
     name = _sender_domain(domain, gate)
     reason = body.reason.strip()
@@ -81,11 +80,11 @@ async def override(domain: str, body: Annotated[OverrideRequest, Body()], gate: 
         created = await overrides.create(conn, name, body.actor.strip(), reason)
     if created is None:
         raise ApiError(409, "このドメインには既に送信許可（例外）が設定されています。")
-    return created.model_dump()
+    return created
 
 
 @router.delete("/{domain}/override")
-async def withdraw(domain: str, body: Annotated[OverrideRequest, Body()], gate: GateDep, pool: Db) -> dict[str, Any]:
+async def withdraw(domain: str, body: Annotated[OverrideRequest, Body()], gate: GateDep, pool: Db) -> OverrideWithdrawn:
     """Withdraw the override (kept in the audit trail with who and why); 404 when none is in force."""
     name = _sender_domain(domain, gate)
     reason = body.reason.strip()
@@ -95,4 +94,4 @@ async def withdraw(domain: str, body: Annotated[OverrideRequest, Body()], gate: 
         done = await overrides.withdraw(conn, name, body.actor.strip(), reason)
     if not done:
         raise ApiError(404, "このドメインに送信許可（例外）は設定されていません。")
-    return {"domain": name, "withdrawn": True}
+    return OverrideWithdrawn(domain=name, withdrawn=True)

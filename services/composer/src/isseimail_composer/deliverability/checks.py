@@ -6,11 +6,11 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from isseimail_composer.deliverability.dkim_keys import DkimKey
-from isseimail_composer.deliverability.model import DnsRecord, Finding
 from isseimail_composer.deliverability.orgdomain import organizational_domain
 from isseimail_composer.deliverability.records import DmarcRecord, RecordError, is_dmarc, parse_dkim_key, parse_dmarc
 from isseimail_composer.deliverability.resolver import DnsFailure, Resolver
+from isseimail_shared.contracts.composer import DnsRecord, Finding
+from isseimail_shared.contracts.dispatcher import DkimKey
 
 DNS_DOWN = "DNSが応答しないため確認できませんでした。時間をおいて再確認してください。"
 KEY_TYPES = {"rsa-sha256": "rsa", "ed25519-sha256": "ed25519"}

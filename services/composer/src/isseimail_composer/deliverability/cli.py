@@ -11,9 +11,9 @@ import sys
 from typing import TextIO
 
 from isseimail_composer.deliverability.gate import normalize_domain
-from isseimail_composer.deliverability.model import Report
 from isseimail_composer.deliverability.report import ReadinessChecker
 from isseimail_composer.settings import ComposerSettings
+from isseimail_shared.contracts.composer import Report
 
 LABELS = {"ok": "OK", "warning": "警告", "error": "エラー"}
 CHECKS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from isseimail_composer.deliverability.model import Override
+from isseimail_shared.contracts.composer import Override, OverrideRecord
 from isseimail_shared.db import Conn
 
 
@@ -53,7 +53,7 @@ async def withdraw(conn: Conn, domain: str, actor: str, reason: str) -> bool:
     return bool(status.endswith(" 1"))
 
 
-async def history(conn: Conn, domain: str, limit: int = 50) -> list[dict[str, Any]]:
+async def history(conn: Conn, domain: str, limit: int = 50) -> list[OverrideRecord]:
     rows = await conn.fetch(
         "SELECT reason, created_by, created_at, withdrawn_by, withdrawn_at, withdraw_reason FROM domain_overrides "
         "WHERE domain = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
@@ -61,13 +61,13 @@ async def history(conn: Conn, domain: str, limit: int = 50) -> list[dict[str, An
         limit,
     )
     return [
-        {
-            "reason": r["reason"],
-            "created_by": r["created_by"],
-            "created_at": _iso(r["created_at"]),
-            "withdrawn_by": r["withdrawn_by"],
-            "withdrawn_at": _iso(r["withdrawn_at"]),
-            "withdraw_reason": r["withdraw_reason"],
-        }
+        OverrideRecord(
+            reason=r["reason"],
+            created_by=r["created_by"],
+            created_at=_iso(r["created_at"]),
+            withdrawn_by=r["withdrawn_by"],
+            withdrawn_at=_iso(r["withdrawn_at"]),
+            withdraw_reason=r["withdraw_reason"],
+        )
         for r in rows
     ]

@@ -12,11 +12,13 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 from isseimail_composer.deliverability import checks
-from isseimail_composer.deliverability.dkim_keys import DkimKey, DkimKeysClient, DkimKeysUnavailable
-from isseimail_composer.deliverability.model import Finding, Report
 from isseimail_composer.deliverability.resolver import Resolver
 from isseimail_composer.deliverability.spf_check import check_spf
 from isseimail_composer.settings import ComposerSettings
+from isseimail_shared.clients.base import Unavailable
+from isseimail_shared.clients.dispatcher import DispatcherClient
+from isseimail_shared.contracts.composer import Finding, Report
+from isseimail_shared.contracts.dispatcher import DkimKey
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +78,16 @@ class ReadinessChecker:
     config: ReadinessConfig
     nameservers: list[str]
     dns_timeout: float
-    dkim: DkimKeysClient
+    dkim: DispatcherClient
     cache_seconds: float
     _cache: dict[str, _Cached] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, s: ComposerSettings) -> ReadinessChecker:
-        dkim = DkimKeysClient(s.dispatcher_url, min(s.upstream_timeout_seconds, 10.0), s.internal_tokens)
+        dkim = DispatcherClient(
+            s.dispatcher_url, s.internal_tokens, timeout=min(s.upstream_timeout_seconds, 10.0), connect_timeout=3.0
+        )
         config = ReadinessConfig.from_settings(s)
         return cls(config, s.nameserver_strings(), s.dns_timeout_seconds, dkim, s.readiness_cache_seconds)
 
@@ -92,8 +96,8 @@ class ReadinessChecker:
 
     async def _keys(self, domain: str) -> list[DkimKey] | None:
         try:
-            return await self.dkim.keys(domain)
-        except DkimKeysUnavailable as exc:
+            return await self.dkim.dkim_keys(domain)
+        except Unavailable as exc:
             log.warning("dkim keys of %s unavailable: %s", domain, exc)
             return None
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from isseimail_composer.deliverability.model import Check, DnsRecord, Finding
 from isseimail_composer.deliverability.records import RecordError, SpfRecord, is_spf, parse_spf
 from isseimail_composer.deliverability.resolver import DnsFailure, Resolver
 from isseimail_composer.deliverability.spf_eval import authorizes
 from isseimail_composer.deliverability.spf_macros import is_well_formed
+from isseimail_shared.contracts.composer import Check, DnsRecord, Finding
 
 LOOKUP_LIMIT = 10  # RFC 7208 4.6.4
 MAX_DOMAINS = 40  # a hostile chain is not followed forever, even if its lookups were not counted

@@ -23,6 +23,8 @@ from isseimail_gateway.session import (
     session_id,
     set_cookie,
 )
+from isseimail_gateway.upstream import parsed
+from isseimail_shared.contracts.pass_service import AdminLoginOut, ApplicationList, ApplicationOut, IssuedOut, PassList
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -57,10 +59,10 @@ async def admin_login(body: AdminLoginRequest, request: Request, upstreams: Upst
     response = await upstreams.call("pass", "POST", "/internal/admin/login", json=payload)
     if response.status_code != 200:
         return relay_error(response)
-    found = response.json()
-    info = AdminInfo(admin_id=found["admin_id"], email=found["email"])
+    found = parsed(response, AdminLoginOut)
+    info = AdminInfo(admin_id=found.admin_id, email=found.email)
     answer = JSONResponse(info.model_dump())
-    set_cookie(request, answer, ADMIN_COOKIE, found["session_id"])
+    set_cookie(request, answer, ADMIN_COOKIE, found.session_id)
     return answer
 
 
@@ -78,7 +80,7 @@ async def admin_logout(request: Request, upstreams: UpstreamsDep) -> Response:
     return answer
 
 
-@router.get("/applications")
+@router.get("/applications", response_model=ApplicationList)
 async def list_applications(
     admin: AdminSessionDep,
     upstreams: UpstreamsDep,
@@ -93,10 +95,10 @@ async def list_applications(
     response = await upstreams.call("pass", "GET", "/internal/applications", params=params)
     if response.status_code != 200:
         return relay_error(response)
-    return response.json()
+    return parsed(response, ApplicationList)
 
 
-@router.get("/passes")
+@router.get("/passes", response_model=PassList)
 async def list_passes(
     admin: AdminSessionDep,
     upstreams: UpstreamsDep,
@@ -107,10 +109,10 @@ async def list_passes(
     response = await upstreams.call("pass", "GET", "/internal/passes", params={"limit": limit, "offset": offset})
     if response.status_code != 200:
         return relay_error(response)
-    return response.json()
+    return parsed(response, PassList)
 
 
-@router.post("/applications/{application_id}/approve", status_code=201)
+@router.post("/applications/{application_id}/approve", status_code=201, response_model=IssuedOut)
 async def approve(
     application_id: ApplicationId, admin: AdminSessionDep, request: Request, upstreams: UpstreamsDep
 ) -> Any:
@@ -123,10 +125,10 @@ async def approve(
     )
     if response.status_code != 201:
         return relay_error(response)
-    return response.json()
+    return parsed(response, IssuedOut, ok=201)
 
 
-@router.post("/applications/{application_id}/reject")
+@router.post("/applications/{application_id}/reject", response_model=ApplicationOut)
 async def reject(
     application_id: ApplicationId,
     body: Annotated[RejectRequest, Body()],
@@ -143,4 +145,4 @@ async def reject(
     )
     if response.status_code != 200:
         return relay_error(response)
-    return response.json()
+    return parsed(response, ApplicationOut)

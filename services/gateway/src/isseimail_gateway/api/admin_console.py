@@ -9,20 +9,30 @@ removals) and logs every read of recipients' addresses.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import logging
 import uuid
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, HTTPException, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Body, Query
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from isseimail_gateway.api.lists import neutralise
 from isseimail_gateway.api.passes import relay_error
 from isseimail_gateway.session import AdminSessionDep, UpstreamsDep
-from isseimail_gateway.upstream import Upstreams
+from isseimail_gateway.upstream import Upstreams, parsed
+from isseimail_shared.contracts import notifier as contract
+from isseimail_shared.contracts.dispatcher import ControlOut
+from isseimail_shared.errors import ApiError
+
+
+def _json_time(value: dt.datetime) -> str:
+    """A timestamp as the JSON answer spells it (the CSV shows the same text as the API)."""
+    return value.isoformat().replace("+00:00", "Z")
+
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +59,7 @@ def campaign_uuid(raw: str) -> uuid.UUID:
     try:
         return uuid.UUID(raw) if len(raw) <= 36 else uuid.UUID("")
     except ValueError:
-        raise HTTPException(404, CAMPAIGN_NOT_FOUND) from None
+        raise ApiError(404, CAMPAIGN_NOT_FOUND) from None
 
 
 class FailureItem(BaseModel):
@@ -90,14 +100,11 @@ class RemoveSuppression(BaseModel):
     scope: Annotated[str | None, Field(max_length=253, description="この送信元ドメインだけ (既定: すべて)")] = None
 
 
-async def _failures(upstreams: Upstreams, campaign_id: uuid.UUID, limit: int, offset: int) -> dict[str, Any]:
+async def _failures(upstreams: Upstreams, campaign_id: uuid.UUID, limit: int, offset: int) -> contract.FailurePage:
     response = await upstreams.call(
         "notifier", "GET", f"/internal/campaigns/{campaign_id}/failures", params={"limit": limit, "offset": offset}
     )
-    if response.status_code != 200:
-        raise HTTPException(503, "ただいま処理できません。しばらくしてから再度お試しください。")
-    body: dict[str, Any] = response.json()
-    return body
+    return parsed(response, contract.FailurePage)
 
 
 @router.get("/campaigns/{campaign_id}/failures", response_model=FailurePage)
@@ -112,26 +119,26 @@ async def campaign_failures(
     found = campaign_uuid(campaign_id)
     body = await _failures(upstreams, found, limit, offset)
     log.info("admin %s read failures of campaign %s (offset %d)", admin.admin_id, found, offset)
-    return {"campaign_id": str(found), "total": body["total"], "limit": limit, "offset": offset, **body}
+    return {"campaign_id": str(found), "limit": limit, "offset": offset, **body.model_dump(mode="json")}
 
 
-def failures_csv(items: list[dict[str, Any]], encoding: Literal["cp932", "utf-8"]) -> tuple[bytes, str]:
+def failures_csv(items: list[contract.Failure], encoding: Literal["cp932", "utf-8"]) -> tuple[bytes, str]:
     """The rows as Excel opens them: CRLF, formula cells neutralised, CP932 (Shift_JIS) when every cell
     fits it, else UTF-8 with BOM (never a lost character). Returns the bytes and the charset used."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for item in items:
-        code = item.get("status") or (str(item["smtp_code"]) if item.get("smtp_code") else "")
+        code = item.status or (str(item.smtp_code) if item.smtp_code else "")
         cells = [
-            str(item.get("row_number") or ""),
-            str(item["recipient"]),
-            str(item.get("reason_text") or item["reason"]),
-            str(item["reason"]),
-            SOURCES.get(str(item["source"]), str(item["source"])),
+            str(item.row_number or ""),
+            item.recipient,
+            item.reason_text or item.reason,
+            item.reason,
+            SOURCES.get(item.source, item.source),
             code,
-            " ".join(str(item.get("diagnostic") or "").split())[:1000],
-            str(item.get("created_at") or ""),
+            " ".join(item.diagnostic.split())[:1000],
+            _json_time(item.created_at),
         ]
         writer.writerow([neutralise(c) for c in cells])
     text = out.getvalue()
@@ -157,11 +164,11 @@ async def campaign_failures_csv(
     """Every failed and bounced recipient as a CSV for Excel: CP932 by default (UTF-8 with BOM when a cell
     has a character CP932 lacks, or with ?encoding=utf-8); cells starting = + - @ tab CR are prefixed with '."""
     found = campaign_uuid(campaign_id)
-    items: list[dict[str, Any]] = []
+    items: list[contract.Failure] = []
     while len(items) < CSV_MAX_ROWS:
         page = await _failures(upstreams, found, CSV_PAGE, len(items))
-        items.extend(page["items"])
-        if not page["items"] or len(items) >= page["total"]:
+        items.extend(page.items)
+        if not page.items or len(items) >= page.total:
             break
     data, charset = failures_csv(items[:CSV_MAX_ROWS], encoding)
     log.info("admin %s downloaded %d failures of campaign %s", admin.admin_id, len(items), found)
@@ -173,7 +180,7 @@ async def campaign_failures_csv(
     )
 
 
-@router.get("/suppressions")
+@router.get("/suppressions", response_model=contract.SuppressionPage)
 async def list_suppressions(
     admin: AdminSessionDep,
     upstreams: UpstreamsDep,
@@ -187,10 +194,15 @@ async def list_suppressions(
     )
     if response.status_code != 200:
         return relay_error(response)
-    return response.json()
+    return parsed(response, contract.SuppressionPage)
 
 
-@router.post("/suppressions", status_code=201, responses={409: {"description": "登録済み"}})
+@router.post(
+    "/suppressions",
+    status_code=201,
+    response_model=contract.SuppressionAdded,
+    responses={409: {"description": "登録済み"}},
+)
 async def add_suppression(body: AddSuppression, admin: AdminSessionDep, upstreams: UpstreamsDep) -> Any:
     """Add an address with a reason: no campaign mails it again (checked at upload and at send time)."""
     response = await upstreams.call(
@@ -198,17 +210,21 @@ async def add_suppression(body: AddSuppression, admin: AdminSessionDep, upstream
     )
     if response.status_code != 201:
         return relay_error(response)
-    return JSONResponse(response.json(), status_code=201)
+    return parsed(response, contract.SuppressionAdded, ok=201)
 
 
-@router.delete("/suppressions/{address}", responses={404: {"description": "登録されていません"}})
+@router.delete(
+    "/suppressions/{address}",
+    response_model=contract.SuppressionDeleted,
+    responses={404: {"description": "登録されていません"}},
+)
 async def remove_suppression(
     address: str, body: Annotated[RemoveSuppression, Body()], admin: AdminSessionDep, upstreams: UpstreamsDep
 ) -> Any:
     """Remove an address (every scope, or one) with a reason; the notifier records who and why."""
     address = address.strip()
     if not address or len(address) > 320 or any(c in address for c in "\r\n\0/"):
-        raise HTTPException(404, "この送信先は配信停止リストに登録されていません。")
+        raise ApiError(404, "この送信先は配信停止リストに登録されていません。")
     response = await upstreams.call(
         "notifier",
         "DELETE",
@@ -217,7 +233,7 @@ async def remove_suppression(
     )
     if response.status_code != 200:
         return relay_error(response)
-    return response.json()
+    return parsed(response, contract.SuppressionDeleted)
 
 
 class ControlRequest(BaseModel):
@@ -228,6 +244,8 @@ class ControlRequest(BaseModel):
 
 @router.post(
     "/campaigns/{campaign_id}/{action}",
+    response_model=ControlOut,
+    response_model_exclude_none=True,  # resume answers without in_flight, as the dispatcher does
     responses={404: {"description": CAMPAIGN_NOT_FOUND}, 409: {"description": "この状態ではできません"}},
 )
 async def control_campaign(
@@ -249,4 +267,4 @@ async def control_campaign(
     if response.status_code != 200:
         return relay_error(response)
     log.info("admin %s: %s campaign %s", admin.admin_id, action, found)
-    return response.json()
+    return parsed(response, ControlOut)

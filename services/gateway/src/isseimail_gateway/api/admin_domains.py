@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from isseimail_gateway.api.passes import relay_error
 from isseimail_gateway.session import AdminSessionDep, UpstreamsDep
+from isseimail_gateway.upstream import parsed
+from isseimail_shared.contracts.composer import DomainReport, DomainReports, Override, OverrideWithdrawn
 from isseimail_shared.paths import internal_path
 
 router = APIRouter(prefix="/domains")
@@ -29,7 +31,7 @@ def _path(domain: str) -> str:
     return internal_path("/internal/domains", domain)
 
 
-@router.get("")
+@router.get("", response_model=DomainReports)
 async def list_domains(
     admin: AdminSessionDep, upstreams: UpstreamsDep, refresh: Annotated[bool, Query()] = False
 ) -> Any:
@@ -41,10 +43,10 @@ async def list_domains(
     response = await upstreams.call("composer", "GET", "/internal/domains", params={"refresh": refresh})
     if response.status_code != 200:
         return relay_error(response)
-    return response.json()
+    return parsed(response, DomainReports)
 
 
-@router.get("/{domain}")
+@router.get("/{domain}", response_model=DomainReport)
 async def domain_report(
     domain: DomainName, admin: AdminSessionDep, upstreams: UpstreamsDep, refresh: Annotated[bool, Query()] = False
 ) -> Any:
@@ -52,10 +54,10 @@ async def domain_report(
     response = await upstreams.call("composer", "GET", f"{_path(domain)}/readiness", params={"refresh": refresh})
     if response.status_code != 200:
         return relay_error(response)
-    return response.json()
+    return parsed(response, DomainReport)
 
 
-@router.post("/{domain}/override", status_code=201)
+@router.post("/{domain}/override", status_code=201, response_model=Override)
 async def override(
     domain: DomainName, body: Annotated[OverrideReason, Body()], admin: AdminSessionDep, upstreams: UpstreamsDep
 ) -> Any:
@@ -65,10 +67,10 @@ async def override(
     )
     if response.status_code != 201:
         return relay_error(response)
-    return response.json()
+    return parsed(response, Override, ok=201)
 
 
-@router.delete("/{domain}/override")
+@router.delete("/{domain}/override", response_model=OverrideWithdrawn)
 async def withdraw(
     domain: DomainName, body: Annotated[OverrideReason, Body()], admin: AdminSessionDep, upstreams: UpstreamsDep
 ) -> Any:
@@ -78,4 +80,4 @@ async def withdraw(
     )
     if response.status_code != 200:
         return relay_error(response)
-    return response.json()
+    return parsed(response, OverrideWithdrawn)

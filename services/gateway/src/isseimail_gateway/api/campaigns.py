@@ -12,9 +12,9 @@ import uuid
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from isseimail_gateway.session import (
     EXPIRED,
@@ -24,7 +24,11 @@ from isseimail_gateway.session import (
     pass_headers,
     require_pass_session,
 )
-from isseimail_gateway.upstream import Upstreams, get_upstreams
+from isseimail_gateway.upstream import UNAVAILABLE, Upstreams, get_upstreams, parsed, relayed
+from isseimail_shared.contracts.composer import DraftDeleted, DraftForm, DraftOut, DraftSaved, Preview, Ready
+from isseimail_shared.contracts.forms import multipart_body
+from isseimail_shared.contracts.pass_service import ConsumeOut
+from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/api/v1", tags=["campaigns"])
 
@@ -32,67 +36,12 @@ MAX_FORM_BYTES = 2_097_152 + 512 * 1024  # the 2 MB of attachments plus room for
 TOO_LARGE = "送信内容が大きすぎます。添付ファイルは合計2MB（2,097,152バイト）までです。"
 NOT_FOUND = "指定された一斉メールが見つかりません。"
 
-DRAFT_FORM: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "list_id": {"type": "string", "format": "uuid", "description": "確認済みの送信先リスト"},
-                        "sender_email": {"type": "string", "maxLength": 50, "description": "送信者メールアドレス"},
-                        "sender_name": {"type": "string", "maxLength": 50, "description": "送信者名称"},
-                        "subject": {"type": "string", "maxLength": 100, "description": "件名"},
-                        "body": {"type": "string", "maxLength": 5000, "description": "本文（外字不可）"},
-                        "charset": {"type": "string", "enum": ["utf-8", "iso-2022-jp"], "default": "utf-8"},
-                        "attachments": {
-                            "type": "array",
-                            "maxItems": 5,
-                            "items": {"type": "string", "format": "binary"},
-                            "description": "添付ファイル: PDFのみ、5個まで、合計2MB（2,097,152バイト）まで。"
-                            "1つ以上必須（ISSEIMAIL_ATTACHMENTS_REQUIRED=false のときは任意）",
-                        },
-                        "clear_attachments": {
-                            "type": "boolean",
-                            "description": "PUT only: remove stored attachments (without files they are kept)",
-                        },
-                    },
-                    "required": ["list_id", "sender_email", "sender_name", "subject", "body"],
-                }
-            }
-        },
-    }
-}
+DRAFT_FORM = multipart_body(DraftForm)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "errors keyed by field (Japanese)"},
     404: {"description": "not found"},
 }
-
-
-class CampaignCreated(BaseModel):
-    campaign_id: str
-
-
-class AttachmentInfo(BaseModel):
-    name: str
-    size: int
-
-
-class Preview(BaseModel):
-    campaign_id: str
-    state: str
-    from_: str = Field(alias="from", description="送信者名称 <送信者メールアドレス>")
-    sender_name: str
-    sender_email: str
-    to: str
-    subject: str
-    charset: str
-    text: str
-    attachments: list[AttachmentInfo]
-    attachments_total: int
-    attachments_limit: int
 
 
 class SendAccepted(BaseModel):
@@ -104,7 +53,7 @@ def _campaign_id(raw: str) -> str:
     try:
         return str(uuid.UUID(raw))
     except ValueError:
-        raise HTTPException(404, NOT_FOUND) from None
+        raise ApiError(404, NOT_FOUND) from None
 
 
 async def _capped_body(request: Request) -> bytes:
@@ -125,60 +74,64 @@ class _TooLarge(Exception):
     pass
 
 
-def _relay(response: httpx.Response) -> JSONResponse:
+def _relay(response: httpx.Response, model: type[BaseModel], ok: int = 200) -> JSONResponse:
+    """The composer's answer: a success read as its contract model, an error in the one error shape
+    (upstream.relayed)."""
+    if response.status_code == ok:
+        return JSONResponse(parsed(response, model, ok=ok).model_dump(mode="json", by_alias=True), status_code=ok)
+    if response.is_error:
+        raise relayed(response)
     try:
-        body = response.json()
+        return JSONResponse(response.json(), status_code=response.status_code)
     except ValueError:
-        body = {"detail": "ただいま処理できません。しばらくしてから再度お試しください。"}
-    return JSONResponse(body, status_code=response.status_code)
+        raise ApiError(503, UNAVAILABLE) from None
 
 
 async def _forward_form(
-    request: Request, method: str, path: str, session: PassSession, upstreams: Upstreams
+    request: Request, method: str, path: str, session: PassSession, upstreams: Upstreams, ok: int
 ) -> JSONResponse:
     try:
         body = await _capped_body(request)
     except _TooLarge:
-        return JSONResponse({"detail": TOO_LARGE, "errors": {"attachments": TOO_LARGE}}, status_code=413)
+        raise ApiError(413, TOO_LARGE, {"attachments": TOO_LARGE}) from None
     headers = {**pass_headers(session), "Content-Type": request.headers.get("content-type", "")}
-    return _relay(await upstreams.call("composer", method, path, content=body, headers=headers))
+    return _relay(await upstreams.call("composer", method, path, content=body, headers=headers), DraftSaved, ok)
 
 
-@router.post(
-    "/campaigns", status_code=201, openapi_extra=DRAFT_FORM, responses={201: {"model": CampaignCreated}, **ERRORS}
-)
+@router.post("/campaigns", status_code=201, openapi_extra=DRAFT_FORM, responses={201: {"model": DraftSaved}, **ERRORS})
 async def create_campaign(request: Request, session: PassSessionDep, upstreams: UpstreamsDep) -> JSONResponse:
     """Create the draft (一斉メールの作成): 201 with campaign_id, or 422 with every error keyed by field."""
-    return await _forward_form(request, "POST", "/internal/campaigns", session, upstreams)
+    return await _forward_form(request, "POST", "/internal/campaigns", session, upstreams, 201)
 
 
-@router.put("/campaigns/{campaign_id}", openapi_extra=DRAFT_FORM, responses={200: {"model": CampaignCreated}, **ERRORS})
+@router.put("/campaigns/{campaign_id}", openapi_extra=DRAFT_FORM, responses={200: {"model": DraftSaved}, **ERRORS})
 async def replace_campaign(
     campaign_id: str, request: Request, session: PassSessionDep, upstreams: UpstreamsDep
 ) -> JSONResponse:
     """Replace the draft; stored attachments stay unless files or clear_attachments are sent."""
-    return await _forward_form(request, "PUT", f"/internal/campaigns/{_campaign_id(campaign_id)}", session, upstreams)
+    path = f"/internal/campaigns/{_campaign_id(campaign_id)}"
+    return await _forward_form(request, "PUT", path, session, upstreams, 200)
 
 
-@router.delete("/campaigns/{campaign_id}", responses=ERRORS)
+@router.delete("/campaigns/{campaign_id}", responses={200: {"model": DraftDeleted}, **ERRORS})
 async def reset_campaign(campaign_id: str, session: PassSessionDep, upstreams: UpstreamsDep) -> JSONResponse:
     """Reset: the draft and its attachments are deleted."""
     path = f"/internal/campaigns/{_campaign_id(campaign_id)}"
-    return _relay(await upstreams.call("composer", "DELETE", path, headers=pass_headers(session)))
+    return _relay(await upstreams.call("composer", "DELETE", path, headers=pass_headers(session)), DraftDeleted)
 
 
-@router.get("/campaigns/{campaign_id}/draft", responses=ERRORS)
+@router.get("/campaigns/{campaign_id}/draft", responses={200: {"model": DraftOut}, **ERRORS})
 async def get_draft(campaign_id: str, session: PassSessionDep, upstreams: UpstreamsDep) -> JSONResponse:
     """The draft's fields, to fill the form again."""
     path = f"/internal/campaigns/{_campaign_id(campaign_id)}"
-    return _relay(await upstreams.call("composer", "GET", path, headers=pass_headers(session)))
+    return _relay(await upstreams.call("composer", "GET", path, headers=pass_headers(session)), DraftOut)
 
 
 @router.get("/campaigns/{campaign_id}/preview", responses={200: {"model": Preview}, **ERRORS})
 async def preview_campaign(campaign_id: str, session: PassSessionDep, upstreams: UpstreamsDep) -> JSONResponse:
     """The confirmation view: From, Subject, the full text as the first recipient sees it, attachments."""
     path = f"/internal/campaigns/{_campaign_id(campaign_id)}/preview"
-    return _relay(await upstreams.call("composer", "GET", path, headers=pass_headers(session)))
+    return _relay(await upstreams.call("composer", "GET", path, headers=pass_headers(session)), Preview)
 
 
 async def require_sendable_session(
@@ -187,9 +140,9 @@ async def require_sendable_session(
     """The pass session; a pass already consumed (or expired) is a 409 here, because sending twice is a conflict."""
     try:
         return await require_pass_session(request, upstreams)
-    except HTTPException as exc:
-        if exc.status_code == 401 and exc.detail == EXPIRED:
-            raise HTTPException(409, EXPIRED) from None
+    except ApiError as exc:
+        if exc.status == 401 and exc.detail == EXPIRED:
+            raise ApiError(409, EXPIRED) from None
         raise
 
 
@@ -207,14 +160,14 @@ async def send_campaign(
     cid = _campaign_id(campaign_id)
     ready = await upstreams.call("composer", "POST", f"/internal/campaigns/{cid}/ready", headers=pass_headers(session))
     if ready.status_code == 409:
-        return JSONResponse({"detail": EXPIRED}, status_code=409)
+        raise ApiError(409, EXPIRED)
     if ready.status_code != 200:
-        return _relay(ready)
+        return _relay(ready, Ready)
     consumed = await upstreams.call(
         "pass", "POST", f"/internal/passes/{session.pass_id}/consume", json={"campaign_id": cid}
     )
     if consumed.status_code in (404, 409):
-        return JSONResponse({"detail": EXPIRED}, status_code=409)
-    if consumed.status_code != 200 or not consumed.json().get("won"):
-        return _relay(consumed)
+        raise ApiError(409, EXPIRED)
+    if consumed.status_code != 200 or not ConsumeOut.model_validate_json(consumed.content).won:
+        return _relay(consumed, ConsumeOut)
     return JSONResponse({"status": "accepted", "campaign_id": cid}, status_code=202)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from isseimail_gateway.session import SendingSessionDep, UpstreamsDep, own_campaign_id, pass_headers
-from isseimail_gateway.upstream import UNAVAILABLE
+from isseimail_gateway.upstream import parsed
+from isseimail_shared.contracts import dispatcher as contract
+from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/api/v1", tags=["progress"])
 
@@ -34,10 +36,6 @@ class CampaignEstimate(BaseModel):
     slowest: DomainPace | None = None
 
 
-class _Upstream(CampaignEstimate):
-    pass_id: int
-
-
 @router.get(
     "/campaigns/{campaign_id}/estimate",
     response_model=CampaignEstimate,
@@ -53,13 +51,8 @@ async def campaign_estimate(campaign_id: str, session: SendingSessionDep, upstre
         "dispatcher", "GET", f"/internal/campaigns/{cid}/estimate", headers=pass_headers(session)
     )
     if response.status_code == 404:
-        raise HTTPException(404, NOT_FOUND)
-    if response.status_code != 200:
-        raise HTTPException(503, UNAVAILABLE)
-    try:
-        found = _Upstream.model_validate(response.json())
-    except ValueError:
-        raise HTTPException(503, UNAVAILABLE) from None
+        raise ApiError(404, NOT_FOUND)
+    found = parsed(response, contract.CampaignEstimate)
     if found.pass_id != session.pass_id:  # the dispatcher checks too
-        raise HTTPException(404, NOT_FOUND)
+        raise ApiError(404, NOT_FOUND)
     return CampaignEstimate.model_validate(found.model_dump(exclude={"pass_id"}))

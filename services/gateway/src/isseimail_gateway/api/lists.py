@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -18,14 +17,17 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from isseimail_gateway.session import PassSession, PassSessionDep, UpstreamsDep, pass_headers
-from isseimail_gateway.upstream import UNAVAILABLE, Upstreams
+from isseimail_gateway.upstream import UNAVAILABLE, Upstreams, parsed, relayed
 from isseimail_shared.app import registered
+from isseimail_shared.contracts import list_validator as contract
+from isseimail_shared.contracts.forms import multipart_body
+from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/api/v1", tags=["lists"])
 
@@ -44,7 +46,7 @@ CSV_HEADER = ["行", "メールアドレス", "状態", "理由コード", "理�
 
 
 class ListAccepted(BaseModel):
-    list_id: str
+    list_id: uuid.UUID
     status: str
     encoding: str  # the codec read: cp932, utf-8, utf-8-sig, utf-16
     encoding_label: str  # the same for people: "Shift_JIS (CP932)", "UTF-8 (BOM付き)", ...
@@ -61,7 +63,7 @@ class BadRow(BaseModel):
 
 
 class ListStatus(BaseModel):
-    list_id: str
+    list_id: uuid.UUID
     status: str  # validating, valid, invalid
     filename: str
     encoding: str
@@ -74,17 +76,14 @@ class ListStatus(BaseModel):
     bad_rows: list[BadRow]
 
 
+class ListUploadForm(BaseModel):
+    """The upload's multipart body (read as a stream, so declared for the OpenAPI document only)."""
+
+    file: bytes = Field(description="送信先CSV（メールアドレス, 会社名, 部署名1, 部署名2, ご担当者名）")
+
+
 class _TooLarge(Exception):
     pass
-
-
-class _Refused(Exception):
-    """An answer with per-field errors ({"detail", "errors"}), which HTTPException cannot shape."""
-
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
 
 
 class _FilePart:
@@ -106,9 +105,9 @@ class _FilePart:
         content_type, params = parse_options_header(request.headers.get("content-type", ""))
         boundary = params.get(b"boundary")
         if content_type != b"multipart/form-data" or not boundary:
-            raise HTTPException(422, NOT_MULTIPART)
+            raise ApiError(422, NOT_MULTIPART)
         if len(boundary) > MAX_BOUNDARY:
-            raise HTTPException(422, BAD_BOUNDARY)
+            raise ApiError(422, BAD_BOUNDARY)
         self._parser = MultipartParser(
             boundary,
             {
@@ -148,7 +147,7 @@ class _FilePart:
         else:
             self._preamble += end - start
             if self._preamble > MAX_PREAMBLE:
-                raise HTTPException(422, NOT_MULTIPART)
+                raise ApiError(422, NOT_MULTIPART)
 
     def _on_part_end(self) -> None:
         if self._in_file:
@@ -163,21 +162,21 @@ class _FilePart:
             try:
                 self._parser.finalize()
             except Exception:  # a body that ends inside a part
-                raise HTTPException(422, NOT_MULTIPART) from None
+                raise ApiError(422, NOT_MULTIPART) from None
             return False
         try:
             self._parser.write(chunk)
-        except (_TooLarge, HTTPException):
+        except (_TooLarge, ApiError):
             raise
         except Exception:  # python-multipart's MultipartParseError and friends
-            raise HTTPException(422, NOT_MULTIPART) from None
+            raise ApiError(422, NOT_MULTIPART) from None
         return True
 
     async def open(self) -> None:
         """Read until the file part has begun; 422 when the request has none."""
         while not self._file_seen:
             if not await self._feed():
-                raise _Refused(422, {"detail": NO_FILE, "errors": {"file": NO_FILE}})
+                raise ApiError(422, NO_FILE, {"file": NO_FILE})
 
     async def chunks(self) -> AsyncIterator[bytes]:
         while True:
@@ -205,28 +204,9 @@ async def _limits(request: Request, upstreams: Upstreams) -> int:
     if cached.until > time.monotonic():
         return cached.max_bytes
     response = await upstreams.call("list_validator", "GET", "/internal/lists/limits")
-    if response.status_code != 200:
-        raise HTTPException(503, UNAVAILABLE)
-    cached.max_bytes = int(response.json()["max_bytes"])
+    cached.max_bytes = parsed(response, contract.ListLimits).max_bytes
     cached.until = time.monotonic() + LIMITS_TTL
     return cached.max_bytes
-
-
-def _error(response: httpx.Response) -> _Refused:
-    """A list-validator refusal passed on as is (its body is already {"detail", "errors"} in Japanese)."""
-    if response.status_code >= 500:
-        return _Refused(503, {"detail": UNAVAILABLE})
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    detail = body.get("detail") if isinstance(body, dict) else None
-    if not isinstance(detail, str):
-        return _Refused(response.status_code, {"detail": UNAVAILABLE})
-    errors = body.get("errors")
-    return _Refused(
-        response.status_code, {"detail": detail, "errors": errors} if isinstance(errors, dict) else {"detail": detail}
-    )
 
 
 @router.post(
@@ -239,31 +219,12 @@ def _error(response: httpx.Response) -> _Refused:
         422: {"description": "CSVとして読めない・空・件数超過など（detail に理由）"},
     },
     # The body is parsed as a stream (never buffered), so FastAPI cannot infer it: declare it here.
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["file"],
-                        "properties": {
-                            "file": {
-                                "type": "string",
-                                "format": "binary",
-                                "description": "送信先CSV（メールアドレス, 会社名, 部署名1, 部署名2, ご担当者名）",
-                            }
-                        },
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=multipart_body(ListUploadForm),
 )
 async def upload_list(request: Request, session: PassSessionDep, upstreams: UpstreamsDep) -> Any:
     """Upload the recipient CSV (multipart field `file`); 202 with the list id while its addresses are checked."""
     limit = await _limits(request, upstreams)
-    too_large = HTTPException(413, TOO_LARGE.format(mb=limit / 1024 / 1024))
+    too_large = ApiError(413, TOO_LARGE.format(mb=limit / 1024 / 1024))
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit + MULTIPART_OVERHEAD:
         raise too_large
@@ -271,19 +232,15 @@ async def upload_list(request: Request, session: PassSessionDep, upstreams: Upst
         part = _FilePart(request, limit)
         await part.open()
         headers = {**pass_headers(session), "X-Isseimail-Filename": quote(part.filename)}
-        response = await upstreams.clients["list_validator"].post(
-            "/internal/lists", content=part.chunks(), headers=headers
-        )
+        response = await upstreams.lists.http.post("/internal/lists", content=part.chunks(), headers=headers)
     except _TooLarge:
         raise too_large from None
-    except _Refused as refused:
-        return JSONResponse(refused.body, status_code=refused.status)
     except httpx.HTTPError as exc:
-        raise HTTPException(503, UNAVAILABLE) from exc
+        raise ApiError(503, UNAVAILABLE) from exc
     if response.status_code != 202:
-        error = _error(response)
-        return JSONResponse(error.body, status_code=error.status)
-    return JSONResponse(response.json(), status_code=202)
+        raise relayed(response)  # the list-validator's refusal as it is ({"detail", "errors", "code"})
+    accepted = parsed(response, contract.ListAccepted, ok=202)
+    return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
 
 
 def _list_id(raw: str) -> str:
@@ -292,22 +249,20 @@ def _list_id(raw: str) -> str:
     try:
         return str(uuid.UUID(raw))
     except ValueError:
-        raise HTTPException(404, NOT_FOUND) from None
+        raise ApiError(404, NOT_FOUND) from None
 
 
-async def _owned_list(upstreams: Upstreams, session: PassSession, list_id: str) -> dict[str, Any]:
+async def _owned_list(upstreams: Upstreams, session: PassSession, list_id: str) -> contract.ListSummary:
     list_id = _list_id(list_id)
     response = await upstreams.call(
         "list_validator", "GET", f"/internal/lists/{list_id}", headers=pass_headers(session)
     )
     if response.status_code in (404, 422):
-        raise HTTPException(404, NOT_FOUND)
-    if response.status_code != 200:
-        raise HTTPException(503, UNAVAILABLE)
-    body: dict[str, Any] = response.json()
-    if body.get("pass_id") != session.pass_id:  # the list-validator checks too; a list is its pass's alone
-        raise HTTPException(404, NOT_FOUND)
-    return body
+        raise ApiError(404, NOT_FOUND)
+    found = parsed(response, contract.ListSummary)
+    if found.pass_id != session.pass_id:  # the list-validator checks too; a list is its pass's alone
+        raise ApiError(404, NOT_FOUND)
+    return found
 
 
 @router.get("/lists/{list_id}", response_model=ListStatus, responses={404: {"description": NOT_FOUND}})
@@ -336,17 +291,17 @@ async def list_errors_csv(list_id: str, session: PassSessionDep, upstreams: Upst
     """The bad rows as a CSV Excel opens directly (UTF-8 with BOM, CRLF, formula cells neutralised)."""
     list_id = _list_id(list_id)
     await _owned_list(upstreams, session, list_id)
-    client = upstreams.clients["list_validator"]
+    client = upstreams.lists.http
     try:
         upstream = await client.send(
             client.build_request("GET", f"/internal/lists/{list_id}/errors", headers=pass_headers(session)),
             stream=True,
         )
     except httpx.HTTPError as exc:
-        raise HTTPException(503, UNAVAILABLE) from exc
+        raise ApiError(503, UNAVAILABLE) from exc
     if upstream.status_code != 200:
         await upstream.aclose()
-        raise HTTPException(
+        raise ApiError(
             404 if upstream.status_code == 404 else 503, NOT_FOUND if upstream.status_code == 404 else UNAVAILABLE
         )
 
@@ -356,14 +311,8 @@ async def list_errors_csv(list_id: str, session: PassSessionDep, upstreams: Upst
             async for line in upstream.aiter_lines():
                 if not line.strip():
                     continue
-                r = json.loads(line)
-                cells = [
-                    str(r["row"]),
-                    r["address"],
-                    STATUS_TEXT.get(r["status"], r["status"]),
-                    r["code"],
-                    r["message"],
-                ]
+                r = contract.BadRow.model_validate_json(line)
+                cells = [str(r.row), r.address, STATUS_TEXT.get(r.status, r.status), r.code, r.message]
                 yield _csv_line(cells).encode()
         finally:
             await upstream.aclose()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,7 +22,8 @@ from isseimail_gateway.session import (
     session_id,
     set_cookie,
 )
-from isseimail_gateway.upstream import UNAVAILABLE, client_ip
+from isseimail_gateway.upstream import client_ip, parsed, relayed
+from isseimail_shared.contracts.pass_service import ApplicationOut, PassLoginOut
 
 router = APIRouter(prefix="/api/v1", tags=["passes"])
 
@@ -67,19 +68,8 @@ def caller_ip(request: Request) -> str | None:
 
 
 def relay_error(response: httpx.Response) -> JSONResponse:
-    """An upstream 4xx as the user's answer: its Japanese detail and per-field errors, nothing else."""
-    try:
-        body: Any = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict) or not isinstance(body.get("detail"), str):
-        raise HTTPException(503, UNAVAILABLE)
-    answer: dict[str, Any] = {"detail": body["detail"]}
-    if isinstance(body.get("errors"), dict):
-        answer["errors"] = body["errors"]
-    retry = response.headers.get("retry-after", "")
-    headers = {"Retry-After": retry} if retry.isdigit() else None  # a throttled login: when to try again
-    return JSONResponse(answer, status_code=response.status_code, headers=headers)
+    """An upstream 4xx as the user's answer: its Japanese detail and per-field errors (see upstream.relayed)."""
+    return relayed(response).response()
 
 
 @router.post(
@@ -95,8 +85,8 @@ async def apply(body: ApplicationRequest, request: Request, upstreams: Upstreams
     )
     if response.status_code != 201:
         return relay_error(response)
-    out = response.json()
-    return ApplicationAccepted(application_id=out["application_id"], state=out["state"], use_date=out["use_date"])
+    out = parsed(response, ApplicationOut, ok=201)
+    return ApplicationAccepted(application_id=out.application_id, state=out.state, use_date=str(out.use_date))
 
 
 @router.post(
@@ -114,10 +104,10 @@ async def login(body: LoginRequest, request: Request, upstreams: UpstreamsDep) -
     response = await upstreams.call("pass", "POST", "/internal/login", json=payload)
     if response.status_code != 200:
         return relay_error(response)
-    found = response.json()
-    info = SessionInfo(pass_id=found["pass_id"], user_id=found["user_id"], use_date=found["use_date"])
+    found = parsed(response, PassLoginOut)
+    info = SessionInfo(pass_id=found.pass_id, user_id=found.user_id, use_date=str(found.use_date))
     answer = JSONResponse(info.model_dump())
-    set_cookie(request, answer, PASS_COOKIE, found["session_id"])
+    set_cookie(request, answer, PASS_COOKIE, found.session_id)
     return answer
 
 

@@ -11,11 +11,14 @@ import datetime as dt
 import uuid
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel
 
 from isseimail_gateway.session import SendingSessionDep, UpstreamsDep, own_campaign_id, pass_headers
-from isseimail_gateway.upstream import UNAVAILABLE
+from isseimail_gateway.upstream import UNAVAILABLE, parsed
+from isseimail_shared.contracts.composer import DraftOut
+from isseimail_shared.contracts.dispatcher import Progress
+from isseimail_shared.errors import ApiError
 
 router = APIRouter(prefix="/api/v1", tags=["progress"])
 
@@ -61,17 +64,14 @@ async def campaign_progress(campaign_id: str, session: SendingSessionDep, upstre
         "dispatcher", "GET", f"/internal/campaigns/{cid}/progress", headers=pass_headers(session)
     )
     if response.status_code == 200:
-        body = response.json()
-        if body.get("pass_id") != session.pass_id:
-            raise HTTPException(404, NOT_FOUND)
-        try:
-            return CampaignProgress.model_validate(body)
-        except ValueError:
-            raise HTTPException(503, UNAVAILABLE) from None
+        found = parsed(response, Progress)
+        if found.pass_id != session.pass_id:
+            raise ApiError(404, NOT_FOUND)
+        return CampaignProgress.model_validate(found.model_dump())
     if response.status_code != 404:
-        raise HTTPException(503, UNAVAILABLE)
+        raise ApiError(503, UNAVAILABLE)
     # Not (yet) at the dispatcher: a draft, or accepted a moment ago. The composer knows, for this pass only.
     draft = await upstreams.call("composer", "GET", f"/internal/campaigns/{cid}", headers=pass_headers(session))
     if draft.status_code != 200:
-        raise HTTPException(404, NOT_FOUND)
-    return _empty(cid, "draft" if draft.json().get("state") == "draft" else "accepted")
+        raise ApiError(404, NOT_FOUND)
+    return _empty(cid, "draft" if parsed(draft, DraftOut).state == "draft" else "accepted")

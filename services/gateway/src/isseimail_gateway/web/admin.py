@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from isseimail_gateway.session import AdminSession, require_admin_session
-from isseimail_gateway.upstream import Upstreams, get_upstreams
+from isseimail_gateway.upstream import Upstreams, get_upstreams, unavailable
 from isseimail_gateway.web import admin_domains, apiclient
 from isseimail_gateway.web.applicant import parse_id
 from isseimail_gateway.web.forms import pick, read_form, text
 from isseimail_gateway.web.render import WebError, redirect, render
+from isseimail_shared.clients.base import Unavailable
+from isseimail_shared.errors import ApiError
 from isseimail_shared.paths import internal_path
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -116,10 +118,10 @@ async def _admin(request: Request) -> AdminSession | None:
     """The administrator's live session, or None (the page then shows the admin login)."""
     try:
         return await require_admin_session(request, get_upstreams(request))
-    except HTTPException as exc:
-        if exc.status_code == 401:
+    except ApiError as exc:
+        if exc.status == 401:
             return None
-        raise WebError(exc.status_code, apiclient.UNAVAILABLE, back="/admin") from None
+        raise WebError(exc.status, apiclient.UNAVAILABLE, back="/admin") from None
 
 
 @router.get("/passes")
@@ -134,18 +136,21 @@ async def passes(request: Request) -> Response:
 async def _campaign_row(upstreams: Upstreams, spent: dict[str, Any]) -> dict[str, Any]:
     """One sent campaign: subject and sender from the composer (as its pass), counts from the dispatcher."""
     campaign_id = str(spent["campaign_id"])
-    headers = {"X-Isseimail-Pass-Id": str(spent["pass_id"]), "X-Isseimail-User-Id": str(spent["user_id"])}
-    draft, progress = await asyncio.gather(
-        upstreams.call("composer", "GET", f"/internal/campaigns/{campaign_id}", headers=headers),
-        upstreams.call("dispatcher", "GET", f"/internal/campaigns/{campaign_id}/progress", headers=headers),
-    )
-    row: dict[str, Any] = {"campaign_id": campaign_id, "user_id": spent["user_id"], "status": "accepted"}
+    pass_id, user_id = int(spent["pass_id"]), str(spent["user_id"])
+    try:
+        draft, progress = await asyncio.gather(
+            upstreams.composer.draft(campaign_id, pass_id, user_id),
+            upstreams.dispatcher.progress(campaign_id, pass_id),
+        )
+    except Unavailable as exc:
+        raise unavailable(exc) from exc
+    row: dict[str, Any] = {"campaign_id": campaign_id, "user_id": user_id, "status": "accepted"}
     row["applicant_name"] = spent.get("applicant_name", "")
     row["consumed_at"] = spent.get("consumed_at") or ""
-    if draft.status_code == 200:
-        row.update({k: draft.json().get(k) for k in ("subject", "sender_email")})
-    if progress.status_code == 200:
-        row.update(progress.json())
+    if draft is not None:
+        row.update(subject=draft.subject, sender_email=draft.sender_email)
+    if progress is not None:
+        row.update(progress.model_dump(mode="json"))  # the template's row
     return row
 
 

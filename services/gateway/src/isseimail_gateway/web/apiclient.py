@@ -16,6 +16,7 @@ from fastapi import Request, Response
 from isseimail_gateway import api_csrf
 from isseimail_gateway.upstream import client_ip
 from isseimail_gateway.web.render import WebError
+from isseimail_shared.errors import ROUTE_NOT_FOUND
 
 UNAVAILABLE = "ただいま処理できません。しばらくしてから再度お試しください。"
 FORWARDED_COOKIES = ("isseimail_session", "isseimail_admin")
@@ -70,8 +71,8 @@ async def call(request: Request, method: str, path: str, **kwargs: Any) -> ApiRe
 
 
 def _is_missing_route(response: httpx.Response) -> bool:
-    """FastAPI's own 404 for a route that does not exist (an API not deployed yet), not a resource's 404."""
+    """The router's own 404 for a route that does not exist (an API not deployed yet), not a resource's 404."""
     try:
-        return bool(response.json() == {"detail": "Not Found"})
+        return bool(response.json() == {"detail": ROUTE_NOT_FOUND})
     except ValueError:
         return False

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from isseimail_gateway.upstream import get_upstreams
 from isseimail_gateway.web import apiclient, csrf
 from isseimail_gateway.web.forms import BAD_FORM, pick, read_form, text, today
 from isseimail_gateway.web.render import WebError, redirect, render
+from isseimail_shared.clients.base import Unavailable
 
 router = APIRouter(include_in_schema=False)
 
@@ -178,10 +179,9 @@ async def list_limits(request: Request) -> dict[str, str]:
     """The validator's configured limits, as the user reads them ("10MB", "50,000"); defaults if it is down."""
     limits = {"max_bytes": 10 * 1024 * 1024, "max_rows": 50_000}
     try:
-        response = await get_upstreams(request).call("list_validator", "GET", "/internal/lists/limits")
-        if response.status_code == 200:
-            limits.update({k: int(v) for k, v in response.json().items() if k in limits})
-    except (HTTPException, ValueError, TypeError, AttributeError):
+        found = await get_upstreams(request).lists.limits()
+        limits = {"max_bytes": found.max_bytes, "max_rows": found.max_rows}
+    except Unavailable:
         pass  # the page still explains the format; the API enforces the real limit on upload
     size = limits["max_bytes"] / 1024 / 1024
     shown = f"{size:g}MB" if size >= 1 else f"{limits['max_bytes'] // 1024}KB"

@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 
-from isseimail_gateway.session import PassSession, pass_headers
+from isseimail_gateway.session import PassSession
 from isseimail_gateway.upstream import get_upstreams
 from isseimail_gateway.web import apiclient
 from isseimail_gateway.web.applicant import login_again, parse_id
 from isseimail_gateway.web.forms import files, pick, read_form, text
 from isseimail_gateway.web.render import WebError, redirect, render
+from isseimail_shared.clients.base import Unavailable
 
 router = APIRouter(include_in_schema=False)
 
@@ -39,18 +40,12 @@ class AttachmentPolicy:
 async def attachment_policy(request: Request) -> AttachmentPolicy:
     """The composer's attachment policy; when it cannot be read, the page shows the (必須) default."""
     try:
-        response = await get_upstreams(request).call("composer", "GET", "/internal/attachment-policy")
-        body = response.json() if response.status_code == 200 else {}
-    except (HTTPException, ValueError):
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
-    required = body.get("attachments_required") is not False
-    if "virus_scanning" not in body:
-        return AttachmentPolicy("", required)
-    if not body["virus_scanning"]:
-        return AttachmentPolicy(SCAN_OFF, required)
-    return AttachmentPolicy(SCAN_ON if body.get("scanner_reachable") else SCAN_DOWN, required)
+        policy = await get_upstreams(request).composer.attachment_policy()
+    except Unavailable:
+        return AttachmentPolicy("", True)
+    if not policy.virus_scanning:
+        return AttachmentPolicy(SCAN_OFF, policy.attachments_required)
+    return AttachmentPolicy(SCAN_ON if policy.scanner_reachable else SCAN_DOWN, policy.attachments_required)
 
 
 @router.get("/compose")
@@ -81,11 +76,11 @@ async def compose_form(request: Request, list_id: str = "", campaign_id: str = "
 async def _saved_draft(request: Request, session: Any, campaign_id: str) -> dict[str, Any]:
     """The saved draft's fields (戻る from the confirmation): read from the composer as this pass."""
     info = PassSession.model_validate(session)
-    response = await get_upstreams(request).call(
-        "composer", "GET", f"/internal/campaigns/{campaign_id}", headers=pass_headers(info)
-    )
-    body = response.json() if response.status_code == 200 else {}
-    return body if isinstance(body, dict) else {}
+    try:
+        found = await get_upstreams(request).composer.draft(campaign_id, info.pass_id, info.user_id)
+    except Unavailable:
+        found = None
+    return found.model_dump(mode="json") if found is not None else {}  # the template's form values
 
 
 @router.post("/compose")

@@ -23,6 +23,12 @@ HEADERS: list[tuple[bytes, bytes]] = [
 ]
 
 
+def security_headers(path: str) -> dict[str, str]:
+    """The headers for a response at `path`, for an answer the middleware does not wrap (the 500 page)."""
+    csp = DOCS_CSP if path.startswith(DOCS_PATHS) else CSP
+    return {"content-security-policy": csp, **{k.decode(): v.decode() for k, v in HEADERS}}
+
+
 class SecurityHeaders:
     """ASGI middleware adding the headers to every HTTP response, error pages and the intranet 403 included."""
 

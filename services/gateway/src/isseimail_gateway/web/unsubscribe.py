@@ -19,12 +19,13 @@ from email.message import Message
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from isseimail_gateway.upstream import client_ip, get_upstreams
 from isseimail_gateway.web.ratelimit import RateLimiter
+from isseimail_shared.errors import ApiError
 from isseimail_shared.unsubscribe import TOKEN_LENGTH, read_token
 
 router = APIRouter(include_in_schema=False)
@@ -71,7 +72,7 @@ async def _notifier(request: Request, method: str, token: str) -> int:
     kwargs = {"json": {"channel": "one-click"}} if method == "POST" else {}
     try:
         response = await get_upstreams(request).call("notifier", method, f"/internal/unsubscribes/{token}", **kwargs)
-    except HTTPException:
+    except ApiError:
         return 503
     return 200 if response.status_code == 200 else 404
 

@@ -1,4 +1,4 @@
-"""Request and response bodies of the pass-service's internal API, validated at the edge.
+"""The pass-service's internal API (docs/internal-api.md): request and response bodies, validated at the edge.
 
 Text that may reach a mail header (names, department) is one line without control characters; free
 text (purpose, rejection reason) may span lines but carries no other control characters.
@@ -12,6 +12,8 @@ import uuid
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, IPvAnyAddress
+
+from isseimail_shared.contracts import Endpoint, ServiceContract
 
 # Cc control (CR, LF, NUL...), Cf format (bidi overrides), Zl/Zp line separators, Co private use (外字), Cs surrogates.
 _FORBIDDEN_SINGLE = {"Cc", "Cf", "Zl", "Zp", "Co", "Cs"}
@@ -199,3 +201,101 @@ class ConsumeIn(_Input):
 
 class ConsumeOut(BaseModel):
     won: bool
+
+
+class RevokeOut(BaseModel):
+    revoked: bool
+
+
+CONTRACT = ServiceContract(
+    name="pass-service",
+    port=8081,
+    intro="Applications, passes, logins and the gateway's sessions.",
+    endpoints=(
+        Endpoint(
+            "GET",
+            "/internal/passes/{pass_id}",
+            "The pass as of today in ISSEIMAIL_TIMEZONE (`scheduled`: its day has not come yet); the gateway checks"
+            " this on every use of a pass session and accepts only `active`; 404 when unknown.",
+            response=PassOut,
+        ),
+        Endpoint(
+            "POST",
+            "/internal/passes/{pass_id}/consume",
+            '200 `{"won": true}` when this call consumed the pass (and `pass.consumed` went to the outbox in the'
+            " same transaction), 409 with the 失効 message otherwise (already consumed, or not its day); 404 when"
+            " unknown.",
+            request=ConsumeIn,
+            response=ConsumeOut,
+        ),
+        Endpoint(
+            "POST",
+            "/internal/applications",
+            '201 the application (`state: "pending"`); 422 per field (past day, beyond ISSEIMAIL_MAX_DAYS_AHEAD,'
+            " line breaks...).",
+            request=ApplicationIn,
+            response=ApplicationOut,
+            status=201,
+        ),
+        Endpoint(
+            "GET",
+            "/internal/applications?state=&limit=&offset=",
+            "Applications, newest first.",
+            response=ApplicationList,
+        ),
+        Endpoint(
+            "GET",
+            "/internal/applications/{application_id}",
+            "One application; 404 when unknown.",
+            response=ApplicationOut,
+        ),
+        Endpoint(
+            "POST",
+            "/internal/applications/{application_id}/approve",
+            "Issues the pass (never the password: `pass.issued` carries it encrypted); 409 when already decided or"
+            " its day has passed, 403 unknown admin, 404 unknown application.",
+            request=Decision,
+            response=IssuedOut,
+            status=201,
+        ),
+        Endpoint(
+            "POST",
+            "/internal/applications/{application_id}/reject",
+            "200 the application; 409 when already decided.",
+            request=Rejection,
+            response=ApplicationOut,
+        ),
+        Endpoint(
+            "GET",
+            "/internal/passes?limit=&offset=",
+            "Issued passes, newest first, with their state as of today (the administrator's page).",
+            response=PassList,
+        ),
+        Endpoint(
+            "POST",
+            "/internal/login",
+            "A new session, ending with the day of use (`replaces`, the session the browser held, is revoked);"
+            " 401 one generic message (unknown ID, wrong password, wrong day), 403 the 失効 message (consumed or"
+            " past pass, right password), 429 with `Retry-After` while this client is throttled (per user ID and"
+            " client address, and per client address).",
+            request=PassLoginIn,
+            response=PassLoginOut,
+        ),
+        Endpoint(
+            "POST",
+            "/internal/admin/login",
+            "A new administrator session (ISSEIMAIL_ADMIN_SESSION_HOURS); 401 generic; 429 throttled as above.",
+            request=AdminLoginIn,
+            response=AdminLoginOut,
+        ),
+        Endpoint(
+            "POST",
+            "/internal/sessions/lookup",
+            'A pass session past its day: `state` "expired"; `campaign_id` set once the pass was consumed; 404'
+            " unknown, revoked or (administrator) expired.",
+            request=SessionRef,
+            response=SessionOut,
+        ),
+        Endpoint("POST", "/internal/sessions/revoke", "Ends the session.", request=SessionRef, response=RevokeOut),
+    ),
+)
