@@ -19,6 +19,7 @@ from isseimail_dispatcher.settings import DispatcherSettings
 from isseimail_notifier.app import create_app as notifier_app
 from isseimail_notifier.bounce_listener import BounceListener
 from isseimail_notifier.settings import NotifierSettings
+from isseimail_shared.app import runtime_of
 from isseimail_shared.events import CampaignAccepted, envelope_for
 from isseimail_shared.messaging import Broker
 from isseimail_testing.process import running_app
@@ -99,8 +100,7 @@ async def test_smtp_failure_and_later_dsn_reach_the_sender_and_the_suppression_l
             # everything the dispatcher delivered is known to the notifier before a bounce comes back
             await wait_value(db, "SELECT coalesce(sum(cardinality(delivery_ids)), 0) FROM delivered_groups", 10)
 
-            listener = notifier.state.runtime.state["bounce_listener"]
-            assert isinstance(listener, BounceListener)
+            listener = runtime_of(notifier).registry.get(BounceListener)
             user5 = next(m for m in smtp_server.messages if m.rcpt_tos == ["user5@example.jp"])
             verp = user5.mail_from
             forged = verp.replace(verp.split("-")[2], str(int(verp.split("-")[2]) + 1), 1)

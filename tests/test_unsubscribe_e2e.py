@@ -31,6 +31,7 @@ from isseimail_notifier import complaint_rates
 from isseimail_notifier.app import create_app as notifier_app
 from isseimail_notifier.bounce_listener import BounceListener
 from isseimail_notifier.settings import NotifierSettings
+from isseimail_shared.app import runtime_of
 from isseimail_shared.events import CampaignAccepted, envelope_for
 from isseimail_shared.messaging import Broker
 from isseimail_testing.dns import DnsServer
@@ -134,8 +135,7 @@ async def test_unsubscribes_and_complaints_suppress_the_next_list(
             db, "SELECT coalesce(sum(cardinality(delivery_ids)), 0) FROM delivered_groups", 6
         )  # and the sender
         captured = {m.rcpt_tos[0]: m for m in smtp_server.messages}
-        listener = notifier.state.runtime.state["bounce_listener"]
-        assert isinstance(listener, BounceListener)
+        listener = runtime_of(notifier).registry.get(BounceListener)
 
         # 2. user2 uses the mailto: (a mail client sends an empty mail to it)
         mailto, _ = unsubscribe_uris(captured["user2@example.jp"].message())

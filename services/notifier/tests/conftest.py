@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from isseimail_notifier.bounce_listener import BounceListener
+from isseimail_shared.app import runtime_of
 from isseimail_shared.events import Envelope, Event, envelope_for
 from isseimail_shared.messaging import Broker
 
@@ -41,9 +42,7 @@ async def notifier_db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 def listener_port(app: Any) -> int:
     """The port the running notifier app's SMTP listener took (tests configure port 0)."""
-    listener = app.state.runtime.state["bounce_listener"]
-    assert isinstance(listener, BounceListener)
-    return listener.port
+    return runtime_of(app).registry.get(BounceListener).port
 
 
 async def smtp_send(port: int, rcpt: str, data: bytes, mail_from: str = "") -> tuple[int, str]:

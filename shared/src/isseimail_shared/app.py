@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -19,14 +19,15 @@ from isseimail_shared import scrape
 from isseimail_shared.errors import install_error_handlers
 from isseimail_shared.internal_auth import InternalOnly
 from isseimail_shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from isseimail_shared.runtime import Runtime, ServiceSpec
-from isseimail_shared.settings import ServiceSettings
+from isseimail_shared.runtime import Runtime, ServiceSpec, SettingsT
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 def create_app(
-    spec: ServiceSpec, settings: ServiceSettings, routers: Sequence[APIRouter] = (), **fastapi_kwargs: object
+    spec: ServiceSpec[SettingsT], settings: SettingsT, routers: Sequence[APIRouter] = (), **fastapi_kwargs: object
 ) -> FastAPI:
     runtime = Runtime(spec=spec, settings=settings)
 
@@ -66,13 +67,13 @@ def health_router() -> APIRouter:
 
     @router.get("/readyz")
     async def readyz(request: Request) -> JSONResponse:
-        checks = await request.app.state.runtime.ready()
+        checks = await get_runtime(request).ready()
         ok = all(checks.values())
         return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, 200 if ok else 503)
 
     @router.get("/metrics")
     async def metrics(request: Request) -> Response:
-        await scrape.refresh(request.app.state.runtime)
+        await scrape.refresh(get_runtime(request))
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
@@ -109,14 +110,36 @@ class MetricsMiddleware:
                 HTTP_LATENCY.labels(self.service, method, template).observe(time.perf_counter() - start)
 
 
-def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
+def runtime_of(app: FastAPI) -> Runtime[Any]:
+    runtime = app.state.runtime
+    if not isinstance(runtime, Runtime):
+        raise TypeError("app.state.runtime is not a Runtime: the app was not made by create_app")
     return runtime
+
+
+def get_runtime(request: Request) -> Runtime[Any]:
+    return runtime_of(request.app)
 
 
 def get_pool(request: Request) -> asyncpg.Pool:
     return get_runtime(request).pool
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+def registered(request: Request, kind: type[T]) -> T:
+    """What this service registered as `kind` (its settings, a client, ...), for code that has the request."""
+    return get_runtime(request).registry.get(kind)
+
+
+def held(kind: type[T]) -> Callable[[Request], Awaitable[T]]:
+    """A dependency on what the service registered as `kind`: `Annotated[ListsClient, Depends(held(ListsClient))]`.
+
+    A test swaps it through the registry (`runtime_of(app).registry.register(ListsClient, fake)`)."""
+
+    async def dependency(request: Request) -> T:  # async: FastAPI runs a plain def in a worker thread
+        return registered(request, kind)
+
+    dependency.__name__ = f"held_{kind.__name__}"
+    return dependency
+
+
 Db = Annotated[asyncpg.Pool, Depends(get_pool)]

@@ -1,7 +1,10 @@
-"""A service's runtime: it owns the pool, the broker, the outbox relay, consumers and background tasks.
+"""A service's runtime: it owns the pool, the broker, the outbox relay, consumers and background tasks,
+and (its `registry`) what the service's start hooks built: clients, checkers, writers.
 
 Started and stopped by the FastAPI lifespan (see `app.py`), closed in reverse order on SIGTERM:
-stop consuming, let in-flight handlers finish, stop background tasks, flush the outbox once, close.
+stop consuming, let in-flight handlers finish, stop background tasks, close the registered parts (newest
+first), flush the outbox once, close. `Runtime[ComposerSettings]` types `runtime.settings` as the
+service's own settings class.
 """
 
 from __future__ import annotations
@@ -9,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 
@@ -23,9 +27,12 @@ from isseimail_shared.messaging import Broker, Consumer, MessageHandler
 from isseimail_shared.metrics import READY
 from isseimail_shared.outbox import OutboxRelay
 from isseimail_shared.queue_policy import apply_delivery_limit_policy
+from isseimail_shared.registry import Ping, Registry
 from isseimail_shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 
 @dataclass(frozen=True)
@@ -39,8 +46,12 @@ class ConsumerSpec:
 
 
 @dataclass
-class ServiceSpec:
-    """What makes one service: its name and schema, migrations, consumers and background tasks."""
+class ServiceSpec(Generic[SettingsT]):
+    """What makes one service: its name and schema, migrations, consumers and background tasks.
+
+    The on_start hooks build what the service holds and register it (`runtime.registry.register`) with its
+    close and readiness ping: the stop closes the parts in reverse order, /readyz pings them.
+    """
 
     name: str
     schema: str
@@ -50,13 +61,11 @@ class ServiceSpec:
     # Work queues this service declares at start, before its hooks and consumers run (it publishes to them;
     # another process consumes them and waits for them).
     owned_queues: Sequence[str] = ()
-    consumers: Callable[[Runtime], Sequence[ConsumerSpec]] = lambda _rt: ()
-    background: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
-    on_start: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
-    on_stop: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    consumers: Callable[[Runtime[SettingsT]], Sequence[ConsumerSpec]] = lambda _rt: ()
+    background: Sequence[Callable[[Runtime[SettingsT]], Awaitable[None]]] = ()
+    on_start: Sequence[Callable[[Runtime[SettingsT]], Awaitable[None]]] = ()
     # Run first on SIGTERM, before consumers are stopped: lets long handlers wind down early.
-    on_stopping: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
-    readiness: Sequence[Callable[[Runtime], Awaitable[bool]]] = ()
+    on_stopping: Sequence[Callable[[Runtime[SettingsT]], Awaitable[None]]] = ()
     # False for a process whose outbox another process of the same service relays (dispatcher workers):
     # publishing thousands of events would cost the hot path CPU for no gain.
     outbox_relay: bool = True
@@ -65,15 +74,19 @@ class ServiceSpec:
 
 
 @dataclass
-class Runtime:
-    spec: ServiceSpec
-    settings: ServiceSettings
+class Runtime(Generic[SettingsT]):
+    spec: ServiceSpec[SettingsT]
+    settings: SettingsT
     pool_: asyncpg.Pool | None = None
     broker_: Broker | None = None
     relay: OutboxRelay | None = None
     consumers: list[Consumer] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    state: dict[str, Any] = field(default_factory=dict)
+    registry: Registry = field(default_factory=Registry)
+
+    def __post_init__(self) -> None:
+        # Routes take the settings like any part: Annotated[ComposerSettings, Depends(held(ComposerSettings))].
+        self.registry.register(type(self.settings), self.settings)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -174,11 +187,7 @@ class Runtime:
             task.cancel()
         await _await_cancelled(self.tasks)
         self.tasks.clear()
-        for hook in self.spec.on_stop:
-            try:
-                await hook(self)
-            except Exception:
-                log.exception("stop hook %s failed", hook.__name__)
+        await self.registry.close()
         if self.relay is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.relay.publish_pending(), timeout=5)
@@ -195,11 +204,8 @@ class Runtime:
             checks["database"] = await _ping_database(self.pool_)
         if self.spec.uses_broker:
             checks["broker"] = self.broker_ is not None and self.broker_.is_connected()
-        for extra in self.spec.readiness:
-            try:
-                checks[extra.__name__] = await asyncio.wait_for(extra(self), timeout=2)
-            except Exception:
-                checks[extra.__name__] = False
+        for name, ping in self.registry.pings():
+            checks[name] = await _ping(ping)
         READY.labels(self.spec.name).set(1 if all(checks.values()) else 0)
         return checks
 
@@ -212,6 +218,16 @@ async def _delivery_limit(s: ServiceSettings) -> int | None:
     amqp = s.amqp_url.get_secret_value()
     await _retry("RabbitMQ management API", lambda: apply_delivery_limit_policy(url, amqp, s.delivery_limit))
     return None
+
+
+async def _ping(ping: Ping) -> bool:
+    try:
+        answer = ping()
+        if inspect.isawaitable(answer):
+            answer = await asyncio.wait_for(answer, timeout=2)
+        return bool(answer)
+    except Exception:
+        return False
 
 
 async def _ping_database(pool: asyncpg.Pool | None) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from isseimail_shared.metrics import QUEUE_MESSAGES
 from isseimail_shared.runtime import Runtime
@@ -17,13 +18,13 @@ from isseimail_shared.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-async def refresh(runtime: Runtime, timeout: float = 3.0) -> None:
+async def refresh(runtime: Runtime[Any], timeout: float = 3.0) -> None:
     """Refresh readiness and queue depths; a slow or broken dependency never fails the scrape."""
     with contextlib.suppress(Exception):
         await asyncio.wait_for(_refresh(runtime), timeout=timeout)
 
 
-async def _refresh(runtime: Runtime) -> None:
+async def _refresh(runtime: Runtime[Any]) -> None:
     await runtime.ready()
     if not runtime.consumers or runtime.broker_ is None or not runtime.broker_.is_connected():
         return

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
+from isseimail_shared.app import runtime_of
 from isseimail_shared.internal_auth import internal_headers
 from isseimail_testing.headers import API_CLIENT_HEADERS
 
@@ -29,7 +30,7 @@ async def running_app(
     The client calls as another service does (with the app's own internal token, see internal_auth.py) and,
     for the gateway, as an API client does (the custom header that marks a call as not cross-site).
     `raise_app_exceptions=False` lets a test read the 500 answer instead of the exception behind it."""
-    headers = {**internal_headers(app.state.runtime.settings.internal_tokens), **API_CLIENT_HEADERS}
+    headers = {**internal_headers(runtime_of(app).settings.internal_tokens), **API_CLIENT_HEADERS}
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=(client_ip, 50000), raise_app_exceptions=raise_app_exceptions)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers) as client:

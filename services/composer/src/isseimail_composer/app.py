@@ -10,7 +10,7 @@ from isseimail_composer import routes
 from isseimail_composer.attachment_safety import AttachmentGuard
 from isseimail_composer.clamd_client import ClamdClient
 from isseimail_composer.deliverability import api as domains_api
-from isseimail_composer.deliverability.lifecycle import close_readiness, open_readiness
+from isseimail_composer.deliverability.lifecycle import open_readiness
 from isseimail_composer.freeze import on_pass_consumed
 from isseimail_composer.settings import ComposerSettings
 from isseimail_shared.app import create_app as create_service_app
@@ -21,34 +21,22 @@ from isseimail_shared.runtime import ConsumerSpec, Runtime, ServiceSpec
 EVENTS_QUEUE = "composer.events"
 
 
-def _settings(runtime: Runtime) -> ComposerSettings:
-    assert isinstance(runtime.settings, ComposerSettings)
-    return runtime.settings
+async def open_lists(runtime: Runtime[ComposerSettings]) -> None:
+    s = runtime.settings
+    client = ListsClient(s.list_validator_url, s.internal_tokens, timeout=s.upstream_timeout_seconds)
+    runtime.registry.register(ListsClient, client, close=client.close)
 
 
-async def open_lists(runtime: Runtime) -> None:
-    s = _settings(runtime)
-    runtime.state["lists"] = ListsClient(s.list_validator_url, s.internal_tokens, timeout=s.upstream_timeout_seconds)
-
-
-async def open_guard(runtime: Runtime) -> None:
-    s = _settings(runtime)
+async def open_guard(runtime: Runtime[ComposerSettings]) -> None:
+    s = runtime.settings
     clamd = ClamdClient(s.clamd_url, s.clamd_timeout_seconds) if s.clamd_url else None
-    runtime.state["guard"] = AttachmentGuard(frozenset(s.pdf_allow), clamd)
+    runtime.registry.register(AttachmentGuard, AttachmentGuard(frozenset(s.pdf_allow), clamd))
 
 
-async def close_lists(runtime: Runtime) -> None:
-    client = runtime.state.pop("lists", None)
-    if client is not None:
-        await client.close()
-
-
-def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
-    return [
-        runtime.event_consumer(
-            EVENTS_QUEUE, {PassConsumed: on_pass_consumed(runtime.state["lists"], runtime.state["guard"])}
-        )
-    ]
+def consumers(runtime: Runtime[ComposerSettings]) -> Sequence[ConsumerSpec]:
+    parts = runtime.registry
+    handler = on_pass_consumed(parts.get(ListsClient), parts.get(AttachmentGuard))
+    return [runtime.event_consumer(EVENTS_QUEUE, {PassConsumed: handler})]
 
 
 SPEC = ServiceSpec(
@@ -57,7 +45,6 @@ SPEC = ServiceSpec(
     migrations="isseimail_composer.migrations",
     consumers=consumers,
     on_start=[open_lists, open_guard, open_readiness],
-    on_stop=[close_readiness, close_lists],
 )
 
 

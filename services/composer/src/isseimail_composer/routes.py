@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from isseimail_composer import drafts, readiness
 from isseimail_composer.attachment_safety import AttachmentGuard
+from isseimail_composer.deliverability.api import GateDep
 from isseimail_composer.errors import FROZEN, NO_PASS, NOT_FOUND
 from isseimail_composer.form import (
     MAX_ATTACHMENT_BYTES,
@@ -28,7 +29,7 @@ from isseimail_composer.freeze import sender_copy
 from isseimail_composer.settings import ComposerSettings
 from isseimail_composer.snapshot import snapshot_lines
 from isseimail_composer.upload import read_draft_form
-from isseimail_shared.app import Db, RuntimeDep
+from isseimail_shared.app import Db, held
 from isseimail_shared.clients.base import Unavailable
 from isseimail_shared.clients.list_validator import ListsClient
 from isseimail_shared.contracts.composer import (
@@ -68,24 +69,9 @@ def pass_context(
 PassDep = Annotated[PassContext, Depends(pass_context)]
 
 
-def _settings(runtime: RuntimeDep) -> ComposerSettings:
-    assert isinstance(runtime.settings, ComposerSettings)
-    return runtime.settings
-
-
-def _lists(runtime: RuntimeDep) -> ListsClient:
-    client: ListsClient = runtime.state["lists"]
-    return client
-
-
-def _guard(runtime: RuntimeDep) -> AttachmentGuard:
-    guard: AttachmentGuard = runtime.state["guard"]
-    return guard
-
-
-SettingsDep = Annotated[ComposerSettings, Depends(_settings)]
-ListsDep = Annotated[ListsClient, Depends(_lists)]
-GuardDep = Annotated[AttachmentGuard, Depends(_guard)]
+SettingsDep = Annotated[ComposerSettings, Depends(held(ComposerSettings))]
+ListsDep = Annotated[ListsClient, Depends(held(ListsClient))]
+GuardDep = Annotated[AttachmentGuard, Depends(held(AttachmentGuard))]
 
 DRAFT_FORM = multipart_body(DraftForm)
 
@@ -257,7 +243,7 @@ async def ready(
     lists: ListsDep,
     settings: SettingsDep,
     guard: GuardDep,
-    runtime: RuntimeDep,
+    gate: GateDep,
 ) -> Ready:
     """200 when the draft is complete and its list is valid and this pass's; 422 with the reasons otherwise."""
     async with pool.acquire() as conn:
@@ -267,7 +253,6 @@ async def ready(
     if stored.state != "draft":
         raise ApiError(409, FROZEN)
     try:
-        gate = runtime.state.get("domain_gate")
         errors, recipient_count = await readiness.check(stored, who.pass_id, lists, settings.sender_domains, gate)
     except Unavailable:
         raise ApiError(503, UNAVAILABLE) from None

@@ -24,36 +24,28 @@ EVENTS_QUEUE = "dispatcher.events"
 SNAPSHOT_TIMEOUT = 120.0  # a 50,000-row snapshot with its template streams well within this
 
 
-def _settings(runtime: Runtime) -> DispatcherSettings:
-    assert isinstance(runtime.settings, DispatcherSettings)
-    return runtime.settings
+async def open_composer(runtime: Runtime[DispatcherSettings]) -> None:
+    s = runtime.settings
+    client = ComposerClient(s.composer_url, s.internal_tokens, timeout=SNAPSHOT_TIMEOUT)
+    runtime.registry.register(ComposerClient, client, close=client.close)
 
 
-async def open_composer(runtime: Runtime) -> None:
-    s = _settings(runtime)
-    runtime.state["composer"] = ComposerClient(s.composer_url, s.internal_tokens, timeout=SNAPSHOT_TIMEOUT)
-
-
-async def close_composer(runtime: Runtime) -> None:
-    await runtime.state["composer"].close()
-
-
-def serve_consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
+def serve_consumers(runtime: Runtime[DispatcherSettings]) -> Sequence[ConsumerSpec]:
     handlers: dict[type[Event], EventHandler] = {
-        CampaignAccepted: campaign_accepted(_settings(runtime), runtime.state["composer"]),
+        CampaignAccepted: campaign_accepted(runtime.settings, runtime.registry.get(ComposerClient)),
         DeliveryBounced: delivery_bounced,
         DeliveryDelayed: delivery_delayed,
     }
     return [runtime.event_consumer(EVENTS_QUEUE, handlers, prefetch=4)]
 
 
-async def scheduler(runtime: Runtime) -> None:
-    s = _settings(runtime)
+async def scheduler(runtime: Runtime[DispatcherSettings]) -> None:
+    s = runtime.settings
     await run_scheduler(runtime.pool, runtime.broker, s.batch_size, s.scheduler_seconds)
 
 
-async def rate_gauges(runtime: Runtime) -> None:
-    s = _settings(runtime)
+async def rate_gauges(runtime: Runtime[DispatcherSettings]) -> None:
+    s = runtime.settings
     await run_rate_gauges(runtime.pool, s, max(1.0, s.scheduler_seconds * 5))
 
 
@@ -65,30 +57,25 @@ SPEC = ServiceSpec(
     consumers=serve_consumers,
     background=[scheduler, rate_gauges],
     on_start=[open_composer],
-    on_stop=[close_composer],
 )
 
 
-async def open_worker(runtime: Runtime) -> None:
-    s = _settings(runtime)
+async def open_worker(runtime: Runtime[DispatcherSettings]) -> None:
+    s = runtime.settings
     worker = BatchWorker(runtime.pool, s, claim_ttl=s.claim_seconds)
     async with runtime.pool.acquire() as conn:
         await worker.dkim.check(conn)  # a wrong ISSEIMAIL_DKIM_KEY_SECRET stops the worker here, clearly
-    runtime.state["worker"] = worker
+    runtime.registry.register(BatchWorker, worker, close=worker.close)
 
 
-async def stop_sending(runtime: Runtime) -> None:
-    runtime.state["worker"].stopping = True
+async def stop_sending(runtime: Runtime[DispatcherSettings]) -> None:
+    runtime.registry.get(BatchWorker).stopping = True
 
 
-async def close_worker(runtime: Runtime) -> None:
-    await runtime.state["worker"].close()
-
-
-def worker_consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
-    worker: BatchWorker = runtime.state["worker"]
+def worker_consumers(runtime: Runtime[DispatcherSettings]) -> Sequence[ConsumerSpec]:
+    worker = runtime.registry.get(BatchWorker)
     # The dispatcher owns (declares) the batch queue; a worker started first waits for it (bounded).
-    return [ConsumerSpec(BATCH_QUEUE, worker.on_message, prefetch=_settings(runtime).worker_prefetch, declare=False)]
+    return [ConsumerSpec(BATCH_QUEUE, worker.on_message, prefetch=runtime.settings.worker_prefetch, declare=False)]
 
 
 WORKER_SPEC = ServiceSpec(
@@ -99,7 +86,6 @@ WORKER_SPEC = ServiceSpec(
     outbox_relay=False,  # the serve process relays the workers' events (see docs/benchmarks.md)
     on_start=[open_worker],
     on_stopping=[stop_sending],
-    on_stop=[close_worker],
 )
 
 

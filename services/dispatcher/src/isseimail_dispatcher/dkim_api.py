@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import field_validator
 
 from isseimail_dispatcher import dkim_store
 from isseimail_dispatcher.dkim_keys import DkimKeyError, check_selector, normalize_domain, parse_algorithm
 from isseimail_dispatcher.settings import DispatcherSettings
-from isseimail_shared.app import Db
+from isseimail_shared.app import Db, held
 from isseimail_shared.contracts.dispatcher import (
     DkimGenerated,
     DkimGenerateRequest,
@@ -23,12 +23,7 @@ from isseimail_shared.contracts.dispatcher import (
 router = APIRouter(prefix="/internal/dkim", tags=["internal"])
 
 
-def _settings(request: Request) -> DispatcherSettings:
-    settings: DispatcherSettings = request.app.state.runtime.settings
-    return settings
-
-
-SettingsDep = Annotated[DispatcherSettings, Depends(_settings)]
+SettingsDep = Annotated[DispatcherSettings, Depends(held(DispatcherSettings))]
 
 
 def _parse_algorithm(value: object) -> object:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header
 
 from isseimail_dispatcher import limits
 from isseimail_dispatcher.adaptive import effective_per_minute
 from isseimail_dispatcher.settings import DispatcherSettings
-from isseimail_shared.app import Db
+from isseimail_shared.app import Db, held
 from isseimail_shared.contracts.dispatcher import CampaignEstimate, DomainPace
 from isseimail_shared.errors import ApiError
 
@@ -26,12 +26,7 @@ router = APIRouter(prefix="/internal", tags=["internal"])
 NOT_FOUND = "指定された一斉メールは見つかりません。"
 
 
-def _settings(request: Request) -> DispatcherSettings:
-    settings: DispatcherSettings = request.app.state.runtime.settings
-    return settings
-
-
-SettingsDep = Annotated[DispatcherSettings, Depends(_settings)]
+SettingsDep = Annotated[DispatcherSettings, Depends(held(DispatcherSettings))]
 
 
 def pace_seconds(recipients: int, per_minute: float) -> float:

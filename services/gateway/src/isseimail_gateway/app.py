@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from isseimail_gateway import openapi, web
 from isseimail_gateway.api import ROUTERS
+from isseimail_gateway.api.lists import ListLimit
 from isseimail_gateway.api_csrf import ApiSameOrigin
 from isseimail_gateway.intranet import IntranetOnly
 from isseimail_gateway.settings import GatewaySettings
@@ -14,13 +15,10 @@ from isseimail_shared.app import create_app as create_service_app
 from isseimail_shared.runtime import Runtime, ServiceSpec
 
 
-async def open_upstreams(runtime: Runtime) -> None:
-    assert isinstance(runtime.settings, GatewaySettings)
-    runtime.state["upstreams"] = Upstreams(runtime.settings)
-
-
-async def close_upstreams(runtime: Runtime) -> None:
-    await runtime.state["upstreams"].close()
+async def open_upstreams(runtime: Runtime[GatewaySettings]) -> None:
+    upstreams = Upstreams(runtime.settings)
+    runtime.registry.register(Upstreams, upstreams, close=upstreams.close)
+    runtime.registry.register(ListLimit, ListLimit())
 
 
 SPEC = ServiceSpec(
@@ -31,7 +29,6 @@ SPEC = ServiceSpec(
     uses_broker=False,  # it changes state only by calling the services that own it
     internal_api=False,  # the one service users reach: guarded by the intranet allow-list and sessions
     on_start=[open_upstreams],
-    on_stop=[close_upstreams],
 )
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_gateway.upstream import Upstreams, get_upstreams, unavailable
+from isseimail_shared.app import registered
 from isseimail_shared.clients.base import Unavailable
 from isseimail_shared.contracts.pass_service import SessionOut
 from isseimail_shared.errors import ApiError
@@ -50,7 +51,7 @@ def session_id(request: Request, name: str) -> str | None:
 
 def set_cookie(request: Request, response: Response, name: str, sid: str) -> None:
     """A browser-session cookie: the server decides when the session ends (its record's expiry)."""
-    settings: GatewaySettings = request.app.state.runtime.settings
+    settings = registered(request, GatewaySettings)
     response.set_cookie(name, sid, httponly=True, samesite="strict", secure=settings.cookie_secure, path="/")
 
 

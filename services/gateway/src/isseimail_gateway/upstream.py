@@ -9,6 +9,7 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from isseimail_gateway.settings import GatewaySettings
+from isseimail_shared.app import registered
 from isseimail_shared.clients.base import InternalClient, Unavailable
 from isseimail_shared.clients.composer import ComposerClient
 from isseimail_shared.clients.dispatcher import DispatcherClient
@@ -83,8 +84,7 @@ def relayed(response: httpx.Response) -> ApiError:
 
 
 def get_upstreams(request: Request) -> Upstreams:
-    upstreams: Upstreams = request.app.state.runtime.state["upstreams"]
-    return upstreams
+    return registered(request, Upstreams)
 
 
 def client_ip(request: Request) -> str:

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from isseimail_list_validator import lists, organisation_check
 from isseimail_list_validator.address_check import AddressChecker
 from isseimail_list_validator.domain_check import DomainChecker
-from isseimail_list_validator.routes import router
+from isseimail_list_validator.routes import Uploads, router
 from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_list_validator.smtp_probe import SmtpProber
 from isseimail_list_validator.work_messages import DOMAIN_QUEUE, TaskPublisher
@@ -23,38 +23,25 @@ from isseimail_shared.runtime import ConsumerSpec, Runtime, ServiceSpec
 log = logging.getLogger(__name__)
 
 
-def _settings(runtime: Runtime) -> ListValidatorSettings:
-    assert isinstance(runtime.settings, ListValidatorSettings)
-    return runtime.settings
-
-
-async def open_checkers(runtime: Runtime) -> None:
-    s = _settings(runtime)
-    runtime.state["address_checker"] = AddressChecker(s.legacy_carrier_domains, smtputf8=s.smtputf8)
-    runtime.state["upload_slots"] = asyncio.Semaphore(s.list_upload_concurrency)
+async def open_checkers(runtime: Runtime[ListValidatorSettings]) -> None:
+    s = runtime.settings
+    parts = runtime.registry
     checker = DomainChecker(s.nameserver_strings(), timeout=s.dns_timeout_seconds, attempts=s.dns_attempts)
-    runtime.state["domain_checker"] = checker
-    runtime.state["result_writer"] = ResultWriter(runtime.pool, s.result_flush_seconds)
-    runtime.state["task_publisher"] = TaskPublisher(runtime.broker)
+    parts.register(DomainChecker, checker, close=checker.close)
+    parts.register(ResultWriter, ResultWriter(runtime.pool, s.result_flush_seconds))
+    publisher = TaskPublisher(runtime.broker)
+    parts.register(TaskPublisher, publisher)
+    slots = asyncio.Semaphore(s.list_upload_concurrency)
+    uploads = Uploads(AddressChecker(s.legacy_carrier_domains, smtputf8=s.smtputf8), slots, publisher)
+    parts.register(Uploads, uploads, close=uploads.close)  # closed first: answered uploads finish publishing
     if s.smtp_probe:
-        runtime.state["prober"] = SmtpProber(runtime.pool, checker, s)
+        parts.register(SmtpProber, SmtpProber(runtime.pool, checker, s))
 
 
-async def close_checkers(runtime: Runtime) -> None:
-    publishing: set[asyncio.Task[None]] = runtime.state.get("publishing", set())
-    if publishing:  # let uploads that were answered finish publishing their domain checks
-        await asyncio.wait(publishing, timeout=10)
-    checker: DomainChecker | None = runtime.state.get("domain_checker")
-    if checker is not None:
-        await checker.close()
-
-
-def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
-    s = _settings(runtime)
-    concurrency = s.domain_check_concurrency
-    handler = domain_handler(
-        runtime.state["domain_checker"], runtime.state["result_writer"], runtime.state.get("prober"), concurrency
-    )
+def consumers(runtime: Runtime[ListValidatorSettings]) -> Sequence[ConsumerSpec]:
+    parts = runtime.registry
+    concurrency = runtime.settings.domain_check_concurrency
+    handler = domain_handler(parts.get(DomainChecker), parts.get(ResultWriter), parts.find(SmtpProber), concurrency)
     # A message is acked only when its slowest domain is answered: a window of as many messages as
     # checks keeps the slots busy behind slow domains (the handler's semaphore bounds the DNS load).
     # The broker deals a new list's messages round-robin, so every replica gets its share.
@@ -62,19 +49,19 @@ def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
     return [ConsumerSpec(DOMAIN_QUEUE, handler, prefetch=prefetch)]
 
 
-async def result_writer(runtime: Runtime) -> None:
-    writer: ResultWriter = runtime.state["result_writer"]
-    await writer.run()
+async def result_writer(runtime: Runtime[ListValidatorSettings]) -> None:
+    await runtime.registry.get(ResultWriter).run()
 
 
-async def stale_list_sweeper(runtime: Runtime) -> None:
+async def stale_list_sweeper(runtime: Runtime[ListValidatorSettings]) -> None:
     """Republish checks of lists stuck in 'validating'; once an hour, delete lists past their retention."""
-    s = _settings(runtime)
+    s = runtime.settings
+    publisher = runtime.registry.get(TaskPublisher)
     interval = min(s.redispatch_after_seconds, 60.0)
     next_cleanup = 0.0
     while True:
         try:
-            await redispatch_stale(runtime.pool, runtime.state["task_publisher"], s.redispatch_after_seconds)
+            await redispatch_stale(runtime.pool, publisher, s.redispatch_after_seconds)
             if time.monotonic() >= next_cleanup:
                 deleted = await lists.delete_expired(runtime.pool, s.list_retention_days)
                 if deleted:
@@ -94,7 +81,6 @@ SPEC = ServiceSpec(
     consumers=consumers,
     background=[result_writer, stale_list_sweeper],
     on_start=[open_checkers],
-    on_stop=[close_checkers],
 )
 
 

@@ -16,10 +16,10 @@ import asyncpg
 from fastapi import APIRouter, Query
 
 from isseimail_list_validator import reasons
-from isseimail_list_validator.routes import ActingPass, owned_list
+from isseimail_list_validator.routes import ActingPass, SettingsDep, owned_list
 from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_list_validator.suppression import CHUNK, check_suppressed, reason_code
-from isseimail_shared.app import Db, RuntimeDep
+from isseimail_shared.app import Db
 from isseimail_shared.contracts.list_validator import BadRow, SuppressedRows
 from isseimail_shared.db import Conn
 from isseimail_shared.errors import ApiError
@@ -34,15 +34,13 @@ DOMAIN = r"^[A-Za-z0-9](?:[A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?$"
 async def suppressed_rows(
     list_id: uuid.UUID,
     pool: Db,
-    runtime: RuntimeDep,
+    settings: SettingsDep,
     organisation: Annotated[str, Query(min_length=1, max_length=253, pattern=DOMAIN)],
     x_isseimail_pass_id: ActingPass,
     limit: Annotated[int, Query(ge=0, le=10_000)] = 1000,
 ) -> SuppressedRows:
     """The rows suppressed for the organisation in row order (first `limit`, and the total); 503 when the
     notifier cannot be asked (under the "allow" policy: no rows, "unverified": true)."""
-    settings = runtime.settings
-    assert isinstance(settings, ListValidatorSettings)
     await owned_list(pool, list_id, x_isseimail_pass_id)
     # The rows are read and asked about a chunk at a time (a million-row list is never held whole); only
     # the answered rows are kept, and of those only the first `limit`.

@@ -8,22 +8,23 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import unquote
 
 import asyncpg
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from isseimail_list_validator import lists, reasons
+from isseimail_list_validator.address_check import AddressChecker
 from isseimail_list_validator.csv_reader import ENCODING_LABELS, CsvRefused
 from isseimail_list_validator.settings import ListValidatorSettings
 from isseimail_list_validator.upload import BodyTooLarge, spooled_body, store_csv
 from isseimail_list_validator.work_messages import TaskPublisher
-from isseimail_shared.app import Db, RuntimeDep
+from isseimail_shared.app import Db, held
 from isseimail_shared.contracts.list_validator import ListAccepted, ListLimits, ListSummary
 from isseimail_shared.errors import ApiError
-from isseimail_shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/internal/lists", tags=["lists"])
@@ -33,9 +34,24 @@ TOO_LARGE = "ファイルが大きすぎます（最大{mb:g}MB）。"
 NOT_READY = "送信先リストの確認が完了していないか、誤りのある行があります。"
 
 
-def _settings(runtime: Runtime) -> ListValidatorSettings:
-    assert isinstance(runtime.settings, ListValidatorSettings)
-    return runtime.settings
+@dataclass(frozen=True)
+class Uploads:
+    """What uploads share in one replica: the row checker, slots bounding parse-and-store, the publisher of
+    domain checks and the publishes in flight (an answered upload publishes in the background)."""
+
+    checker: AddressChecker
+    slots: asyncio.Semaphore
+    publisher: TaskPublisher
+    publishing: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def close(self) -> None:
+        """Let uploads that were answered finish publishing their domain checks."""
+        if self.publishing:
+            await asyncio.wait(self.publishing, timeout=10)
+
+
+SettingsDep = Annotated[ListValidatorSettings, Depends(held(ListValidatorSettings))]
+UploadsDep = Annotated[Uploads, Depends(held(Uploads))]
 
 
 def _too_large(settings: ListValidatorSettings) -> ApiError:
@@ -43,22 +59,23 @@ def _too_large(settings: ListValidatorSettings) -> ApiError:
 
 
 @router.get("/limits")
-async def limits(runtime: RuntimeDep) -> ListLimits:
+@router.get("/limits")
+async def limits(s: SettingsDep) -> ListLimits:
     """What the gateway enforces while it streams an upload here."""
-    s = _settings(runtime)
     return ListLimits(max_bytes=s.list_max_bytes, max_rows=s.list_max_rows)
 
 
 @router.post("", status_code=202)
 async def upload(
     request: Request,
-    runtime: RuntimeDep,
+    s: SettingsDep,
+    uploads: UploadsDep,
+    pool: Db,
     x_isseimail_pass_id: Annotated[int, Header(ge=1)],
     x_isseimail_user_id: Annotated[str, Header(max_length=64)] = "",
     x_isseimail_filename: Annotated[str, Header(max_length=2000)] = "",
 ) -> ListAccepted:
     """The CSV as the raw request body; 202 with the list id once its rows are stored and checks published."""
-    s = _settings(runtime)
 
     def new(encoding: str, has_header: bool) -> lists.NewList:
         return lists.NewList(
@@ -77,15 +94,15 @@ async def upload(
         length = request.headers.get("content-length", "")
         async with (
             spooled_body(request.stream(), length, s.list_max_bytes) as body,
-            runtime.state["upload_slots"],
+            uploads.slots,
         ):
             stored = await store_csv(
-                runtime.pool,
-                runtime.state["address_checker"],
+                pool,
+                uploads.checker,
                 s,
                 body,
                 new,
-                lambda list_id, domains: _start_publishing(runtime, list_id, domains),
+                lambda list_id, domains: _start_publishing(uploads, list_id, domains),
             )
     except BodyTooLarge:
         raise _too_large(s) from None
@@ -102,17 +119,15 @@ async def upload(
     )
 
 
-def _start_publishing(runtime: Runtime, list_id: uuid.UUID, domains: list[str]) -> None:
+def _start_publishing(uploads: Uploads, list_id: uuid.UUID, domains: list[str]) -> None:
     """Publish in the background: if this process dies meanwhile, the stale-list sweeper republishes."""
-    publishing: set[asyncio.Task[None]] = runtime.state.setdefault("publishing", set())
-    task = asyncio.create_task(_publish(runtime, list_id, domains))
-    publishing.add(task)
-    task.add_done_callback(publishing.discard)
+    task = asyncio.create_task(_publish(uploads.publisher, list_id, domains))
+    uploads.publishing.add(task)
+    task.add_done_callback(uploads.publishing.discard)
 
 
-async def _publish(runtime: Runtime, list_id: uuid.UUID, domains: list[str]) -> None:
+async def _publish(publisher: TaskPublisher, list_id: uuid.UUID, domains: list[str]) -> None:
     started = time.perf_counter()
-    publisher: TaskPublisher = runtime.state["task_publisher"]
     try:
         await publisher.publish(list_id, domains)
     except Exception:

@@ -29,13 +29,8 @@ from isseimail_shared.runtime import ConsumerSpec, Runtime, ServiceSpec
 EVENTS_QUEUE = "notifier.events"
 
 
-def _settings(runtime: Runtime) -> NotifierSettings:
-    assert isinstance(runtime.settings, NotifierSettings)
-    return runtime.settings
-
-
-def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
-    settings = _settings(runtime)
+def consumers(runtime: Runtime[NotifierSettings]) -> Sequence[ConsumerSpec]:
+    settings = runtime.settings
     box = CredentialsBox(settings.credentials_key)
     return [
         runtime.event_consumer(
@@ -55,27 +50,27 @@ def consumers(runtime: Runtime) -> Sequence[ConsumerSpec]:
     ]
 
 
-async def mail_sender(runtime: Runtime) -> None:
-    s = _settings(runtime)
+async def mail_sender(runtime: Runtime[NotifierSettings]) -> None:
+    s = runtime.settings
     box = CredentialsBox(s.credentials_key)
     sender = MailSender(runtime.pool, s.smtp_relay, str(s.system_from), s.mail_retry_seconds, box, s.mail_max_attempts)
     await sender.run()
 
 
-async def failure_digests(runtime: Runtime) -> None:
-    s = _settings(runtime)
+async def failure_digests(runtime: Runtime[NotifierSettings]) -> None:
+    s = runtime.settings
     jobs = [completion.flush_pending(s)]
     await DigestLoop(
         runtime.pool, report_handlers.policy_of(s), jobs, max_poll=min(10.0, s.completion_wait_seconds / 3)
     ).run()
 
 
-async def complaint_rate_gauges(runtime: Runtime) -> None:
+async def complaint_rate_gauges(runtime: Runtime[NotifierSettings]) -> None:
     await complaint_rates.run(runtime.pool)
 
 
-async def start_bounce_listener(runtime: Runtime) -> None:
-    s = _settings(runtime)
+async def start_bounce_listener(runtime: Runtime[NotifierSettings]) -> None:
+    s = runtime.settings
     handler = BounceHandler(
         runtime.pool,
         secret=s.verp_secret.get_secret_value().encode(),
@@ -86,18 +81,8 @@ async def start_bounce_listener(runtime: Runtime) -> None:
     )
     listener = BounceListener(handler, s.bounce_listen_host, s.bounce_listen_port, s.bounce_max_bytes)
     await listener.start()
-    runtime.state["bounce_listener"] = listener
-
-
-async def stop_bounce_listener(runtime: Runtime) -> None:
-    listener = runtime.state.pop("bounce_listener", None)
-    if isinstance(listener, BounceListener):
-        await listener.stop()
-
-
-async def bounce_listener(runtime: Runtime) -> bool:
-    listener = runtime.state.get("bounce_listener")
-    return isinstance(listener, BounceListener) and listener.is_serving()
+    # its /readyz check is named "bounce_listener"
+    runtime.registry.register(BounceListener, listener, close=listener.stop, ping=listener.is_serving)
 
 
 SPEC = ServiceSpec(
@@ -107,8 +92,6 @@ SPEC = ServiceSpec(
     consumers=consumers,
     background=[mail_sender, failure_digests, complaint_rate_gauges],
     on_start=[start_bounce_listener],
-    on_stop=[stop_bounce_listener],
-    readiness=[bounce_listener],
 )
 
 

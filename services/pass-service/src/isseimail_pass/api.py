@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 
 from isseimail_pass import applications, logins, passes, sessions
-from isseimail_pass.clock import Clock, system_clock
+from isseimail_pass.clock import RouteClock
 from isseimail_pass.clock import today as today_in
 from isseimail_pass.settings import PassSettings
-from isseimail_shared.app import Db, RuntimeDep
+from isseimail_shared.app import Db, held
 from isseimail_shared.contracts.pass_service import (
     AdminLoginIn,
     AdminLoginOut,
@@ -39,22 +39,18 @@ PASS_NOT_FOUND = "1DayPassが見つかりません。"  # noqa: S105 - a message
 SESSION_NOT_FOUND = "ログインしてください。"
 
 
-def get_settings(runtime: RuntimeDep) -> PassSettings:
-    assert isinstance(runtime.settings, PassSettings)
-    return runtime.settings
+Settings = Annotated[PassSettings, Depends(held(PassSettings))]
+RouteClockDep = Annotated[RouteClock, Depends(held(RouteClock))]
 
 
-def get_today(request: Request, settings: Annotated[PassSettings, Depends(get_settings)]) -> dt.date:
-    clock: Clock = request.app.state.runtime.state.get("clock", system_clock)
-    return today_in(clock, settings.timezone)
+def get_today(clock: RouteClockDep, settings: Settings) -> dt.date:
+    return today_in(clock.now, settings.timezone)
 
 
-def get_now(request: Request) -> dt.datetime:
-    clock: Clock = request.app.state.runtime.state.get("clock", system_clock)
-    return clock()
+def get_now(clock: RouteClockDep) -> dt.datetime:
+    return clock.now()
 
 
-Settings = Annotated[PassSettings, Depends(get_settings)]
 Today = Annotated[dt.date, Depends(get_today)]
 Now = Annotated[dt.datetime, Depends(get_now)]
 Id = Annotated[int, Path(ge=1, le=2**62)]

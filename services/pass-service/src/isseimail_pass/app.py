@@ -10,26 +10,25 @@ from fastapi import FastAPI
 
 from isseimail_pass import api
 from isseimail_pass.admins import ensure_first_admin
-from isseimail_pass.clock import Clock, system_clock
+from isseimail_pass.clock import Clock, RouteClock, system_clock
 from isseimail_pass.settings import PassSettings
 from isseimail_shared.app import create_app as create_service_app
+from isseimail_shared.app import runtime_of
 from isseimail_shared.runtime import Runtime, ServiceSpec
 
 log = logging.getLogger(__name__)
 
 
-async def bootstrap_admin(runtime: Runtime) -> None:
+async def bootstrap_admin(runtime: Runtime[PassSettings]) -> None:
     settings = runtime.settings
-    assert isinstance(settings, PassSettings)
     if settings.admin_email and settings.admin_password:
         async with runtime.pool.acquire() as conn:
             await ensure_first_admin(conn, settings.admin_email, settings.admin_password.get_secret_value())
 
 
-async def prune_login_attempts(runtime: Runtime) -> None:
+async def prune_login_attempts(runtime: Runtime[PassSettings]) -> None:
     """Login attempts matter only within the lockout window (the audit log keeps the history)."""
     settings = runtime.settings
-    assert isinstance(settings, PassSettings)
     keep = max(settings.lockout_window_seconds, 86_400)
     while True:
         try:
@@ -54,5 +53,5 @@ SPEC = ServiceSpec(
 def create_app(settings: PassSettings | None = None, *, clock: Clock = system_clock) -> FastAPI:
     """The app; `clock` decides what "today" is (tests pass their own instead of patching datetime)."""
     app = create_service_app(SPEC, settings or PassSettings(), [api.router])
-    app.state.runtime.state["clock"] = clock
+    runtime_of(app).registry.register(RouteClock, RouteClock(clock))
     return app

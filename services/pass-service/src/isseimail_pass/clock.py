@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 Clock = Callable[[], dt.datetime]
@@ -14,6 +15,13 @@ Clock = Callable[[], dt.datetime]
 
 def system_clock() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class RouteClock:
+    """The clock the routes read, registered by `create_app` (a part is looked up by its class)."""
+
+    now: Clock = system_clock
 
 
 def today(clock: Clock, timezone: str) -> dt.date:

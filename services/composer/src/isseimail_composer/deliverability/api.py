@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, Query
 
 from isseimail_composer.deliverability import overrides
 from isseimail_composer.deliverability.gate import DomainGate, normalize_domain
-from isseimail_shared.app import Db, RuntimeDep
+from isseimail_shared.app import Db, held
 from isseimail_shared.contracts.composer import (
     DomainReport,
     DomainReports,
@@ -26,12 +26,7 @@ NOT_SENDER = "このドメインは送信ドメイン（ISSEIMAIL_SENDER_DOMAINS
 REASON_REQUIRED = "理由を入力してください。"
 
 
-def _gate(runtime: RuntimeDep) -> DomainGate:
-    gate: DomainGate = runtime.state["domain_gate"]
-    return gate
-
-
-GateDep = Annotated[DomainGate, Depends(_gate)]
+GateDep = Annotated[DomainGate, Depends(held(DomainGate))]
 
 
 def _domain(raw: str) -> str:

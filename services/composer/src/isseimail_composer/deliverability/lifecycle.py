@@ -1,4 +1,4 @@
-"""Start and stop the readiness checker and the send-time gate with the composer's runtime."""
+"""Start the readiness checker and the send-time gate with the composer's runtime (closed by its stop)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,9 @@ from isseimail_composer.settings import ComposerSettings
 from isseimail_shared.runtime import Runtime
 
 
-async def open_readiness(runtime: Runtime) -> None:
+async def open_readiness(runtime: Runtime[ComposerSettings]) -> None:
     settings = runtime.settings
-    assert isinstance(settings, ComposerSettings)
     checker = ReadinessChecker.from_settings(settings)
-    runtime.state["domain_gate"] = DomainGate(checker, runtime.pool, settings.sender_domains)
-
-
-async def close_readiness(runtime: Runtime) -> None:
-    gate: DomainGate | None = runtime.state.pop("domain_gate", None)
-    if gate is not None:
-        await gate.checker.close()
+    runtime.registry.register(
+        DomainGate, DomainGate(checker, runtime.pool, settings.sender_domains), close=checker.close
+    )

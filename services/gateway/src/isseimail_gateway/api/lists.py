@@ -12,6 +12,7 @@ import io
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +24,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from isseimail_gateway.session import PassSession, PassSessionDep, UpstreamsDep, pass_headers
 from isseimail_gateway.upstream import UNAVAILABLE, Upstreams, parsed, relayed
+from isseimail_shared.app import registered
 from isseimail_shared.contracts import list_validator as contract
 from isseimail_shared.contracts.forms import multipart_body
 from isseimail_shared.errors import ApiError
@@ -188,15 +190,23 @@ class _FilePart:
                 return
 
 
+@dataclass
+class ListLimit:
+    """The list-validator's byte limit as last asked (it owns the setting), reused until `until`."""
+
+    max_bytes: int = 0
+    until: float = 0.0  # time.monotonic()
+
+
 async def _limits(request: Request, upstreams: Upstreams) -> int:
-    """The list-validator's byte limit (it owns the setting), cached for a minute."""
-    cached = request.app.state.runtime.state.get("list_limits")
-    if cached and cached[1] > time.monotonic():
-        return int(cached[0])
+    """The list-validator's byte limit, cached for a minute."""
+    cached = registered(request, ListLimit)
+    if cached.until > time.monotonic():
+        return cached.max_bytes
     response = await upstreams.call("list_validator", "GET", "/internal/lists/limits")
-    limit = parsed(response, contract.ListLimits).max_bytes
-    request.app.state.runtime.state["list_limits"] = (limit, time.monotonic() + LIMITS_TTL)
-    return limit
+    cached.max_bytes = parsed(response, contract.ListLimits).max_bytes
+    cached.until = time.monotonic() + LIMITS_TTL
+    return cached.max_bytes
 
 
 @router.post(

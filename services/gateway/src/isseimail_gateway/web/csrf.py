@@ -16,6 +16,7 @@ from itsdangerous import BadSignature, Signer
 
 from isseimail_gateway.settings import GatewaySettings
 from isseimail_gateway.web.failure import WebError
+from isseimail_shared.app import registered
 
 CSRF_COOKIE = "isseimail_csrf"
 CSRF_FIELD = "csrf_token"
@@ -23,7 +24,7 @@ CSRF_FAILED = "画面の有効期限が切れました。もう一度画面を�
 
 
 def _signer(request: Request) -> Signer:
-    settings: GatewaySettings = request.app.state.runtime.settings
+    settings = registered(request, GatewaySettings)
     return Signer(settings.session_secret.get_secret_value(), salt="isseimail-csrf")
 
 
@@ -48,7 +49,7 @@ def token(request: Request) -> str:
 
 def set_cookie_if_new(request: Request, response: Response) -> None:
     if getattr(request.state, "csrf_new", False):
-        settings: GatewaySettings = request.app.state.runtime.settings
+        settings = registered(request, GatewaySettings)
         response.set_cookie(
             CSRF_COOKIE,
             request.state.csrf_nonce,

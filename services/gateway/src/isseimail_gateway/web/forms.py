@@ -9,8 +9,10 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from starlette.datastructures import FormData, UploadFile
 
+from isseimail_gateway.settings import GatewaySettings
 from isseimail_gateway.web import csrf
 from isseimail_gateway.web.render import WebError
+from isseimail_shared.app import registered
 
 BAD_FORM = "送信された内容を読み取れませんでした。画面を開き直してから操作してください。"
 MAX_FIELD = 20_000  # longer than any field's own limit, so the API still names the field that is too long
@@ -38,7 +40,7 @@ def files(form: FormData, name: str) -> list[UploadFile]:
 
 
 def today(request: Request) -> str:
-    zone = ZoneInfo(request.app.state.runtime.settings.timezone)
+    zone = ZoneInfo(registered(request, GatewaySettings).timezone)
     return dt.datetime.now(zone).date().isoformat()
 
 

@@ -11,8 +11,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from isseimail_gateway.settings import GatewaySettings
 from isseimail_gateway.web import csrf
 from isseimail_gateway.web.failure import WebError
+from isseimail_shared.app import registered
 
 __all__ = ["WebError", "error_page", "redirect", "render"]
 
@@ -50,7 +52,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     html = _env.get_template(template).render(
         request=request,
         path=request.url.path,
-        tz=request.app.state.runtime.settings.timezone,
+        tz=registered(request, GatewaySettings).timezone,
         csrf_field=csrf.CSRF_FIELD,
         csrf_token=csrf.token(request),
         **context,
