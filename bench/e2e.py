@@ -81,6 +81,8 @@ class Run:
     first_mail_s: float = 0.0
     total_s: float = 0.0
     machine_cpu_s: float = 0.0  # every core's busy time, press -> completion mail
+    servers_cpu_s: dict[str, float] = field(default_factory=dict)  # PostgreSQL, RabbitMQ: press -> completion
+    bench_cpu_s: float = 0.0  # this process (the client, the capture and DNS servers): press -> completion
     message_bytes: int = 0
     source_rate: float = 0.0  # smtp-source, same count, size and sessions
     source_cpu_s: float = 0.0
@@ -94,6 +96,50 @@ class Run:
     @property
     def rate(self) -> float:
         return self.messages / self.total_s
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def _processes() -> list[tuple[int, int, str]]:
+    """(pid, parent pid, command name) of every process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        fields = _stat(int(entry.name))
+        if fields is not None:
+            found.append((int(entry.name), int(fields[1]), comm))
+    return found
+
+
+def servers_cpu_s() -> dict[str, float]:
+    """CPU seconds so far of the shared servers we want counted apart: PostgreSQL (the postmaster, its live
+    children and, through cutime/cstime, the backends that already ended) and RabbitMQ (the Erlang VM and
+    its helpers). Private servers the tests start are not running during a bench."""
+    procs = _processes()
+    totals = {"PostgreSQL": 0.0, "RabbitMQ": 0.0}
+    postmasters = {pid for pid, ppid, comm in procs if comm == "postgres" and ppid == 1}
+    for pid, ppid, comm in procs:
+        fields = _stat(pid)
+        if fields is None:
+            continue
+        own = int(fields[11]) + int(fields[12])
+        if pid in postmasters:
+            totals["PostgreSQL"] += (own + int(fields[13]) + int(fields[14])) / TICK
+        elif ppid in postmasters:
+            totals["PostgreSQL"] += own / TICK
+        elif comm.startswith(("beam", "erl_child", "epmd", "inet_gethost")):
+            totals["RabbitMQ"] += own / TICK
+    return totals
 
 
 def machine_busy_s() -> float:
@@ -334,7 +380,7 @@ async def run(workers: int, recipients: int, spread: int, log_level: str, keep: 
                     for u in result.usage.values():
                         u.cpu_at_press = u.cpu_s
                     pressed_wall = dt.datetime.now(dt.UTC)
-                    busy = machine_busy_s()
+                    busy, servers, own = machine_busy_s(), servers_cpu_s(), time.process_time()
                     pressed = time.monotonic()
                     first = asyncio.create_task(first_sent(database_url, campaign_id, 600))
                     done = asyncio.create_task(completion_mail(capture, 3600))
@@ -342,6 +388,8 @@ async def run(workers: int, recipients: int, spread: int, log_level: str, keep: 
                     result.first_mail_s = await first - pressed
                     result.total_s = await done - pressed
                     result.machine_cpu_s = machine_busy_s() - busy
+                    result.bench_cpu_s = time.process_time() - own
+                    result.servers_cpu_s = {k: v - servers[k] for k, v in servers_cpu_s().items()}
                     sent_bytes, sent = await message_bytes(system, workers)
                     result.message_bytes = sent_bytes // max(1, sent)
                     progress = await applicant.progress(campaign_id)
@@ -390,11 +438,22 @@ def report(results: list[Run]) -> str:
             "| process | peak RSS MB | CPU s, whole run | CPU s, send → completion | CPU ms/msg, send → completion |",
             "|---|---:|---:|---:|---:|",
         ]
+        counted = 0.0
         for name, u in r.usage.items():
             sending = u.cpu_s - u.cpu_at_press
+            counted += sending
             out.append(
                 f"| {name} | {u.rss_peak_mb:.0f} | {u.cpu_s:.1f} | {sending:.1f} | {1000 * sending / r.messages:.3f} |"
             )
+        out.append(f"| **our processes + smtp-sink** | | | {counted:.1f} | {1000 * counted / r.messages:.3f} |")
+        others = {**r.servers_cpu_s, "bench process (client, capture, DNS)": r.bench_cpu_s}
+        for name, seconds in others.items():
+            counted += seconds
+            out.append(f"| {name} | – | – | {seconds:.1f} | {1000 * seconds / r.messages:.3f} |")
+        rest = r.machine_cpu_s - counted
+        label = "rest of the machine (kernel, other processes)"
+        out.append(f"| {label} | – | – | {rest:.1f} | {1000 * rest / r.messages:.3f} |")
+        out.append(f"| **whole machine** | | | {r.machine_cpu_s:.1f} | {1000 * r.machine_cpu_s / r.messages:.3f} |")
         out += ["", f"{r.workers} worker(s): timeline after the press (from the services' tables)", ""]
         out += ["| step | s after press |", "|---|---:|"]
         out += [f"| {label} | {seconds:.2f} |" for label, seconds in r.timeline]

@@ -36,6 +36,8 @@ async def test_kill_and_restart_keep_port_and_sessions(system: SystemProcesses, 
         await system.restart("worker-0")
     for name in system.names:
         assert system.log_path(name).stat().st_size > 0
+        # every service runs on uvloop (isseimail_shared.cli.serve): asyncio's own loop costs more CPU per message
+        assert "started (event loop uvloop.Loop)" in system.log_tail(name, 400), name
     assert system.log_tail("worker-0", 400).count("dispatcher-worker started") == 2  # one log across restarts
     # what a failing test prints: every process's own log lines, the killed gateway's first start included
     report = system.logs_report(400)

@@ -163,6 +163,13 @@ async def test_suppressions_search_add_remove_with_reasons(gateway: httpx.AsyncC
         r = await gateway.post("/api/v1/admin/suppressions", json=hostile)
         assert r.status_code == 422, (hostile, r.text)
         assert "detail" in r.json()
+    # a NUL or another control character in the search: 422 (it once reached PostgreSQL: 500, relayed as 503)
+    for q in ("stop\x00", "\x1b", "\x00"):
+        r = await gateway.get("/api/v1/admin/suppressions", params={"q": q})
+        assert r.status_code == 422, (q, r.text)
+        assert "q" in r.json()["errors"]
+    nul_reason = await gateway.post("/api/v1/admin/suppressions", json={"address": "n@b.jp", "reason": "a\x00"})
+    assert nul_reason.status_code == 422, nul_reason.text
     no_reason = await gateway.request("DELETE", "/api/v1/admin/suppressions/stop@example.jp", json={"reason": ""})
     assert no_reason.status_code == 422
     removed = await gateway.request("DELETE", "/api/v1/admin/suppressions/STOP@example.jp", json={"reason": "誤登録"})

@@ -103,6 +103,25 @@ async def test_bad_requests_get_japanese_422(make_settings: Callable[..., Any]) 
         assert ok.json() == {"suppressed": {}}
 
 
+async def test_text_with_a_nul_is_refused_not_a_500(make_settings: Callable[..., Any]) -> None:
+    """A NUL cannot be stored in PostgreSQL's text: 422 at the edge (search) and behind it (any other field)."""
+    async with running_app(create_app(make_settings(NotifierSettings))) as client:
+        for q in ("a\x00b", "\x1b[2J", "x\x7f"):
+            search = await client.get("/internal/suppressions", params={"q": q})
+            assert search.status_code == 422, (q, search.text)
+            assert search.json()["errors"] == {"q": search.json()["errors"]["q"]}
+        fine = await client.get("/internal/suppressions", params={"q": "例え@ば"})
+        assert fine.status_code == 200
+        # `reason` has no pattern: the NUL reaches the database, whose refusal is answered as bad input
+        added = await client.post(
+            "/internal/suppressions", json={"address": "nul@example.jp", "reason": "a\x00b", "actor": "admin"}
+        )
+        assert added.status_code == 422, added.text
+        assert added.json() == {"detail": "使用できない文字（NUL などの制御文字）が含まれています。"}
+        listed = await client.get("/internal/suppressions", params={"q": "nul@example.jp"})
+        assert listed.json()["total"] == 0  # nothing half-stored
+
+
 POLICY = [
     ("userunknown", True, True, True),
     ("hostunknown", True, True, True),

@@ -26,6 +26,8 @@ def serve(name: str, settings: ServiceSettings, port: int, factory: Callable[[],
     logging.getLogger(__name__).info("starting %s on %s:%d", name, settings.http_host, port)
     uvicorn.run(
         factory(),
+        # Named, not "auto": a missing uvloop must fail the start, not quietly cost more CPU per message.
+        loop="uvloop",
         host=settings.http_host,
         port=port,
         log_config=None,  # keep our JSON handler

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 INVALID_INPUT = "入力内容に誤りがあります。"
 INTERNAL = "システムエラーが発生しました。しばらくしてから再度お試しください。"
 ROUTE_NOT_FOUND = "指定されたURLは見つかりません。"
+UNSTORABLE_TEXT = "使用できない文字（NUL などの制御文字）が含まれています。"
+# Text PostgreSQL cannot store (a NUL byte in a UTF-8 string): the caller's input, never a 500.
+_UNSTORABLE = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
 # Starlette's and FastAPI's own HTTP errors carry English text: callers get these instead.
 HTTP_MESSAGES: Mapping[int, str] = {
     400: "リクエストの形式が正しくありません。",
@@ -143,6 +147,12 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     return ApiError.invalid(field_errors(exc)).response()
 
 
+async def unstorable_text(request: Request, exc: Exception) -> JSONResponse:
+    """A last line behind the edge checks: text with a NUL reached a query. 422, as for any bad input."""
+    log.info("refused text the database cannot store on %s %s", request.method, request.url.path[:200])
+    return ErrorBody(detail=UNSTORABLE_TEXT).response(422)
+
+
 def log_unexpected(request: Request, exc: Exception) -> None:
     """The traceback of an exception no handler expected, in English, for the operator (never for the caller)."""
     log.error("unhandled error on %s %s", request.method, request.url.path[:200], exc_info=exc)
@@ -155,8 +165,11 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """The one handler set: ApiError, Starlette's HTTP errors (404/405 from routing), validation, and 500."""
+    """The one handler set: ApiError, Starlette's HTTP errors (404/405 from routing), validation, text the
+    database cannot store (422), and 500."""
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    for unstorable in _UNSTORABLE:
+        app.add_exception_handler(unstorable, unstorable_text)
     app.add_exception_handler(Exception, unexpected_error)

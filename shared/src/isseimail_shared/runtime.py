@@ -157,7 +157,8 @@ class Runtime(Generic[SettingsT]):
             self.consumers.append(consumer)
         for job in self.spec.background:
             self._spawn(functools.partial(job, self), job.__name__)
-        log.info("%s started", self.spec.name)
+        loop = type(asyncio.get_running_loop())
+        log.info("%s started (event loop %s.%s)", self.spec.name, loop.__module__, loop.__qualname__)
 
     def _spawn(self, job: Callable[[], Awaitable[None]], name: str) -> None:
         # The coroutine is created inside the task, so a task cancelled before its first step leaves

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query
 from isseimail_notifier import failures, reasons, suppressions
 from isseimail_shared.app import Db
 from isseimail_shared.contracts.notifier import (
+    NO_CONTROL_CHARACTERS,
     AddRequest,
     CheckRequest,
     CheckResponse,
@@ -36,7 +37,7 @@ async def check(body: CheckRequest, pool: Db) -> CheckResponse:
 @router.get("")
 async def list_suppressions(
     pool: Db,
-    q: Annotated[str, Query(max_length=320)] = "",
+    q: Annotated[str, Query(max_length=320, pattern=NO_CONTROL_CHARACTERS)] = "",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> SuppressionPage:

@@ -12,6 +12,8 @@ from isseimail_shared.contracts import Endpoint, ServiceContract
 
 MAX_CHECK = 50_000
 GLOBAL_SCOPE = "*"  # a suppression that holds for every sender (a bounce)
+# A search text: no control character (a NUL cannot even reach PostgreSQL's text type).
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 
 Address = Annotated[str, Field(min_length=1, max_length=320)]
 Text = Annotated[str, Field(min_length=1, max_length=500)]

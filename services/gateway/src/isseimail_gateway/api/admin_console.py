@@ -184,7 +184,7 @@ async def campaign_failures_csv(
 async def list_suppressions(
     admin: AdminSessionDep,
     upstreams: UpstreamsDep,
-    q: Annotated[str, Query(max_length=320)] = "",
+    q: Annotated[str, Query(max_length=320, pattern=contract.NO_CONTROL_CHARACTERS)] = "",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Any:
