@@ -7,6 +7,7 @@ import email
 import email.policy
 import email.utils
 import re
+import unicodedata
 from email.message import EmailMessage
 
 import pytest
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from isseimail_shared.mailmerge import (
     CampaignTemplate,
     Recipient,
+    _check_header_value,
     addressee_block,
     list_unsubscribe_header,
     normalise_text,
@@ -160,6 +162,18 @@ def test_header_injection_is_refused(field: str, value: str) -> None:
     args[field] = value
     with pytest.raises(ValueError, match="line break or control"):
         render_campaign(**args)  # type: ignore[arg-type]
+
+
+@given(st.text(max_size=40))
+def test_header_check_refuses_exactly_line_breaks_and_control_characters(value: str) -> None:
+    """The one-regex check is the definition: any Cc character, CR, LF, U+2028 or U+2029 is refused, nothing else."""
+    refused = any(unicodedata.category(c) == "Cc" or c in "\u2028\u2029" for c in value)
+    try:
+        _check_header_value("X", value)
+    except ValueError:
+        assert refused
+    else:
+        assert not refused
 
 
 def test_recipient_and_ids_cannot_inject_headers() -> None:

@@ -37,7 +37,9 @@ NO_HONORIFIC_SUFFIXES = ("様", "各位", "御中", "殿")  # 皆様 ends with �
 # ISO-2022-JP campaigns send the JIS form (～ -> 〜, － -> −, ∥ -> ‖, ￠ ￡ ￢ -> ¢ £ ¬).
 JIS_VARIANTS = str.maketrans("\uff5e\uff0d\u2225\uffe0\uffe1\uffe2", "\u301c\u2212\u2016\u00a2\u00a3\u00ac")
 
-_HEADER_BREAK = re.compile(r"[\r\n\u2028\u2029]")
+# A line break or any control character (Unicode category Cc is exactly U+0000-001F and U+007F-009F): one
+# regex, since stamp() checks four header values per message and a per-character loop was half its time.
+_HEADER_BREAK = re.compile(r"[\r\n\u2028\u2029\x00-\x1f\x7f-\x9f]")
 _MIME_CHARSET = {"utf-8": "UTF-8", "iso-2022-jp": "ISO-2022-JP"}
 _WORD_BYTES = 45  # 45 raw bytes -> 60 base64 chars -> an encoded-word of at most 75 characters
 _PLAIN_HEADER = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]{0,68}[\x21-\x7e])?$")
@@ -270,7 +272,7 @@ def new_message_id(domain: str) -> str:
 
 
 def _check_header_value(field: str, value: str) -> None:
-    if _HEADER_BREAK.search(value) or any(unicodedata.category(c) == "Cc" for c in value):
+    if _HEADER_BREAK.search(value):
         raise ValueError(f"{field} contains a line break or control character")
 
 

@@ -3,7 +3,7 @@
 
 The list validator checked the list at upload, but a campaign takes minutes to hours. A worker asks the
 notifier (POST /internal/suppressions/check, with the campaign's sender organisation) for the addresses of a
-batch before sending it, and again for the rest of the batch at its status checks (about every second). A
+batch before sending it, and again for the rest of the batch every 10 seconds (worker.SUPPRESSION_RECHECK_SECONDS). A
 suppressed recipient is recorded failed with SUPPRESSED_AT_SEND, which the notifier reports as "suppressed"
 (in the sender's failure report and completion mail) without counting it as a bounce. If the notifier does
 not answer, sending goes on (the upload-time check stands) and the miss is counted.

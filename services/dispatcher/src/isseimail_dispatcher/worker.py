@@ -58,6 +58,10 @@ DB_ERRORS = (
 )
 TOKEN_CHUNK = 20
 STATUS_CHECK_SECONDS = 1.0
+# The rest of a batch is asked of the notifier again this often (an HTTP call with up to a batch of addresses):
+# a suppression that arrives mid-campaign comes from another campaign's bounce or complaint, so seconds do not
+# matter, while asking every second cost the notifier and the worker CPU on every in-flight batch.
+SUPPRESSION_RECHECK_SECONDS = 10.0
 TEMPLATE_CACHE = 4
 CLOSE_WAIT_SECONDS = 10.0
 
@@ -274,6 +278,7 @@ class BatchWorker:
         tokens = 0
         slowdowns = sum(self._slowdowns[key] for key, _ in buckets)
         next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
+        next_suppression_check = time.monotonic() + SUPPRESSION_RECHECK_SECONDS
         suppressed = await self._suppressed(campaign, rows)
         try:
             for index, row in enumerate(rows):
@@ -284,7 +289,9 @@ class BatchWorker:
                     next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
                     if await self._campaign_status(campaign.info.campaign_id) in campaign_control.HALTED:
                         return  # _release puts the rest back to pending
-                    suppressed = await self._suppressed(campaign, rows[index:])
+                    if next_status_check > next_suppression_check:
+                        suppressed = await self._suppressed(campaign, rows[index:])
+                        next_suppression_check = time.monotonic() + SUPPRESSION_RECHECK_SECONDS
                 if row["email"].lower() in suppressed:
                     await self._skip_suppressed(group, row)
                     continue
