@@ -92,6 +92,11 @@ PANELS = (
         ),
     ),
     Panel(
+        "Work messages consumed / s",
+        "ops",
+        (Query("sum by (queue, outcome) (rate(isseimail_work_messages_total[5m]))", "{{queue}} {{outcome}}"),),
+    ),
+    Panel(
         "System mails / s",
         "ops",
         (
