@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import email
 import email.policy
@@ -221,10 +222,39 @@ def test_attachments_are_encoded_once_per_template() -> None:
     """Stamping reuses the same precomputed attachment bytes for every recipient."""
     template = render_campaign("a@example.com", "S", "s", "b", "utf-8", [("a.pdf", PDF)])
     stamp(template)
-    tail = template._chunks()[1]
+    tail = template._fixed_parts().tail
     stamp(template, Recipient(row=2, email="other@example.org", contact="各位"))
-    assert template._chunks()[1] is tail
+    assert template._fixed_parts().tail is tail
     assert template.attachments[0].mime.split("\r\n\r\n", 1)[1].encode() in tail
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=st.text(st.characters(blacklist_categories=["Cs", "Cc"]) | st.sampled_from("\n\t"), min_size=1, max_size=400),
+    company=st.text(max_size=60),
+    contact=st.text(max_size=30),
+)
+def test_text_part_is_exactly_base64_of_the_whole_text(body: str, company: str, contact: str) -> None:
+    """Only the addressee block is encoded per recipient, yet the bytes are those of encoding the whole text
+    (whatever the block's length leaves over a 57-byte base64 line), and decode to the recipient's text."""
+    template = render_campaign("a@example.com", "S", "s", normalise_text(body) or "b", "utf-8", [])
+    recipient = Recipient(row=1, email="x@example.org", company=company, contact=contact)
+    for _ in range(2):  # the second call takes the fixed part's cached encoding
+        headers, encoded = template._text_part(recipient, template._fixed_parts())
+        whole = template.text_for(recipient).replace("\n", "\r\n").encode("utf-8")
+        assert encoded == base64.encodebytes(whole).replace(b"\n", b"\r\n")
+        assert headers.endswith("Content-Transfer-Encoding: base64\r\n")
+
+
+def test_date_header_is_now_unless_given() -> None:
+    """Without a date the header is the current second in JST; a given date is used as it is."""
+    template = render_campaign("a@example.com", "S", "s", "b", "utf-8", [])
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    message = email.message_from_bytes(template.stamp(ROW, message_id="m@x.example", bounce_address="b@x.example"))
+    sent = email.utils.parsedate_to_datetime(message["Date"])
+    assert before <= sent <= dt.datetime.now(dt.UTC)
+    assert message["Date"].endswith("+0900")
+    assert email.message_from_bytes(stamp(template))["Date"] == email.utils.format_datetime(DATE)
 
 
 def test_list_unsubscribe_header_normalises_brackets() -> None:

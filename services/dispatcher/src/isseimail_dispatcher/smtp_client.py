@@ -136,25 +136,33 @@ class SmtpConnection:
         return "PIPELINING" in self.extensions
 
     async def _read_reply(self) -> Reply:
-        lines: list[str] = []
+        return (await self._read_replies(1))[0]
+
+    async def _read_replies(self, count: int) -> list[Reply]:
+        """`count` replies under one timeout (the pipelined envelope's replies come back together: one timer
+        per transaction, not one per reply)."""
         try:
             async with asyncio.timeout(self._timeout):
-                while True:
-                    raw = await self._reader.readline()
-                    if not raw:
-                        raise SmtpError("connection closed by server")
-                    line = raw.decode("utf-8", "replace").rstrip("\r\n")
-                    if len(line) < 3 or not line[:3].isdigit():
-                        raise SmtpError(f"malformed reply {line[:80]!r}")
-                    lines.append(line[4:])
-                    if len(line) == 3 or line[3] != "-":
-                        return Reply(int(line[:3]), tuple(lines))
+                return [await self._next_reply() for _ in range(count)]
         except SmtpError:
             self.broken = True
             raise
         except (OSError, TimeoutError, asyncio.LimitOverrunError, ValueError) as exc:
             self.broken = True
             raise SmtpError(f"no reply: {exc.__class__.__name__}") from exc
+
+    async def _next_reply(self) -> Reply:
+        lines: list[str] = []
+        while True:
+            raw = await self._reader.readline()
+            if not raw:
+                raise SmtpError("connection closed by server")
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if len(line) < 3 or not line[:3].isdigit():
+                raise SmtpError(f"malformed reply {line[:80]!r}")
+            lines.append(line[4:])
+            if len(line) == 3 or line[3] != "-":
+                return Reply(int(line[:3]), tuple(lines))
 
     async def _write(self, *chunks: bytes) -> None:
         try:
@@ -163,6 +171,8 @@ class SmtpConnection:
                     self._writer.write(chunk)
             else:
                 self._writer.writelines(chunks)
+            if self._writer.transport.get_write_buffer_size() == 0:
+                return  # the kernel took it all: nothing to wait for (a lost connection shows at the read)
             async with asyncio.timeout(self._timeout):
                 await self._writer.drain()
         except (OSError, TimeoutError) as exc:
@@ -209,7 +219,7 @@ class SmtpConnection:
         await self._write(
             f"MAIL FROM:<{mail_from}>\r\nRCPT TO:<{rcpt}>\r\nBDAT {len(message)} LAST\r\n".encode(), message
         )
-        replies = [await self._read_reply() for _ in range(3)]
+        replies = await self._read_replies(3)
         self.transactions += 1
         failed = next((r for r in replies if not r.ok), None)
         if failed is None:
@@ -223,7 +233,7 @@ class SmtpConnection:
         envelope = [f"MAIL FROM:<{mail_from}>\r\n".encode(), f"RCPT TO:<{rcpt}>\r\n".encode(), b"DATA\r\n"]
         if self.pipelining:
             await self._write(*envelope)
-            replies = [await self._read_reply() for _ in envelope]
+            replies = await self._read_replies(len(envelope))
         else:
             replies = []
             for line in envelope:
