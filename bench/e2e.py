@@ -346,6 +346,8 @@ async def run(workers: int, recipients: int, spread: int, log_level: str, keep: 
                 env={
                     "ISSEIMAIL_LOG_LEVEL": log_level,
                     "ISSEIMAIL_DOMAIN_PER_MINUTE": str(args.per_domain_minute or 10_000_000),
+                    # smtp-sink is the relay: measure the sending, not the relay's cap (1,000/s by default)
+                    "ISSEIMAIL_RELAY_PER_MINUTE": "10000000",
                     "ISSEIMAIL_DOMAIN_CONNECTIONS": "100",
                     "ISSEIMAIL_BATCH_SIZE": str(args.batch_size),
                     "ISSEIMAIL_WORKER_PREFETCH": str(PREFETCH),
