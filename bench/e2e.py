@@ -348,6 +348,7 @@ async def run(workers: int, recipients: int, spread: int, log_level: str, keep: 
                     "ISSEIMAIL_DOMAIN_PER_MINUTE": str(args.per_domain_minute or 10_000_000),
                     # smtp-sink is the relay: measure the sending, not the relay's cap (1,000/s by default)
                     "ISSEIMAIL_RELAY_PER_MINUTE": "10000000",
+                    "ISSEIMAIL_OUTCOME_FLUSH_COUNT": str(args.outcome_group),
                     "ISSEIMAIL_DOMAIN_CONNECTIONS": "100",
                     "ISSEIMAIL_BATCH_SIZE": str(args.batch_size),
                     "ISSEIMAIL_WORKER_PREFETCH": str(PREFETCH),
@@ -484,6 +485,9 @@ def cli() -> argparse.Namespace:
         "--per-domain-minute", type=int, default=0, help="messages per minute per domain (0: politeness lifted)"
     )
     parser.add_argument("--batch-size", type=int, default=200, help="recipients per dispatch batch")
+    parser.add_argument(
+        "--outcome-group", type=int, default=20, help="outcomes committed together (ISSEIMAIL_OUTCOME_FLUSH_COUNT)"
+    )
     parser.add_argument("--attachment-kb", type=int, default=2080, help="PDF bytes in all, in kB (at most 2,097)")
     parser.add_argument("--log-level", default="WARNING", help="the services' ISSEIMAIL_LOG_LEVEL")
     parser.add_argument("--keep", action="store_true", help="keep the services' logs, database and vhost")

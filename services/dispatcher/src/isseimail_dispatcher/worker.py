@@ -298,12 +298,12 @@ class BatchWorker:
                 if sum(self._slowdowns[key] for key, _ in buckets) != slowdowns:  # a rate was lowered: tokens void
                     tokens, slowdowns = 0, sum(self._slowdowns[key] for key, _ in buckets)
                 while tokens == 0:
-                    await group.flush()  # nothing waits uncommitted while the worker waits
                     want = min(TOKEN_CHUNK, len(rows) - index)
                     tokens, wait = await self._db(
                         lambda w=want: limits.take_tokens_all(self.pool, buckets, w, self._adapt)  # type: ignore[misc]
                     )
                     if tokens == 0:
+                        await group.flush()  # nothing waits uncommitted while the worker waits
                         await asyncio.sleep(wait)
                 tokens -= 1
                 if conn is None or conn.broken:
