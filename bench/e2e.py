@@ -184,11 +184,12 @@ def read_proc(pid: int) -> tuple[float, float] | None:
     """(VmHWM in MB, utime + stime in seconds) of a live process, None if it is gone."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
-        stat = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError):
         return None
+    fields = _stat(pid)
+    if fields is None:
+        return None
     hwm = next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")), 0.0)
-    fields = stat.rpartition(")")[2].split()
     return hwm, (int(fields[11]) + int(fields[12])) / TICK
 
 

@@ -170,7 +170,6 @@ class CampaignTemplate(BaseModel):
         return b"".join((per_recipient, head, opening, text_body, tail))
 
 
-_UTF8_TEXT_HEADERS = f'Content-Type: text/plain; charset="UTF-8"{CRLF}Content-Transfer-Encoding: base64{CRLF}'
 _B64_LINE = 57  # input bytes per 76-character base64 line (base64.encodebytes)
 
 
@@ -364,6 +363,14 @@ def encode_header_text(text: str, charset: Charset, *, plain_ok: bool = True, wo
     return f"{CRLF} ".join(encoded)
 
 
+def _text_headers(mime: str, transfer_encoding: str) -> str:
+    """The text part's Content-Type and Content-Transfer-Encoding lines (CRLF-terminated)."""
+    return f'Content-Type: text/plain; charset="{mime}"{CRLF}Content-Transfer-Encoding: {transfer_encoding}{CRLF}'
+
+
+_UTF8_TEXT_HEADERS = _text_headers("UTF-8", "base64")  # stamp()'s UTF-8 path: the same lines as _encode_text's
+
+
 def _encode_text(text: str, charset: Charset) -> tuple[str, bytes]:
     """The text part's headers (CRLF-terminated lines) and its encoded body."""
     lines = text.split("\n")
@@ -372,13 +379,11 @@ def _encode_text(text: str, charset: Charset) -> tuple[str, bytes]:
         # Each line encoded on its own ends in ASCII mode before the CRLF, as RFC 1468 requires.
         encoded = [_charset_bytes(line, charset) for line in lines]
         if all(len(line) <= MAX_LINE_OCTETS for line in encoded):
-            headers = f'Content-Type: text/plain; charset="{mime}"{CRLF}Content-Transfer-Encoding: 7bit{CRLF}'
-            return headers, b"\r\n".join(encoded)
+            return _text_headers(mime, "7bit"), b"\r\n".join(encoded)
         raw = b"\r\n".join(encoded)
     else:
         raw = CRLF.join(lines).encode("utf-8")
-    headers = f'Content-Type: text/plain; charset="{mime}"{CRLF}Content-Transfer-Encoding: base64{CRLF}'
-    return headers, _base64_lines(raw)
+    return _text_headers(mime, "base64"), _base64_lines(raw)
 
 
 def _base64_lines(data: bytes) -> bytes:

@@ -289,7 +289,7 @@ class BatchWorker:
                     next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
                     if await self._campaign_status(campaign.info.campaign_id) in campaign_control.HALTED:
                         return  # _release puts the rest back to pending
-                    if next_status_check > next_suppression_check:
+                    if time.monotonic() >= next_suppression_check:
                         suppressed = await self._suppressed(campaign, rows[index:])
                         next_suppression_check = time.monotonic() + SUPPRESSION_RECHECK_SECONDS
                 if row["email"].lower() in suppressed:
