@@ -8,30 +8,30 @@ import uuid
 
 import asyncpg
 
-from isseimail_dispatcher.outcomes import CampaignInfo, Outcome, Settled, check_campaign, flush
+from isseimail_dispatcher.outcomes import CampaignInfo, Outcome, Settled, check_campaign, flush, flush_all
 from isseimail_shared.mailmerge import render_campaign
 
 CAMPAIGN = CampaignInfo(uuid.uuid4(), "sender@corp.example.jp", "件名")
 
 
-async def seed(pool: asyncpg.Pool, count: int) -> list[int]:
+async def seed(pool: asyncpg.Pool, count: int, campaign: CampaignInfo = CAMPAIGN) -> list[int]:
     """A campaign of `count` recipients in one batch, claimed (`sending`); returns the delivery ids."""
     await pool.execute(
         "INSERT INTO campaigns (campaign_id, pass_id, sender_email, subject, template, total, status) "
         "VALUES ($1, 1, $2, $3, '{}', $4, 'dispatching')",
-        CAMPAIGN.campaign_id,
-        CAMPAIGN.sender_email,
-        CAMPAIGN.subject,
+        campaign.campaign_id,
+        campaign.sender_email,
+        campaign.subject,
         count,
     )
     batch = await pool.fetchval(
-        "INSERT INTO batches (campaign_id, domain) VALUES ($1, 'example.jp') RETURNING id", CAMPAIGN.campaign_id
+        "INSERT INTO batches (campaign_id, domain) VALUES ($1, 'example.jp') RETURNING id", campaign.campaign_id
     )
     rows = await pool.fetch(
         "INSERT INTO deliveries (campaign_id, row_number, email, domain, recipient, batch_id, state) "
         "SELECT $1, n, 'user' || n || '@example.jp', 'example.jp', '{}', $2, 'sending' "
         "FROM generate_series(1, $3) n RETURNING id",
-        CAMPAIGN.campaign_id,
+        campaign.campaign_id,
         batch,
         count,
     )
@@ -76,6 +76,28 @@ async def test_groups_keep_the_counters_and_complete_the_campaign_once(pool: asy
     body = await pool.fetchval("SELECT body FROM outbox WHERE routing_key = 'campaign.completed'")
     assert b'"sent":28' in body
     assert b'"failed":2' in body
+
+
+async def test_one_commit_of_two_campaigns_keeps_each_ones_counters_and_event(pool: asyncpg.Pool) -> None:
+    """A worker process's commit carries outcomes of every campaign it sends: each campaign gets its own
+    counters and its own deliveries.settled event; committing it again changes nothing."""
+    other = CampaignInfo(uuid.uuid4(), "other@corp.example.jp", "別件")
+    mine, theirs = await seed(pool, 5), await seed(pool, 4, other)
+    groups = {
+        CAMPAIGN: [item(i, "sent", 250) for i in mine[:4]] + [item(mine[4], "failed", 550)],
+        other: [item(i, "sent", 250) for i in theirs],
+    }
+    results = await flush_all(pool, groups, base=60, max_age=86_400)
+    again = await flush_all(pool, groups, base=60, max_age=86_400)
+    assert {c.subject: (r.sent, r.failed) for c, r in results.items()} == {"件名": (4, 1), "別件": (4, 0)}
+    assert all((r.sent, r.failed, r.retrying) == (0, 0, 0) for r in again.values())
+    counters = {
+        r["subject"]: (r["sent"], r["failed"]) for r in await pool.fetch("SELECT subject, sent, failed FROM campaigns")
+    }
+    assert counters == {"件名": (4, 1), "別件": (4, 0)}
+    bodies = await pool.fetch("SELECT body FROM outbox WHERE routing_key = 'deliveries.settled'")
+    assert len(bodies) == 2
+    assert sum(str(other.campaign_id).encode() in r["body"] for r in bodies) == 1
 
 
 async def test_outcome_updates_are_hot(pool: asyncpg.Pool) -> None:

@@ -10,10 +10,12 @@ import datetime as dt
 import logging
 import random
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import asyncpg
 
+from isseimail_shared.db import Conn
 from isseimail_shared.events import (
     CampaignCompleted,
     CampaignPaused,
@@ -135,36 +137,56 @@ _SET_RETRYING = (
 async def flush(
     pool: asyncpg.Pool, campaign: CampaignInfo, items: list[Settled], *, base: float, max_age: float
 ) -> FlushResult:
-    """Commit a group of outcomes and their events in ONE transaction (a few statements, one commit).
+    """Commit one campaign's group of outcomes and its event in ONE transaction (see flush_all)."""
+    results = await flush_all(pool, {campaign: items}, base=base, max_age=max_age)
+    return results.get(campaign, FlushResult())
+
+
+async def flush_all(
+    pool: asyncpg.Pool, groups: Mapping[CampaignInfo, list[Settled]], *, base: float, max_age: float
+) -> dict[CampaignInfo, FlushResult]:
+    """Commit the outcomes of several campaigns and their events in ONE transaction (a few statements per
+    campaign, one commit): what a worker process's connections settled since its last commit.
 
     Every UPDATE is conditional on the row still being `sending`, so a group committed twice (a lost commit
     acknowledgement, then a retry) changes nothing and emits nothing the second time.
     """
+    groups = {campaign: items for campaign, items in groups.items() if items}
+    if not groups:
+        return {}
+    async with pool.acquire() as conn, conn.transaction():
+        return {
+            campaign: await _record(conn, campaign, items, base=base, max_age=max_age)
+            for campaign, items in groups.items()
+        }
+
+
+async def _record(
+    conn: Conn, campaign: CampaignInfo, items: list[Settled], *, base: float, max_age: float
+) -> FlushResult:
+    """One campaign's part of a commit: the rows, the campaign's counters and one deliveries.settled event."""
     result = FlushResult()
-    if not items:
-        return result
     sent = [i for i in items if i.kind == "sent"]
     failed, retrying, delays = _decide(items, base=base, max_age=max_age)
-    async with pool.acquire() as conn, conn.transaction():
-        delivered: list[Settled] = []
-        if sent:
-            done = {r["id"] for r in await conn.fetch(_SET_SENT, *_columns(sent))}
-            delivered = [i for i in sent if i.delivery_id in done]
-        if retrying:
-            result.retrying = len(await conn.fetch(_SET_RETRYING, *_columns(retrying), delays))
-        if failed:
-            done = {r["id"] for r in await conn.fetch(_SET_FAILED, *_columns(failed))}
-            failed = [i for i in failed if i.delivery_id in done]
-        result.sent, result.failed = len(delivered), len(failed)
-        if delivered or failed:
-            await conn.execute(
-                "UPDATE campaigns SET sent = sent + $2, failed = failed + $3 WHERE campaign_id = $1",
-                campaign.campaign_id,
-                result.sent,
-                result.failed,
-            )
-            # The failure mails wait for no poll; delivered addresses can (NOTIFY takes a global lock at commit).
-            await add_envelopes(conn, [envelope_for(settled_event(campaign, delivered, failed))], notify=bool(failed))
+    delivered: list[Settled] = []
+    if sent:
+        done = {r["id"] for r in await conn.fetch(_SET_SENT, *_columns(sent))}
+        delivered = [i for i in sent if i.delivery_id in done]
+    if retrying:
+        result.retrying = len(await conn.fetch(_SET_RETRYING, *_columns(retrying), delays))
+    if failed:
+        done = {r["id"] for r in await conn.fetch(_SET_FAILED, *_columns(failed))}
+        failed = [i for i in failed if i.delivery_id in done]
+    result.sent, result.failed = len(delivered), len(failed)
+    if delivered or failed:
+        await conn.execute(
+            "UPDATE campaigns SET sent = sent + $2, failed = failed + $3 WHERE campaign_id = $1",
+            campaign.campaign_id,
+            result.sent,
+            result.failed,
+        )
+        # The failure mails wait for no poll; delivered addresses can (NOTIFY takes a global lock at commit).
+        await add_envelopes(conn, [envelope_for(settled_event(campaign, delivered, failed))], notify=bool(failed))
     return result
 
 
