@@ -6,7 +6,7 @@ import contextlib
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from isseimail_dispatcher.outcomes import MAX_BACKOFF, backoff
@@ -73,6 +73,18 @@ def test_prepare_data_is_transparent(parts: list[bytes]) -> None:
     assert b"\r\n.\r\n" not in b"\r\n" + data
     expected = message if message.endswith(b"\r\n") else message + b"\r\n"
     assert unstuff(data) == expected
+
+
+@given(st.lists(st.sampled_from([b".", b"\r\n", b"\n", b"a", b"\r", b".."]), max_size=300))
+@example([b"a."] * 64 + [b"\r\n", b".", b"a"])  # the first dot after those looked at singly starts a line
+def test_prepare_data_finds_every_dot_line_however_many_dots(pieces: list[bytes]) -> None:
+    """The dot search (dots one by one, then a two-byte search) stuffs exactly what a plain replace does, also
+    with more dots than it looks at singly."""
+    message = b"".join(pieces)
+    expected = b"." + message if message.startswith(b".") else message
+    expected = expected.replace(b"\r\n.", b"\r\n..")
+    expected = expected if expected.endswith(b"\r\n") else expected + b"\r\n"
+    assert prepare_data(message) == expected
 
 
 def test_prepare_data_keeps_a_clean_message_as_is() -> None:
