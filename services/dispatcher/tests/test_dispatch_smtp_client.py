@@ -103,10 +103,13 @@ async def test_bdat_sends_the_message_untouched_and_keeps_the_connection(chunkin
     assert chunking_server.messages[0][2] == BIG
 
 
-async def test_data_path_dot_stuffs_and_survives_refusals(smtp_server: CaptureServer) -> None:
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_data_path_dot_stuffs_and_survives_refusals(smtp_server: CaptureServer, pipelining: bool) -> None:
     """Without CHUNKING: the server gets the message back intact (dots too); 4xx is temporary, 421 breaks."""
+    smtp_server.handler.pipelining = pipelining
     conn = await connect(smtp_server.port)
     assert not conn.chunking
+    assert conn.pipelining is pipelining
     await conn.send("b-1@bounce.test", "a@example.jp", BIG)
     smtp_server.handler.fail_next("RCPT", 451, "4.7.1 later")
     with pytest.raises(SmtpError) as later:
@@ -126,6 +129,63 @@ async def test_data_path_dot_stuffs_and_survives_refusals(smtp_server: CaptureSe
     assert len(smtp_server.messages) == 1
     received = smtp_server.messages[0].data.replace(b"\r\n", b"\n")
     assert received.rstrip(b"\n") == BIG.replace(b"\r\n", b"\n")
+
+
+def mail(n: int) -> bytes:
+    return f"Subject: {n}\r\n\r\n.line {n}\r\n".encode()
+
+
+async def test_the_next_envelope_goes_ahead_with_the_data(smtp_server: CaptureServer) -> None:
+    """With PIPELINING, `then` travels behind the message: the server has answered the next MAIL and RCPT
+    before the next send; a refusal of the envelope sent ahead is the next send's error; a refused message
+    still lets the envelope behind it through."""
+    smtp_server.handler.fail_recipient("gone@example.jp", 550, "5.1.1 no such user")
+    conn = await connect(smtp_server.port)
+    assert conn.pipelining
+    await conn.send("b-1@bounce.test", "a@example.jp", mail(1), then=("b-2@bounce.test", "b@example.jp"))
+    assert conn.ahead == ("b-2@bounce.test", "b@example.jp")
+    assert smtp_server.handler.commands["MAIL"] == 2  # the second envelope went out with the first message
+    await conn.send("b-2@bounce.test", "b@example.jp", mail(2), then=("b-3@bounce.test", "gone@example.jp"))
+    with pytest.raises(SmtpError) as gone:
+        await conn.send("b-3@bounce.test", "gone@example.jp", mail(3))
+    assert gone.value.permanent
+    assert gone.value.reply is not None
+    assert gone.value.reply.code == 550
+    assert smtp_server.handler.commands["MAIL"] == 3  # the refusal was known: nothing written for it
+    assert not conn.broken
+    smtp_server.handler.fail_next("DATA", 554, "5.7.1 content refused")
+    with pytest.raises(SmtpError) as refused:
+        await conn.send("b-4@bounce.test", "d@example.jp", mail(4), then=("b-5@bounce.test", "e@example.jp"))
+    assert refused.value.permanent
+    await conn.send("b-5@bounce.test", "e@example.jp", mail(5))
+    assert conn.ahead is None
+    await conn.quit()
+    got = [(m.mail_from, m.rcpt_tos, m.data.replace(b"\r\n", b"\n")) for m in smtp_server.messages]
+    assert got == [
+        ("b-1@bounce.test", ["a@example.jp"], mail(1).replace(b"\r\n", b"\n")),
+        ("b-2@bounce.test", ["b@example.jp"], mail(2).replace(b"\r\n", b"\n")),
+        ("b-5@bounce.test", ["e@example.jp"], mail(5).replace(b"\r\n", b"\n")),
+    ]
+
+
+async def test_an_envelope_sent_ahead_and_not_used_delivers_nothing(smtp_server: CaptureServer) -> None:
+    """Giving the connection up (QUIT, or a send of another envelope) while the server waits for the data of
+    the envelope sent ahead closes it: that message is never delivered, not even empty."""
+    first = await connect(smtp_server.port)
+    await first.send("b-1@bounce.test", "a@example.jp", mail(1), then=("b-2@bounce.test", "b@example.jp"))
+    await first.quit()
+    assert first.broken
+    second = await connect(smtp_server.port)
+    await second.send("b-3@bounce.test", "c@example.jp", mail(3), then=("b-4@bounce.test", "d@example.jp"))
+    with pytest.raises(SmtpError):
+        await second.send("b-5@bounce.test", "e@example.jp", mail(5))
+    assert second.broken
+    third = await connect(smtp_server.port)
+    await third.send("b-6@bounce.test", "f@example.jp", mail(6), then=("b-7@bounce.test", "bad\r\nRSET@example.jp"))
+    assert third.ahead is None  # an address that could split the command line never goes ahead
+    await third.quit()
+    await asyncio.sleep(0.2)
+    assert [m.rcpt_tos for m in smtp_server.messages] == [["a@example.jp"], ["c@example.jp"], ["f@example.jp"]]
 
 
 async def test_send_cancelled_mid_transaction_breaks_the_connection() -> None:

@@ -51,6 +51,14 @@ class CaptureHandler:
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
         self.commands: Counter[str] = Counter()
+        # Advertised like real MTAs do, so clients send ahead (RFC 2920); aiosmtpd reads pipelined input in order.
+        self.pipelining = True
+
+    async def handle_EHLO(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # what aiosmtpd does itself without this hook
+        return [*responses[:-1], "250-PIPELINING", responses[-1]] if self.pipelining else responses
 
     # --- rules -----------------------------------------------------------------------------------
     def fail_recipient(self, address: str, code: int, text: str, times: int | None = None) -> None:

@@ -140,7 +140,7 @@ class ConnectionPool:
 
     async def release(self, host: Host, conn: SmtpConnection) -> None:
         idle = self._idle.setdefault(host, [])
-        if conn.broken or len(idle) >= IDLE_PER_HOST:
+        if conn.broken or conn.ahead is not None or len(idle) >= IDLE_PER_HOST:  # ahead: an envelope of this batch
             await conn.quit()
         else:
             idle.append(conn)

@@ -42,10 +42,11 @@ class DispatcherSettings(ServiceSettings, OutboundMailSettings, PublicUrlSetting
         default=20,
         ge=1,
         le=1000,
-        description="Outcomes a worker commits together; a SIGKILL resends at most this many per connection.",
+        description="Outcomes one connection lets wait uncommitted (a worker process commits all its connections' "
+        "together); a SIGKILL resends at most this many per connection.",
     )
     outcome_flush_seconds: float = Field(
-        default=1.0, gt=0, le=5, description="Longest an outcome waits for its group before it is committed."
+        default=1.0, gt=0, le=5, description="Longest an outcome waits before its worker process commits it."
     )
     mx_port: int = Field(default=25, ge=1, le=65535, description="SMTP port of MX hosts in mx mode (tests: loopback).")
     domain_connections: int = Field(

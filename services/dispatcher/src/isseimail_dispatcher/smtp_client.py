@@ -2,8 +2,9 @@
 
 Why not aiosmtplib's `sendmail` for the data path: it sends MAIL, RCPT and DATA one round trip at a
 time and dot-stuffs the whole message with a regex per send. Here the envelope commands go out in one
-write when the server offers PIPELINING, and the message (already dot-stuffed, see `prepare_data`)
-goes out with one `writelines`. STARTTLS, implicit TLS and AUTH PLAIN/LOGIN are supported for relays.
+write when the server offers PIPELINING, the message (already dot-stuffed, see `prepare_data`) goes out
+with one `writelines`, and the next transaction's envelope can follow it in the same write (`then`).
+STARTTLS, implicit TLS and AUTH PLAIN/LOGIN are supported for relays.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import ssl
 from dataclasses import dataclass
 
 _ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\s*")
+_UNSAFE_ADDRESS = re.compile(r"[\x00-\x20<>\x7f]")  # would end or split an envelope command line
 MAX_LINE = 8192
 
 
@@ -78,6 +80,16 @@ def prepare_data(message: bytes) -> bytes:
     return message
 
 
+def _envelope(mail_from: str, rcpt: str) -> list[bytes]:
+    return [f"MAIL FROM:<{mail_from}>\r\n".encode(), f"RCPT TO:<{rcpt}>\r\n".encode(), b"DATA\r\n"]
+
+
+def _safe(envelope: tuple[str, str]) -> bool:
+    """An envelope sent ahead goes out before its message is built (where addresses are checked): only
+    addresses that cannot break the command line."""
+    return not any(_UNSAFE_ADDRESS.search(address) for address in envelope)
+
+
 class SmtpConnection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout: float) -> None:
         self._reader = reader
@@ -86,6 +98,10 @@ class SmtpConnection:
         self.extensions: dict[str, str] = {}
         self.broken = False
         self.transactions = 0
+        # The next transaction's envelope, sent ahead with this one's data (RFC 2920 allows message content
+        # first in a group): (mail_from, rcpt), and the refusal when the server refused it.
+        self.ahead: tuple[str, str] | None = None
+        self._ahead_refused: SmtpError | None = None
 
     @classmethod
     async def open(
@@ -210,19 +226,22 @@ class SmtpConnection:
     def chunking(self) -> bool:
         return "CHUNKING" in self.extensions and self.pipelining
 
-    async def send(self, mail_from: str, rcpt: str, message: bytes) -> Reply:
+    async def send(self, mail_from: str, rcpt: str, message: bytes, *, then: tuple[str, str] | None = None) -> Reply:
         """One transaction for one recipient (message as stamped, CRLF). Raises SmtpError on refusal.
 
         With CHUNKING and PIPELINING (RFC 3030, 2920) the envelope and the whole message leave in one
         write and the replies come back in one round trip; otherwise MAIL/RCPT/DATA (pipelined when
-        offered), then the dot-stuffed message.
+        offered), then the dot-stuffed message. With PIPELINING, `then` (the next transaction's envelope)
+        follows the message in the same write, so the next send writes only its data: one write and one
+        round trip per message. The caller then must send `then` next or give the connection up: the
+        server waits for that message's data, and only closing the connection discards it.
         """
         if self.broken:
             raise SmtpError("connection is broken")
         try:
             if self.chunking:
                 return await self._send_bdat(mail_from, rcpt, message)
-            return await self._send_data(mail_from, rcpt, prepare_data(message))
+            return await self._send_data(mail_from, rcpt, prepare_data(message), then)
         except SmtpError:
             raise
         except BaseException:
@@ -245,8 +264,33 @@ class SmtpConnection:
         # BDAT LAST ends the transaction whatever the replies were: no RSET needed.
         raise SmtpError("message refused", failed)
 
-    async def _send_data(self, mail_from: str, rcpt: str, data: bytes) -> Reply:
-        envelope = [f"MAIL FROM:<{mail_from}>\r\n".encode(), f"RCPT TO:<{rcpt}>\r\n".encode(), b"DATA\r\n"]
+    async def _send_data(self, mail_from: str, rcpt: str, data: bytes, then: tuple[str, str] | None) -> Reply:
+        if self.ahead is not None:
+            ahead, refused = self.ahead, self._ahead_refused
+            self.ahead = self._ahead_refused = None
+            if ahead != (mail_from, rcpt):  # not the envelope sent ahead: the server waits for other data
+                self.abort()
+                raise SmtpError("connection is broken")
+            if refused is not None:
+                raise refused
+        else:
+            await self._open_transaction(mail_from, rcpt)
+        ahead_lines = _envelope(*then) if then is not None and self.pipelining and _safe(then) else []
+        await self._write(data, b".\r\n", *ahead_lines)
+        final = await self._read_reply()
+        self.transactions += 1
+        if ahead_lines and final.code != 421:
+            assert then is not None
+            await self._take_ahead(then)
+        if not final.ok:
+            if final.code == 421:
+                self.broken = True
+            raise SmtpError("message refused", final)
+        return final
+
+    async def _open_transaction(self, mail_from: str, rcpt: str) -> None:
+        """MAIL, RCPT and DATA (in one write when pipelining) up to the server's 354; SmtpError when refused."""
+        envelope = _envelope(mail_from, rcpt)
         if self.pipelining:
             await self._write(*envelope)
             replies = await self._read_replies(len(envelope))
@@ -257,34 +301,42 @@ class SmtpConnection:
                 replies.append(reply)
                 if not reply.ok:
                     break
+        await self._check_envelope(replies)
+
+    async def _check_envelope(self, replies: list[Reply]) -> None:
         mail, rcpt_reply, data_reply = [*replies, None, None][:3]
         assert mail is not None
         failed = next((r for r in (mail, rcpt_reply) if r is not None and not r.ok), None)
-        if failed is not None or data_reply is None or data_reply.code != 354:
-            if data_reply is not None and data_reply.code == 354:
-                # The server wants data although the envelope failed: end it empty, then reset.
-                await self._write(b".\r\n")
-                await self._read_reply()
-            reason = failed or data_reply or mail
-            if reason.code != 421:
-                await self.reset()
-            else:
-                self.broken = True
-            raise SmtpError("envelope refused", reason)
-        await self._write(data, b".\r\n")
-        final = await self._read_reply()
-        self.transactions += 1
-        if not final.ok:
-            if final.code == 421:
-                self.broken = True
-            raise SmtpError("message refused", final)
-        return final
+        if failed is None and data_reply is not None and data_reply.code == 354:
+            return
+        if data_reply is not None and data_reply.code == 354:
+            # The server wants data although the envelope failed: end it empty, then reset.
+            await self._write(b".\r\n")
+            await self._read_reply()
+        reason = failed or data_reply or mail
+        if reason.code != 421:
+            await self.reset()
+        else:
+            self.broken = True
+        raise SmtpError("envelope refused", reason)
+
+    async def _take_ahead(self, then: tuple[str, str]) -> None:
+        """Read the replies to the envelope sent ahead; a refusal is kept for the send of `then`."""
+        try:
+            await self._check_envelope(await self._read_replies(3))
+        except SmtpError as exc:
+            if self.broken:
+                return  # no usable answer: the caller reconnects and sends `then` afresh
+            self._ahead_refused = exc
+        self.ahead = then
 
     async def reset(self) -> None:
         with contextlib.suppress(SmtpError):
             await self._command(b"RSET\r\n")
 
     async def quit(self) -> None:
+        if self.ahead is not None and self._ahead_refused is None:
+            self.abort()  # the server waits for data: QUIT would be taken as message text; closing discards it
         if not self.broken:
             with contextlib.suppress(SmtpError):
                 await self._command(b"QUIT\r\n")

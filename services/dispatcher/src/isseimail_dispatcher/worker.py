@@ -299,6 +299,9 @@ class BatchWorker:
                 if row["email"].lower() in suppressed:
                     await self._skip_suppressed(group, row)
                     continue
+                envelope = self._envelope(campaign, row)
+                if conn is not None and conn.ahead not in (None, envelope):
+                    conn.abort()  # an envelope sent ahead for a row not sent after all (newly suppressed)
                 if sum(self._slowdowns[key] for key, _ in buckets) != slowdowns:  # a rate was lowered: tokens void
                     tokens, slowdowns = 0, sum(self._slowdowns[key] for key, _ in buckets)
                 while tokens == 0:
@@ -308,6 +311,8 @@ class BatchWorker:
                     )
                     if tokens == 0:
                         await group.flush()  # nothing waits uncommitted while the worker waits
+                        if conn is not None and conn.ahead is not None:
+                            conn.abort()  # the server would wait for data as long as we wait for tokens
                         await asyncio.sleep(wait)
                 tokens -= 1
                 if conn is None or conn.broken:
@@ -323,7 +328,12 @@ class BatchWorker:
                         for rest in rows[index:]:
                             await self._outcome(group, rest, exc, note_rate_limit=False)
                         return
-                await self._send_one(campaign, group, conn, row)
+                then = None  # the next row's envelope goes out with this message's data when it will surely follow
+                if tokens and index + 1 < len(rows) and (not per_connection or conn.transactions + 1 < per_connection):
+                    following = rows[index + 1]
+                    if following["email"].lower() not in suppressed:
+                        then = self._envelope(campaign, following)
+                await self._send_one(campaign, group, conn, row, envelope, then)
                 if per_connection and conn.transactions >= per_connection:
                     await conn.quit()  # the host's (mx) or relay's messages-per-connection limit: reconnect
         finally:
@@ -344,12 +354,23 @@ class BatchWorker:
         SKIPPED.inc()
         await group.add(settled(row, "failed", Outcome(None, None, SUPPRESSED_AT_SEND)))
 
+    def _envelope(self, campaign: Campaign, row: asyncpg.Record) -> tuple[str, str]:
+        """(bounce address, recipient): the row's SMTP envelope."""
+        verp = bounce_address(self._secret, self.settings.bounce_domain, campaign.info.campaign_id, row["id"])
+        return verp, row["email"]
+
     async def _send_one(
-        self, campaign: Campaign, group: OutcomeGroup, conn: SmtpConnection, row: asyncpg.Record
+        self,
+        campaign: Campaign,
+        group: OutcomeGroup,
+        conn: SmtpConnection,
+        row: asyncpg.Record,
+        envelope: tuple[str, str],
+        then: tuple[str, str] | None,
     ) -> None:
         delivery_id: int = row["id"]
         recipient = Recipient.model_validate_json(row["recipient"])
-        verp = bounce_address(self._secret, self.settings.bounce_domain, campaign.info.campaign_id, delivery_id)
+        verp = envelope[0]
         try:
             message = campaign.template.stamp(
                 recipient,
@@ -366,13 +387,15 @@ class BatchWorker:
                 ),
             )
         except ValueError as exc:
+            if conn.ahead == envelope:
+                conn.abort()  # its envelope went ahead: the server waits for data that will not come
             await self._outcome(group, row, SmtpError(str(exc), None), permanent_text=str(exc))
             return
         if campaign.signer is not None:
             message = await campaign.signer.sign(message)
         started = time.perf_counter()
         try:
-            reply = await conn.send(verp, row["email"], message)
+            reply = await conn.send(verp, row["email"], message, then=then)
         except SmtpError as exc:
             await self._outcome(group, row, exc)
             return
