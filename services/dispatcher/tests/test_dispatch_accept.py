@@ -14,7 +14,9 @@ from fastapi.responses import StreamingResponse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from isseimail_dispatcher import accept
 from isseimail_dispatcher.accept import SnapshotError, domain_of, open_snapshot, store_recipients
+from isseimail_dispatcher.scheduler import RETRY_BACKLOG_SQL
 from isseimail_shared.clients.composer import ComposerClient
 from isseimail_shared.mailmerge import Recipient, render_campaign
 
@@ -113,6 +115,34 @@ async def accept_into(pool: asyncpg.Pool, client: ComposerClient, campaign: uuid
             campaign,
         )
         await store_recipients(conn, campaign, snapshot.recipients, 10)
+
+
+async def test_a_large_campaign_leaves_statistics_that_keep_the_retry_count_on_its_index(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a bulk load the scheduler's count of waiting retries (every second) reads the partial index,
+    not the whole table: without statistics the planner took a (parallel) sequential scan."""
+    rows = [Recipient(row=n, email=f"u{n}@d{n % 7}.example.jp") for n in range(1, 3001)]
+
+    async def plan(threshold: int) -> str:
+        monkeypatch.setattr(accept, "ANALYZE_AFTER", threshold)
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                campaign = uuid.uuid4()
+                await conn.execute(
+                    "INSERT INTO campaigns (campaign_id, pass_id, sender_email, subject, template, total) "
+                    "VALUES ($1, 1, 's@example.jp', 'x', '{}', 0)",
+                    campaign,
+                )
+                await store_recipients(conn, campaign, stream(rows), 200)
+                lines = await conn.fetch(f"EXPLAIN {RETRY_BACKLOG_SQL}")
+                raise Rollback("\n".join(r[0] for r in lines))
+        except Rollback as done:
+            return str(done)
+        raise AssertionError("unreachable")
+
+    assert "Seq Scan" in await plan(len(rows) + 1)  # below the threshold: no ANALYZE, the plan this fixes
+    assert "deliveries_due" in await plan(len(rows))
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 PUBLISH_CHUNK = 500
 RETRY_CHUNK = 5000
+RETRY_BACKLOG_SQL = "SELECT count(*) FROM deliveries WHERE next_attempt_at IS NOT NULL"  # deliveries_due only
 
 
 async def publish_batches(pool: asyncpg.Pool, broker: Broker) -> int:
@@ -85,9 +86,7 @@ async def run_scheduler(pool: asyncpg.Pool, broker: Broker, batch_size: int, int
                 await schedule_retries(pool, batch_size)
                 while await publish_batches(pool, broker) == PUBLISH_CHUNK:
                     pass
-                RETRY_BACKLOG.set(
-                    await pool.fetchval("SELECT count(*) FROM deliveries WHERE next_attempt_at IS NOT NULL") or 0
-                )
+                RETRY_BACKLOG.set(await pool.fetchval(RETRY_BACKLOG_SQL) or 0)
                 CAMPAIGNS_IN_FLIGHT.set(
                     await pool.fetchval("SELECT count(*) FROM campaigns WHERE status IN ('accepted', 'dispatching')")
                     or 0
