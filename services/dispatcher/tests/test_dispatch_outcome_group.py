@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from isseimail_dispatcher.outcome_group import OutcomeCommitter, OutcomeGroup, Pending
+from isseimail_dispatcher.outcome_group import COMMIT_AT, OutcomeCommitter, OutcomeGroup, Pending
 from isseimail_dispatcher.outcomes import CampaignInfo, Outcome, Settled
 
 CAMPAIGN = CampaignInfo(uuid.uuid4(), "sender@corp.example.jp", "件名")
@@ -130,6 +130,21 @@ async def test_a_failed_commit_raises_in_the_connections_whose_outcomes_it_held(
     await later.add(item(2))
     await later.flush()  # the committer goes on
     assert calls == 2
+    await committer.close()
+
+
+async def test_many_waiting_outcomes_start_a_commit_without_anyone_waiting() -> None:
+    """However high the per-connection bound, COMMIT_AT outcomes waiting start a commit: transactions stay short."""
+    record = Recorder()
+    committer = OutcomeCommitter(record, seconds=60)
+    groups = [OutcomeGroup(committer, CAMPAIGN, count=1000) for _ in range(4)]
+    for n in range(COMMIT_AT - 1):
+        await groups[n % 4].add(item(n))
+    await asyncio.sleep(0.01)
+    assert record.commits == []
+    await groups[0].add(item(COMMIT_AT))
+    await asyncio.sleep(0.01)
+    assert [len(c) for c in record.commits] == [COMMIT_AT]
     await committer.close()
 
 

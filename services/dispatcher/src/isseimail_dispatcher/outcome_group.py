@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from isseimail_dispatcher.outcomes import CampaignInfo, Settled
 
 Pending = tuple[CampaignInfo, Settled]
-MAX_COMMIT = 2000  # outcomes in one transaction at most: a commit stays short whatever the load
+COMMIT_AT = 2000  # outcomes waiting that start a commit at once, whoever waits: commits stay short under load
 
 
 class OutcomeCommitter:
@@ -50,7 +50,7 @@ class OutcomeCommitter:
             self._first = time.monotonic()
             self._wake.set()
         self._pending.append((campaign, item))
-        if len(self._pending) >= MAX_COMMIT:
+        if len(self._pending) >= COMMIT_AT:
             self._hurry.set()
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="outcome-commits")
