@@ -9,6 +9,7 @@ import uuid
 import asyncpg
 
 from isseimail_dispatcher.outcomes import CampaignInfo, Outcome, Settled, check_campaign, flush, flush_all
+from isseimail_shared.events import MAX_EVENT_BYTES, DeliveriesSettled, decode
 from isseimail_shared.mailmerge import render_campaign
 
 CAMPAIGN = CampaignInfo(uuid.uuid4(), "sender@corp.example.jp", "件名")
@@ -98,6 +99,27 @@ async def test_one_commit_of_two_campaigns_keeps_each_ones_counters_and_event(po
     bodies = await pool.fetch("SELECT body FROM outbox WHERE routing_key = 'deliveries.settled'")
     assert len(bodies) == 2
     assert sum(str(other.campaign_id).encode() in r["body"] for r in bodies) == 1
+
+
+async def test_a_large_commit_is_split_into_events_within_their_limits(pool: asyncpg.Pool) -> None:
+    """A process's commit has no fixed size: 1,300 outcomes with the longest addresses and diagnostics become
+    events each within the list and byte limits, and together they name every outcome once."""
+    ids = await seed(pool, 1300)
+    await pool.execute("UPDATE deliveries SET email = repeat('a', 240) || id || '@example.jp'")
+    long = "５５０ " + "受信者が存在しません。" * 90  # ~1,000 characters, 3 bytes each in UTF-8
+    group = [item(i, "sent", 250) for i in ids[:900]] + [
+        Settled(i, "b" * 240 + f"{i}@example.jp", i, "failed", Outcome(550, "5.1.1", long[:1000]), 0, None)
+        for i in ids[900:]
+    ]
+    result = await flush(pool, CAMPAIGN, group, base=60, max_age=86_400)
+    assert (result.sent, result.failed) == (900, 400)
+    bodies = [r["body"] for r in await pool.fetch("SELECT body FROM outbox WHERE routing_key = 'deliveries.settled'")]
+    events = [decode(body)[1] for body in bodies]  # decode enforces MAX_EVENT_BYTES
+    assert all(len(body) <= MAX_EVENT_BYTES for body in bodies)
+    settled = [e for e in events if isinstance(e, DeliveriesSettled)]
+    assert len(settled) == len(events) == 5  # 900 delivered and 400 failed in chunks of 200
+    assert sorted(i for e in settled for i in e.delivered_ids) == ids[:900]
+    assert sorted(f.delivery_id for e in settled for f in e.failed) == ids[900:]
 
 
 async def test_outcome_updates_are_hot(pool: asyncpg.Pool) -> None:

@@ -28,6 +28,9 @@ from isseimail_shared.outbox import add_envelopes, add_event
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 3600.0
+# Outcomes of each kind per deliveries.settled event: 200 failures with 1,000-character diagnostics (up to
+# 3 bytes a character) and 254-character addresses, and 200 delivered addresses, stay under MAX_EVENT_BYTES.
+SETTLED_CHUNK = 200
 
 
 @dataclass(frozen=True)
@@ -186,8 +189,19 @@ async def _record(
             result.failed,
         )
         # The failure mails wait for no poll; delivered addresses can (NOTIFY takes a global lock at commit).
-        await add_envelopes(conn, [envelope_for(settled_event(campaign, delivered, failed))], notify=bool(failed))
+        await add_envelopes(
+            conn, [envelope_for(e) for e in settled_events(campaign, delivered, failed)], notify=bool(failed)
+        )
     return result
+
+
+def settled_events(campaign: CampaignInfo, delivered: list[Settled], failed: list[Settled]) -> list[DeliveriesSettled]:
+    """The commit's outcomes as events of at most SETTLED_CHUNK delivered and SETTLED_CHUNK failed each: a
+    process's commit has no fixed size, and an event must stay within its list and byte limits."""
+    return [
+        settled_event(campaign, delivered[start : start + SETTLED_CHUNK], failed[start : start + SETTLED_CHUNK])
+        for start in range(0, max(len(delivered), len(failed)), SETTLED_CHUNK)
+    ]
 
 
 def settled_event(campaign: CampaignInfo, delivered: list[Settled], failed: list[Settled]) -> DeliveriesSettled:
