@@ -168,6 +168,27 @@ async def test_the_next_envelope_goes_ahead_with_the_data(smtp_server: CaptureSe
     ]
 
 
+async def test_a_421_to_an_envelope_sent_ahead_is_that_recipients_outcome(smtp_server: CaptureServer) -> None:
+    """A rate limit (421) answered to the envelope sent ahead ends the connection, but is not lost: the send
+    of that recipient raises it (so the worker records it and slows down), and only then is the connection
+    unusable."""
+    smtp_server.handler.fail_recipient("busy@example.jp", 421, "4.7.0 Too many messages, try again later")
+    conn = await connect(smtp_server.port)
+    reply = await conn.send("b-1@bounce.test", "a@example.jp", mail(1), then=("b-2@bounce.test", "busy@example.jp"))
+    assert reply.code == 250
+    assert conn.broken
+    assert conn.refusal_waiting(("b-2@bounce.test", "busy@example.jp"))
+    with pytest.raises(SmtpError) as busy:
+        await conn.send("b-2@bounce.test", "busy@example.jp", mail(2))
+    assert busy.value.reply is not None
+    assert (busy.value.reply.code, busy.value.reply.enhanced) == (421, "4.7.0")
+    assert busy.value.connection_lost
+    with pytest.raises(SmtpError, match="broken"):
+        await conn.send("b-3@bounce.test", "c@example.jp", mail(3))
+    await conn.quit()
+    assert [m.rcpt_tos for m in smtp_server.messages] == [["a@example.jp"]]
+
+
 async def test_an_envelope_sent_ahead_and_not_used_delivers_nothing(smtp_server: CaptureServer) -> None:
     """Giving the connection up (QUIT, or a send of another envelope) while the server waits for the data of
     the envelope sent ahead closes it: that message is never delivered, not even empty."""

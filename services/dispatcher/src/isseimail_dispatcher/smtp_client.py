@@ -170,12 +170,15 @@ class SmtpConnection:
     async def _read_reply(self) -> Reply:
         return (await self._read_replies(1))[0]
 
-    async def _read_replies(self, count: int) -> list[Reply]:
+    async def _read_replies(self, count: int, into: list[Reply] | None = None) -> list[Reply]:
         """`count` replies under one timeout (the pipelined envelope's replies come back together: one timer
-        per transaction, not one per reply)."""
+        per transaction, not one per reply). `into` keeps those read before a failure."""
+        replies = [] if into is None else into
         try:
             async with asyncio.timeout(self._timeout):
-                return [await self._next_reply() for _ in range(count)]
+                for _ in range(count):
+                    replies.append(await self._next_reply())
+                return replies
         except SmtpError:
             self.broken = True
             raise
@@ -236,6 +239,11 @@ class SmtpConnection:
         round trip per message. The caller then must send `then` next or give the connection up: the
         server waits for that message's data, and only closing the connection discards it.
         """
+        if self.refusal_waiting((mail_from, rcpt)):  # also on a connection the refusal ended (421)
+            refused = self._ahead_refused
+            self.ahead = self._ahead_refused = None
+            assert refused is not None
+            raise refused
         if self.broken:
             raise SmtpError("connection is broken")
         try:
@@ -321,14 +329,23 @@ class SmtpConnection:
         raise SmtpError("envelope refused", reason)
 
     async def _take_ahead(self, then: tuple[str, str]) -> None:
-        """Read the replies to the envelope sent ahead; a refusal is kept for the send of `then`."""
+        """Read the replies to the envelope sent ahead; a refusal (421 too, which also ends the connection) is
+        kept for the send of `then`, so that it is that recipient's outcome and a rate limit is noted."""
+        replies: list[Reply] = []
         try:
-            await self._check_envelope(await self._read_replies(3))
+            await self._read_replies(3, replies)
+        except SmtpError:
+            if all(r.ok for r in replies):
+                return  # no refusal among what came: the caller reconnects and sends `then` afresh
+        try:
+            await self._check_envelope(replies)
         except SmtpError as exc:
-            if self.broken:
-                return  # no usable answer: the caller reconnects and sends `then` afresh
             self._ahead_refused = exc
         self.ahead = then
+
+    def refusal_waiting(self, envelope: tuple[str, str]) -> bool:
+        """Whether the server refused this envelope when it was sent ahead (the next send raises that)."""
+        return self.ahead == envelope and self._ahead_refused is not None
 
     async def reset(self) -> None:
         with contextlib.suppress(SmtpError):

@@ -319,7 +319,7 @@ class BatchWorker:
                             conn.abort()  # the server would wait for data as long as we wait for tokens
                         await asyncio.sleep(wait)
                 tokens -= 1
-                if conn is None or conn.broken:
+                if conn is None or (conn.broken and not conn.refusal_waiting(envelope)):
                     if conn is not None and host is not None:
                         await self.connections.release(host, conn)
                     conn = None
