@@ -8,7 +8,14 @@ import uuid
 
 import asyncpg
 
-from isseimail_dispatcher.outcomes import CampaignInfo, Outcome, Settled, check_campaign, flush, flush_all
+from isseimail_dispatcher.outcomes import (
+    CampaignInfo,
+    FlushResult,
+    Outcome,
+    Settled,
+    check_campaign,
+    flush_all,
+)
 from isseimail_shared.events import MAX_EVENT_BYTES, DeliveriesSettled, decode
 from isseimail_shared.mailmerge import render_campaign
 
@@ -37,6 +44,13 @@ async def seed(pool: asyncpg.Pool, count: int, campaign: CampaignInfo = CAMPAIGN
         count,
     )
     return sorted(r["id"] for r in rows)
+
+
+async def flush(
+    pool: asyncpg.Pool, campaign: CampaignInfo, items: list[Settled], *, base: float, max_age: float
+) -> FlushResult:
+    """One campaign's outcomes in one commit, as a worker process's commit with nothing else in it."""
+    return (await flush_all(pool, {campaign: items}, base=base, max_age=max_age)).get(campaign, FlushResult())
 
 
 def item(delivery_id: int, kind: str, code: int, first: dt.datetime | None = None) -> Settled:

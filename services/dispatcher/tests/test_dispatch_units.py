@@ -13,6 +13,7 @@ from isseimail_dispatcher.outcomes import MAX_BACKOFF, backoff
 from isseimail_dispatcher.settings import DispatcherSettings, DomainLimit
 from isseimail_dispatcher.smtp_client import Reply, prepare_data
 from isseimail_dispatcher.work_messages import BatchMessage
+from isseimail_dispatcher.worker import token_chunk
 from isseimail_shared.work import InvalidMessage
 
 
@@ -134,3 +135,12 @@ def test_metric_label_sets_exist_at_zero_before_any_mail() -> None:
         {"outcome": "sent", "reply_class": "2xx", "domain": "fresh-domain.example"},
     )
     assert value == 0.0
+
+
+def test_tokens_are_taken_a_quarter_second_of_the_slowest_rate_at_a_time() -> None:
+    """At the default 600 a minute a connection takes 20 tokens at a time; a fast domain a quarter second of
+    its rate (one statement per batch); in relay mode the slower of the domain and the relay decides."""
+    fast, relay = DomainLimit(connections=5, per_minute=1_200_000), DomainLimit(connections=5, per_minute=60_000)
+    assert token_chunk([("example.jp", DomainLimit(connections=5, per_minute=600))]) == 20
+    assert token_chunk([("example.jp", fast)]) == 5000
+    assert token_chunk([("example.jp", fast), ("relay:127.0.0.1:25", relay)]) == 250

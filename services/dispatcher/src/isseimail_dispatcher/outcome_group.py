@@ -40,9 +40,6 @@ class OutcomeCommitter:
         self._hurry = asyncio.Event()  # someone waits: commit now
         self._task: asyncio.Task[None] | None = None
 
-    def __len__(self) -> int:
-        return len(self._pending)
-
     def add(self, campaign: CampaignInfo, item: Settled) -> asyncio.Future[None]:
         """Queue an outcome; returns the future of the commit that will record it."""
         if self._next is None:

@@ -137,14 +137,6 @@ _SET_RETRYING = (
 )
 
 
-async def flush(
-    pool: asyncpg.Pool, campaign: CampaignInfo, items: list[Settled], *, base: float, max_age: float
-) -> FlushResult:
-    """Commit one campaign's group of outcomes and its event in ONE transaction (see flush_all)."""
-    results = await flush_all(pool, {campaign: items}, base=base, max_age=max_age)
-    return results.get(campaign, FlushResult())
-
-
 async def flush_all(
     pool: asyncpg.Pool, groups: Mapping[CampaignInfo, list[Settled]], *, base: float, max_age: float
 ) -> dict[CampaignInfo, FlushResult]:

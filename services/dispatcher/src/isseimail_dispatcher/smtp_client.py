@@ -273,14 +273,11 @@ class SmtpConnection:
         raise SmtpError("message refused", failed)
 
     async def _send_data(self, mail_from: str, rcpt: str, data: bytes, then: tuple[str, str] | None) -> Reply:
-        if self.ahead is not None:
-            ahead, refused = self.ahead, self._ahead_refused
-            self.ahead = self._ahead_refused = None
+        if self.ahead is not None:  # (a refusal of it was raised by `send`)
+            ahead, self.ahead = self.ahead, None
             if ahead != (mail_from, rcpt):  # not the envelope sent ahead: the server waits for other data
                 self.abort()
                 raise SmtpError("connection is broken")
-            if refused is not None:
-                raise refused
         else:
             await self._open_transaction(mail_from, rcpt)
         ahead_lines = _envelope(*then) if then is not None and self.pipelining and _safe(then) else []

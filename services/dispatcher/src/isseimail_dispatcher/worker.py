@@ -284,6 +284,8 @@ class BatchWorker:
         conn: SmtpConnection | None = None
         group = OutcomeGroup(self.commits, campaign.info, count=self.settings.outcome_flush_count)
         tokens, chunk = 0, token_chunk(buckets)
+        then: tuple[str, str] | None = None  # the envelope of row `then_id`, sent ahead with the last message
+        then_id = 0
         slowdowns = sum(self._slowdowns[key] for key, _ in buckets)
         next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
         next_suppression_check = time.monotonic() + SUPPRESSION_RECHECK_SECONDS
@@ -303,7 +305,8 @@ class BatchWorker:
                 if row["email"].lower() in suppressed:
                     await self._skip_suppressed(group, row)
                     continue
-                envelope = self._envelope(campaign, row)
+                # The envelope computed for sending ahead is this row's when no row was skipped since.
+                envelope = then if then is not None and then_id == row["id"] else self._envelope(campaign, row)
                 if conn is not None and conn.ahead not in (None, envelope):
                     conn.abort()  # an envelope sent ahead for a row not sent after all (newly suppressed)
                 if sum(self._slowdowns[key] for key, _ in buckets) != slowdowns:  # a rate was lowered: tokens void
@@ -336,7 +339,7 @@ class BatchWorker:
                 if tokens and index + 1 < len(rows) and (not per_connection or conn.transactions + 1 < per_connection):
                     following = rows[index + 1]
                     if following["email"].lower() not in suppressed:
-                        then = self._envelope(campaign, following)
+                        then, then_id = self._envelope(campaign, following), following["id"]
                 await self._send_one(campaign, group, conn, row, envelope, then)
                 if per_connection and conn.transactions >= per_connection:
                     await conn.quit()  # the host's (mx) or relay's messages-per-connection limit: reconnect
